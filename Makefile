@@ -1,0 +1,37 @@
+# motcua-kpi: two commands do all the set-up.
+#   make demo   creates .venv, installs, runs the main job on the embedded broker
+#   make test   creates .venv, installs with dev extras, runs checks and the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check unit integration bench soak clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/motcua demo --exit-when-idle
+
+check: $(STAMP)
+	$(BIN)/ruff check kpi schemas streams consumers motcua tests
+	$(BIN)/mypy kpi schemas
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+test: check $(STAMP)
+	$(BIN)/pytest -q tests
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_report
+	$(BIN)/python -m tests.benchmarks.bench_pipeline
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache motcua.db

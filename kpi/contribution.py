@@ -1,0 +1,124 @@
+"""A dossier's contribution to the counters of each (unit, period), and its changes.
+
+The contribution is a pure function of (state, horizon): what the dossier adds to every
+month, quarter and year it touches, judged with the facts visible before the horizon.
+When a dossier changes (a new event, or time passing its due instant or a period
+boundary), the stream layer applies ``delta(old, new)`` to the counters; summing deltas in
+any order equals recomputing contributions from the final states.
+"""
+
+from __future__ import annotations
+
+from kpi.dossier import DossierState
+from kpi.periods import next_month_start, period_keys, periods_between
+from kpi.sla import EARLY, LATE, ON_TIME, CalendarFor, Dossier, summarize
+
+Bucket = tuple[str, str]
+"""(unit code, period key)."""
+Contribution = dict[Bucket, dict[str, int]]
+
+_EPSILON = 0.001
+"""One millisecond: the step after an instant at which a change becomes visible."""
+
+_RESOLVED_KEY = {EARLY: "resolved_early", ON_TIME: "resolved_on_time", LATE: "resolved_late"}
+
+
+def _add(out: Contribution, unit: str, ts: float, keys: list[str]) -> None:
+    for pk in period_keys(ts):
+        bucket = out.get((unit, pk))
+        if bucket is None:
+            bucket = out[(unit, pk)] = {}
+        for key in keys:
+            bucket[key] = bucket.get(key, 0) + 1
+
+
+def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
+    """What one dossier, as known before ``horizon``, adds to each (unit, period)."""
+    out: Contribution = {}
+    unit = d.unit
+    keys = ["received", "received_" + d.channel]
+    if d.online_level == "full":
+        keys.append("received_full_online")
+    if d.full_online_eligible:
+        keys.append("full_online_eligible")
+    if d.fee_required:
+        keys.append("fee_dossiers")
+        if d.paid_online:
+            keys.append("paid_online")
+    if d.digitized:
+        keys.append("digitized")
+    _add(out, unit, d.received_at, keys)
+
+    cls = d.completion_class()
+    if cls is not None:
+        assert d.completed_at is not None
+        keys = ["resolved", _RESOLVED_KEY[cls]]
+        if cls == LATE and d.apology_at is not None and d.apology_at < d.due_at:
+            keys.append("late_with_apology")
+        if d.result_electronic:
+            keys.append("e_results")
+        if d.paper_result:
+            keys.append("paper_result_dossiers")
+        _add(out, unit, d.completed_at, keys)
+
+    for ts, rating in d.ratings:
+        _add(out, unit, ts, ["rated", rating] if rating != "neutral" else ["rated"])
+
+    closed = d.closed_at
+    # periods that have begun strictly before the horizon, up to the closing instant
+    last = horizon - _EPSILON if closed is None else min(closed, horizon - _EPSILON)
+    for period in periods_between(d.received_at, last):
+        judged = period.end if period.end < horizon else horizon
+        if d.received_at >= judged or (closed is not None and closed < judged):
+            continue
+        bucket = out.get((unit, period.key))
+        if bucket is None:
+            bucket = out[(unit, period.key)] = {}
+        bucket["in_progress"] = bucket.get("in_progress", 0) + 1
+        if d.is_overdue_at(judged):
+            bucket["in_progress_overdue"] = bucket.get("in_progress_overdue", 0) + 1
+    return out
+
+
+def contribution(state: DossierState, horizon: float, calendar_for: CalendarFor) -> Contribution:
+    d = summarize(state, horizon, calendar_for)
+    return dossier_contribution(d, horizon) if d is not None else {}
+
+
+def delta(old: Contribution, new: Contribution) -> Contribution:
+    """``new − old``, with zero entries left out."""
+    out: Contribution = {}
+    for bucket in old.keys() | new.keys():
+        o = old.get(bucket, {})
+        n = new.get(bucket, {})
+        diff = {k: n.get(k, 0) - o.get(k, 0) for k in o.keys() | n.keys()}
+        diff = {k: v for k, v in diff.items() if v}
+        if diff:
+            out[bucket] = diff
+    return out
+
+
+def next_change(state: DossierState, horizon: float, calendar_for: CalendarFor) -> float | None:
+    """The next instant after ``horizon`` at which the contribution changes with no new
+    event: a future-dated fact becoming visible, the due instant passing on the SLA clock,
+    or a new month starting while the dossier is open. None when nothing is scheduled."""
+    candidates = [f[1] + _EPSILON for f in state.facts.values() if f[1] >= horizon]
+    d = summarize(state, horizon, calendar_for)
+    if d is not None and d.closed_at is None:
+        candidates.append(next_month_start(horizon - _EPSILON) + _EPSILON)
+        open_pause = bool(d.pauses) and d.pauses[-1][1] is None
+        if not open_pause and not d.is_overdue_at(horizon):
+            paused = sum(end - start for start, end in d.pauses if end is not None)
+            candidates.append(d.due_at + paused + _EPSILON)
+    future = [t for t in candidates if t > horizon]
+    return min(future) if future else None
+
+
+__all__ = [
+    "Bucket",
+    "Contribution",
+    "contribution",
+    "delta",
+    "dossier_contribution",
+    "next_change",
+]

@@ -1,0 +1,165 @@
+"""The dossier (hồ sơ) state: a pure, order-insensitive, idempotent fold over its events.
+
+A dossier's state is the *set* of its distinct events, reduced to compact facts and keyed
+by the deduplication key (``source``, ``id``). Everything else (due instant, pauses,
+completion, classification) is derived from that set by :func:`summarize`, so
+
+* a duplicate (``source``, ``id``) changes nothing,
+* any arrival order of one dossier's events gives the same state,
+* events that arrive before ``dossier.received`` are kept and count once it arrives.
+
+Should two different events share a (``source``, ``id``), the one whose fact sorts first is
+kept, so even that conflict resolves the same way in every order.
+
+A fact is a tuple ``(kind, ts, *payload)`` with ``ts`` in epoch seconds:
+
+=========================  =====================================================
+kind                       payload
+=========================  =====================================================
+``received``               unit, level, procedure, channel, online_level,
+                           full_online_eligible, due_at (ts or None),
+                           processing_days (or None), fee_required, paper_result
+``transferred``            from_unit, to_unit
+``supplement_requested``   —  (yêu cầu bổ sung: the SLA clock pauses)
+``supplemented``           —  (đã bổ sung: the clock resumes)
+``extended``               new_due_at ts (xin lỗi và hẹn lại)
+``resolved``               result_electronic
+``returned``               —
+``rejected``/``withdrawn`` —
+``digitized``              components_total, components_digitized
+``payment``                method
+``rated``                  rating
+=========================  =====================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.events import TYPE_PREFIX, Event
+
+Fact = tuple[Any, ...]
+FactKey = str  # "source\x1fid"
+
+KEY_SEPARATOR = "\x1f"
+
+_KIND_OF_TYPE = {
+    "dossier.received": "received",
+    "dossier.transferred": "transferred",
+    "dossier.supplement_requested": "supplement_requested",
+    "dossier.supplemented": "supplemented",
+    "dossier.extended": "extended",
+    "dossier.resolved": "resolved",
+    "dossier.returned": "returned",
+    "dossier.rejected": "rejected",
+    "dossier.withdrawn": "withdrawn",
+    "dossier.digitized": "digitized",
+    "payment.completed": "payment",
+    "feedback.rated": "rated",
+}
+
+
+def fact_key(source: str, event_id: str) -> FactKey:
+    return f"{source}{KEY_SEPARATOR}{event_id}"
+
+
+def fact_of(event: Event) -> Fact:
+    """The compact fact of a validated event."""
+    kind = _KIND_OF_TYPE[event.type[len(TYPE_PREFIX) :]]
+    ts = event.time.timestamp()
+    d = event.data
+    if kind == "received":
+        return (
+            kind,
+            ts,
+            d.unit_code,  # type: ignore[union-attr]
+            d.unit_level.value,  # type: ignore[union-attr]
+            d.procedure_code,  # type: ignore[union-attr]
+            d.channel.value,  # type: ignore[union-attr]
+            d.online_level.value,  # type: ignore[union-attr]
+            d.full_online_eligible,  # type: ignore[union-attr]
+            d.due_at.timestamp() if d.due_at is not None else None,  # type: ignore[union-attr]
+            d.processing_days,  # type: ignore[union-attr]
+            d.fee_required,  # type: ignore[union-attr]
+            d.paper_result,  # type: ignore[union-attr]
+        )
+    if kind == "transferred":
+        return (kind, ts, d.from_unit, d.to_unit)  # type: ignore[union-attr]
+    if kind == "extended":
+        return (kind, ts, d.new_due_at.timestamp())  # type: ignore[union-attr]
+    if kind == "resolved":
+        return (kind, ts, d.result_electronic)  # type: ignore[union-attr]
+    if kind == "digitized":
+        return (kind, ts, d.components_total, d.components_digitized)  # type: ignore[union-attr]
+    if kind == "payment":
+        return (kind, ts, d.method.value)  # type: ignore[union-attr]
+    if kind == "rated":
+        return (kind, ts, d.rating.value)  # type: ignore[union-attr]
+    return (kind, ts)
+
+
+def _sort_key(fact: Fact) -> tuple[str, ...]:
+    return tuple(repr(x) for x in fact)
+
+
+@dataclass(frozen=True, slots=True)
+class DossierState:
+    """All distinct facts known about one dossier (mã hồ sơ = ``code``)."""
+
+    code: str
+    facts: dict[FactKey, Fact]
+
+    @classmethod
+    def empty(cls, code: str) -> DossierState:
+        return cls(code, {})
+
+    def with_fact(self, key: FactKey, fact: Fact) -> DossierState:
+        """A new state with one more fact (the same state object if nothing changes)."""
+        old = self.facts.get(key)
+        if old is not None and (old == fact or _sort_key(old) <= _sort_key(fact)):
+            return self
+        facts = dict(self.facts)
+        facts[key] = fact
+        return DossierState(self.code, facts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "facts": {k: list(v) for k, v in self.facts.items()}}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> DossierState:
+        return cls(obj["code"], {k: tuple(v) for k, v in obj["facts"].items()})
+
+
+def apply(state: DossierState | None, event: Event) -> DossierState:
+    """The fold: the state after ``event`` (pure; ``state`` is not modified)."""
+    if state is None:
+        state = DossierState.empty(event.subject)
+    return state.with_fact(fact_key(event.source, event.id), fact_of(event))
+
+
+def fold(events: Iterable[Event], code: str | None = None) -> DossierState | None:
+    state: DossierState | None = DossierState.empty(code) if code else None
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+def add_fact(facts: dict[FactKey, Fact], key: FactKey, fact: Fact) -> None:
+    """In-place variant of :meth:`DossierState.with_fact` for the batch path."""
+    old = facts.get(key)
+    if old is None or (old != fact and _sort_key(fact) < _sort_key(old)):
+        facts[key] = fact
+
+
+__all__ = [
+    "DossierState",
+    "Fact",
+    "FactKey",
+    "add_fact",
+    "apply",
+    "fact_key",
+    "fact_of",
+    "fold",
+]

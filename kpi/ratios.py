@@ -1,0 +1,68 @@
+"""KPI ratios (tỷ lệ) exactly as EVENTS.md: null when the denominator is 0, never a fake 0."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+Counts = Mapping[str, int]
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+RATIO_FORMULAS: dict[str, tuple[str, Callable[[Counts], tuple[int, int]]]] = {
+    "online_receipt": (
+        "received_online / received",
+        lambda c: (c["received_online"], c["received"]),
+    ),
+    "full_online": (
+        "received_full_online / full_online_eligible",
+        lambda c: (c["received_full_online"], c["full_online_eligible"]),
+    ),
+    "on_time_resolved": (
+        "(resolved_early + resolved_on_time) / resolved",
+        lambda c: (c["resolved_early"] + c["resolved_on_time"], c["resolved"]),
+    ),
+    "on_time_766": (
+        "(resolved_early + resolved_on_time + in_progress − in_progress_overdue)"
+        " / (resolved + in_progress)",
+        lambda c: (
+            c["resolved_early"] + c["resolved_on_time"] + c["in_progress"]
+            - c["in_progress_overdue"],
+            c["resolved"] + c["in_progress"],
+        ),
+    ),
+    "late_apology": (
+        "late_with_apology / resolved_late",
+        lambda c: (c["late_with_apology"], c["resolved_late"]),
+    ),
+    "online_payment": ("paid_online / fee_dossiers", lambda c: (c["paid_online"], c["fee_dossiers"])),
+    "digitization": ("digitized / received", lambda c: (c["digitized"], c["received"])),
+    "e_result": ("e_results / paper_result_dossiers", lambda c: (c["e_results"], c["paper_result_dossiers"])),
+    "satisfaction": ("satisfied / rated", lambda c: (c["satisfied"], c["rated"])),
+}
+"""ratio key → (formula text, counts → (numerator, denominator))."""
+
+RATIO_KEYS: tuple[str, ...] = tuple(RATIO_FORMULAS)
+
+RATIO_LABELS_VI: dict[str, str] = {
+    "online_receipt": "Tỷ lệ tiếp nhận trực tuyến",
+    "full_online": "Tỷ lệ trực tuyến toàn trình",
+    "on_time_resolved": "Tỷ lệ giải quyết đúng hạn (trên số đã giải quyết)",
+    "on_time_766": "Tỷ lệ đúng hạn theo QĐ 766 (chỉ tiêu 2.1)",
+    "late_apology": "Tỷ lệ hồ sơ quá hạn có xin lỗi",
+    "online_payment": "Tỷ lệ thanh toán trực tuyến",
+    "digitization": "Tỷ lệ số hóa hồ sơ",
+    "e_result": "Tỷ lệ cấp kết quả điện tử",
+    "satisfaction": "Tỷ lệ hài lòng",
+}
+
+
+def fraction(key: str, counts: Counts) -> tuple[int, int]:
+    """(numerator, denominator) of one ratio."""
+    return RATIO_FORMULAS[key][1](counts)
+
+
+def compute_ratios(counts: Counts) -> dict[str, float | None]:
+    return {key: _ratio(*fn(counts)) for key, (_, fn) in RATIO_FORMULAS.items()}

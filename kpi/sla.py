@@ -1,0 +1,246 @@
+"""Due instants, pauses and classification (đúng hạn / trước hạn / quá hạn) of one dossier.
+
+:func:`summarize` derives a :class:`Dossier` from a state's facts *as known before the
+horizon* (facts at or after it are not yet visible), so the batch report ``--as-of T`` and
+the live stream at wall-clock ``T`` judge the same facts the same way.
+
+Rules (EVENTS.md):
+
+* completion = first of ``resolved`` / ``returned``; a ``rejected`` / ``withdrawn`` before
+  completion takes the dossier out of the on-time counts (one after completion is ignored);
+* pauses run from ``supplement_requested`` to the next ``supplemented``; a request while
+  paused or a resume while running is ignored (but every request counts for the
+  more-than-one rule);
+* adjusted time ``adjusted(t) = t − time paused before t``: inside an open pause this is
+  the pause's start, so "a dossier still paused is judged at the instant its open pause
+  began". The same adjustment is applied to the judged instant of in-progress dossiers
+  (citizen time never counts), which EVENTS.md leaves implicit;
+* early: adjusted completion's local date before the original due date; on time: not early
+  and adjusted completion ≤ original due; late: the rest, or more than one supplement
+  request; late with apology: late and an ``extended`` event came before the original due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kpi.calendar import WorkingCalendar, local_day
+from kpi.dossier import DossierState, Fact
+
+EARLY = "early"
+ON_TIME = "on_time"
+LATE = "late"
+IN_PROGRESS = "in_progress"
+OVERDUE = "overdue"
+REJECTED = "rejected"
+WITHDRAWN = "withdrawn"
+NOT_RECEIVED = "not_received"
+
+CalendarFor = Callable[[str], WorkingCalendar]
+"""Gives the working calendar of a unit code."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dossier:
+    """What is known of one dossier before a horizon: the ledger row a clerk looks up."""
+
+    code: str
+    unit: str
+    level: str
+    procedure: str
+    channel: str
+    online_level: str
+    full_online_eligible: bool
+    fee_required: bool
+    paper_result: bool
+    received_at: float
+    due_at: float
+    """Original due instant (ngày hẹn trả ban đầu)."""
+    extended_due_at: float | None
+    """Latest appointment from an ``extended`` event (hẹn lại), if any."""
+    apology_at: float | None
+    """Earliest ``extended`` event (thư xin lỗi)."""
+    pauses: tuple[tuple[float, float | None], ...]
+    supplement_requests: int
+    completed_at: float | None
+    result_electronic: bool
+    ended_at: float | None
+    """Rejection / withdrawal before completion."""
+    ended_kind: str | None
+    paid_online: bool
+    paid: bool
+    digitized: bool
+    ratings: tuple[tuple[float, str], ...]
+
+    @property
+    def due_effective(self) -> float:
+        return self.extended_due_at if self.extended_due_at is not None else self.due_at
+
+    @property
+    def closed_at(self) -> float | None:
+        """When the dossier left the open set (completion, rejection or withdrawal)."""
+        return self.completed_at if self.completed_at is not None else self.ended_at
+
+    def adjusted(self, t: float) -> float:
+        """``t`` minus the time spent paused before ``t`` (SLA clock time)."""
+        paused = 0.0
+        for start, end in self.pauses:
+            if start >= t:
+                break
+            paused += (t if end is None or end > t else end) - start
+        return t - paused
+
+    def completion_class(self) -> str | None:
+        """early / on_time / late for a completed dossier, else None."""
+        if self.completed_at is None:
+            return None
+        if self.supplement_requests > 1:
+            return LATE
+        adj = self.adjusted(self.completed_at)
+        if local_day(adj) < local_day(self.due_at):
+            return EARLY
+        if adj <= self.due_at:
+            return ON_TIME
+        return LATE
+
+    def late_with_apology(self) -> bool:
+        return (
+            self.completion_class() == LATE
+            and self.apology_at is not None
+            and self.apology_at < self.due_at
+        )
+
+    def is_overdue_at(self, judged: float) -> bool:
+        """Open at ``judged`` and past the original due on the SLA clock."""
+        return self.adjusted(judged) > self.due_at
+
+    def status_at(self, horizon: float) -> str:
+        """Classification for the ledger as of ``horizon`` (facts already filtered)."""
+        if self.ended_kind is not None:
+            return self.ended_kind
+        cls = self.completion_class()
+        if cls is not None:
+            return cls
+        return OVERDUE if self.is_overdue_at(horizon) else IN_PROGRESS
+
+
+def _first(facts: list[Fact]) -> Fact | None:
+    return min(facts, key=lambda f: (f[1], repr(f))) if facts else None
+
+
+def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) -> Dossier | None:
+    """The dossier as known before ``horizon``; None until its ``received`` fact is visible."""
+    received: list[Fact] = []
+    requests: list[float] = []
+    resumes: list[float] = []
+    extensions: list[Fact] = []
+    completions: list[float] = []
+    result_electronic = False
+    ends: list[Fact] = []
+    digitized: list[Fact] = []
+    paid_online = paid = False
+    ratings: list[tuple[float, str]] = []
+    for fact in state.facts.values():
+        ts = fact[1]
+        if ts >= horizon:
+            continue
+        kind = fact[0]
+        if kind == "received":
+            received.append(fact)
+        elif kind == "supplement_requested":
+            requests.append(ts)
+        elif kind == "supplemented":
+            resumes.append(ts)
+        elif kind == "extended":
+            extensions.append(fact)
+        elif kind == "resolved":
+            completions.append(ts)
+            result_electronic = result_electronic or bool(fact[2])
+        elif kind == "returned":
+            completions.append(ts)
+        elif kind in ("rejected", "withdrawn"):
+            ends.append(fact)
+        elif kind == "digitized":
+            digitized.append(fact)
+        elif kind == "payment":
+            paid = True
+            paid_online = paid_online or fact[2] == "online"
+        elif kind == "rated":
+            ratings.append((ts, fact[2]))
+    rec = _first(received)
+    if rec is None:
+        return None
+    (_, received_at, unit, level, procedure, channel, online_level, foe, due_at, days, fee,
+     paper) = rec
+    if due_at is None:
+        due_at = calendar_for(unit).due_instant(received_at, days, paper=channel != "online")
+    completed_at = min(completions) if completions else None
+    end = _first(ends)
+    ended_at = ended_kind = None
+    if end is not None and (completed_at is None or end[1] < completed_at):
+        ended_at, ended_kind = end[1], end[0]
+        completed_at = None
+    stop = completed_at if completed_at is not None else ended_at
+    pauses: list[tuple[float, float | None]] = []
+    if requests:
+        marks = sorted([(t, 0) for t in requests] + [(t, 1) for t in resumes])
+        start: float | None = None
+        for t, is_resume in marks:
+            if stop is not None and t >= stop:
+                break
+            if not is_resume and start is None:
+                start = t
+            elif is_resume and start is not None:
+                pauses.append((start, t))
+                start = None
+        if start is not None:
+            pauses.append((start, stop))
+    n_requests = sum(1 for t in requests if stop is None or t < stop)
+    extended_due = apology_at = None
+    if extensions:
+        latest = max(extensions, key=lambda f: (f[1], repr(f)))
+        extended_due = latest[2]
+        apology_at = min(f[1] for f in extensions)
+    latest_digitized = max(digitized, key=lambda f: (f[1], repr(f))) if digitized else None
+    is_digitized = bool(latest_digitized and latest_digitized[3] == latest_digitized[2] > 0)
+    ratings.sort()
+    return Dossier(
+        code=state.code,
+        unit=unit,
+        level=level,
+        procedure=procedure,
+        channel=channel,
+        online_level=online_level,
+        full_online_eligible=bool(foe),
+        fee_required=bool(fee),
+        paper_result=bool(paper),
+        received_at=received_at,
+        due_at=due_at,
+        extended_due_at=extended_due,
+        apology_at=apology_at,
+        pauses=tuple(pauses),
+        supplement_requests=n_requests,
+        completed_at=completed_at,
+        result_electronic=result_electronic,
+        ended_at=ended_at,
+        ended_kind=ended_kind,
+        paid_online=paid_online,
+        paid=paid,
+        digitized=is_digitized,
+        ratings=tuple(ratings),
+    )
+
+
+__all__ = [
+    "CalendarFor",
+    "Dossier",
+    "EARLY",
+    "IN_PROGRESS",
+    "LATE",
+    "ON_TIME",
+    "OVERDUE",
+    "REJECTED",
+    "WITHDRAWN",
+    "summarize",
+]
