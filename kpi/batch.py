@@ -76,7 +76,9 @@ class Aggregate:
     """unit code → unit level (from its dossiers)."""
 
 
-def aggregate(states: Iterable[DossierState], horizon: float, calendar_for: CalendarFor) -> Aggregate:
+def aggregate(
+    states: Iterable[DossierState], horizon: float, calendar_for: CalendarFor
+) -> Aggregate:
     """Sum every dossier's contribution as known before ``horizon``."""
     counters: dict[tuple[str, str], Counters] = {}
     levels: dict[str, str] = {}

@@ -65,9 +65,10 @@ def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
         _add(out, unit, ts, ["rated", rating] if rating != "neutral" else ["rated"])
 
     closed = d.closed_at
-    # periods that have begun strictly before the horizon, up to the closing instant
-    last = horizon - _EPSILON if closed is None else min(closed, horizon - _EPSILON)
+    last = horizon if closed is None else min(closed, horizon)
     for period in periods_between(d.received_at, last):
+        if period.start >= horizon:  # only periods that began before the horizon
+            continue
         judged = period.end if period.end < horizon else horizon
         if d.received_at >= judged or (closed is not None and closed < judged):
             continue
@@ -99,18 +100,24 @@ def delta(old: Contribution, new: Contribution) -> Contribution:
 
 
 def next_change(state: DossierState, horizon: float, calendar_for: CalendarFor) -> float | None:
-    """The next instant after ``horizon`` at which the contribution changes with no new
-    event: a future-dated fact becoming visible, the due instant passing on the SLA clock,
-    or a new month starting while the dossier is open. None when nothing is scheduled."""
-    candidates = [f[1] + _EPSILON for f in state.facts.values() if f[1] >= horizon]
+    """The earliest instant ``T ≥ horizon`` such that the contribution stays as it is on
+    ``[horizon, T]`` and may change just after ``T`` with no new event: a future-dated fact
+    becoming visible, the due instant passing on the SLA clock, or a new month starting
+    while the dossier is open. None when nothing will change without a new event.
+
+    The stream layer re-judges a dossier once the clock is past ``T``."""
+    candidates = [f[1] for f in state.facts.values() if f[1] >= horizon]
     d = summarize(state, horizon, calendar_for)
     if d is not None and d.closed_at is None:
-        candidates.append(next_month_start(horizon - _EPSILON) + _EPSILON)
+        boundary = next_month_start(horizon - _EPSILON)
+        if boundary < horizon:  # horizon within the first millisecond of a month
+            boundary = next_month_start(horizon)
+        candidates.append(boundary)
         open_pause = bool(d.pauses) and d.pauses[-1][1] is None
         if not open_pause and not d.is_overdue_at(horizon):
             paused = sum(end - start for start, end in d.pauses if end is not None)
-            candidates.append(d.due_at + paused + _EPSILON)
-    future = [t for t in candidates if t > horizon]
+            candidates.append(d.due_at + paused)
+    future = [t for t in candidates if t >= horizon]
     return min(future) if future else None
 
 

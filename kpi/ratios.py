@@ -37,9 +37,15 @@ RATIO_FORMULAS: dict[str, tuple[str, Callable[[Counts], tuple[int, int]]]] = {
         "late_with_apology / resolved_late",
         lambda c: (c["late_with_apology"], c["resolved_late"]),
     ),
-    "online_payment": ("paid_online / fee_dossiers", lambda c: (c["paid_online"], c["fee_dossiers"])),
+    "online_payment": (
+        "paid_online / fee_dossiers",
+        lambda c: (c["paid_online"], c["fee_dossiers"]),
+    ),
     "digitization": ("digitized / received", lambda c: (c["digitized"], c["received"])),
-    "e_result": ("e_results / paper_result_dossiers", lambda c: (c["e_results"], c["paper_result_dossiers"])),
+    "e_result": (
+        "e_results / paper_result_dossiers",
+        lambda c: (c["e_results"], c["paper_result_dossiers"]),
+    ),
     "satisfaction": ("satisfied / rated", lambda c: (c["satisfied"], c["rated"])),
 }
 """ratio key → (formula text, counts → (numerator, denominator))."""

@@ -209,7 +209,7 @@ class _Envelope(BaseModel):
     @property
     def short_type(self) -> str:
         """The type without the ``vn.gov.motcua.`` prefix, e.g. ``dossier.received``."""
-        return self.type[len(TYPE_PREFIX) :]  # type: ignore[attr-defined, no-any-return]
+        return self.type[len(TYPE_PREFIX) :]  # type: ignore[attr-defined]
 
     @property
     def dedup_key(self) -> tuple[str, str]:

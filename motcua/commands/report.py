@@ -1,0 +1,127 @@
+"""``motcua report``: the KPI report of a unit and period (báo cáo chỉ số)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kpi.counters import COUNT_KEYS, COUNT_LABELS_VI, Counters
+from kpi.ratios import RATIO_LABELS_VI
+
+
+def parse_as_of(text: str | None) -> float:
+    """``--as-of`` as an instant with an offset (a bare date means 00:00 local)."""
+    if text is None:
+        return time.time()
+    try:
+        if len(text) == 10:
+            text = text + "T00:00:00+07:00"
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 instant") from exc
+    if value.tzinfo is None:
+        raise typer.BadParameter("--as-of needs an offset, e.g. 2025-07-01T00:00:00+07:00")
+    return value.timestamp()
+
+
+def render_table(report: dict[str, Any], console: Console) -> None:
+    """A readable table with the Vietnamese label beside each key."""
+    title = f"Đơn vị {report['unit']} — kỳ {report['period']} (tính đến {report['as_of']})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("Chỉ số")
+    table.add_column("key", style="dim")
+    table.add_column("Giá trị", justify="right")
+    for key in COUNT_KEYS:
+        table.add_row(COUNT_LABELS_VI[key], key, f"{report['counts'][key]:,}")
+    table.add_section()
+    for key, value in report["ratios"].items():
+        shown = "—" if value is None else f"{value:.2%}"
+        table.add_row(RATIO_LABELS_VI[key], key, shown)
+    if report.get("criteria"):
+        table.add_section()
+        for c in report["criteria"]:
+            pts = "—" if c.get("points") is None else f"{c['points']:.2f}/{c['max_points']:g}"
+            table.add_row(c.get("name", c["id"]), c["id"], pts)
+    console.print(table)
+
+
+def report_from_events(
+    events: Path, unit: str | None, period: str | None, as_of: float, err: Console
+) -> list[dict[str, Any]]:
+    from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from kpi.batch import aggregate, fold_lines
+    from kpi.periods import BadPeriod, parse_period
+    from kpi.report import build_report
+    from kpi.units import CalendarBook
+
+    if period is not None:
+        try:
+            parse_period(period)
+        except BadPeriod as exc:
+            raise typer.BadParameter(str(exc), param_hint="--period") from exc
+    size = events.stat().st_size
+    with (
+        events.open("rb") as fh,
+        Progress(
+            TextColumn("[bold]Đọc sự kiện"), BarColumn(), TransferSpeedColumn(),
+            console=err, transient=True, disable=size < 5_000_000,
+        ) as progress,
+    ):
+        task = progress.add_task("read", total=size)
+        batch = fold_lines(fh, progress=lambda _n: progress.update(task, completed=fh.tell()))
+    for line, reason in batch.errors:
+        err.print(f"[yellow]line {line}[/]: {reason}", highlight=False)
+    if batch.invalid:
+        more = batch.invalid - len(batch.errors)
+        tail = f" ({more} more not shown)" if more > 0 else ""
+        err.print(f"skipped {batch.invalid} invalid line(s) of {batch.lines}{tail}")
+    agg = aggregate(batch.states(), as_of, CalendarBook())
+    units = [unit] if unit else sorted(agg.levels)
+    reports = []
+    for u in units:
+        periods = [period] if period else sorted(p for (uu, p) in agg.counters if uu == u)
+        for p in periods:
+            counters = agg.counters.get((u, p), Counters())
+            reports.append(build_report(u, p, counters, as_of, level=agg.levels.get(u)))
+    return reports
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def report(
+        events: Path | None = typer.Option(
+            None, "--events", exists=True, dir_okay=False, help="JSON Lines file of v1 events"
+        ),
+        unit: str | None = typer.Option(None, "--unit", help="unit code; all units if omitted"),
+        period: str | None = typer.Option(
+            None, "--period", help="2025-04, 2025-Q2 or 2025; every period if omitted"
+        ),
+        as_of: str | None = typer.Option(
+            None, "--as-of", help="judge as known before this instant (default: now)"
+        ),
+        as_json: bool = typer.Option(False, "--json", help="EVENTS.md report JSON"),
+    ) -> None:
+        """KPI report of a unit and period from an event file (batch, same core as the stream)."""
+        err = Console(stderr=True)
+        if events is None:
+            err.print("[red]--events FILE.jsonl is required: reading the SQL store comes later")
+            raise typer.Exit(2)
+        reports = report_from_events(events, unit, period, parse_as_of(as_of), err)
+        if not reports:
+            err.print("no dossiers found for that selection")
+        if as_json:
+            payload: Any = reports[0] if unit and period and len(reports) == 1 else reports
+            sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
+            return
+        console = Console()
+        for r in reports:
+            render_table(r, console)
