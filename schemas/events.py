@@ -315,7 +315,7 @@ Event = Annotated[
 ]
 """Any v1 event, discriminated by ``type``."""
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type]
 
 __all__ = [
     "EVENT_ADAPTER",
