@@ -11,9 +11,6 @@ COMMAND_MODULES = (
     "schema",
     "ingest",
     "report",
-    "simulate",
-    "worker",
-    "demo",
 )
 
 app = typer.Typer(

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class TopicNames(BaseSettings):
+class TopicNames(BaseModel):
     """Topic names (override e.g. with ``MOTCUA_TOPICS__EVENTS``)."""
 
-    model_config = SettingsConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     events: str = "motcua.events.v1"
     dlq: str = "motcua.events.dlq"

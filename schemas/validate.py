@@ -33,9 +33,8 @@ def describe(exc: ValidationError) -> str:
         where = ".".join(loc) or "event"
         msg = err["msg"]
         if err["type"] == "union_tag_invalid":
-            where, msg = "type", f"unknown event type {err['input'].get('type')!r}" if isinstance(
-                err.get("input"), dict
-            ) else "unknown event type"
+            tag = err["input"].get("type") if isinstance(err.get("input"), dict) else None
+            where, msg = "type", f"unknown event type {tag!r}"
         elif err["type"] == "union_tag_not_found":
             where, msg = "type", "field required"
         elif err["type"] == "missing":
@@ -50,7 +49,8 @@ def parse_event(raw: bytes | str) -> Event:
         return EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         if exc.error_count() == 1 and exc.errors()[0]["type"] == "json_invalid":
-            raise InvalidEvent(f"not JSON: {exc.errors()[0]['ctx'].get('error', 'invalid')}") from exc
+            detail = exc.errors()[0]["ctx"].get("error", "invalid")
+            raise InvalidEvent(f"not JSON: {detail}") from exc
         raise InvalidEvent(describe(exc)) from exc
 
 
