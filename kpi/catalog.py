@@ -1,0 +1,357 @@
+"""Versioned, dated criteria catalogs (bộ tiêu chí) loaded from YAML.
+
+A catalog says which criteria are scored, from which KPI ratio, with how many points and by
+which rule. Everything graded [S] or [M] in DOMAIN.md lives in these files, not in code.
+
+File shape (one catalog per file)::
+
+    id: decision-766               # catalog family id
+    version: "2022-06-23"          # a string: quote numbers like "2025.1"
+    kind: decision_766             # decision_766 | par_index
+    issuer: "Thủ tướng Chính phủ"
+    level: any                     # province | district_office | commune | any
+    valid_from: 2022-06-23         # inclusive
+    valid_to: null                 # inclusive; null = open-ended
+    source: "where the numbers come from, with their grades"
+    criteria:
+      - id: "766.2.1"
+        name: "Tiến độ, kết quả giải quyết hồ sơ"
+        ratio: on_time_766         # a kpi.ratios.RATIO_KEYS key, or satisfaction_766
+        max_points: 20
+        rule: linear               # linear | target | steps
+        target: 0.5                # rule target only: full points at ratio >= target
+        steps: [[1.0, 1.0], [0.95, 0.5]]   # rule steps only: [threshold, points], descending
+        no_dossiers: not_applicable        # full | zero | not_applicable (denominator 0)
+        grade: S                   # V | S | M, as in DOMAIN.md
+        note: "optional free text"
+
+Rules (value = the ratio, in [0, 1]):
+
+* ``linear``: points = value × max_points.
+* ``target``: points = max_points when value ≥ target, else value × max_points / target.
+* ``steps``: the points of the first step whose threshold ≤ value; 0 below the last step.
+  Thresholds strictly descending in [0, 1]; points non-increasing, each ≤ max_points.
+
+``satisfaction_766`` (Decision 766 indicator 5.4, v1-event approximation, see DOMAIN.md)::
+
+    1 − (resolved_late + in_progress_overdue) / (resolved + in_progress) − dissatisfied / rated
+
+Null handling: a term whose denominator is 0 contributes 0 (no dossiers → no overdue share;
+no ratings → no dissatisfied share); the value is null (→ ``no_dossiers``) only when both
+denominators are 0. The value is clamped at 0 from below (it cannot go negative).
+
+Loading errors raise :class:`CatalogError` with one line naming the file and the key path,
+e.g. ``kpi/data/x.yaml: criteria[2] (id 'A.1').steps: thresholds must be strictly
+descending (0.95 then 1.0)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from kpi.ratios import RATIO_KEYS
+
+SATISFACTION_766 = "satisfaction_766"
+"""The special ratio key of Decision 766 indicator 5.4 (computed in kpi.scoring)."""
+
+SATISFACTION_766_FORMULA = (
+    "1 − (resolved_late + in_progress_overdue) / (resolved + in_progress) − dissatisfied / rated"
+)
+
+CRITERION_RATIO_KEYS: tuple[str, ...] = (*RATIO_KEYS, SATISFACTION_766)
+"""Every ratio key a criterion may read."""
+
+ScopeLevel = Literal["province", "district_office", "commune", "any"]
+RuleType = Literal["linear", "target", "steps"]
+NoDossiers = Literal["full", "zero", "not_applicable"]
+Grade = Literal["V", "S", "M"]
+CatalogKind = Literal["decision_766", "par_index"]
+
+UNIT_LEVEL_TO_SCOPE: dict[str, str] = {
+    "province": "province",
+    "district": "district_office",
+    "district_office": "district_office",
+    "commune": "commune",
+}
+"""Unit levels of EVENTS.md (province | district | commune) → catalog scope levels."""
+
+
+class CatalogError(ValueError):
+    """A catalog file that cannot be used; the message is one line naming file and key."""
+
+
+class Criterion(BaseModel):
+    """One scored criterion (tiêu chí / tiêu chí thành phần)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    ratio: str
+    max_points: float = Field(gt=0)
+    rule: RuleType
+    target: float | None = Field(default=None, validate_default=True)
+    steps: tuple[tuple[float, float], ...] | None = Field(default=None, validate_default=True)
+    no_dossiers: NoDossiers
+    grade: Grade
+    note: str | None = None
+
+    @field_validator("ratio")
+    @classmethod
+    def _known_ratio(cls, v: str) -> str:
+        if v not in CRITERION_RATIO_KEYS:
+            raise ValueError(
+                f"unknown ratio key {v!r}; expected one of {', '.join(CRITERION_RATIO_KEYS)}"
+            )
+        return v
+
+    @field_validator("target")
+    @classmethod
+    def _check_target(cls, v: float | None, info: ValidationInfo) -> float | None:
+        rule = info.data.get("rule")
+        if rule == "target":
+            if v is None:
+                raise ValueError("required when rule is 'target' (ratio for full points)")
+            if not 0 < v <= 1:
+                raise ValueError(f"must be in (0, 1], got {v}")
+        elif v is not None:
+            raise ValueError(f"only allowed when rule is 'target' (rule is {rule!r})")
+        return v
+
+    @field_validator("steps")
+    @classmethod
+    def _check_steps(
+        cls, v: tuple[tuple[float, float], ...] | None, info: ValidationInfo
+    ) -> tuple[tuple[float, float], ...] | None:
+        rule = info.data.get("rule")
+        if rule != "steps":
+            if v is not None:
+                raise ValueError(f"only allowed when rule is 'steps' (rule is {rule!r})")
+            return v
+        if not v:
+            raise ValueError("required when rule is 'steps': a list of [threshold, points]")
+        max_points = info.data.get("max_points")
+        for i, (threshold, points) in enumerate(v):
+            if not 0 <= threshold <= 1:
+                raise ValueError(f"step {i}: threshold must be in [0, 1], got {threshold}")
+            if points < 0:
+                raise ValueError(f"step {i}: points must be ≥ 0, got {points}")
+            if max_points is not None and points > max_points:
+                raise ValueError(f"step {i}: points {points} exceed max_points {max_points}")
+            if i:
+                prev_t, prev_p = v[i - 1]
+                if threshold >= prev_t:
+                    raise ValueError(
+                        f"thresholds must be strictly descending ({prev_t} then {threshold})"
+                    )
+                if points > prev_p:
+                    raise ValueError(
+                        f"points must not increase as thresholds fall ({prev_p} then {points})"
+                    )
+        return v
+
+    def describe_rule(self) -> str:
+        """Human-readable rule, e.g. ``steps ≥1.0 → 1.0; ≥0.95 → 0.5; else 0``."""
+        if self.rule == "linear":
+            return "linear: ratio × max_points"
+        if self.rule == "target":
+            t = self.target
+            return f"target: full at ratio ≥ {t:g}, else ratio × max_points / {t:g}"
+        assert self.steps is not None
+        parts = "; ".join(f"≥{t:g} → {p:g}" for t, p in self.steps)
+        return f"steps: {parts}; else 0"
+
+
+class Catalog(BaseModel):
+    """A versioned, dated criteria set for one scope level."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    kind: CatalogKind
+    issuer: str = Field(min_length=1)
+    level: ScopeLevel
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+    source: str = Field(min_length=1)
+    criteria: tuple[Criterion, ...] = Field(min_length=1)
+
+    @field_validator("valid_to")
+    @classmethod
+    def _check_dates(cls, v: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("valid_from")
+        if v is not None and start is not None and v < start:
+            raise ValueError(f"valid_to {v} is before valid_from {start}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Catalog:
+        seen: set[str] = set()
+        for c in self.criteria:
+            if c.id in seen:
+                raise ValueError(f"duplicate criterion id {c.id!r}")
+            seen.add(c.id)
+        return self
+
+    def valid_on(self, on_date: dt.date) -> bool:
+        """valid_from ≤ on_date ≤ valid_to (both inclusive; no valid_to = open-ended)."""
+        return self.valid_from <= on_date and (self.valid_to is None or on_date <= self.valid_to)
+
+    @property
+    def label(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _key_path(loc: Sequence[int | str], data: Any) -> str:
+    """('criteria', 2, 'steps') → ``criteria[2] (id 'A.1').steps``."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            if isinstance(node, list) and 0 <= part < len(node):
+                node = node[part]
+                if isinstance(node, dict) and "id" in node and len(loc) > 1:
+                    out += f" (id {node['id']!r})"
+            else:
+                node = None
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "(top level)"
+
+
+def _format_errors(source: str, err: ValidationError, data: Any) -> str:
+    msgs = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            msg = "required key is missing"
+        msgs.append(f"{_key_path(e['loc'], data)}: {msg}")
+    return f"{source}: " + "; ".join(msgs)
+
+
+def parse_catalog(data: Any, source: str = "<catalog>") -> Catalog:
+    """Validate already-parsed YAML/JSON data; ``source`` names it in error messages."""
+    if not isinstance(data, dict):
+        raise CatalogError(f"{source}: (top level): expected a mapping, got {type(data).__name__}")
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as err:
+        raise CatalogError(_format_errors(source, err, data)) from None
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Load and validate one catalog YAML file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise CatalogError(f"{p}: cannot read: {err.strerror or err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = ""
+        mark = getattr(err, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise CatalogError(f"{p}: invalid YAML{where}: {problem}") from None
+    return parse_catalog(data, str(p))
+
+
+def load_catalogs(paths: Iterable[str | Path]) -> list[Catalog]:
+    """Load several files; a directory contributes its ``*.yaml`` / ``*.yml`` files."""
+    out: list[Catalog] = []
+    for path in paths:
+        p = Path(path)
+        if p.is_dir():
+            files = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            out.extend(load_catalog(f) for f in files)
+        else:
+            out.append(load_catalog(p))
+    return out
+
+
+SHIPPED_FILES: tuple[str, ...] = (
+    "decision-766.yaml",
+    "par-district-office-example.yaml",
+    "par-commune-example.yaml",
+)
+
+
+def shipped_catalogs() -> list[Catalog]:
+    """The catalogs shipped in ``kpi/data`` (package data)."""
+    base = resources.files("kpi") / "data"
+    out = []
+    for name in SHIPPED_FILES:
+        res = base / name
+        try:
+            data = yaml.safe_load(res.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:  # pragma: no cover - shipped files are tested
+            raise CatalogError(f"kpi/data/{name}: invalid YAML: {err}") from None
+        out.append(parse_catalog(data, f"kpi/data/{name}"))
+    return out
+
+
+# -------------------------------------------------------------------------- selection
+
+
+def select_catalog(
+    catalogs: Iterable[Catalog],
+    level: str,
+    on_date: dt.date,
+    kind: str | None = None,
+) -> Catalog | None:
+    """The catalog that applies to a unit of ``level`` on ``on_date``, or None.
+
+    ``level`` is a unit level (province | district | commune) or a scope level
+    (district_office …). Candidates: ``kind`` matches (if given), valid on ``on_date``
+    (both bounds inclusive), and scope level equal to the unit's or ``any``. An exact level
+    beats ``any``; then the latest ``valid_from`` wins. Two candidates still tied (same
+    level and valid_from) are ambiguous → :class:`CatalogError`.
+    """
+    scope = UNIT_LEVEL_TO_SCOPE.get(level)
+    if scope is None:
+        raise CatalogError(
+            f"unknown level {level!r}; expected one of {', '.join(UNIT_LEVEL_TO_SCOPE)}"
+        )
+    candidates = [
+        c
+        for c in catalogs
+        if (kind is None or c.kind == kind) and c.level in (scope, "any") and c.valid_on(on_date)
+    ]
+    if not candidates:
+        return None
+
+    def rank(c: Catalog) -> tuple[int, dt.date]:
+        return (1 if c.level == scope else 0, c.valid_from)
+
+    candidates.sort(key=rank, reverse=True)
+    best = candidates[0]
+    ties = [c.label for c in candidates[1:] if rank(c) == rank(best)]
+    if ties:
+        raise CatalogError(
+            f"ambiguous catalogs for level {level!r} on {on_date}: "
+            f"{', '.join([best.label, *ties])} (same level and valid_from)"
+        )
+    return best

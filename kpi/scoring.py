@@ -1,0 +1,281 @@
+"""Score KPI counts against a criteria catalog, and how far each criterion is from more points.
+
+Arithmetic is exact: counts are integers, catalog numbers are read as the decimal they are
+written as (``0.95`` → 19/20, via ``Fraction(repr(x))``) and everything is compared as
+:class:`fractions.Fraction`, so ``0.95 × 20`` is exactly 19 and a ratio exactly at a
+threshold reaches it. Only the output is converted to float:
+
+* ``value`` is the ratio as a float, unrounded (the same float as ``ratios`` in the report:
+  ``numerator / denominator``);
+* ``points`` is rounded to 4 decimals (``round(float(exact), 4)``); round again to 2 only
+  when displaying.
+
+A criterion whose ratio has denominator 0 follows its ``no_dossiers`` setting: ``full`` →
+max_points, ``zero`` → 0, ``not_applicable`` → points None and ``applicable`` False (left
+out of :func:`totals`). ``satisfaction_766`` is described in :mod:`kpi.catalog`.
+
+Missing count keys count as 0 (``dissatisfied`` is an optional, added key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+from kpi.catalog import (
+    SATISFACTION_766,
+    SATISFACTION_766_FORMULA,
+    Catalog,
+    Criterion,
+    select_catalog,
+    shipped_catalogs,
+)
+from kpi.counters import COUNT_KEYS
+from kpi.ratios import RATIO_FORMULAS, fraction
+
+
+def exact(x: float) -> Fraction:
+    """The decimal a catalog number was written as: 0.95 → 19/20 (not 0.9499999…)."""
+    return Fraction(repr(float(x)))
+
+
+def _full_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    out = {k: 0 for k in COUNT_KEYS}
+    out.update(counts)
+    return out
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A criterion's ratio, exactly, plus what "k more dossiers" would do to it.
+
+    Plain ratios: value = n/d; k more on-time/online/… dossiers give (n + k)/d.
+    satisfaction_766: value = 1 − a/b − c/r (a = late + overdue, b = resolved + in progress,
+    c = dissatisfied, r = rated; a term with a 0 denominator is 0); k more on-time dossiers
+    give a − k. The value is null when every denominator is 0, and clamped at 0.
+    """
+
+    value: Fraction | None
+    numerator: int | None
+    denominator: int | None
+    # (n, d) for plain ratios; (a, b, c, r) for satisfaction_766
+    terms: tuple[int, ...]
+    combined: bool = False
+
+    def min_extra(self, threshold: Fraction) -> int | None:
+        """Smallest k ≥ 0 with value(k) ≥ threshold, or None when no k can reach it."""
+        if self.value is not None and self.value >= threshold:
+            return 0
+        if not self.combined:
+            n, d = self.terms
+            if d == 0:
+                return None
+            k = max(0, math.ceil(threshold * d) - n)
+            return k if n + k <= d else None
+        a, b, c, r = self.terms
+        if b == 0:
+            return None  # no dossiers whose timeliness could change
+        dissatisfied = Fraction(c, r) if r else Fraction(0)
+        # need (a − k)/b ≤ 1 − threshold − dissatisfied, i.e. a − k ≤ room
+        room = b * (1 - threshold - dissatisfied)
+        if room < 0:
+            return None  # even with no late/overdue dossier the value stays below
+        return max(0, math.ceil(a - room))
+
+
+def measure(ratio: str, counts: Mapping[str, int]) -> Measure:
+    """The exact value of ``ratio`` (a RATIO_KEYS key or satisfaction_766) for ``counts``."""
+    c = _full_counts(counts)
+    if ratio == SATISFACTION_766:
+        a = c["resolved_late"] + c["in_progress_overdue"]
+        b = c["resolved"] + c["in_progress"]
+        dis, rated = c["dissatisfied"], c["rated"]
+        if b == 0 and rated == 0:
+            return Measure(None, None, None, (a, b, dis, rated), combined=True)
+        v = Fraction(1)
+        if b:
+            v -= Fraction(a, b)
+        if rated:
+            v -= Fraction(dis, rated)
+        v = max(v, Fraction(0))
+        return Measure(v, v.numerator, v.denominator, (a, b, dis, rated), combined=True)
+    n, d = fraction(ratio, c)
+    return Measure(Fraction(n, d) if d else None, n, d, (n, d))
+
+
+def formula_of(ratio: str) -> str:
+    if ratio == SATISFACTION_766:
+        return SATISFACTION_766_FORMULA
+    return RATIO_FORMULAS[ratio][0]
+
+
+def points_for(criterion: Criterion, value: Fraction) -> Fraction:
+    """Exact points of ``criterion`` for a (non-null) ratio ``value``."""
+    max_points = exact(criterion.max_points)
+    if criterion.rule == "linear":
+        return value * max_points
+    if criterion.rule == "target":
+        assert criterion.target is not None
+        t = exact(criterion.target)
+        return max_points if value >= t else value * max_points / t
+    assert criterion.steps is not None
+    for threshold, pts in criterion.steps:
+        if value >= exact(threshold):
+            return exact(pts)
+    return Fraction(0)
+
+
+def _points(criterion: Criterion, m: Measure) -> Fraction | None:
+    if m.value is not None:
+        return points_for(criterion, m.value)
+    if criterion.no_dossiers == "full":
+        return exact(criterion.max_points)
+    if criterion.no_dossiers == "zero":
+        return Fraction(0)
+    return None
+
+
+def score_criterion(
+    criterion: Criterion, counts: Mapping[str, int], catalog: Catalog | None = None
+) -> dict[str, Any]:
+    """One ``criteria`` entry of the KPI report (EVENTS.md), with extra fields."""
+    m = measure(criterion.ratio, counts)
+    pts = _points(criterion, m)
+    entry: dict[str, Any] = {
+        "id": criterion.id,
+        "name": criterion.name,
+        "value": float(m.value) if m.value is not None else None,
+        "points": round(float(pts), 4) if pts is not None else None,
+        "max_points": criterion.max_points,
+        "ratio": criterion.ratio,
+        "formula": formula_of(criterion.ratio),
+        "numerator": m.numerator,
+        "denominator": m.denominator,
+        "rule": criterion.describe_rule(),
+        "no_dossiers": criterion.no_dossiers,
+        "applicable": pts is not None,
+        "grade": criterion.grade,
+    }
+    if m.combined:
+        a, b, c, r = m.terms
+        entry["terms"] = {"late_or_overdue": [a, b], "dissatisfied": [c, r]}
+    if catalog is not None:
+        entry["catalog"] = catalog.label
+    return entry
+
+
+def score(catalog: Catalog, counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Every criterion of ``catalog`` scored for ``counts``, in catalog order."""
+    return [score_criterion(c, counts, catalog) for c in catalog.criteria]
+
+
+def totals(entries: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Sum of points and of max_points over the applicable entries (4 decimals)."""
+    pts = 0.0
+    mx = 0.0
+    for e in entries:
+        if e["applicable"]:
+            pts += e["points"]
+            mx += e["max_points"]
+    return {"points": round(pts, 4), "max_points": round(mx, 4)}
+
+
+# ------------------------------------------------------------------------------- gaps
+
+
+@dataclass(frozen=True)
+class Gap:
+    """What reaching the next step (or full points) would take.
+
+    ``dossiers`` is how many more dossiers would have to count in the numerator (on time,
+    online, paid online, digitized…; the denominator and everything else unchanged). When no
+    number can do it (no dossiers at all; satisfaction_766 held down by dissatisfied
+    ratings) ``status`` is ``"unreachable"`` and ``dossiers`` is None.
+    """
+
+    criterion_id: str
+    threshold: float
+    points: float
+    dossiers: int | None
+    reason: str = ""
+
+    @property
+    def status(self) -> Literal["reachable", "unreachable"]:
+        return "reachable" if self.dossiers is not None else "unreachable"
+
+    @property
+    def reachable(self) -> bool:
+        return self.dossiers is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.criterion_id,
+            "status": self.status,
+            "threshold": self.threshold,
+            "points": self.points,
+            "dossiers": self.dossiers,
+            "reason": self.reason,
+        }
+
+
+def _next_goal(criterion: Criterion, current: Fraction | None) -> tuple[Fraction, Fraction] | None:
+    """(threshold, points) of the next step above ``current`` points, None if at the top."""
+    max_points = exact(criterion.max_points)
+    if criterion.rule == "linear":
+        return None if current == max_points else (Fraction(1), max_points)
+    if criterion.rule == "target":
+        assert criterion.target is not None
+        return None if current == max_points else (exact(criterion.target), max_points)
+    assert criterion.steps is not None
+    have = current if current is not None else Fraction(0)
+    better = [(exact(t), exact(p)) for t, p in criterion.steps if exact(p) > have]
+    return better[-1] if better else None  # lowest threshold that still gives more
+
+
+def gap(criterion: Criterion, counts: Mapping[str, int]) -> Gap | None:
+    """How many more dossiers to reach the next step / full points; None when already full."""
+    m = measure(criterion.ratio, counts)
+    current = _points(criterion, m)
+    goal = _next_goal(criterion, current)
+    if goal is None:
+        return None
+    threshold, pts = goal
+    k = m.min_extra(threshold)
+    reason = ""
+    if k is None:
+        if m.value is None or (m.combined and m.terms[1] == 0):
+            reason = "no dossiers: the denominator is 0, so no dossier can change the ratio"
+        elif m.combined:
+            reason = "dissatisfied ratings alone keep the value below the threshold"
+        else:  # pragma: no cover - thresholds ≤ 1 are always reachable for plain ratios
+            reason = "threshold above 100%"
+    return Gap(criterion.id, float(threshold), round(float(pts), 4), k, reason)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def criteria_for_report(
+    counts: Mapping[str, int],
+    level: str,
+    on_date: dt.date,
+    catalogs: Iterable[Catalog] | None = None,
+) -> list[dict[str, Any]]:
+    """The report's ``criteria``: Decision 766 indicators first, then the PAR catalog of the
+    unit's level (district → district_office, commune → commune; province only if a
+    province-level or ``any`` PAR catalog is valid on ``on_date``).
+
+    ``catalogs`` defaults to the shipped ones (kpi/data). Either part is skipped when no
+    catalog of that kind is valid for the level and date.
+    """
+    pool = list(catalogs) if catalogs is not None else shipped_catalogs()
+    out: list[dict[str, Any]] = []
+    for kind in ("decision_766", "par_index"):
+        cat = select_catalog(pool, level, on_date, kind=kind)
+        if cat is not None:
+            out.extend(score(cat, counts))
+    return out
