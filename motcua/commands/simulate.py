@@ -1,0 +1,140 @@
+"""``motcua simulate``: write a realistic, deterministic stream of v1 events as JSON Lines.
+
+The events come from :func:`kpi.simulate.generate_lines`; this command only chooses the
+sink (a file, or ``-`` for standard output) and shows progress and a summary. A publisher
+consumes the same generator (``paced(generate_lines(config), config.rate)``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import typer
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("simulate")
+    def simulate(
+        out: str = typer.Option(..., "--out", "-o", help="JSONL file to write ('-' = stdout)."),
+        units_out: Path | None = typer.Option(
+            None, "--units-out", help="Also write the unit registry CSV (code,name,level,parent)."
+        ),
+        seed: int = typer.Option(2025, "--seed", help="Random seed: same seed, same events."),
+        scale: float = typer.Option(
+            1.0, "--scale", min=0.0001, help="Volume multiplier (1 = Tân Hồng 2023 volumes)."
+        ),
+        units: int = typer.Option(9, "--units", min=0, help="Number of commune-level units."),
+        start: str = typer.Option("2025-01-01", "--start", help="First receipt date (local)."),
+        end: str = typer.Option("2025-12-31", "--end", help="Last date of the range (local)."),
+        source: str = typer.Option(
+            "urn:motcua:dvc:dong-thap", "--source", help="CloudEvents source."
+        ),
+        shuffle: bool = typer.Option(False, "--shuffle", help="Shuffle the arrival order."),
+        shuffle_window: int = typer.Option(
+            0, "--shuffle-window", min=0, help="Shuffle within a sliding window (0 = whole)."
+        ),
+        duplicates: float = typer.Option(
+            0.0, "--duplicates", min=0.0, max=1.0, help="Fraction of events re-emitted exactly."
+        ),
+        invalid: float = typer.Option(
+            0.0, "--invalid", min=0.0, max=1.0, help="Fraction of invalid lines injected."
+        ),
+        rate: float | None = typer.Option(
+            None, "--rate", min=0.001, help="Events per second (only when publishing live)."
+        ),
+    ) -> None:
+        """Generate simulated one-stop events (v1 contract) as JSON Lines."""
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.table import Table
+
+        from kpi.simulate import (
+            PROVINCE,
+            SimulationConfig,
+            SimulationStats,
+            generate_lines,
+            planned_counts,
+            write_unit_registry,
+        )
+
+        try:
+            config = SimulationConfig(
+                seed=seed, start=_parse_date(start), end=_parse_date(end), scale=scale,
+                communes=units, source=source, shuffle=shuffle,
+                shuffle_window=shuffle_window or None, duplicates=duplicates, invalid=invalid,
+                rate=rate,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        console = Console(stderr=True)
+        unit_list = config.resolved_units()
+        if units_out is not None:
+            write_unit_registry(units_out, (PROVINCE, *unit_list))
+        total = sum(n for n, _ in planned_counts(config).values())
+        stats = SimulationStats()
+        lines: Iterator[bytes] = generate_lines(config, stats)
+        t0 = time.perf_counter()
+        with Progress(
+            TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("dossiers · {task.fields[events]:,} lines"), TimeElapsedColumn(),
+            TimeRemainingColumn(), console=console, transient=False,
+        ) as progress:
+            task = progress.add_task("simulate", total=total, events=0)
+            fh = sys.stdout.buffer if out == "-" else open(out, "wb", buffering=1 << 20)
+            try:
+                write = fh.write
+                n = 0
+                for line in lines:
+                    write(line)
+                    write(b"\n")
+                    n += 1
+                    if not n & 0x3FFF:
+                        progress.update(task, completed=stats.dossiers, events=n)
+                progress.update(task, completed=stats.dossiers, events=n)
+            finally:
+                if fh is not sys.stdout.buffer:
+                    fh.close()
+                else:
+                    fh.flush()
+        elapsed = time.perf_counter() - t0
+
+        table = Table(title="Simulated events by unit")
+        for col in ("unit", "name", "level", "dossiers", "online", "events"):
+            table.add_column(col, justify="right" if col in ("dossiers", "online", "events")
+                             else "left")
+        for u in unit_list:
+            s = stats.by_unit.get(u.code)
+            if s is None:
+                continue
+            table.add_row(u.code, u.name, u.level, f"{s.dossiers:,}", f"{s.online:,}",
+                          f"{s.events:,}")
+        table.add_row("total", "", "", f"{stats.dossiers:,}",
+                      f"{sum(s.online for s in stats.by_unit.values()):,}", f"{stats.events:,}")
+        console.print(table)
+        bad = ", ".join(f"{k} {v}" for k, v in sorted(stats.invalid.items())) or "none"
+        console.print(
+            f"{stats.dossiers:,} dossiers, {stats.events:,} events, "
+            f"{stats.duplicates:,} duplicates, invalid lines: {bad}; "
+            f"{stats.lines:,} lines → {out} in {elapsed:.1f}s "
+            f"({stats.lines / max(elapsed, 1e-9):,.0f} lines/s)"
+        )
+        if units_out is not None:
+            console.print(f"unit registry → {units_out}")
