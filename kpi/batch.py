@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kpi.contribution import dossier_contribution
+from kpi.contribution import contribution_rows
 from kpi.counters import INDEX, Counters
 from kpi.dossier import DossierState, Fact, FactKey, add_fact, fact_key, fact_of
+from kpi.fastparse import fast_fact
 from kpi.sla import CalendarFor, summarize
 from schemas.validate import InvalidEvent, parse_event
 
@@ -44,20 +45,25 @@ def fold_lines(
     errors = out.errors
     n = 0
     for n, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            event = parse_event(raw)
-        except InvalidEvent as exc:
-            out.invalid += 1
-            if len(errors) < MAX_KEPT_ERRORS:
-                errors.append((n, exc.reason))
-            continue
+        quick = fast_fact(raw)
+        if quick is not None:
+            subject, key, fact = quick
+        else:
+            if not raw.strip():
+                continue
+            try:
+                event = parse_event(raw)
+            except InvalidEvent as exc:
+                out.invalid += 1
+                if len(errors) < MAX_KEPT_ERRORS:
+                    errors.append((n, exc.reason))
+                continue
+            subject, key, fact = event.subject, fact_key(event.source, event.id), fact_of(event)
         out.valid += 1
-        facts = facts_by_code.get(event.subject)
+        facts = facts_by_code.get(subject)
         if facts is None:
-            facts = facts_by_code[event.subject] = {}
-        add_fact(facts, fact_key(event.source, event.id), fact_of(event))
+            facts = facts_by_code[subject] = {}
+        add_fact(facts, key, fact)
         if progress is not None and not n % 65536:
             progress(n)
     out.lines = n
@@ -82,17 +88,22 @@ def aggregate(
     """Sum every dossier's contribution as known before ``horizon``."""
     counters: dict[tuple[str, str], Counters] = {}
     levels: dict[str, str] = {}
-    index = INDEX
+    indices: dict[tuple[str, ...], tuple[int, ...]] = {}
     for state in states:
         d = summarize(state, horizon, calendar_for)
         if d is None:
             continue
-        levels[d.unit] = d.level
-        for bucket, counts in dossier_contribution(d, horizon).items():
-            c = counters.get(bucket)
-            if c is None:
-                c = counters[bucket] = Counters()
-            v = c.values
-            for key, n in counts.items():
-                v[index[key]] += n
+        unit = d.unit
+        levels[unit] = d.level
+        for periods, keys in contribution_rows(d, horizon):
+            idx = indices.get(keys)
+            if idx is None:
+                idx = indices[keys] = tuple(INDEX[k] for k in keys)
+            for pk in periods:
+                c = counters.get((unit, pk))
+                if c is None:
+                    c = counters[(unit, pk)] = Counters()
+                v = c.values
+                for i in idx:
+                    v[i] += 1
     return Aggregate(counters, levels)

@@ -23,19 +23,17 @@ _EPSILON = 0.001
 _RESOLVED_KEY = {EARLY: "resolved_early", ON_TIME: "resolved_on_time", LATE: "resolved_late"}
 
 
-def _add(out: Contribution, unit: str, ts: float, keys: list[str]) -> None:
-    for pk in period_keys(ts):
-        bucket = out.get((unit, pk))
-        if bucket is None:
-            bucket = out[(unit, pk)] = {}
-        for key in keys:
-            bucket[key] = bucket.get(key, 0) + 1
+Row = tuple[tuple[str, ...], tuple[str, ...]]
+"""(period keys, count keys): add one to each count key in each of those periods."""
+
+_IN_PROGRESS = ("in_progress",)
+_OVERDUE = ("in_progress", "in_progress_overdue")
+_RATED = {"satisfied": ("rated", "satisfied"), "dissatisfied": ("rated", "dissatisfied"),
+          "neutral": ("rated",)}
 
 
-def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
-    """What one dossier, as known before ``horizon``, adds to each (unit, period)."""
-    out: Contribution = {}
-    unit = d.unit
+def contribution_rows(d: Dossier, horizon: float) -> list[Row]:
+    """What one dossier, as known before ``horizon``, adds to its unit: a list of rows."""
     keys = ["received", "received_" + d.channel]
     if d.online_level == "full":
         keys.append("received_full_online")
@@ -47,7 +45,7 @@ def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
             keys.append("paid_online")
     if d.digitized:
         keys.append("digitized")
-    _add(out, unit, d.received_at, keys)
+    rows: list[Row] = [(period_keys(d.received_at), tuple(keys))]
 
     cls = d.completion_class()
     if cls is not None:
@@ -59,10 +57,10 @@ def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
             keys.append("e_results")
         if d.paper_result:
             keys.append("paper_result_dossiers")
-        _add(out, unit, d.completed_at, keys)
+        rows.append((period_keys(d.completed_at), tuple(keys)))
 
     for ts, rating in d.ratings:
-        _add(out, unit, ts, ["rated", rating] if rating != "neutral" else ["rated"])
+        rows.append((period_keys(ts), _RATED[rating]))
 
     closed = d.closed_at
     last = horizon if closed is None else min(closed, horizon)
@@ -72,12 +70,21 @@ def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
         judged = period.end if period.end < horizon else horizon
         if d.received_at >= judged or (closed is not None and closed < judged):
             continue
-        bucket = out.get((unit, period.key))
-        if bucket is None:
-            bucket = out[(unit, period.key)] = {}
-        bucket["in_progress"] = bucket.get("in_progress", 0) + 1
-        if d.is_overdue_at(judged):
-            bucket["in_progress_overdue"] = bucket.get("in_progress_overdue", 0) + 1
+        rows.append(((period.key,), _OVERDUE if d.is_overdue_at(judged) else _IN_PROGRESS))
+    return rows
+
+
+def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
+    """The rows of :func:`contribution_rows` as ``{(unit, period): {count key: n}}``."""
+    out: Contribution = {}
+    unit = d.unit
+    for periods, keys in contribution_rows(d, horizon):
+        for pk in periods:
+            bucket = out.get((unit, pk))
+            if bucket is None:
+                bucket = out[(unit, pk)] = {}
+            for key in keys:
+                bucket[key] = bucket.get(key, 0) + 1
     return out
 
 
@@ -124,7 +131,9 @@ def next_change(state: DossierState, horizon: float, calendar_for: CalendarFor) 
 __all__ = [
     "Bucket",
     "Contribution",
+    "Row",
     "contribution",
+    "contribution_rows",
     "delta",
     "dossier_contribution",
     "next_change",

@@ -86,21 +86,29 @@ def _months_from(year: int, month: int, count: int) -> tuple[Period, ...]:
     return tuple(out)
 
 
-def periods_between(first_ts: float, last_ts: float) -> list[Period]:
-    """Every month, quarter and year whose span intersects [first_ts, last_ts]."""
-    if last_ts < first_ts:
-        return []
-    a = day_to_date(local_day(first_ts))
-    b = day_to_date(local_day(last_ts))
-    n_months = (b.year - a.year) * 12 + b.month - a.month + 1
-    months = _months_from(a.year, a.month, n_months)
+@lru_cache(maxsize=65536)
+def _month_index(day: int) -> int:
+    d = day_to_date(day)
+    return d.year * 12 + d.month - 1
+
+
+@lru_cache(maxsize=65536)
+def _periods_of_months(first: int, last: int) -> tuple[Period, ...]:
+    months = _months_from(first // 12, first % 12 + 1, last - first + 1)
     quarters: dict[str, None] = {}
     years: dict[str, None] = {}
     for p in months:
         y, m = p.key.split("-")
         quarters[f"{y}-Q{(int(m) - 1) // 3 + 1}"] = None
         years[y] = None
-    return [*months, *(parse_period(k) for k in quarters), *(parse_period(k) for k in years)]
+    return (*months, *(parse_period(k) for k in quarters), *(parse_period(k) for k in years))
+
+
+def periods_between(first_ts: float, last_ts: float) -> tuple[Period, ...]:
+    """Every month, quarter and year whose span intersects [first_ts, last_ts]."""
+    if last_ts < first_ts:
+        return ()
+    return _periods_of_months(_month_index(local_day(first_ts)), _month_index(local_day(last_ts)))
 
 
 __all__ = [

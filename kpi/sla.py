@@ -126,7 +126,16 @@ class Dossier:
 
 
 def _first(facts: list[Fact]) -> Fact | None:
-    return min(facts, key=lambda f: (f[1], repr(f))) if facts else None
+    """The earliest fact; ties broken by content so every arrival order agrees."""
+    if len(facts) < 2:
+        return facts[0] if facts else None
+    return min(facts, key=lambda f: (f[1], repr(f)))
+
+
+def _last(facts: list[Fact]) -> Fact | None:
+    if len(facts) < 2:
+        return facts[0] if facts else None
+    return max(facts, key=lambda f: (f[1], repr(f)))
 
 
 def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) -> Dossier | None:
@@ -199,10 +208,11 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
     n_requests = sum(1 for t in requests if stop is None or t < stop)
     extended_due = apology_at = None
     if extensions:
-        latest = max(extensions, key=lambda f: (f[1], repr(f)))
+        latest = _last(extensions)
+        assert latest is not None
         extended_due = latest[2]
         apology_at = min(f[1] for f in extensions)
-    latest_digitized = max(digitized, key=lambda f: (f[1], repr(f))) if digitized else None
+    latest_digitized = _last(digitized)
     is_digitized = bool(latest_digitized and latest_digitized[3] == latest_digitized[2] > 0)
     ratings.sort()
     return Dossier(
