@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "schema",
     "ingest",
     "report",
+    "simulate",
 )
 
 app = typer.Typer(
