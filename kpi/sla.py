@@ -41,9 +41,12 @@ CalendarFor = Callable[[str], WorkingCalendar]
 """Gives the working calendar of a unit code."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Dossier:
-    """What is known of one dossier before a horizon: the ledger row a clerk looks up."""
+    """What is known of one dossier before a horizon: the ledger row a clerk looks up.
+
+    Read-only by convention (not ``frozen``: a frozen dataclass costs a slow ``__init__``
+    on the batch path, which builds one per dossier)."""
 
     code: str
     unit: str
@@ -205,7 +208,7 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
                 start = None
         if start is not None:
             pauses.append((start, stop))
-    n_requests = sum(1 for t in requests if stop is None or t < stop)
+    n_requests = len(requests) if stop is None else len([t for t in requests if t < stop])
     extended_due = apology_at = None
     if extensions:
         latest = _last(extensions)
