@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "ingest",
     "report",
     "simulate",
+    "demo",
 )
 
 app = typer.Typer(
