@@ -31,7 +31,7 @@ test: check $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_report
-	$(BIN)/python -m tests.benchmarks.bench_pipeline
+	@test -f tests/benchmarks/bench_pipeline.py && $(BIN)/python -m tests.benchmarks.bench_pipeline || echo "bench_pipeline: not built yet"
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache motcua.db
