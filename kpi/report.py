@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kpi.calendar import to_local_datetime
+from kpi.catalog import UNIT_LEVEL_TO_SCOPE, Catalog, shipped_catalogs
 from kpi.counters import Counters
 from kpi.ratios import compute_ratios
+from kpi.scoring import Gap, criteria_for_report, gap, score
 
 
 def build_report(
@@ -29,3 +33,71 @@ def build_report(
     if level is not None:
         report["level"] = level
     return report
+
+
+# ------------------------------------------------------------------ criteria with gaps
+
+GAP_NOUN_VI: dict[str, str] = {
+    "on_time_766": "hồ sơ đúng hạn",
+    "on_time_resolved": "hồ sơ đúng hạn",
+    "online_receipt": "hồ sơ tiếp nhận trực tuyến",
+    "full_online": "hồ sơ trực tuyến toàn trình",
+    "late_apology": "hồ sơ quá hạn có thư xin lỗi",
+    "online_payment": "hồ sơ thanh toán trực tuyến",
+    "digitization": "hồ sơ số hóa đầy đủ",
+    "e_result": "hồ sơ có kết quả điện tử",
+    "satisfaction": "lượt đánh giá hài lòng",
+    "satisfaction_766": "hồ sơ đúng hạn (thay cho hồ sơ quá hạn)",
+}
+"""What "one more in the numerator" means for each ratio, in Vietnamese."""
+
+
+def gap_text_vi(ratio: str, g: Gap | None) -> str:
+    """The gap to target in Vietnamese, e.g. ``cần thêm 3 hồ sơ đúng hạn để đạt 20 điểm``."""
+    if g is None:
+        return "đã đạt điểm tối đa"
+    goal = f"{g.points:g} điểm (ngưỡng {round(g.threshold * 100, 4):g}%)"
+    if g.dossiers is None:
+        if "denominator is 0" in g.reason:
+            return f"không có hồ sơ phát sinh (mẫu số bằng 0): chưa thể đạt {goal}"
+        return f"chưa thể đạt {goal}: tỷ lệ đánh giá không hài lòng đã vượt mức cho phép"
+    noun = GAP_NOUN_VI.get(ratio, "hồ sơ")
+    return f"cần thêm {g.dossiers:,} {noun} để đạt {goal}".replace(",", ".")
+
+
+def report_criteria(
+    counts: Mapping[str, int],
+    level: str | None,
+    on_date: dt.date,
+    catalogs: Iterable[Catalog] | None = None,
+    par_catalog: Catalog | None = None,
+) -> list[dict[str, Any]]:
+    """The report's ``criteria`` (:func:`kpi.scoring.criteria_for_report`: Decision 766
+    first, then the PAR catalog of the level), each entry with ``gap`` (a
+    :meth:`kpi.scoring.Gap.to_dict` or None when already at full points) and ``gap_text``
+    (Vietnamese).
+
+    ``par_catalog`` (an explicit file) replaces the PAR selection: it is scored whatever its
+    level and dates. ``level`` None (a unit without dossiers) scores only ``any``-level
+    catalogs.
+    """
+    pool = list(catalogs) if catalogs is not None else shipped_catalogs()
+    if par_catalog is not None:
+        pool = [c for c in pool if c.kind != "par_index"]
+    if level is None or level not in UNIT_LEVEL_TO_SCOPE:
+        entries = criteria_for_report(
+            counts, "province", on_date, [c for c in pool if c.level == "any"]
+        )
+    else:
+        entries = criteria_for_report(counts, level, on_date, pool)
+    if par_catalog is not None:
+        entries.extend(score(par_catalog, counts))
+    by_label = {c.label: c for c in pool}
+    if par_catalog is not None:
+        by_label[par_catalog.label] = par_catalog
+    for e in entries:
+        criterion = next(c for c in by_label[e["catalog"]].criteria if c.id == e["id"])
+        g = gap(criterion, counts)
+        e["gap"] = g.to_dict() if g is not None else None
+        e["gap_text"] = gap_text_vi(criterion.ratio, g)
+    return entries

@@ -33,34 +33,82 @@ def parse_as_of(text: str | None) -> float:
 
 
 def render_table(report: dict[str, Any], console: Console) -> None:
-    """A readable table with the Vietnamese label beside each key."""
+    """A readable table with the Vietnamese label beside each key; criteria (points/max)
+    with the gap to target, and the total points per catalog."""
     title = f"Đơn vị {report['unit']} — kỳ {report['period']} (tính đến {report['as_of']})"
+    criteria = report.get("criteria") or []
     table = Table(title=title, title_justify="left")
     table.add_column("Chỉ số")
     table.add_column("key", style="dim")
     table.add_column("Giá trị", justify="right")
+    pad: tuple[str, ...] = ()
+    if criteria:
+        table.add_column("Khoảng cách đến mục tiêu")
+        pad = ("",)
     for key in COUNT_KEYS:
-        table.add_row(COUNT_LABELS_VI[key], key, f"{report['counts'][key]:,}")
+        table.add_row(COUNT_LABELS_VI[key], key, f"{report['counts'][key]:,}", *pad)
     table.add_section()
     for key, value in report["ratios"].items():
         shown = "—" if value is None else f"{value:.2%}"
-        table.add_row(RATIO_LABELS_VI[key], key, shown)
-    if report.get("criteria"):
+        table.add_row(RATIO_LABELS_VI[key], key, shown, *pad)
+    if criteria:
         table.add_section()
-        for c in report["criteria"]:
+        for c in criteria:
             pts = "—" if c.get("points") is None else f"{c['points']:.2f}/{c['max_points']:g}"
-            table.add_row(c.get("name", c["id"]), c["id"], pts)
+            table.add_row(c.get("name", c["id"]), c["id"], pts, c.get("gap_text", ""))
+        table.add_section()
+        for label, total in criteria_totals(criteria).items():
+            table.add_row(
+                "Tổng điểm", label, f"{total['points']:.2f}/{total['max_points']:g}", ""
+            )
     console.print(table)
 
 
+def criteria_totals(criteria: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Points and max points of the applicable criteria, per catalog label."""
+    from kpi.scoring import totals
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in criteria:
+        groups.setdefault(c.get("catalog", ""), []).append(c)
+    return {label: totals(entries) for label, entries in groups.items()}
+
+
+def load_par_catalog(path: Path | None) -> Any:
+    """``--catalog PATH``: an explicit PAR catalog file (None when not given)."""
+    if path is None:
+        return None
+    from kpi.catalog import CatalogError, load_catalog
+
+    try:
+        cat = load_catalog(path)
+    except CatalogError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--catalog") from exc
+    if cat.kind != "par_index":
+        raise typer.BadParameter(
+            f"{path}: kind is {cat.kind!r}; --catalog takes a PAR catalog (kind par_index)",
+            param_hint="--catalog",
+        )
+    return cat
+
+
 def report_from_events(
-    events: Path, unit: str | None, period: str | None, as_of: float, err: Console
+    events: Path,
+    unit: str | None,
+    period: str | None,
+    as_of: float,
+    err: Console,
+    par_catalog: Any = None,
 ) -> list[dict[str, Any]]:
+    """Reports of every (unit, period) selected, with ``criteria`` scored by the catalogs
+    valid on the period's first day (``par_catalog`` replaces the PAR selection)."""
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
 
     from kpi.batch import aggregate, fold_lines
+    from kpi.calendar import local_date
+    from kpi.catalog import shipped_catalogs
     from kpi.periods import BadPeriod, parse_period
-    from kpi.report import build_report
+    from kpi.report import build_report, report_criteria
     from kpi.units import CalendarBook
 
     if period is not None:
@@ -86,12 +134,23 @@ def report_from_events(
         err.print(f"skipped {batch.invalid} invalid line(s) of {batch.lines}{tail}")
     agg = aggregate(batch.states(), as_of, CalendarBook())
     units = [unit] if unit else sorted(agg.levels)
+    catalogs = shipped_catalogs()
     reports = []
     for u in units:
         periods = [period] if period else sorted(p for (uu, p) in agg.counters if uu == u)
+        level = agg.levels.get(u)
         for p in periods:
             counters = agg.counters.get((u, p), Counters())
-            reports.append(build_report(u, p, counters, as_of, level=agg.levels.get(u)))
+            on_date = local_date(parse_period(p).start)
+            if par_catalog is not None and not par_catalog.valid_on(on_date):
+                err.print(
+                    f"[yellow]--catalog {par_catalog.label} is not valid on {on_date} "
+                    f"(period {p}); scored anyway as asked[/]"
+                )
+            criteria = report_criteria(
+                counters.to_dict(), level, on_date, catalogs, par_catalog=par_catalog
+            )
+            reports.append(build_report(u, p, counters, as_of, criteria=criteria, level=level))
     return reports
 
 
@@ -109,13 +168,19 @@ def register(app: typer.Typer) -> None:
             None, "--as-of", help="judge as known before this instant (default: now)"
         ),
         as_json: bool = typer.Option(False, "--json", help="EVENTS.md report JSON"),
+        catalog: Path | None = typer.Option(
+            None, "--catalog", exists=True, dir_okay=False,
+            help="PAR catalog YAML scored instead of the shipped one selected by level and "
+            "date (Decision 766 is always scored)",
+        ),
     ) -> None:
         """KPI report of a unit and period from an event file (batch, same core as the stream)."""
         err = Console(stderr=True)
         if events is None:
             err.print("[red]--events FILE.jsonl is required: reading the SQL store comes later")
             raise typer.Exit(2)
-        reports = report_from_events(events, unit, period, parse_as_of(as_of), err)
+        par_catalog = load_par_catalog(catalog)
+        reports = report_from_events(events, unit, period, parse_as_of(as_of), err, par_catalog)
         if not reports:
             err.print("no dossiers found for that selection")
         if as_json:

@@ -1,0 +1,158 @@
+"""``motcua report --events``: counts, ratios and criteria (with gaps) of a hand-made file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from motcua.cli import app
+from tests.eventkit import event_dict
+
+AS_OF = "2025-05-01T00:00:00+07:00"
+
+
+def _received(subject: str, time: str, channel: str, due: str, **data: Any) -> dict[str, Any]:
+    return event_dict("dossier.received", time, subject, unit_code="U1", unit_level="district",
+                      procedure_code="P1", channel=channel, due_at=due, **data)
+
+
+def april_events() -> list[dict[str, Any]]:
+    """Five dossiers of U1 (district) received in April 2025, judged as of 1/5/2025:
+
+    H1 online, fee paid online, resolved early with an electronic result, rated satisfied;
+    H2 direct, resolved on time; H3 direct, resolved late (no apology);
+    H4 online, open and past its due at the end of April; H5 online, open and within limit.
+    """
+    return [
+        _received("H1", "2025-04-01T08:00:00+07:00", "online", "2025-04-03T17:00:00+07:00",
+                  fee_required=True),
+        event_dict("payment.completed", "2025-04-01T08:30:00+07:00", "H1",
+                   amount_vnd=50000, method="online"),
+        event_dict("dossier.resolved", "2025-04-02T10:00:00+07:00", "H1",
+                   result_electronic=True),
+        event_dict("feedback.rated", "2025-04-03T09:00:00+07:00", "H1", rating="satisfied"),
+        _received("H2", "2025-04-01T09:00:00+07:00", "direct", "2025-04-10T17:00:00+07:00"),
+        event_dict("dossier.resolved", "2025-04-10T16:00:00+07:00", "H2"),
+        _received("H3", "2025-04-01T09:00:00+07:00", "direct", "2025-04-05T17:00:00+07:00"),
+        event_dict("dossier.resolved", "2025-04-08T09:00:00+07:00", "H3"),
+        _received("H4", "2025-04-20T10:00:00+07:00", "online", "2025-04-25T17:00:00+07:00"),
+        _received("H5", "2025-04-28T10:00:00+07:00", "online", "2025-05-10T17:00:00+07:00"),
+    ]
+
+
+def write_jsonl(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events),
+                    encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def events_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "april.jsonl", april_events())
+
+
+def _run(*args: str) -> Any:
+    result = CliRunner().invoke(app, ["report", *args], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_report_json_counts_ratios_criteria(events_file: Path) -> None:
+    result = _run("--events", str(events_file), "--unit", "U1", "--period", "2025-04",
+                  "--as-of", AS_OF, "--json")
+    report = json.loads(result.stdout)
+    assert report["unit"] == "U1" and report["period"] == "2025-04"
+    assert report["level"] == "district"
+    counts = report["counts"]
+    expected = {
+        "received": 5, "received_online": 3, "received_direct": 2, "received_postal": 0,
+        "resolved": 3, "resolved_early": 1, "resolved_on_time": 1, "resolved_late": 1,
+        "late_with_apology": 0, "in_progress": 2, "in_progress_overdue": 1,
+        "fee_dossiers": 1, "paid_online": 1, "digitized": 0, "e_results": 1,
+        "paper_result_dossiers": 3, "rated": 1, "satisfied": 1,
+    }
+    assert {k: counts[k] for k in expected} == expected
+    ratios = report["ratios"]
+    assert ratios["online_receipt"] == pytest.approx(3 / 5)
+    assert ratios["on_time_resolved"] == pytest.approx(2 / 3)
+    assert ratios["on_time_766"] == pytest.approx(3 / 5)  # (1 + 1 + 2 − 1) / (3 + 2)
+    assert ratios["late_apology"] == 0
+    assert ratios["full_online"] is None
+
+    criteria = report["criteria"]
+    ids = [c["id"] for c in criteria]
+    assert ids == ["766.2.1", "766.3.3", "766.3.6", "766.4.1", "766.4.2", "766.5.4",
+                   "PAR.DO.1", "PAR.DO.2", "PAR.DO.3", "PAR.DO.4", "PAR.DO.5", "PAR.DO.6"]
+    by_id = {c["id"]: c for c in criteria}
+    points = {i: by_id[i]["points"] for i in by_id}
+    assert points == {
+        "766.2.1": 12.0,   # 3/5 × 20
+        "766.3.3": 12.0,   # 60% ≥ 50%
+        "766.3.6": 6.0,    # 1/1 × 6
+        "766.4.1": 2.0,    # 1/3 × 6
+        "766.4.2": 0.0,    # nothing digitized
+        "766.5.4": 4.0,    # 1 − 2/5 − 0/1 = 0.6 → 0.6 × 6 / 0.9
+        "PAR.DO.1": 0.0,   # 2/3 < 95%
+        "PAR.DO.2": 0.0,   # 0/1 with apology
+        "PAR.DO.3": 0.75,  # 0.6 × 1 / 0.8
+        "PAR.DO.4": 0.5,
+        "PAR.DO.5": 0.0,
+        "PAR.DO.6": 0.0,   # no eligible dossiers → zero
+    }
+    assert (by_id["766.2.1"]["numerator"], by_id["766.2.1"]["denominator"]) == (3, 5)
+    assert by_id["766.2.1"]["gap"]["dossiers"] == 2
+    assert by_id["766.2.1"]["gap_text"].startswith("cần thêm 2 hồ sơ đúng hạn")
+    assert by_id["766.3.3"]["gap"] is None
+    assert by_id["766.4.2"]["gap"]["dossiers"] == 4  # ⌈0.8 × 5⌉ − 0
+
+
+def test_report_table_shows_points_and_gaps(events_file: Path) -> None:
+    result = _run("--events", str(events_file), "--unit", "U1", "--period", "2025-04",
+                  "--as-of", AS_OF)
+    out = result.stdout
+    assert "12.00/20" in out
+    assert "cần thêm 2 hồ sơ đúng hạn" in out
+    assert "Tổng điểm" in out
+
+
+def test_report_explicit_catalog(events_file: Path, tmp_path: Path) -> None:
+    catalog = tmp_path / "par.yaml"
+    catalog.write_text(
+        """id: par-test
+version: "t1"
+kind: par_index
+issuer: "test"
+level: commune
+valid_from: 2030-01-01
+source: "test"
+criteria:
+  - id: "T.1"
+    name: "Đúng hạn"
+    ratio: on_time_resolved
+    max_points: 3
+    rule: linear
+    no_dossiers: full
+    grade: M
+""",
+        encoding="utf-8",
+    )
+    result = _run("--events", str(events_file), "--unit", "U1", "--period", "2025-04",
+                  "--as-of", AS_OF, "--json", "--catalog", str(catalog))
+    report = json.loads(result.stdout)
+    ids = [c["id"] for c in report["criteria"]]
+    assert ids[:6] == ["766.2.1", "766.3.3", "766.3.6", "766.4.1", "766.4.2", "766.5.4"]
+    assert ids[6:] == ["T.1"]
+    assert report["criteria"][6]["points"] == 2.0  # 2/3 × 3
+    assert report["criteria"][6]["catalog"] == "par-test@t1"
+
+
+def test_report_rejects_a_766_catalog_as_par(events_file: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "kpi" / "data" / "decision-766.yaml"
+    result = CliRunner().invoke(app, ["report", "--events", str(events_file),
+                                      "--catalog", str(shipped)])
+    assert result.exit_code == 2
+    assert "par_index" in result.output
