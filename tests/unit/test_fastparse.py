@@ -13,15 +13,18 @@ from schemas.validate import InvalidEvent, parse_event
 from tests.eventkit import event_dict
 
 VALID = [
-    event_dict("dossier.received", "2025-04-29T08:00:00+07:00", unit_code="U", unit_level="commune",
-               procedure_code="P", channel="online", processing_days=2, fee_required=True),
-    event_dict("dossier.received", "2025-04-29T01:00:00.5Z", unit_code="U", unit_level="province",
+    event_dict("dossier.received", "2025-04-29T08:00:00+07:00", unit_code="U",
+               unit_level="commune", procedure_code="P", channel="online", processing_days=2,
+               fee_required=True),
+    event_dict("dossier.received", "2025-04-29T01:00:00.5Z", unit_code="U",
+               unit_level="province",
                procedure_code="P", channel="postal", due_at="2025-05-02T17:00:00+07:00",
                online_level="full", full_online_eligible=True, paper_result=False),
     event_dict("dossier.transferred", "2025-04-29T08:00:00-03:30", from_unit="a", to_unit="b"),
     event_dict("dossier.supplement_requested", "2025-04-29T08:00:00+07:00", reason="thiếu"),
     event_dict("dossier.supplemented", "2025-04-29T08:00:00.123456+07:00"),
-    event_dict("dossier.extended", "2025-04-29T08:00:00+07:00", new_due_at="2025-05-09T17:00:00+07:00"),
+    event_dict("dossier.extended", "2025-04-29T08:00:00+07:00",
+               new_due_at="2025-05-09T17:00:00+07:00"),
     event_dict("dossier.resolved", "2025-04-29T08:00:00+07:00", result_electronic=True),
     event_dict("dossier.returned", "2025-04-29T08:00:00+07:00", return_channel="counter"),
     event_dict("dossier.rejected", "2025-04-29T08:00:00+07:00"),
