@@ -13,6 +13,9 @@ COMMAND_MODULES = (
     "report",
     "simulate",
     "demo",
+    "db",
+    "sink",
+    "metrics",
 )
 
 app = typer.Typer(

@@ -1,0 +1,378 @@
+"""The SQL store of the pipeline (SQLAlchemy 2.x Core): tables, migrations, idempotent
+upserts, and the report read back from ``kpi_snapshots``.
+
+Tables (the initial Alembic revision in ``migrations/`` creates exactly these):
+
+* ``raw_events``: every distinct valid event, keyed by (``source``, ``id``) — the
+  deduplication key of EVENTS.md; a duplicate changes nothing (first copy kept);
+* ``dossiers``: the ledger (sổ theo dõi hồ sơ), one row per dossier code, re-derived from
+  that dossier's ``raw_events`` rows with :mod:`kpi.dossier` + :func:`kpi.sla.summarize`;
+* ``kpi_snapshots``: the latest KPI report per (unit, period) — the last ``as_of`` wins;
+* ``dlq_records``: dead letters, keyed by their (topic, partition, offset);
+* ``sink_offsets``: the next offset per (group, topic, partition), written in the same
+  transaction as the rows (for operators; Kafka's committed offsets stay authoritative).
+
+Every write is an upsert (``INSERT … ON CONFLICT``) in the dialect's spelling (PostgreSQL
+and SQLite), so replaying any part of the topics gives the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from kpi.calendar import to_local_datetime
+from kpi.counters import COUNT_KEYS
+from kpi.ratios import RATIO_KEYS
+
+RULE_SET_VERSION = "events-v1/sla-1"
+"""Which rules classified a ledger row (bump when :mod:`kpi.sla` changes meaning)."""
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+metadata = MetaData()
+
+raw_events = Table(
+    "raw_events",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("subject", String(255), nullable=False, index=True),
+    Column("type", String(100), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("unit", String(100), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+)
+
+dossiers = Table(
+    "dossiers",
+    metadata,
+    Column("code", String(255), primary_key=True),
+    Column("unit", String(100), nullable=False, index=True),
+    Column("level", String(20), nullable=False),
+    Column("procedure", String(100), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("extended_due_at", DateTime(timezone=True), nullable=True),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("classification", String(20), nullable=False),
+    Column("supplement_requests", Integer, nullable=False),
+    Column("paused_seconds", Float, nullable=False),
+    Column("apology", Boolean, nullable=False),
+    Column("paid_online", Boolean, nullable=False),
+    Column("digitized", Boolean, nullable=False),
+    Column("rule_set_version", String(50), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+kpi_snapshots = Table(
+    "kpi_snapshots",
+    metadata,
+    Column("unit", String(100), primary_key=True),
+    Column("period", String(10), primary_key=True),
+    Column("level", String(20), nullable=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    *[Column(key, Integer, nullable=False) for key in COUNT_KEYS],
+    *[Column(key, Float, nullable=True) for key in RATIO_KEYS],
+    Column("criteria", Text, nullable=False),
+)
+
+dlq_records = Table(
+    "dlq_records",
+    metadata,
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("offset", BigInteger, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("subject", String(255), nullable=True),
+    Column("source_file", String(1000), nullable=True),
+    Column("line", Integer, nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+sink_offsets = Table(
+    "sink_offsets",
+    metadata,
+    Column("group_id", String(255), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+_MAX_PARAMS = 8000
+"""Bound parameters per statement (SQLite allows 32766, PostgreSQL 65535)."""
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets a busy timeout and foreign-key pragmas, and
+    ``pool_pre_ping`` lets a restarted PostgreSQL be reconnected to transparently."""
+    if url.startswith("sqlite"):
+        connect_args = kwargs.pop("connect_args", {})
+        connect_args.setdefault("timeout", 5.0)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations up to ``revision`` on ``engine`` (idempotent)."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+# --------------------------------------------------------------------------- upserts
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only the two dialects are supported
+        raise NotImplementedError(f"dialect {conn.dialect.name!r} is not supported")
+    return insert(table)
+
+
+def _chunks(rows: Sequence[dict[str, Any]], width: int) -> Iterable[Sequence[dict[str, Any]]]:
+    size = max(1, _MAX_PARAMS // max(1, width))
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def _dedupe(rows: Iterable[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per key, the last one winning (ON CONFLICT cannot touch a row twice)."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        out[tuple(row[k] for k in key)] = row
+    return list(out.values())
+
+
+def _upsert(
+    conn: Connection,
+    table: Table,
+    rows: Iterable[dict[str, Any]],
+    *,
+    update: bool,
+    where_newer: str | None = None,
+) -> None:
+    key = [c.name for c in table.primary_key.columns]
+    unique = _dedupe(rows, key)
+    if not unique:
+        return
+    for chunk in _chunks(unique, len(unique[0])):
+        stmt = _insert(conn, table).values(list(chunk))
+        if update:
+            cols = {c: stmt.excluded[c] for c in chunk[0] if c not in key}
+            where = None
+            if where_newer is not None:
+                where = stmt.excluded[where_newer] >= table.c[where_newer]
+            stmt = stmt.on_conflict_do_update(index_elements=key, set_=cols, where=where)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=key)
+        conn.execute(stmt)
+
+
+def insert_raw_events(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Distinct events; a (source, id) already stored is left as it is."""
+    _upsert(conn, raw_events, rows, update=False)
+
+
+def upsert_dossiers(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    _upsert(conn, dossiers, rows, update=True)
+
+
+def upsert_snapshots(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """KPI snapshots; an existing row is replaced only by one with an ``as_of`` ≥ its own."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        k = (row["unit"], row["period"])
+        if k not in best or row["as_of"] >= best[k]["as_of"]:
+            best[k] = row
+    _upsert(conn, kpi_snapshots, best.values(), update=True, where_newer="as_of")
+
+
+def delete_snapshots(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
+    """Tombstones on the compacted KPI topic remove the snapshot."""
+    for unit, period in keys:
+        conn.execute(
+            kpi_snapshots.delete().where(
+                kpi_snapshots.c.unit == unit, kpi_snapshots.c.period == period
+            )
+        )
+
+
+def insert_dlq_records(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    _upsert(conn, dlq_records, rows, update=False)
+
+
+def upsert_offsets(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    _upsert(conn, sink_offsets, rows, update=True)
+
+
+def load_payloads(conn: Connection, subjects: Iterable[str]) -> dict[str, list[bytes]]:
+    """The stored event payloads of each dossier code."""
+    out: dict[str, list[bytes]] = {}
+    subjects = list(subjects)
+    for i in range(0, len(subjects), 500):
+        part = subjects[i : i + 500]
+        q = select(raw_events.c.subject, raw_events.c.payload).where(
+            raw_events.c.subject.in_(part)
+        )
+        for subject, payload in conn.execute(q):
+            out.setdefault(subject, []).append(payload.encode("utf-8"))
+    return out
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def snapshot_row(report: dict[str, Any]) -> dict[str, Any]:
+    """The ``kpi_snapshots`` row of an EVENTS.md report (as published on the KPI topic)."""
+    as_of = datetime.fromisoformat(report["as_of"]).astimezone(UTC)
+    counts = report["counts"]
+    ratios = report.get("ratios") or {}
+    row: dict[str, Any] = {
+        "unit": report["unit"],
+        "period": report["period"],
+        "level": report.get("level"),
+        "as_of": as_of,
+        "criteria": json.dumps(report.get("criteria") or [], ensure_ascii=False),
+    }
+    for key in COUNT_KEYS:
+        row[key] = int(counts.get(key, 0))
+    for key in RATIO_KEYS:
+        value = ratios.get(key)
+        row[key] = None if value is None else float(value)
+    return row
+
+
+def report_of_row(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    as_of = _epoch(m["as_of"])
+    assert as_of is not None
+    report: dict[str, Any] = {
+        "unit": m["unit"],
+        "period": m["period"],
+        "as_of": to_local_datetime(as_of).isoformat(),
+        "counts": {key: int(m[key]) for key in COUNT_KEYS},
+        "ratios": {key: m[key] for key in RATIO_KEYS},
+        "criteria": json.loads(m["criteria"]),
+    }
+    if m["level"] is not None:
+        report["level"] = m["level"]
+    return report
+
+
+def load_report(engine: Engine, unit: str, period: str) -> dict[str, Any] | None:
+    """The latest KPI report of ``unit`` and ``period`` from ``kpi_snapshots`` in the
+    EVENTS.md shape (``unit, period, as_of, counts, ratios, criteria`` and ``level``), or
+    ``None`` when the sink has stored no snapshot for them."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(kpi_snapshots).where(
+                kpi_snapshots.c.unit == unit, kpi_snapshots.c.period == period
+            )
+        ).first()
+    return None if row is None else report_of_row(row)
+
+
+def load_reports(
+    engine: Engine, unit: str | None = None, period: str | None = None
+) -> list[dict[str, Any]]:
+    """Every stored report, optionally filtered, ordered by unit then period."""
+    q = select(kpi_snapshots).order_by(kpi_snapshots.c.unit, kpi_snapshots.c.period)
+    if unit is not None:
+        q = q.where(kpi_snapshots.c.unit == unit)
+    if period is not None:
+        q = q.where(kpi_snapshots.c.period == period)
+    with engine.connect() as conn:
+        return [report_of_row(r) for r in conn.execute(q)]
+
+
+__all__ = [
+    "RULE_SET_VERSION",
+    "dlq_records",
+    "dossiers",
+    "kpi_snapshots",
+    "load_report",
+    "load_reports",
+    "make_engine",
+    "metadata",
+    "raw_events",
+    "sink_offsets",
+    "snapshot_row",
+    "upgrade",
+]

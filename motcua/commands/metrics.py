@@ -1,0 +1,63 @@
+"""``motcua metrics``: Prometheus ``/metrics`` with live KPI gauges and pipeline health."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("metrics")(metrics)
+
+
+def metrics(
+    port: int | None = typer.Option(None, "--port", help="default MOTCUA_METRICS_PORT (9464)"),
+    bootstrap: str | None = typer.Option(
+        None, help="Kafka host:port; default MOTCUA_KAFKA_BOOTSTRAP, else embedded"
+    ),
+    with_sink: bool = typer.Option(
+        False, "--with-sink", help="also run the SQL sink in this process (same /metrics)"
+    ),
+    db: str | None = typer.Option(None, "--db", help="database URL for --with-sink"),
+) -> None:
+    """Serve /metrics: motcua_kpi_ratio / motcua_kpi_count for the current month, quarter
+    and year, DLQ size, consumer lag and newest event age. Ctrl-C stops."""
+    import logging
+    import signal
+    import threading
+
+    from prometheus_client import CollectorRegistry
+    from rich.console import Console
+
+    from consumers.metrics import start_metrics
+    from motcua.broker import bootstrap_for
+    from motcua.settings import load_settings
+    from motcua.topics import declared_topics, ensure_topics
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    console = Console(stderr=True)
+    overrides: dict[str, object] = {}
+    if bootstrap:
+        overrides["kafka_bootstrap"] = bootstrap
+    if db:
+        overrides["database_url"] = db
+    settings = load_settings(**overrides)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    registry = CollectorRegistry()
+    with bootstrap_for(settings) as servers:
+        ensure_topics(servers, declared_topics(settings), settings)
+        served = start_metrics(settings, servers, registry=registry, port=port)
+        listen = port if port is not None else settings.metrics_port
+        console.print(f"serving http://0.0.0.0:{listen}/metrics (Ctrl-C to stop)")
+        try:
+            if with_sink:
+                from consumers.sink import run_sink
+
+                run_sink(settings, servers, settings.database_url, stop, registry=registry)
+            else:
+                stop.wait()
+        finally:
+            served.close()

@@ -1,0 +1,74 @@
+"""``motcua sink``: events, the dossier ledger, KPI snapshots and dead letters → SQL."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sink")(sink)
+
+
+def sink(
+    db: str | None = typer.Option(
+        None, "--db", help="SQLAlchemy URL; default MOTCUA_DATABASE_URL or sqlite:///./motcua.db"
+    ),
+    bootstrap: str | None = typer.Option(
+        None, help="Kafka host:port; default MOTCUA_KAFKA_BOOTSTRAP, else embedded"
+    ),
+    from_beginning: bool = typer.Option(
+        False, "--from-beginning", help="re-read every topic from offset 0 (rebuild; idempotent)"
+    ),
+    metrics_port: int = typer.Option(
+        0, "--metrics-port", help="serve the sink's own metrics on this port (0: off)"
+    ),
+) -> None:
+    """Consume the events, DLQ and KPI topics into the SQL store (migrations run first).
+    Offsets are committed only after the database commit; Ctrl-C stops cleanly."""
+    import logging
+    import signal
+    import threading
+
+    from prometheus_client import CollectorRegistry, start_http_server
+    from rich.console import Console
+
+    from consumers.sink import run_sink, sink_group
+    from motcua.broker import bootstrap_for
+    from motcua.settings import load_settings
+    from motcua.topics import declared_topics, ensure_topics
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    console = Console(stderr=True)
+    overrides: dict[str, object] = {}
+    if bootstrap:
+        overrides["kafka_bootstrap"] = bootstrap
+    if db:
+        overrides["database_url"] = db
+    settings = load_settings(**overrides)
+    if settings.kafka_bootstrap is None:
+        console.print("[yellow]No Kafka configured (--bootstrap / MOTCUA_KAFKA_BOOTSTRAP): "
+                      "using an empty embedded in-memory broker.[/yellow]")
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: object) -> None:
+        console.print("stopping: finishing the current batch…")
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    registry = CollectorRegistry()
+    server = None
+    if metrics_port:
+        server, _ = start_http_server(metrics_port, registry=registry)
+    try:
+        with bootstrap_for(settings) as servers:
+            ensure_topics(servers, declared_topics(settings), settings)
+            console.print(f"sink: group {sink_group(settings)} → {settings.database_url}")
+            result = run_sink(settings, servers, settings.database_url, stop,
+                              registry=registry, from_beginning=from_beginning)
+            console.print(f"sink stopped after {result.batches} committed batch(es)")
+    finally:
+        if server is not None:
+            server.shutdown()
