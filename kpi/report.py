@@ -56,13 +56,15 @@ def gap_text_vi(ratio: str, g: Gap | None) -> str:
     """The gap to target in Vietnamese, e.g. ``cần thêm 3 hồ sơ đúng hạn để đạt 20 điểm``."""
     if g is None:
         return "đã đạt điểm tối đa"
-    goal = f"{g.points:g} điểm (ngưỡng {round(g.threshold * 100, 4):g}%)"
+    pts = f"{g.points:g}".replace(".", ",")
+    goal = f"{pts} điểm (ngưỡng {round(g.threshold * 100, 4):g}%)".replace(".", ",")
     if g.dossiers is None:
         if "denominator is 0" in g.reason:
             return f"không có hồ sơ phát sinh (mẫu số bằng 0): chưa thể đạt {goal}"
         return f"chưa thể đạt {goal}: tỷ lệ đánh giá không hài lòng đã vượt mức cho phép"
     noun = GAP_NOUN_VI.get(ratio, "hồ sơ")
-    return f"cần thêm {g.dossiers:,} {noun} để đạt {goal}".replace(",", ".")
+    n = f"{g.dossiers:,}".replace(",", ".")
+    return f"cần thêm {n} {noun} để đạt {goal}"
 
 
 def report_criteria(

@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "ingest",
     "report",
     "simulate",
+    "evidence",
     "demo",
     "db",
     "sink",

@@ -1,0 +1,97 @@
+"""``motcua evidence``: evidence bundles (tài liệu kiểm chứng) of a unit and period."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evidence")(evidence)
+
+
+def evidence(
+    events: Path | None = typer.Option(
+        None, "--events", exists=True, dir_okay=False, help="JSON Lines file of v1 events"
+    ),
+    unit: list[str] = typer.Option(..., "--unit", help="unit code (repeatable)"),
+    period: list[str] = typer.Option(
+        ..., "--period", help="2025-04, 2025-Q2 or 2025 (repeatable)"
+    ),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="output directory"),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="judge as known before this instant (default: now)"
+    ),
+    units: Path | None = typer.Option(
+        None, "--units", exists=True, dir_okay=False,
+        help="unit registry CSV (code,name,level,parent): names, and one row per unit "
+        "directly below (e.g. the communes of a district) with the rolled-up total",
+    ),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", exists=True, dir_okay=False,
+        help="PAR catalog YAML scored instead of the shipped one selected by level and date",
+    ),
+) -> None:
+    """Write OUT/<unit>_<period>/ for each unit and period: summary.html (A4) and
+    summary.md, evidence.xlsx with one sheet of dossiers per criterion, CSV copies
+    (UTF-8 with BOM) and manifest.json (input and file SHA-256).
+
+    Reads an event file only (--events); reading the SQL store is not supported yet.
+    """
+    from rich.console import Console
+
+    from kpi.batch import aggregate, fold_file
+    from kpi.evidence import InputInfo, build_bundle, digest_file, write_bundle
+    from kpi.periods import BadPeriod, parse_period
+    from kpi.sla import summarize
+    from kpi.units import CalendarBook, RegistryError, UnitRegistry
+    from motcua.commands.report import load_par_catalog, parse_as_of
+
+    err = Console(stderr=True)
+    if events is None:
+        err.print("[red]--events FILE.jsonl is required: reading the SQL store is not "
+                  "supported by this command")
+        raise typer.Exit(2)
+    for p in period:
+        try:
+            parse_period(p)
+        except BadPeriod as exc:
+            raise typer.BadParameter(str(exc), param_hint="--period") from exc
+    horizon = parse_as_of(as_of)
+    par_catalog = load_par_catalog(catalog)
+    registry = None
+    registry_info = None
+    if units is not None:
+        try:
+            registry = UnitRegistry.load(units)
+        except RegistryError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--units") from exc
+        sha, _ = digest_file(units)
+        registry_info = {"path": str(units), "sha256": sha}
+
+    sha, lines = digest_file(events)
+    batch = fold_file(events)
+    if batch.invalid:
+        err.print(f"[yellow]skipped {batch.invalid} invalid line(s) of {batch.lines}[/] "
+                  "(see `motcua report --events` for the reasons)")
+    info = InputInfo(str(events), sha, lines, batch.valid, batch.invalid)
+    book = CalendarBook()
+    states = list(batch.states())
+    agg = aggregate(states, horizon, book)
+    wanted = set(unit)
+    dossiers = [d for s in states if (d := summarize(s, horizon, book)) is not None
+                and d.unit in wanted]
+    generated = time.time()
+    for u in unit:
+        if u not in agg.levels and (registry is None or u not in registry.units):
+            err.print(f"[yellow]unit {u}: no dossiers in {events.name}[/]")
+        for p in period:
+            bundle = build_bundle(
+                unit=u, period=p, dossiers=dossiers, counters=agg.counters,
+                levels=agg.levels, horizon=horizon, generated_at=generated, input_info=info,
+                par_catalog=par_catalog, registry=registry, registry_info=registry_info,
+            )
+            target = write_bundle(bundle, out)
+            err.print(f"{target}: {len(bundle.files)} files")
