@@ -132,7 +132,8 @@ def _fact(kind: str, ts: float, data: dict[str, Any]) -> Fact | None:  # noqa: C
         ch = data.get("return_channel")
         return ("returned", ts) if ch is None or ch in _RETURN else None
     if kind == "dossier.digitized":
-        total, done = data.get("components_total"), data.get("components_digitized")
+        total: Any = data.get("components_total")
+        done: Any = data.get("components_digitized")
         reused = data.get("components_reused", 0)
         if _count(total) and _count(done) and _count(reused) and done <= total:
             return ("digitized", ts, total, done)

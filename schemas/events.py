@@ -315,7 +315,7 @@ Event = Annotated[
 ]
 """Any v1 event, discriminated by ``type``."""
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type, unused-ignore]
 
 __all__ = [
     "EVENT_ADAPTER",
