@@ -643,7 +643,8 @@ def _subunit_table(bundle: Bundle) -> tuple[list[str], list[list[str]]]:
         return [code, name, _int(c["received"]), _int(c["received_online"]),
                 _int(c["resolved"]), _int(c["resolved_early"] + c["resolved_on_time"]),
                 _int(c["resolved_late"]), _int(c["in_progress"]), _pct(r["on_time_766"]),
-                *(f"{_pts(t[lb]['points'])}/{t[lb]['max_points']:g}" if lb in t else "—"
+                *(f"{_pts(t[lb]['points'])}/{t[lb]['max_points']:g}".replace(".", ",")
+                  if lb in t else "—"
                   for lb in labels)]
 
     rows = [line(s.code, s.name, s.counts, s.ratios, s.totals) for s in bundle.subunits]
@@ -662,22 +663,29 @@ body { font-family: "Times New Roman", "DejaVu Serif", "Noto Serif", serif; font
 h1 { font-size: 15pt; text-align: center; margin: 0 0 4mm; }
 h2 { font-size: 12.5pt; margin: 6mm 0 2mm; break-after: avoid; }
 table { border-collapse: collapse; width: 100%; margin-bottom: 3mm; font-size: 9.5pt; }
-th, td { border: 1px solid #000; padding: 1.2mm 1.5mm; vertical-align: top; }
+th, td { border: 1px solid #000; padding: 1.2mm 1.5mm; vertical-align: top;
+         overflow-wrap: anywhere; }
+table.fixed { table-layout: fixed; font-size: 8.5pt; }
 th { background: #eee; text-align: left; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
-td.n { text-align: right; white-space: nowrap; }
+td.n { text-align: right; }
 td.code { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; word-break: break-all; }
 p.note { font-size: 9pt; }
+table.meta th { width: 26%; }
 @media print { th { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 """
 
 
 def _html_table(header: Sequence[str], rows: Iterable[Sequence[str]],
-                numeric: Iterable[int] = ()) -> str:
+                numeric: Iterable[int] = (), widths: Sequence[int] = ()) -> str:
+    """A bordered table; ``widths`` (percent per column) fixes the layout to the page."""
     num = set(numeric)
     e = html.escape
-    out = ["<table><thead><tr>", *(f"<th>{e(h)}</th>" for h in header), "</tr></thead><tbody>"]
+    out = ['<table class="fixed">' if widths else "<table>"]
+    if widths:
+        out += ["<colgroup>", *(f'<col style="width:{w}%">' for w in widths), "</colgroup>"]
+    out += ["<thead><tr>", *(f"<th>{e(h)}</th>" for h in header), "</tr></thead><tbody>"]
     for row in rows:
         out.append("<tr>")
         for i, v in enumerate(row):
@@ -686,6 +694,13 @@ def _html_table(header: Sequence[str], rows: Iterable[Sequence[str]],
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def _even_widths(n: int) -> tuple[int, ...]:
+    """Code and name columns wider, the rest shared evenly."""
+    rest = max(n - 2, 1)
+    each = (100 - 26) // rest
+    return (10, 16, *([each] * rest))
 
 
 def render_html(bundle: Bundle) -> str:
@@ -703,7 +718,7 @@ def render_html(bundle: Bundle) -> str:
         "</tbody></table>",
         "<h2>1. Điểm theo tiêu chí</h2>",
         _html_table(CRITERIA_HEADERS, [_criterion_cells(c) for c in r["criteria"]],
-                    numeric=(3, 4, 5, 6, 7)),
+                    numeric=(3, 4, 5, 6, 7), widths=(9, 17, 21, 9, 9, 8, 6, 5, 16)),
     ]
     tot = bundle.manifest["totals"]
     if tot:
@@ -723,7 +738,8 @@ def render_html(bundle: Bundle) -> str:
     if bundle.subunits:
         header, rows = _subunit_table(bundle)
         parts += ["<h2>3. Các đơn vị trực thuộc</h2>",
-                  _html_table(header, rows, numeric=range(2, len(header)))]
+                  _html_table(header, rows, numeric=range(2, len(header)),
+                              widths=_even_widths(len(header)))]
     parts.append(
         '<p class="note">Danh sách hồ sơ tính vào tử số và mẫu số của từng tiêu chí: tệp '
         "evidence.xlsx (mỗi tiêu chí một trang) và các tệp CSV kèm theo. Mã băm SHA-256 của "
