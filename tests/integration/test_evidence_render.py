@@ -4,17 +4,54 @@ test fails (does not skip) when it is missing — install it with
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kpi.evidence import write_bundle
-from tests.unit.test_evidence import REGISTRY, make_bundle
+from kpi.batch import aggregate, fold_lines
+from kpi.evidence import Bundle, build_bundle, write_bundle
+from kpi.periods import parse_period
+from kpi.sla import summarize
+from kpi.units import CalendarBook, Unit, UnitRegistry
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _event(n: int, type_: str, time: str, subject: str, **data: Any) -> bytes:
+    return json.dumps({
+        "specversion": "1.0", "id": f"r{n}", "source": "urn:test:render",
+        "type": "vn.gov.motcua." + type_, "time": time, "subject": subject, "data": data,
+    }, ensure_ascii=False).encode()
+
+
+def _bundle() -> Bundle:
+    """A district with one commune below it; a dossier code that looks like a formula."""
+    lines = []
+    for i, (code, unit, level) in enumerate(
+        [("H1", "D1", "district"), ('=HYPERLINK("x")', "D1", "district"),
+         ("K1", "C1", "commune")]
+    ):
+        lines.append(_event(2 * i, "dossier.received", f"2025-04-0{i + 1}T08:00:00+07:00",
+                            code, unit_code=unit, unit_level=level, procedure_code="P1",
+                            channel="online", due_at="2025-04-10T17:00:00+07:00"))
+        lines.append(_event(2 * i + 1, "dossier.resolved", f"2025-04-1{i}T09:00:00+07:00",
+                            code))
+    batch = fold_lines(lines)
+    horizon = parse_period("2025-04").end
+    book = CalendarBook()
+    states = list(batch.states())
+    agg = aggregate(states, horizon, book)
+    dossiers = [d for s in states if (d := summarize(s, horizon, book)) is not None]
+    registry = UnitRegistry([Unit("D1", "Huyện Một", "district", None),
+                             Unit("C1", "Xã Một", "commune", "D1")])
+    return build_bundle(unit="D1", period="2025-04", dossiers=dossiers,
+                        counters=agg.counters, levels=agg.levels, horizon=horizon,
+                        generated_at=horizon, registry=registry)
 
 
 def _chromium() -> str:
@@ -33,7 +70,7 @@ def _chromium() -> str:
 @pytest.mark.integration
 def test_summary_html_prints_to_pdf(tmp_path: Path) -> None:
     chromium = _chromium()
-    target = write_bundle(make_bundle(registry=REGISTRY), tmp_path / "out")
+    target = write_bundle(_bundle(), tmp_path / "out")
     html = target / "summary.html"
     pdf = tmp_path / "summary.pdf"
     profile = tmp_path / "profile"
