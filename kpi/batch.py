@@ -6,7 +6,9 @@ backfill. Invalid lines are skipped and reported (line number and reason), never
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +38,29 @@ class BatchInput:
             yield DossierState(code, facts)
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of small acyclic objects
+    (facts, dicts, counters); its repeated full scans otherwise cost about a quarter of the
+    batch time. Reference counting still frees everything as usual."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def fold_lines(
     lines: Iterable[bytes], progress: Callable[[int], None] | None = None
 ) -> BatchInput:
     """Parse and fold every line; blank lines are skipped and not counted as invalid."""
+    with _no_cyclic_gc():
+        return _fold_lines(lines, progress)
+
+
+def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) -> BatchInput:
     out = BatchInput()
     facts_by_code = out.facts
     errors = out.errors
@@ -86,6 +107,13 @@ def aggregate(
     states: Iterable[DossierState], horizon: float, calendar_for: CalendarFor
 ) -> Aggregate:
     """Sum every dossier's contribution as known before ``horizon``."""
+    with _no_cyclic_gc():
+        return _aggregate(states, horizon, calendar_for)
+
+
+def _aggregate(
+    states: Iterable[DossierState], horizon: float, calendar_for: CalendarFor
+) -> Aggregate:
     counters: dict[tuple[str, str], Counters] = {}
     levels: dict[str, str] = {}
     indices: dict[tuple[str, ...], tuple[int, ...]] = {}

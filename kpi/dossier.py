@@ -45,7 +45,7 @@ FactKey = str  # "source\x1fid"
 
 KEY_SEPARATOR = "\x1f"
 
-_KIND_OF_TYPE = {
+KIND_OF_TYPE = {  # type without the vn.gov.motcua. prefix → fact kind
     "dossier.received": "received",
     "dossier.transferred": "transferred",
     "dossier.supplement_requested": "supplement_requested",
@@ -67,7 +67,7 @@ def fact_key(source: str, event_id: str) -> FactKey:
 
 def fact_of(event: Event) -> Fact:
     """The compact fact of a validated event."""
-    kind = _KIND_OF_TYPE[event.type[len(TYPE_PREFIX) :]]
+    kind = KIND_OF_TYPE[event.type[len(TYPE_PREFIX) :]]
     ts = event.time.timestamp()
     d = event.data
     if kind == "received":

@@ -1,23 +1,27 @@
 """A fast recognizer of well-formed v1 events for the batch path.
 
-``fast_fact(raw)`` decodes one line with orjson and checks it against a *conservative
-subset* of the contract: plain RFC 3339 timestamps, the exact enums, strict types. What it
-accepts, the pydantic models (:mod:`schemas.events`) accept too and turn into the same
-fact; anything unusual returns ``None`` and the caller falls back to the full pydantic
-validation, which alone decides rejections and words their reasons. So the fast path can
-only be faster, never more lenient: ``tests/unit/test_fastparse.py`` checks the two agree.
+``fast_fact(raw)`` decodes one line with msgspec into typed structs mirroring
+:mod:`schemas.events` (strict types, the exact enums, non-empty strings, counts ≥ 0) and
+accepts only plain RFC 3339 timestamps. What it accepts, the pydantic models accept too
+and turn into the same fact; anything unusual returns ``None`` and the caller falls back to
+the full pydantic validation, which alone decides rejections and words their reasons. So
+the fast path can only be faster, never more lenient: ``tests/unit/test_fastparse.py``
+checks the two agree.
 """
 
 from __future__ import annotations
 
+import operator
 import re
 from datetime import date
-from typing import Any
+from functools import reduce
+from typing import Annotated, Any, Literal
 
-import orjson
+import msgspec
+from msgspec import Meta, Struct
 
 from kpi.calendar import DAY_SECONDS, date_to_day
-from kpi.dossier import KEY_SEPARATOR, Fact
+from kpi.dossier import KEY_SEPARATOR, KIND_OF_TYPE, Fact
 
 _TIME_RE = re.compile(
     r"(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(?:\.(\d{1,6}))?"
@@ -25,12 +29,6 @@ _TIME_RE = re.compile(
 )
 _DAYS: dict[str, int] = {}
 
-_LEVELS = frozenset(("province", "district", "commune"))
-_CHANNELS = frozenset(("direct", "online", "postal"))
-_ONLINE = frozenset(("none", "partial", "full"))
-_RETURN = frozenset(("counter", "online", "postal"))
-_METHODS = frozenset(("online", "cash", "transfer"))
-_RATINGS = frozenset(("satisfied", "neutral", "dissatisfied"))
 _PREFIX = "vn.gov.motcua."
 
 
@@ -75,120 +73,141 @@ def fast_time(text: Any) -> float | None:
     return micros / 1_000_000
 
 
-def _text(v: Any) -> bool:
-    return type(v) is str and v != ""
+Text = Annotated[str, Meta(min_length=1)]
+Count = Annotated[int, Meta(ge=0)]
 
 
-def _count(v: Any) -> bool:
-    return type(v) is int and v >= 0
+class _Envelope(Struct, kw_only=True):
+    specversion: Literal["1.0"]
+    id: Text
+    source: Text
+    time: str
+    subject: Text
+    datacontenttype: Literal["application/json"] | None = None
 
 
-def _fact(kind: str, ts: float, data: dict[str, Any]) -> Fact | None:  # noqa: C901
-    if kind == "dossier.received":
-        unit, level, proc, channel = (
-            data.get("unit_code"), data.get("unit_level"), data.get("procedure_code"),
-            data.get("channel"),
-        )
-        if not (_text(unit) and level in _LEVELS and _text(proc) and channel in _CHANNELS):
-            return None
-        online = data.get("online_level", "none")
-        foe = data.get("full_online_eligible", False)
-        fee = data.get("fee_required", False)
-        paper = data.get("paper_result", True)
-        if online not in _ONLINE or type(foe) is not bool or type(fee) is not bool:
-            return None
-        if type(paper) is not bool:
-            return None
-        due_text = data.get("due_at")
-        days = data.get("processing_days")
-        due = None
-        if due_text is not None:
-            due = fast_time(due_text)
-            if due is None:
-                return None
-        if days is not None and not _count(days):
-            return None
-        if due is None and days is None:
-            return None
-        return ("received", ts, unit, level, proc, channel, online, foe, due, days, fee, paper)
-    if kind == "dossier.transferred":
-        a, b = data.get("from_unit"), data.get("to_unit")
-        return ("transferred", ts, a, b) if _text(a) and _text(b) else None
-    if kind in ("dossier.supplement_requested", "dossier.rejected"):
-        reason = data.get("reason")
-        return (kind[8:], ts) if reason is None or type(reason) is str else None
-    if kind in ("dossier.supplemented", "dossier.withdrawn"):
-        return (kind[8:], ts)
-    if kind == "dossier.extended":
-        ref = data.get("apology_ref")
-        due = fast_time(data.get("new_due_at"))
-        if due is None or not (ref is None or type(ref) is str):
-            return None
-        return ("extended", ts, due)
-    if kind == "dossier.resolved":
-        e = data.get("result_electronic", False)
-        return ("resolved", ts, e) if type(e) is bool else None
-    if kind == "dossier.returned":
-        ch = data.get("return_channel")
-        return ("returned", ts) if ch is None or ch in _RETURN else None
-    if kind == "dossier.digitized":
-        total: Any = data.get("components_total")
-        done: Any = data.get("components_digitized")
-        reused = data.get("components_reused", 0)
-        if _count(total) and _count(done) and _count(reused) and done <= total:
-            return ("digitized", ts, total, done)
-        return None
-    if kind == "payment.completed":
-        method, gateway = data.get("method"), data.get("gateway")
-        if _count(data.get("amount_vnd")) and method in _METHODS and (
-            gateway is None or type(gateway) is str
-        ):
-            return ("payment", ts, method)
-        return None
-    if kind == "feedback.rated":
-        rating = data.get("rating")
-        return ("rated", ts, rating) if rating in _RATINGS else None
-    return None
+class _ReceivedData(Struct):
+    unit_code: Text
+    unit_level: Literal["province", "district", "commune"]
+    procedure_code: Text
+    channel: Literal["direct", "online", "postal"]
+    online_level: Literal["none", "partial", "full"] = "none"
+    full_online_eligible: bool = False
+    due_at: str | None = None
+    processing_days: Count | None = None
+    fee_required: bool = False
+    paper_result: bool = True
+
+
+class _TransferredData(Struct):
+    from_unit: Text
+    to_unit: Text
+
+
+class _ReasonData(Struct):
+    reason: str | None = None
+
+
+class _NoData(Struct):
+    pass
+
+
+class _ExtendedData(Struct):
+    new_due_at: str
+    apology_ref: str | None = None
+
+
+class _ResolvedData(Struct):
+    result_electronic: bool = False
+
+
+class _ReturnedData(Struct):
+    return_channel: Literal["counter", "online", "postal"] | None = None
+
+
+class _DigitizedData(Struct):
+    components_total: Count
+    components_digitized: Count
+    components_reused: Count = 0
+
+
+class _PaymentData(Struct):
+    amount_vnd: Count
+    method: Literal["online", "cash", "transfer"]
+    gateway: str | None = None
+
+
+class _RatedData(Struct):
+    rating: Literal["satisfied", "neutral", "dissatisfied"]
+
+
+def _event(tag: str, data_type: type, required: bool) -> type:
+    """A tagged envelope struct whose ``data`` is ``data_type`` (with a default if optional)."""
+    ns: dict[str, Any] = {"__annotations__": {"data": data_type}}
+    if not required:
+        ns["data"] = msgspec.field(default_factory=data_type)
+    return type(tag, (_Envelope,), ns, tag_field="type", tag=_PREFIX + tag)
+
+
+_TYPES = {
+    "dossier.received": (_ReceivedData, True),
+    "dossier.transferred": (_TransferredData, True),
+    "dossier.supplement_requested": (_ReasonData, False),
+    "dossier.supplemented": (_NoData, False),
+    "dossier.extended": (_ExtendedData, True),
+    "dossier.resolved": (_ResolvedData, False),
+    "dossier.returned": (_ReturnedData, False),
+    "dossier.rejected": (_ReasonData, False),
+    "dossier.withdrawn": (_NoData, False),
+    "dossier.digitized": (_DigitizedData, True),
+    "payment.completed": (_PaymentData, True),
+    "feedback.rated": (_RatedData, True),
+}
+_KIND = {_event(tag, dt, req): KIND_OF_TYPE[tag] for tag, (dt, req) in _TYPES.items()}
+"""Struct class → fact kind."""
+_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(reduce(operator.or_, _KIND))
 
 
 def fast_fact(raw: bytes) -> tuple[str, str, Fact] | None:
     """(subject, fact key, fact) of a well-formed event, or None to fall back to pydantic."""
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        ev = _DECODER.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    if type(obj) is not dict:
-        return None
-    try:
-        eid, source, subject, kind = obj["id"], obj["source"], obj["subject"], _KINDS[obj["type"]]
-        if obj["specversion"] != "1.0":
-            return None
-        data = obj["data"]
-    except (KeyError, TypeError):  # missing field or unhashable/unknown type: full check
-        return None
-    if type(eid) is not str or type(source) is not str or type(subject) is not str:
-        return None
-    if not (eid and source and subject) or type(data) is not dict:
-        return None
-    dct = obj.get("datacontenttype")
-    if dct is not None and dct != "application/json":
-        return None
-    ts = fast_time(obj.get("time"))
+    ts = fast_time(ev.time)
     if ts is None:
         return None
-    fact = _fact(kind, ts, data)
-    if fact is None:
-        return None
-    return subject, f"{source}{KEY_SEPARATOR}{eid}", fact
-
-
-_KINDS = {
-    _PREFIX + k: k
-    for k in (
-        "dossier.received", "dossier.transferred", "dossier.supplement_requested",
-        "dossier.supplemented", "dossier.extended", "dossier.resolved", "dossier.returned",
-        "dossier.rejected", "dossier.withdrawn", "dossier.digitized", "payment.completed",
-        "feedback.rated",
-    )
-}
-"""Full type → short type. (Events without ``data`` take the pydantic path.)"""
+    kind = _KIND[type(ev)]
+    d = ev.data
+    fact: Fact
+    if kind == "received":
+        due = None
+        if d.due_at is not None:
+            due = fast_time(d.due_at)
+            if due is None:
+                return None
+        elif d.processing_days is None:
+            return None
+        fact = ("received", ts, d.unit_code, d.unit_level, d.procedure_code, d.channel,
+                d.online_level, d.full_online_eligible, due, d.processing_days,
+                d.fee_required, d.paper_result)
+    elif kind == "resolved":
+        fact = ("resolved", ts, d.result_electronic)
+    elif kind == "digitized":
+        if d.components_digitized > d.components_total:
+            return None
+        fact = ("digitized", ts, d.components_total, d.components_digitized)
+    elif kind == "payment":
+        fact = ("payment", ts, d.method)
+    elif kind == "rated":
+        fact = ("rated", ts, d.rating)
+    elif kind == "extended":
+        due = fast_time(d.new_due_at)
+        if due is None:
+            return None
+        fact = ("extended", ts, due)
+    elif kind == "transferred":
+        fact = ("transferred", ts, d.from_unit, d.to_unit)
+    else:
+        fact = (kind, ts)
+    return ev.subject, f"{ev.source}{KEY_SEPARATOR}{ev.id}", fact

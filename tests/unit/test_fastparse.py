@@ -61,7 +61,11 @@ def test_time_arithmetic() -> None:
 
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([
+    st.none(), st.booleans(), st.integers(-3, 3), st.just(1.0), st.just(2.5), st.just([]),
+    st.just({}), st.sampled_from([
+        "1", "2025-04-29t08:00:00+07:00", "2025-04-29 08:00:00+07:00",
+        "2025-04-29T08:00:00.1234567+07:00", "2025-04-29T08:00:00+07", "2025-04-29T24:00:00Z",
+        "2025-04-29T08:00:60+07:00", "vn.gov.motcua.dossier.resolved", "application/json",
         "", "x", "online", "direct", "full", "commune", "satisfied", "cash", "1.0",
         "2025-04-29T08:00:00+07:00", "2025-04-29T08:00:00", "2025-13-01T00:00:00Z",
     ]),
