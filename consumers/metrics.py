@@ -232,12 +232,37 @@ class HealthCollector:
             yield age
 
 
-def end_offsets(consumer: Any, topic: str) -> dict[Any, int]:
+def end_offsets(consumer: Any, topic: str, timeout: float = 3.0) -> dict[Any, int]:
+    """TopicPartition → end offset (next offset to be written) of ``topic``.
+
+    ``consumer`` must be a group-less consumer (it is re-assigned here). The listed end
+    offsets are checked against the high watermark of a fetch at the last listed record:
+    Tansu 0.6 answers ListOffsets(latest) with *the last record batch's base offset + 1*,
+    which is too small whenever that batch holds several records.
+    """
     from kafka import TopicPartition
 
     partitions = consumer.partitions_for_topic(topic) or set()
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    return consumer.end_offsets(tps) if tps else {}
+    if not tps:
+        return {}
+    ends: dict[Any, int] = dict(consumer.end_offsets(tps))
+    probe = [tp for tp, end in ends.items() if end > 0]
+    if probe:
+        consumer.assign(probe)
+        for tp in probe:
+            consumer.seek(tp, ends[tp] - 1)
+        pending = set(probe)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=200)
+            for tp in list(pending):
+                hw = consumer.highwater(tp)
+                if hw is not None:
+                    ends[tp] = max(ends[tp], hw)
+                    pending.discard(tp)
+        consumer.unsubscribe()
+    return ends
 
 
 def group_lag(

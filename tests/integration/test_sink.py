@@ -1,0 +1,387 @@
+"""The SQL sink against a real broker and real databases (SQLite file, PostgreSQL).
+
+A simulated stream (shuffled, with duplicates and invalid lines) is published with
+``motcua ingest``'s code, and KPI snapshots computed by :mod:`kpi.batch` stand in for the
+stream layer on the KPI topic. The sink must reproduce the batch numbers exactly, change
+nothing when replayed from the start, and lose nothing while the database is down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, create_engine, func, select, text
+
+from consumers import store
+from consumers.metrics import KafkaHealth, committed_offsets, group_lag
+from consumers.sink import Sink
+from kpi.batch import BatchInput, aggregate, fold_lines
+from kpi.counters import Counters
+from kpi.report import build_report
+from kpi.simulate import SimulationConfig, generate_lines
+from kpi.sla import summarize
+from kpi.units import CalendarBook
+from motcua.broker import free_port
+from motcua.ingest import ingest_file
+from motcua.kafka import admin, producer
+from motcua.settings import Settings
+from motcua.topics import declared_topics, ensure_topics
+
+pytestmark = pytest.mark.integration
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+HORIZON = time.time()
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def _pg_available() -> bool:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def _pg_schema() -> Iterator[str]:
+    """A fresh schema; yields the URL whose search_path points at it; drops it after."""
+    schema = f"sink_{uuid.uuid4().hex[:10]}"
+    admin_engine = create_engine(PG_URL)
+    with admin_engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sink.db'}"
+        return
+    if not _pg_available():
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432")
+    with _pg_schema() as url:
+        yield url
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _lines(scale: float = 0.02, seed: int = 7) -> list[bytes]:
+    config = SimulationConfig(
+        seed=seed, scale=scale, start=date(2025, 1, 1), end=date(2025, 6, 30), communes=3,
+        shuffle=True, duplicates=0.05, invalid=0.01,
+    )
+    return list(generate_lines(config))
+
+
+def _reports(batch: BatchInput) -> dict[tuple[str, str], dict[str, Any]]:
+    agg = aggregate(batch.states(), HORIZON, CalendarBook())
+    return {
+        (unit, period): build_report(unit, period, c, HORIZON, level=agg.levels.get(unit))
+        for (unit, period), c in agg.counters.items()
+    }
+
+
+def _ledger(batch: BatchInput) -> dict[str, str]:
+    out = {}
+    for state in batch.states():
+        d = summarize(state, HORIZON, CalendarBook())
+        if d is not None:
+            out[d.code] = d.status_at(HORIZON)
+    return out
+
+
+def _publish(settings: Settings, bootstrap: str, lines: list[bytes], tmp_path: Path
+             ) -> tuple[BatchInput, dict[tuple[str, str], dict[str, Any]], dict[str, int]]:
+    """Publish; returns the batch fold, the batch reports and records per topic."""
+    ensure_topics(bootstrap, declared_topics(settings), settings)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    prod = producer(settings, bootstrap)
+    try:
+        summary = ingest_file(path, prod, settings)
+        assert summary.failed == 0 and summary.published == summary.valid
+        batch = fold_lines(lines)
+        reports = _reports(batch)
+        first = next(iter(sorted(reports)))
+        for (unit, period), report in sorted(reports.items()):
+            key = f"{unit}|{period}".encode()
+            prod.send(settings.topics.kpi, key=key, value=orjson.dumps(report))
+            if (unit, period) == first:  # an older snapshot arriving later must not win
+                stale = build_report(unit, period, Counters(), HORIZON - 3600)
+                prod.send(settings.topics.kpi, key=key, value=orjson.dumps(stale))
+        prod.send(settings.topics.kpi, key=b"U?|2025", value=b"{not json")
+        prod.flush(30)
+    finally:
+        prod.close()
+    t = settings.topics
+    published = {t.events: summary.published, t.dlq: summary.dead_lettered,
+                 t.kpi: len(reports) + 2}
+    return batch, reports, published
+
+
+# --------------------------------------------------------------------------- running
+
+
+@contextlib.contextmanager
+def _running(sink: Sink) -> Iterator[threading.Thread]:
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            sink.run(stop)
+        except BaseException as exc:  # surfaced in the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="test-sink", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(30)
+        assert not thread.is_alive(), "sink did not stop"
+    if errors:
+        raise errors[0]
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 90.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.2)  # readiness polling, not a fixed wait
+
+
+def _caught_up(engine: Engine, group: str, expected: dict[str, int]) -> Callable[[], bool]:
+    """True once the sink has committed, in the database, offsets past every record
+    published (offsets are contiguous from 0 here: no transactions on these topics)."""
+
+    def check() -> bool:
+        q = (select(store.sink_offsets.c.topic, func.sum(store.sink_offsets.c.next_offset))
+             .where(store.sink_offsets.c.group_id == group)
+             .group_by(store.sink_offsets.c.topic))
+        try:
+            with engine.connect() as conn:
+                done = {t: int(n) for t, n in conn.execute(q)}
+        except Exception:  # the database is still down
+            return False
+        return all(done.get(t, 0) >= n for t, n in expected.items())
+
+    return check
+
+
+def _count(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _classifications(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        q = select(store.dossiers.c.code, store.dossiers.c.classification)
+        return dict(conn.execute(q).all())  # type: ignore[arg-type]
+
+
+def _distinct_events(batch: BatchInput) -> int:
+    return sum(len(facts) for facts in batch.facts.values())
+
+
+def _sink(settings: Settings, engine: Engine, bootstrap: str, group: str,
+          registry: CollectorRegistry | None = None, **kw: Any) -> Sink:
+    return Sink(settings, engine, bootstrap, group_id=group, registry=registry,
+                clock=lambda: HORIZON, backoff_initial=0.2, backoff_cap=1.0, **kw)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_sink_matches_batch_and_replays_idempotently(
+    db_url: str, topic_settings: Callable[..., Settings], kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    settings = topic_settings()
+    lines = _lines()
+    batch, reports, published = _publish(settings, kafka_bootstrap, lines, tmp_path)
+    engine = store.make_engine(db_url)
+    try:
+        group = f"{settings.consumer_group_prefix}-sink-a"
+        registry = CollectorRegistry()
+        with _running(_sink(settings, engine, kafka_bootstrap, group, registry)):
+            _wait(_caught_up(engine, group, published), what="sink caught up")
+        assert registry.get_sample_value("motcua_sink_batch_seconds_count") >= 1
+        assert registry.get_sample_value("motcua_sink_db_errors_total") == 0
+
+        # the ledger: one row per received dossier, classified as the batch path does
+        expected_ledger = _ledger(batch)
+        assert _classifications(engine) == expected_ledger
+        # the snapshots: every unit and period, exactly the batch report (stale one lost)
+        stored = {(r["unit"], r["period"]): r for r in store.load_reports(engine)}
+        assert stored == reports
+        some = next(iter(reports))
+        assert store.load_report(engine, *some) == reports[some]
+        assert store.load_report(engine, "nobody", "2025") is None
+        # raw events deduplicated; every invalid line (and the bad snapshot) dead-lettered
+        n_events = _count(engine, store.raw_events)
+        assert n_events == _distinct_events(batch)
+        assert _count(engine, store.dlq_records) == batch.invalid + 1
+
+        # re-run from the start (a fresh group: offsets reset to the beginning)
+        counts = {t.name: _count(engine, t) for t in store.metadata.sorted_tables
+                  if t.name != "sink_offsets"}
+        group_b = f"{settings.consumer_group_prefix}-sink-b"
+        with _running(_sink(settings, engine, kafka_bootstrap, group_b)):
+            _wait(_caught_up(engine, group_b, published), what="replay caught up")
+        after = {t.name: _count(engine, t) for t in store.metadata.sorted_tables
+                 if t.name != "sink_offsets"}
+        assert after == counts
+        assert _classifications(engine) == expected_ledger
+        assert {(r["unit"], r["period"]): r for r in store.load_reports(engine)} == reports
+
+        # pipeline health as /metrics would report it
+        health = KafkaHealth(settings, kafka_bootstrap, {group: [settings.topics.events]})
+        try:
+            h = health()
+        finally:
+            health.close()
+        assert h.dlq_records == batch.invalid
+        assert h.lag == {(group, settings.topics.events): 0}
+        lag = group_lag(settings, kafka_bootstrap, group_b, list(published))
+        assert lag == dict.fromkeys(published, 0)
+        assert h.newest_event_ts is not None and h.newest_event_ts <= time.time() + 5
+    finally:
+        engine.dispose()
+
+
+def test_migrations_match_models(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = store.make_engine(db_url)
+    try:
+        store.upgrade(engine)
+        store.upgrade(engine)  # idempotent
+        assert store.current_revision(engine) == "0001_initial"
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- DB down
+
+
+class _Proxy:
+    """A TCP forwarder to PostgreSQL that is 'down' (port closed) until ``start()``."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._server: socket.socket | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        assert self._server is not None
+        self._server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.close()
+
+
+def test_database_down_commits_nothing_then_drains(
+    db_url: str, topic_settings: Callable[..., Settings], kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    settings = topic_settings()
+    lines = _lines(scale=0.01, seed=11)
+    batch, reports, published = _publish(settings, kafka_bootstrap, lines, tmp_path)
+    good = store.make_engine(db_url)
+    store.upgrade(good)
+    proxy: _Proxy | None = None
+    lock: sqlite3.Connection | None = None
+    if db_url.startswith("sqlite"):
+        # another writer holds the database: every write of the sink fails ("locked")
+        lock = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        engine = store.make_engine(db_url, connect_args={"timeout": 0.1})
+    else:
+        proxy = _Proxy(("127.0.0.1", 5432))
+        engine = store.make_engine(
+            db_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"),
+            connect_args={"connect_timeout": 2},
+        )
+    group = f"{settings.consumer_group_prefix}-sink-down"
+    registry = CollectorRegistry()
+    kadmin = admin(settings, kafka_bootstrap)
+    try:
+        with _running(_sink(settings, engine, kafka_bootstrap, group, registry,
+                            migrate=False)):
+            _wait(lambda: (registry.get_sample_value("motcua_sink_db_errors_total") or 0) >= 3,
+                  what="failed writes")
+            assert committed_offsets(kadmin, group) == {}
+            assert registry.get_sample_value("motcua_sink_batch_seconds_count") == 0
+            # restore the database: the backlog drains without a restart
+            if lock is not None:
+                lock.rollback()
+                lock.close()
+                lock = None
+            if proxy is not None:
+                proxy.start()
+            _wait(_caught_up(good, group, published), what="backlog drained")
+        assert _classifications(good) == _ledger(batch)
+        assert {(r["unit"], r["period"]): r for r in store.load_reports(good)} == reports
+        assert _count(good, store.dlq_records) == batch.invalid + 1
+    finally:
+        kadmin.close()
+        if lock is not None:
+            lock.close()
+        if proxy is not None:
+            proxy.close()
+        engine.dispose()
+        good.dispose()
