@@ -36,6 +36,7 @@ def metrics(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     console = Console(stderr=True)
     overrides: dict[str, object] = {}
     if bootstrap:

@@ -40,6 +40,7 @@ def sink(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     console = Console(stderr=True)
     overrides: dict[str, object] = {}
     if bootstrap:
