@@ -117,6 +117,7 @@ def _aggregate(
     counters: dict[tuple[str, str], Counters] = {}
     levels: dict[str, str] = {}
     indices: dict[tuple[str, ...], tuple[int, ...]] = {}
+    targets: dict[tuple[str, tuple[str, ...]], list[list[int]]] = {}
     for state in states:
         d = summarize(state, horizon, calendar_for)
         if d is None:
@@ -127,11 +128,12 @@ def _aggregate(
             idx = indices.get(keys)
             if idx is None:
                 idx = indices[keys] = tuple(INDEX[k] for k in keys)
-            for pk in periods:
-                c = counters.get((unit, pk))
-                if c is None:
-                    c = counters[(unit, pk)] = Counters()
-                v = c.values
+            vectors = targets.get((unit, periods))
+            if vectors is None:
+                vectors = targets[(unit, periods)] = [
+                    counters.setdefault((unit, pk), Counters()).values for pk in periods
+                ]
+            for v in vectors:
                 for i in idx:
                     v[i] += 1
     return Aggregate(counters, levels)

@@ -28,6 +28,9 @@ _TIME_RE = re.compile(
     r"(?:(Z)|([+-])([01]\d|2[0-3]):([0-5]\d))\Z"
 )
 _DAYS: dict[str, int] = {}
+"""``YYYY-MM-DD`` → day number (cache of validated dates)."""
+_DAY_STARTS: dict[str, int] = {}
+"""``YYYY-MM-DD`` → epoch seconds of its UTC midnight (cache of validated dates)."""
 
 _PREFIX = "vn.gov.motcua."
 
@@ -42,13 +45,12 @@ def fast_time(text: Any) -> float | None:
 
     Computed in integer microseconds then divided, exactly as ``datetime.timestamp()``.
     Whole-second stamps are split into a cached date part and a cached clock part."""
+    try:  # both halves seen and validated before: the whole stamp is valid
+        return float(_DAY_STARTS[text[:10]] + _CLOCKS[text[10:]])
+    except (KeyError, TypeError):  # new half, fractions, or not a string at all
+        pass
     if type(text) is not str:
         return None
-    if len(text) == 25:
-        day = _DAYS.get(text[:10])
-        clock = _CLOCKS.get(text[10:])
-        if day is not None and clock is not None:
-            return float(day * DAY_SECONDS + clock)
     m = _TIME_RE.match(text)
     if m is None:
         return None
@@ -60,6 +62,7 @@ def fast_time(text: Any) -> float | None:
         except ValueError:
             return None
         _DAYS[day_text] = day
+        _DAY_STARTS[day_text] = day * DAY_SECONDS
     clock = int(hh) * 3600 + int(mm) * 60 + int(ss)
     if not zulu:
         offset = int(oh) * 3600 + int(om) * 60

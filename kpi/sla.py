@@ -158,28 +158,31 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
         if ts >= horizon:
             continue
         kind = fact[0]
+        # most frequent kinds first: this loop runs for every fact of every dossier
         if kind == "received":
             received.append(fact)
+        elif kind == "resolved":
+            completions.append(ts)
+            result_electronic = result_electronic or bool(fact[2])
+        elif kind == "returned":
+            completions.append(ts)
+        elif kind == "digitized":
+            digitized.append(fact)
+        elif kind == "transferred":
+            continue
+        elif kind == "payment":
+            paid = True
+            paid_online = paid_online or fact[2] == "online"
+        elif kind == "rated":
+            ratings.append((ts, fact[2]))
         elif kind == "supplement_requested":
             requests.append(ts)
         elif kind == "supplemented":
             resumes.append(ts)
         elif kind == "extended":
             extensions.append(fact)
-        elif kind == "resolved":
-            completions.append(ts)
-            result_electronic = result_electronic or bool(fact[2])
-        elif kind == "returned":
-            completions.append(ts)
         elif kind in ("rejected", "withdrawn"):
             ends.append(fact)
-        elif kind == "digitized":
-            digitized.append(fact)
-        elif kind == "payment":
-            paid = True
-            paid_online = paid_online or fact[2] == "online"
-        elif kind == "rated":
-            ratings.append((ts, fact[2]))
     rec = _first(received)
     if rec is None:
         return None
