@@ -30,6 +30,7 @@ import orjson
 from kpi.counters import COUNT_KEYS
 from kpi.periods import period_keys
 from kpi.ratios import RATIO_KEYS
+from motcua.kafka import end_offsets
 from motcua.settings import Settings
 
 if TYPE_CHECKING:
@@ -230,39 +231,6 @@ class HealthCollector:
                                     "Seconds since the newest record reached the events topic")
             age.add_metric([], max(0.0, self.clock() - health.newest_event_ts))
             yield age
-
-
-def end_offsets(consumer: Any, topic: str, timeout: float = 3.0) -> dict[Any, int]:
-    """TopicPartition → end offset (next offset to be written) of ``topic``.
-
-    ``consumer`` must be a group-less consumer (it is re-assigned here). The listed end
-    offsets are checked against the high watermark of a fetch at the last listed record:
-    Tansu 0.6 answers ListOffsets(latest) with *the last record batch's base offset + 1*,
-    which is too small whenever that batch holds several records.
-    """
-    from kafka import TopicPartition
-
-    partitions = consumer.partitions_for_topic(topic) or set()
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    if not tps:
-        return {}
-    ends: dict[Any, int] = dict(consumer.end_offsets(tps))
-    probe = [tp for tp, end in ends.items() if end > 0]
-    if probe:
-        consumer.assign(probe)
-        for tp in probe:
-            consumer.seek(tp, ends[tp] - 1)
-        pending = set(probe)
-        deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            consumer.poll(timeout_ms=200)
-            for tp in list(pending):
-                hw = consumer.highwater(tp)
-                if hw is not None:
-                    ends[tp] = max(ends[tp], hw)
-                    pending.discard(tp)
-        consumer.unsubscribe()
-    return ends
 
 
 def group_lag(

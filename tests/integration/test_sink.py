@@ -80,7 +80,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'sink.db'}"
         return
     if not _pg_available():
-        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432")
+        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres, db test); "
+                    "these tests need the machine's PostgreSQL running")
     with _pg_schema() as url:
         yield url
 
