@@ -154,6 +154,36 @@ def report_from_events(
     return reports
 
 
+def report_from_store(
+    db: str | None, unit: str | None, period: str | None, par_catalog: Any, err: Console
+) -> list[dict[str, Any]]:
+    """The stored KPI snapshots (written by ``motcua sink``), scored like the batch path."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consumers.store import load_reports, make_engine
+    from kpi.calendar import local_date
+    from kpi.periods import parse_period
+    from kpi.report import report_criteria
+    from motcua.settings import load_settings
+
+    url = db or load_settings().database_url
+    engine = make_engine(url)
+    try:
+        reports = load_reports(engine, unit, period)
+    except SQLAlchemyError as exc:
+        err.print(f"[red]cannot read the store at {url}: {exc.__class__.__name__}: "
+                  f"{str(exc).splitlines()[0]}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    for r in reports:
+        if not r.get("criteria") or par_catalog is not None:
+            on_date = local_date(parse_period(r["period"]).start)
+            r["criteria"] = report_criteria(r["counts"], r.get("level"), on_date,
+                                            par_catalog=par_catalog)
+    return reports
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def report(
@@ -173,14 +203,23 @@ def register(app: typer.Typer) -> None:
             help="PAR catalog YAML scored instead of the shipped one selected by level and "
             "date (Decision 766 is always scored)",
         ),
+        db: str | None = typer.Option(
+            None, "--db", help="without --events: database URL (default MOTCUA_DATABASE_URL)"
+        ),
     ) -> None:
-        """KPI report of a unit and period from an event file (batch, same core as the stream)."""
+        """KPI report of a unit and period: from an event file (--events, batch with the same
+        core as the stream) or, without it, from the KPI snapshots in the SQL store."""
         err = Console(stderr=True)
-        if events is None:
-            err.print("[red]--events FILE.jsonl is required: reading the SQL store comes later")
-            raise typer.Exit(2)
         par_catalog = load_par_catalog(catalog)
-        reports = report_from_events(events, unit, period, parse_as_of(as_of), err, par_catalog)
+        if events is None:
+            if as_of is not None:
+                err.print("[red]--as-of needs --events: the store holds the latest snapshots")
+                raise typer.Exit(2)
+            reports = report_from_store(db, unit, period, par_catalog, err)
+        else:
+            reports = report_from_events(
+                events, unit, period, parse_as_of(as_of), err, par_catalog
+            )
         if not reports:
             err.print("no dossiers found for that selection")
         if as_json:
