@@ -296,6 +296,24 @@ def load_payloads(conn: Connection, subjects: Iterable[str]) -> dict[str, list[b
     return out
 
 
+def export_events(engine: Engine) -> tuple[list[bytes], dict[str, dict[str, list[int]]]]:
+    """Every stored event payload in log order (topic, partition, offset), and the log range
+    they cover: ``{topic: {partition: [first offset, last offset]}}`` — the evidence of
+    which part of the event log a bundle was computed from."""
+    payloads: list[bytes] = []
+    ranges: dict[str, dict[str, list[int]]] = {}
+    q = select(
+        raw_events.c.topic, raw_events.c.partition, raw_events.c.offset, raw_events.c.payload
+    ).order_by(raw_events.c.topic, raw_events.c.partition, raw_events.c.offset)
+    with engine.connect() as conn:
+        for topic, partition, offset, payload in conn.execute(q):
+            payloads.append(payload.encode("utf-8"))
+            span = ranges.setdefault(topic, {}).setdefault(str(partition), [offset, offset])
+            span[0] = min(span[0], offset)
+            span[1] = max(span[1], offset)
+    return payloads, ranges
+
+
 # --------------------------------------------------------------------------- rows
 
 

@@ -267,16 +267,21 @@ def bundle_dirname(unit: str, period: str) -> str:
 
 @dataclass(frozen=True)
 class InputInfo:
-    """The event file a bundle was built from."""
+    """The event file (or the stored event log) a bundle was built from."""
 
     path: str
     sha256: str
     lines: int
     valid: int | None = None
     invalid: int | None = None
+    log_range: dict[str, dict[str, list[int]]] | None = None
+    """For a bundle built from the SQL store: ``{topic: {partition: [first, last offset]}}``
+    of the stored events (``sha256`` is then over the payloads in log order, one a line)."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "lines": self.lines}
+        if self.log_range is not None:
+            out["log_range"] = self.log_range
         if self.valid is not None:
             out["valid_events"] = self.valid
         if self.invalid is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -33,16 +35,20 @@ def evidence(
         None, "--catalog", exists=True, dir_okay=False,
         help="PAR catalog YAML scored instead of the shipped one selected by level and date",
     ),
+    db: str | None = typer.Option(
+        None, "--db", help="without --events: database URL (default MOTCUA_DATABASE_URL)"
+    ),
 ) -> None:
     """Write OUT/<unit>_<period>/ for each unit and period: summary.html (A4) and
     summary.md, evidence.xlsx with one sheet of dossiers per criterion, CSV copies
     (UTF-8 with BOM) and manifest.json (input and file SHA-256).
 
-    Reads an event file only (--events); reading the SQL store is not supported yet.
+    Reads an event file (--events) or, without it, the events stored by ``motcua sink``
+    (--db); the manifest then records the topic/partition/offset range used.
     """
     from rich.console import Console
 
-    from kpi.batch import aggregate, fold_file
+    from kpi.batch import aggregate, fold_file, fold_lines
     from kpi.evidence import InputInfo, build_bundle, digest_file, write_bundle
     from kpi.periods import BadPeriod, parse_period
     from kpi.sla import summarize
@@ -50,10 +56,6 @@ def evidence(
     from motcua.commands.report import load_par_catalog, parse_as_of
 
     err = Console(stderr=True)
-    if events is None:
-        err.print("[red]--events FILE.jsonl is required: reading the SQL store is not "
-                  "supported by this command")
-        raise typer.Exit(2)
     for p in period:
         try:
             parse_period(p)
@@ -71,12 +73,23 @@ def evidence(
         sha, _ = digest_file(units)
         registry_info = {"path": str(units), "sha256": sha}
 
-    sha, lines = digest_file(events)
-    batch = fold_file(events)
-    if batch.invalid:
-        err.print(f"[yellow]skipped {batch.invalid} invalid line(s) of {batch.lines}[/] "
-                  "(see `motcua report --events` for the reasons)")
-    info = InputInfo(str(events), sha, lines, batch.valid, batch.invalid)
+    if events is not None:
+        sha, lines = digest_file(events)
+        batch = fold_file(events)
+        if batch.invalid:
+            err.print(f"[yellow]skipped {batch.invalid} invalid line(s) of {batch.lines}[/] "
+                      "(see `motcua report --events` for the reasons)")
+        info = InputInfo(str(events), sha, lines, batch.valid, batch.invalid)
+        source_name = events.name
+    else:
+        payloads, log_range, url = _stored_events(db, err)
+        digest = hashlib.sha256()
+        for payload in payloads:
+            digest.update(payload + b"\n")
+        batch = fold_lines(payloads)
+        info = InputInfo(url, digest.hexdigest(), len(payloads), batch.valid, batch.invalid,
+                         log_range=log_range)
+        source_name = "the store"
     book = CalendarBook()
     states = list(batch.states())
     agg = aggregate(states, horizon, book)
@@ -86,7 +99,7 @@ def evidence(
     generated = time.time()
     for u in unit:
         if u not in agg.levels and (registry is None or u not in registry.units):
-            err.print(f"[yellow]unit {u}: no dossiers in {events.name}[/]")
+            err.print(f"[yellow]unit {u}: no dossiers in {source_name}[/]")
         for p in period:
             bundle = build_bundle(
                 unit=u, period=p, dossiers=dossiers, counters=agg.counters,
@@ -95,3 +108,28 @@ def evidence(
             )
             target = write_bundle(bundle, out)
             err.print(f"{target}: {len(bundle.files)} files")
+
+
+def _stored_events(db: str | None, err: Any) -> tuple[list[bytes], dict[str, Any], str]:
+    """(payloads in log order, log range, URL shown without password) from the SQL store."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consumers.store import export_events, make_engine
+    from motcua.settings import load_settings
+
+    url = db or load_settings().database_url
+    shown = make_url(url).render_as_string(hide_password=True)
+    engine = make_engine(url)
+    try:
+        payloads, log_range = export_events(engine)
+    except SQLAlchemyError as exc:
+        err.print(f"[red]cannot read the store at {shown}: {exc.__class__.__name__}: "
+                  f"{str(exc).splitlines()[0]}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    if not payloads:
+        err.print(f"[red]the store at {shown} holds no events (run `motcua sink` first)")
+        raise typer.Exit(1)
+    return payloads, log_range, shown
