@@ -112,23 +112,10 @@ def evidence(
 
 def _stored_events(db: str | None, err: Any) -> tuple[list[bytes], dict[str, Any], str]:
     """(payloads in log order, log range, URL shown without password) from the SQL store."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
+    from consumers.store import export_events
+    from motcua.commands._common import read_store
 
-    from consumers.store import export_events, make_engine
-    from motcua.settings import load_settings
-
-    url = db or load_settings().database_url
-    shown = make_url(url).render_as_string(hide_password=True)
-    engine = make_engine(url)
-    try:
-        payloads, log_range = export_events(engine)
-    except SQLAlchemyError as exc:
-        err.print(f"[red]cannot read the store at {shown}: {exc.__class__.__name__}: "
-                  f"{str(exc).splitlines()[0]}")
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
+    (payloads, log_range), shown = read_store(db, export_events, err)
     if not payloads:
         err.print(f"[red]the store at {shown} holds no events (run `motcua sink` first)")
         raise typer.Exit(1)

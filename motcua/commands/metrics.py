@@ -21,7 +21,6 @@ def metrics(
 ) -> None:
     """Serve /metrics: motcua_kpi_ratio / motcua_kpi_count for the current month, quarter
     and year, DLQ size, consumer lag and newest event age. Ctrl-C stops."""
-    import logging
     import signal
     import threading
 
@@ -30,20 +29,11 @@ def metrics(
 
     from consumers.metrics import start_metrics
     from motcua.broker import bootstrap_for
-    from motcua.settings import load_settings
+    from motcua.commands._common import service_settings
     from motcua.topics import declared_topics, ensure_topics
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    settings = service_settings(bootstrap, db)
     console = Console(stderr=True)
-    overrides: dict[str, object] = {}
-    if bootstrap:
-        overrides["kafka_bootstrap"] = bootstrap
-    if db:
-        overrides["database_url"] = db
-    settings = load_settings(**overrides)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

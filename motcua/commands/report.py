@@ -158,24 +158,13 @@ def report_from_store(
     db: str | None, unit: str | None, period: str | None, par_catalog: Any, err: Console
 ) -> list[dict[str, Any]]:
     """The stored KPI snapshots (written by ``motcua sink``), scored like the batch path."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from consumers.store import load_reports, make_engine
+    from consumers.store import load_reports
     from kpi.calendar import local_date
     from kpi.periods import parse_period
     from kpi.report import report_criteria
-    from motcua.settings import load_settings
+    from motcua.commands._common import read_store
 
-    url = db or load_settings().database_url
-    engine = make_engine(url)
-    try:
-        reports = load_reports(engine, unit, period)
-    except SQLAlchemyError as exc:
-        err.print(f"[red]cannot read the store at {url}: {exc.__class__.__name__}: "
-                  f"{str(exc).splitlines()[0]}")
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
+    reports, _ = read_store(db, lambda engine: load_reports(engine, unit, period), err)
     for r in reports:
         if not r.get("criteria") or par_catalog is not None:
             on_date = local_date(parse_period(r["period"]).start)

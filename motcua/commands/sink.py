@@ -25,7 +25,6 @@ def sink(
 ) -> None:
     """Consume the events, DLQ and KPI topics into the SQL store (migrations run first).
     Offsets are committed only after the database commit; Ctrl-C stops cleanly."""
-    import logging
     import signal
     import threading
 
@@ -34,20 +33,11 @@ def sink(
 
     from consumers.sink import run_sink, sink_group
     from motcua.broker import bootstrap_for
-    from motcua.settings import load_settings
+    from motcua.commands._common import service_settings
     from motcua.topics import declared_topics, ensure_topics
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    settings = service_settings(bootstrap, db)
     console = Console(stderr=True)
-    overrides: dict[str, object] = {}
-    if bootstrap:
-        overrides["kafka_bootstrap"] = bootstrap
-    if db:
-        overrides["database_url"] = db
-    settings = load_settings(**overrides)
     if settings.kafka_bootstrap is None:
         console.print("[yellow]No Kafka configured (--bootstrap / MOTCUA_KAFKA_BOOTSTRAP): "
                       "using an empty embedded in-memory broker.[/yellow]")
