@@ -83,8 +83,11 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
         out.valid += 1
         facts = facts_by_code.get(subject)
         if facts is None:
-            facts = facts_by_code[subject] = {}
-        add_fact(facts, key, fact)
+            facts_by_code[subject] = {key: fact}
+        elif key in facts:
+            add_fact(facts, key, fact)  # a duplicate: the rule for conflicting copies
+        else:
+            facts[key] = fact
         if progress is not None and not n % 65536:
             progress(n)
     out.lines = n

@@ -59,16 +59,22 @@ def parse_period(key: str) -> Period:
     return Period(key, _midnight(start), _midnight(end))
 
 
-@lru_cache(maxsize=65536)
+_KEYS_OF_DAY: dict[int, tuple[str, str, str]] = {}
+
+
 def keys_of_day(day: int) -> tuple[str, str, str]:
     """(month, quarter, year) keys of a local day number."""
-    d = day_to_date(day)
-    return (f"{d.year}-{d.month:02d}", f"{d.year}-Q{(d.month - 1) // 3 + 1}", str(d.year))
+    keys = _KEYS_OF_DAY.get(day)
+    if keys is None:
+        d = day_to_date(day)
+        keys = (f"{d.year}-{d.month:02d}", f"{d.year}-Q{(d.month - 1) // 3 + 1}", str(d.year))
+        _KEYS_OF_DAY[day] = keys
+    return keys
 
 
 def period_keys(ts: float) -> tuple[str, str, str]:
     """(month, quarter, year) keys of the local date of an epoch instant."""
-    return keys_of_day(local_day(ts))
+    return keys_of_day(int((ts + LOCAL_OFFSET_SECONDS) // DAY_SECONDS))
 
 
 def next_month_start(ts: float) -> float:

@@ -221,30 +221,11 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
     latest_digitized = _last(digitized)
     is_digitized = bool(latest_digitized and latest_digitized[3] == latest_digitized[2] > 0)
     ratings.sort()
-    return Dossier(
-        code=state.code,
-        unit=unit,
-        level=level,
-        procedure=procedure,
-        channel=channel,
-        online_level=online_level,
-        full_online_eligible=bool(foe),
-        fee_required=bool(fee),
-        paper_result=bool(paper),
-        received_at=received_at,
-        due_at=due_at,
-        extended_due_at=extended_due,
-        apology_at=apology_at,
-        pauses=tuple(pauses),
-        supplement_requests=n_requests,
-        completed_at=completed_at,
-        result_electronic=result_electronic,
-        ended_at=ended_at,
-        ended_kind=ended_kind,
-        paid_online=paid_online,
-        paid=paid,
-        digitized=is_digitized,
-        ratings=tuple(ratings),
+    return Dossier(  # positional, in field order: keyword calls cost more per dossier
+        state.code, unit, level, procedure, channel, online_level, bool(foe), bool(fee),
+        bool(paper), received_at, due_at, extended_due, apology_at, tuple(pauses),
+        n_requests, completed_at, result_electronic, ended_at, ended_kind, paid_online, paid,
+        is_digitized, tuple(ratings),
     )
 
 
