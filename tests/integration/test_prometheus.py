@@ -1,0 +1,239 @@
+"""The Prometheus side of the deployment: the alert rules in ``deploy/prometheus`` pass
+``promtool check`` and their unit tests, and a real Prometheus server scrapes the metrics
+service (``consumers.metrics.start_metrics``) fed from the KPI topic on the broker, so the
+on-time ratio worked out by hand below comes back through PromQL — and the rules loaded in
+that server turn it into a pending ``MotcuaOnTimeRatioLow`` alert.
+
+Needs ``promtool`` and ``prometheus`` on PATH (Debian: ``apt-get install prometheus``); the
+tests fail, not skip, without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from consumers.metrics import current_periods, start_metrics
+from kpi.counters import Counters
+from kpi.report import build_report
+from motcua.broker import free_port
+from motcua.kafka import producer
+from motcua.settings import Settings
+from motcua.topics import declared_topics, ensure_topics
+
+pytestmark = pytest.mark.integration
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"`{name}` is not on PATH; install Prometheus (Debian: apt-get install "
+                    f"prometheus) to run the alert-rule and scrape tests")
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
+# --------------------------------------------------------------------------- promtool
+
+
+def test_promtool_checks_the_rules_and_the_config() -> None:
+    promtool = _tool("promtool")
+    rules = sorted(str(p) for p in (DEPLOY / "rules").glob("*.yml"))
+    assert rules, f"no rule files in {DEPLOY / 'rules'}"
+    done = _run(promtool, "check", "rules", *rules)
+    assert done.returncode == 0, f"promtool check rules failed:\n{done.stdout}{done.stderr}"
+    config = DEPLOY / "prometheus.yml"
+    if config.exists():
+        done = _run(promtool, "check", "config", str(config))
+        assert done.returncode == 0, f"promtool check config failed:\n{done.stdout}{done.stderr}"
+
+
+def test_promtool_rule_unit_tests_pass() -> None:
+    promtool = _tool("promtool")
+    tests = sorted(str(p) for p in (DEPLOY / "tests").glob("*.yml"))
+    assert tests, f"no rule unit tests in {DEPLOY / 'tests'}"
+    done = _run(promtool, "test", "rules", *tests)
+    assert done.returncode == 0, f"promtool test rules failed:\n{done.stdout}{done.stderr}"
+    # every alert of the rule files has at least one unit test
+    alerts = {line.split(":", 1)[1].strip() for p in (DEPLOY / "rules").glob("*.yml")
+              for line in p.read_text(encoding="utf-8").splitlines()
+              if line.strip().startswith("- alert:")}
+    tested = "\n".join(Path(t).read_text(encoding="utf-8") for t in tests)
+    untested = sorted(a for a in alerts if f"alertname: {a}" not in tested)
+    assert not untested, f"alerts without a promtool unit test: {untested}"
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+def _wait_for(
+    probe: Callable[[], Any], timeout: float, what: str, proc: subprocess.Popen[bytes] | None
+) -> Any:
+    """Poll ``probe`` until it returns something truthy (readiness polling, no fixed wait)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"prometheus exited with {proc.returncode} while waiting "
+                                 f"for {what}")
+        try:
+            last = probe()
+        except OSError as exc:  # not listening yet
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Straight to 127.0.0.1, whatever ``http_proxy`` says."""
+
+
+def _get_json(url: str) -> Any:
+    with _LOCAL.open(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _query(base: str, promql: str) -> list[dict[str, Any]]:
+    answer = _get_json(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    assert answer["status"] == "success", answer
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+@contextlib.contextmanager
+def _prometheus(tmp_path: Path, target: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Prometheus of our own (own port, own data dir) scraping ``target`` every second and
+    evaluating the deploy rules every second; stopped with SIGTERM (then killed)."""
+    binary = _tool("prometheus")
+    port = free_port()
+    rules = sorted(str(p) for p in (DEPLOY / "rules").glob("*.yml"))
+    config = tmp_path / "prometheus.yml"
+    config.write_text(json.dumps({  # JSON is YAML
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                   "evaluation_interval": "1s"},
+        "rule_files": rules,
+        "scrape_configs": [{"job_name": "motcua",
+                            "static_configs": [{"targets": [target]}]}],
+    }), encoding="utf-8")
+    log = (tmp_path / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}", "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            with _LOCAL.open(f"{base}/-/ready", timeout=2) as resp:
+                return bool(resp.status == 200)
+
+        _wait_for(ready, 60, "prometheus /-/ready", proc)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        log.close()
+    assert proc.returncode == 0, (
+        f"prometheus did not stop cleanly (rc {proc.returncode}):\n"
+        + (tmp_path / "prometheus.log").read_text(errors="replace")[-3000:])
+
+
+def test_real_prometheus_scrapes_the_kpi_ratio(
+    topic_settings: Callable[..., Settings], kafka_bootstrap: str, tmp_path: Path,
+) -> None:
+    _tool("prometheus")
+    settings = topic_settings()
+    ensure_topics(kafka_bootstrap, declared_topics(settings), settings)
+    now = time.time()
+    month, _quarter, year = current_periods(now)
+    # by hand: on_time_766 = (early + on time + in progress − in progress overdue)
+    #                        / (resolved + in progress) = (2 + 4 + 4 − 1) / (8 + 4) = 0.75
+    counts = {"received": 12, "received_online": 9, "resolved": 8, "resolved_early": 2,
+              "resolved_on_time": 4, "resolved_late": 2, "in_progress": 4,
+              "in_progress_overdue": 1}
+    expected_on_time = 9 / 12
+    month_report = build_report("U1", month, Counters.from_mapping(counts), now,
+                                level="commune")
+    year_report = build_report("U1", year, Counters.from_mapping({"received": 40}), now,
+                               level="commune")
+    old_report = build_report("U1", "2001-01", Counters.from_mapping(counts), now,
+                              level="commune")  # not a current period: never exported
+    prod = producer(settings, kafka_bootstrap)
+    try:
+        for report in (month_report, year_report, old_report):
+            key = f"{report['unit']}|{report['period']}".encode()
+            prod.send(settings.topics.kpi, key=key, value=orjson.dumps(report))
+        prod.flush(30)
+    finally:
+        prod.close()
+
+    metrics_port = free_port()
+    served = start_metrics(settings, kafka_bootstrap, registry=CollectorRegistry(),
+                           port=metrics_port, addr="127.0.0.1")
+    try:
+        _wait_for(lambda: len(served.board) == 3, 60, "the KPI feed to read 3 snapshots", None)
+        with _prometheus(tmp_path, f"127.0.0.1:{metrics_port}") as (base, proc):
+            selector = f'motcua_kpi_ratio{{unit="U1",kpi="on_time_766",period="{month}"}}'
+            result = _wait_for(lambda: _query(base, selector), 60, selector, proc)
+            assert len(result) == 1
+            sample = result[0]
+            assert sample["metric"] == {
+                "__name__": "motcua_kpi_ratio", "job": "motcua",
+                "instance": f"127.0.0.1:{metrics_port}", "unit": "U1", "level": "commune",
+                "period": month, "kpi": "on_time_766",
+            }
+            assert float(sample["value"][1]) == pytest.approx(expected_on_time, abs=1e-12)
+
+            online = _query(base, f'motcua_kpi_ratio{{unit="U1",kpi="online_receipt",'
+                                  f'period="{month}"}}')
+            assert float(online[0]["value"][1]) == pytest.approx(0.75)
+            count = _query(base, f'motcua_kpi_count{{unit="U1",kpi="received",'
+                                 f'period="{year}"}}')
+            assert float(count[0]["value"][1]) == 40
+            assert _query(base, 'motcua_kpi_ratio{period="2001-01"}') == []
+            # no resolved dossiers in the year: its on-time ratio is null, so no sample
+            assert _query(base, f'motcua_kpi_ratio{{kpi="on_time_resolved",'
+                                f'period="{year}"}}') == []
+            up = _query(base, 'up{job="motcua"}')
+            assert [float(s["value"][1]) for s in up] == [1.0]
+
+            # the deploy rules run in this server: 75% < 95% makes the on-time alert pend
+            # (it needs 30 minutes to fire)
+            def pending() -> list[dict[str, Any]]:
+                alerts = _get_json(f"{base}/api/v1/alerts")["data"]["alerts"]
+                return [a for a in alerts if a["labels"].get("alertname")
+                        == "MotcuaOnTimeRatioLow" and a["labels"].get("kpi") == "on_time_766"]
+
+            alerts = _wait_for(pending, 30, "MotcuaOnTimeRatioLow pending", proc)
+            assert [(a["state"], a["labels"]["unit"], a["labels"]["period"])
+                    for a in alerts] == [("pending", "U1", month)]
+            groups = _get_json(f"{base}/api/v1/rules")["data"]["groups"]
+            assert all(r["health"] != "err" for g in groups for r in g["rules"]), groups
+    finally:
+        served.close()
