@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "db",
     "sink",
     "metrics",
+    "topics",
 )
 
 app = typer.Typer(

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# motcua-kpi: one image for every role (topics, worker, sink, metrics, simulator).
+#   docker build -t motcua-kpi .
+#   docker run --rm motcua-kpi --help
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------- builder: wheel → venv
+FROM ${PYTHON_IMAGE} AS builder
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY kpi kpi
+COPY schemas schemas
+COPY motcua motcua
+COPY streams streams
+COPY consumers consumers
+COPY migrations migrations
+RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install /wheels/*.whl
+# consumers/store.py finds the Alembic scripts at <site-packages>/migrations (beside the
+# consumers package); the wheel does not carry them, so they are copied there.
+RUN site="$(/opt/venv/bin/python -c 'import consumers, pathlib; print(pathlib.Path(consumers.__file__).resolve().parent.parent)')" \
+    && cp -r migrations "$site/migrations" \
+    && /opt/venv/bin/python -c 'from consumers.store import MIGRATIONS_DIR; assert (MIGRATIONS_DIR / "env.py").is_file(), MIGRATIONS_DIR' \
+    && /opt/venv/bin/motcua --help >/dev/null
+
+# ---------------------------------------------------------------- runtime: no build tools
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="motcua-kpi" \
+      org.opencontainers.image.description="Live Decision 766 / PAR Index KPIs from one-stop dossier events" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --system --gid 10001 motcua \
+    && useradd --system --uid 10001 --gid motcua --home-dir /home/motcua --create-home motcua \
+    && mkdir -p /data && chown motcua:motcua /data
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH="/opt/venv/bin:${PATH}" \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MOTCUA_DATA_DIR=/data
+USER motcua
+WORKDIR /home/motcua
+ENTRYPOINT ["motcua"]
+CMD ["--help"]
