@@ -17,15 +17,11 @@ COPY schemas schemas
 COPY motcua motcua
 COPY streams streams
 COPY consumers consumers
-COPY migrations migrations
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install /wheels/*.whl
-# consumers/store.py finds the Alembic scripts at <site-packages>/migrations (beside the
-# consumers package); the wheel does not carry them, so they are copied there.
-RUN site="$(/opt/venv/bin/python -c 'import consumers, pathlib; print(pathlib.Path(consumers.__file__).resolve().parent.parent)')" \
-    && cp -r migrations "$site/migrations" \
-    && /opt/venv/bin/python -c 'from consumers.store import MIGRATIONS_DIR; assert (MIGRATIONS_DIR / "env.py").is_file(), MIGRATIONS_DIR' \
+# the wheel carries the Alembic scripts as package data (consumers/migrations)
+RUN /opt/venv/bin/python -c 'from consumers.store import MIGRATIONS_DIR; assert (MIGRATIONS_DIR / "env.py").is_file(), MIGRATIONS_DIR' \
     && /opt/venv/bin/motcua --help >/dev/null
 
 # ---------------------------------------------------------------- runtime: no build tools

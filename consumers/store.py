@@ -50,7 +50,7 @@ from kpi.ratios import RATIO_KEYS
 RULE_SET_VERSION = "events-v1/sla-1"
 """Which rules classified a ledger row (bump when :mod:`kpi.sla` changes meaning)."""
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 metadata = MetaData()
 
