@@ -12,6 +12,11 @@ For every poll batch, in **one** database transaction:
 4. dead letters are inserted, keyed by their (topic, partition, offset);
 5. the next offsets are recorded in ``sink_offsets``.
 
+Between batches, every ``ledger_refresh_interval`` seconds (default 60), the ledger rows
+still ``in_progress`` whose due instant has passed are re-judged from their stored events
+at the horizon "now" (:func:`refresh_open_dossiers`, its own transactions), so a dossier
+turns ``overdue`` in the ledger without waiting for its next event.
+
 Only after the commit are the Kafka offsets committed (at-least-once; every write above is
 idempotent, so a replay changes nothing). If the database is unavailable the batch is
 retried with exponential backoff (capped), the partitions are paused meanwhile (polling
@@ -30,14 +35,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from consumers import store
 from kpi.dossier import DossierState, add_fact, fact_key, fact_of
 from kpi.fastparse import fast_fact
-from kpi.sla import CalendarFor, Dossier, summarize
+from kpi.sla import IN_PROGRESS, OVERDUE, CalendarFor, Dossier, summarize
 from kpi.units import CalendarBook
 from motcua.dlq import DeadLetter, recover_subject
 from motcua.kafka import consumer_options
@@ -264,6 +269,48 @@ def refresh_ledger(
     return len(rows)
 
 
+def refresh_open_dossiers(
+    engine: Engine, horizon: float, calendar_for: CalendarFor, *, chunk: int = 1000
+) -> tuple[int, int]:
+    """Re-judge at ``horizon`` the ledger rows still ``in_progress`` whose original due
+    instant is before it (only those can have turned overdue: the SLA clock never runs
+    ahead of the wall clock); returns (rows re-judged, rows now ``overdue``).
+
+    Each chunk is its own transaction and locks its rows first (``FOR UPDATE SKIP LOCKED``
+    on PostgreSQL; SQLite has one writer anyway), so a batch writing the same dossier
+    concurrently either waits and writes last (its fold includes its new events) or is
+    skipped here and judges the row itself."""
+    d = store.dossiers
+    due_before = store._utc(horizon)
+    with engine.connect() as conn:
+        codes = list(conn.execute(
+            select(d.c.code).where(d.c.classification == IN_PROGRESS,
+                                   d.c.due_at < due_before)
+        ).scalars())
+    judged = overdue = 0
+    for i in range(0, len(codes), chunk):
+        with engine.begin() as conn:
+            locked = list(conn.execute(
+                select(d.c.code)
+                .where(d.c.code.in_(codes[i : i + chunk]),
+                       d.c.classification == IN_PROGRESS, d.c.due_at < due_before)
+                .with_for_update(skip_locked=True)
+            ).scalars())
+            if not locked:
+                continue
+            payloads = store.load_payloads(conn, locked)
+            now = _now()
+            rows = []
+            for code, raws in payloads.items():
+                dossier = summarize(fold_payloads(code, raws), horizon, calendar_for)
+                if dossier is not None:
+                    rows.append(ledger_row(dossier, horizon, now))
+            store.upsert_dossiers(conn, rows)
+        judged += len(rows)
+        overdue += sum(1 for r in rows if r["classification"] == OVERDUE)
+    return judged, overdue
+
+
 def write_batch(
     engine: Engine,
     batch: Batch,
@@ -312,6 +359,7 @@ class Sink:
         backoff_initial: float = 0.5,
         backoff_cap: float = 30.0,
         migrate: bool = True,
+        ledger_refresh_interval: float | None = 60.0,
     ) -> None:
         from prometheus_client import CollectorRegistry
 
@@ -327,6 +375,9 @@ class Sink:
         self.backoff_initial = backoff_initial
         self.backoff_cap = backoff_cap
         self.migrate = migrate
+        self.ledger_refresh_interval = ledger_refresh_interval
+        """Seconds between re-judgings of open dossiers past due (None or 0: never)."""
+        self._next_refresh = 0.0
         self.batches = 0
         """Batches written and committed (for tests and logs)."""
 
@@ -387,6 +438,7 @@ class Sink:
         try:
             self._subscribe(consumer)
             while not stop.is_set():
+                self._refresh_if_due()
                 polled = consumer.poll(timeout_ms=500)
                 if not polled:
                     continue
@@ -397,6 +449,27 @@ class Sink:
                 self._commit(consumer, batch)
         finally:
             consumer.close(autocommit=False)
+
+    def _refresh_if_due(self) -> None:
+        """Re-judge open dossiers past due when the interval has elapsed; a database error
+        is logged and counted, and waits for the next interval (consumption goes on)."""
+        if not self.ledger_refresh_interval:
+            return
+        now = time.monotonic()
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + self.ledger_refresh_interval
+        try:
+            judged, overdue = refresh_open_dossiers(self.engine, self.clock(),
+                                                    self.calendar_for)
+        except SQLAlchemyError as exc:
+            self.metrics.db_errors.inc()
+            log.warning("ledger refresh failed (%s); next try in %.0fs", _short(exc),
+                        self.ledger_refresh_interval)
+            return
+        if judged:
+            log.info("ledger refresh: %d open dossier(s) past due re-judged, %d overdue",
+                     judged, overdue)
 
     def _write_until_done(
         self, consumer: KafkaConsumer, records: list[Any], stop: threading.Event
@@ -492,5 +565,5 @@ def run_sink(
     return sink
 
 
-__all__ = ["Batch", "Sink", "SinkMetrics", "build_batch", "run_sink", "sink_group",
-           "write_batch"]
+__all__ = ["Batch", "Sink", "SinkMetrics", "build_batch", "refresh_open_dossiers", "run_sink",
+           "sink_group", "write_batch"]

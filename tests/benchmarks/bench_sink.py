@@ -1,0 +1,243 @@
+"""Benchmark of the SQL sink into PostgreSQL and of a ``/metrics`` scrape at scale.
+
+    python -m tests.benchmarks.bench_sink [--events N] [--units U] [--db URL]
+                                          [--bootstrap H:P] [--scrapes K]
+
+1. **Sink**: a simulated stream of ~``N`` events (shuffled, 1% duplicates, 0.1% invalid)
+   is published to fresh topics on the broker (embedded Tansu unless ``--bootstrap``),
+   then one :class:`consumers.sink.Sink` drains it into a throwaway PostgreSQL schema
+   (dropped afterwards). Figures: records/s from start (group join and migrations
+   included) and from the first committed batch (steady state).
+2. **Scrape**: ``start_metrics`` with ``U`` units × 3 current periods (month, quarter, year)
+   of KPI snapshots on its board; an HTTP GET of ``/metrics`` is timed ``K`` times (plain
+   and gzip, as Prometheus asks), with the response size.
+
+Not part of ``make test``; prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import random
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, create_engine, func, select, text
+
+from consumers import store
+from consumers.metrics import current_periods, start_metrics
+from consumers.sink import Sink
+from kpi.counters import Counters
+from kpi.report import build_report
+from kpi.simulate import SimulationConfig, generate_lines
+from motcua.broker import embedded_broker, free_port
+from motcua.ingest import ingest_file
+from motcua.kafka import producer
+from motcua.settings import Settings, load_settings
+from motcua.topics import declared_topics, ensure_topics
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+EVENTS_PER_SCALE = 133_000  # events of one simulated Tân Hồng year at scale 1 (measured)
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@contextlib.contextmanager
+def _broker(bootstrap: str | None) -> Iterator[str]:
+    if bootstrap:
+        yield bootstrap
+    else:
+        with embedded_broker() as servers:
+            yield servers
+
+
+@contextlib.contextmanager
+def _pg_schema(url: str) -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin_engine = create_engine(url)
+    with admin_engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+def _settings(bootstrap: str) -> Settings:
+    suffix = uuid.uuid4().hex[:10]
+    return load_settings(
+        kafka_bootstrap=bootstrap,
+        topics={"events": f"bench.events.{suffix}", "dlq": f"bench.dlq.{suffix}",
+                "contributions": f"bench.contributions.{suffix}", "kpi": f"bench.kpi.{suffix}"},
+        consumer_group_prefix=f"bench-{suffix}",
+    )
+
+
+def _committed(engine: Engine, group: str) -> dict[str, int]:
+    t = store.sink_offsets
+    q = (select(t.c.topic, func.sum(t.c.next_offset)).where(t.c.group_id == group)
+         .group_by(t.c.topic))
+    with engine.connect() as conn:
+        return {topic: int(n) for topic, n in conn.execute(q)}
+
+
+# --------------------------------------------------------------------------- sink
+
+
+def bench_sink(bootstrap: str, db_url: str, events: int) -> None:
+    settings = _settings(bootstrap)
+    ensure_topics(bootstrap, declared_topics(settings), settings)
+    scale = max(events / EVENTS_PER_SCALE, 0.01)
+    config = SimulationConfig(seed=3, scale=scale, shuffle=True, duplicates=0.01, invalid=0.001)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        lines = list(generate_lines(config))
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        prod = producer(settings, bootstrap)
+        try:
+            t0 = time.perf_counter()
+            summary = ingest_file(path, prod, settings)
+            prod.flush(60)
+            publish_s = time.perf_counter() - t0
+        finally:
+            prod.close()
+    expected = {settings.topics.events: summary.published,
+                settings.topics.dlq: summary.dead_lettered}
+    records = sum(expected.values())
+    print(f"published {summary.published:,} events + {summary.dead_lettered:,} dead letters "
+          f"in {publish_s:.1f} s ({records / publish_s:,.0f} records/s)", flush=True)
+
+    with _pg_schema(db_url) as url:
+        engine = store.make_engine(url)
+        group = f"{settings.consumer_group_prefix}-sink"
+        sink = Sink(settings, engine, bootstrap, group_id=group)
+        stop = threading.Event()
+        thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+        try:
+            start = time.perf_counter()
+            thread.start()
+            first_at: float | None = None
+            first_done = 0
+            deadline = time.monotonic() + 900
+            while True:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the sink did not catch up within 15 minutes")
+                if not thread.is_alive():
+                    raise SystemExit("the sink stopped early")
+                try:
+                    done = _committed(engine, group)
+                except Exception:  # tables not migrated yet
+                    done = {}
+                if first_at is None and done:
+                    first_at, first_done = time.perf_counter(), sum(done.values())
+                if all(done.get(t, 0) >= n for t, n in expected.items()):
+                    break
+                time.sleep(0.05)
+            end = time.perf_counter()
+        finally:
+            stop.set()
+            thread.join(60)
+        with engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(store.raw_events)).scalar()
+            ledger = conn.execute(select(func.count()).select_from(store.dossiers)).scalar()
+        engine.dispose()
+    assert first_at is not None
+    total_s = end - start
+    steady_s = end - first_at
+    print(f"sink → PostgreSQL: {records:,} records ({stored:,} distinct events, {ledger:,} "
+          f"ledger rows) in {total_s:.1f} s from start = {records / total_s:,.0f} records/s; "
+          f"after the first batch {records - first_done:,} in {steady_s:.1f} s = "
+          f"{(records - first_done) / steady_s:,.0f} records/s; {sink.batches} batches")
+
+
+# --------------------------------------------------------------------------- scrape
+
+
+def _report(unit: str, period: str, now: float, rng: random.Random) -> dict[str, object]:
+    received = rng.randint(50, 5000)
+    online = rng.randint(0, received)
+    resolved = rng.randint(0, received)
+    early = rng.randint(0, resolved)
+    on_time = rng.randint(0, resolved - early)
+    in_progress = received - resolved
+    counts = {
+        "received": received, "received_online": online, "received_direct": received - online,
+        "resolved": resolved, "resolved_early": early, "resolved_on_time": on_time,
+        "resolved_late": resolved - early - on_time, "in_progress": in_progress,
+        "in_progress_overdue": rng.randint(0, in_progress), "digitized": rng.randint(0, received),
+        "fee_dossiers": received // 3, "paid_online": rng.randint(0, received // 3),
+        "rated": resolved // 2, "satisfied": rng.randint(0, resolved // 2),
+    }
+    return build_report(unit, period, Counters.from_mapping(counts), now, level="commune")
+
+
+def bench_scrape(bootstrap: str, units: int, scrapes: int) -> None:
+    settings = _settings(bootstrap)
+    ensure_topics(bootstrap, declared_topics(settings), settings)
+    port = free_port()
+    served = start_metrics(settings, bootstrap, registry=CollectorRegistry(), port=port,
+                           addr="127.0.0.1")
+    try:
+        now = time.time()
+        rng = random.Random(5)
+        for i in range(units):
+            for period in current_periods(now):
+                served.board.put(_report(f"U{i:05d}", period, now, rng))
+        url = f"http://127.0.0.1:{port}/metrics"
+        for encoding in ("identity", "gzip"):
+            timings: list[float] = []
+            size = 0
+            body = b""
+            for _ in range(scrapes):
+                req = urllib.request.Request(url, headers={"Accept-Encoding": encoding})
+                t0 = time.perf_counter()
+                with _LOCAL.open(req, timeout=120) as resp:
+                    body = resp.read()
+                timings.append(time.perf_counter() - t0)
+                size = len(body)
+            plain = gzip.decompress(body) if encoding == "gzip" else body
+            series = sum(1 for line in plain.splitlines()
+                         if line.startswith((b"motcua_kpi_ratio{", b"motcua_kpi_count{")))
+            print(f"scrape ({encoding}): {units:,} units × 3 periods = {len(served.board):,} "
+                  f"snapshots, {series:,} KPI series, {size / 1e6:.1f} MB; "
+                  f"median {statistics.median(timings) * 1000:,.0f} ms, "
+                  f"min {min(timings) * 1000:,.0f} ms, max {max(timings) * 1000:,.0f} ms "
+                  f"over {scrapes} GETs", flush=True)
+    finally:
+        served.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--units", type=int, default=5_000)
+    parser.add_argument("--scrapes", type=int, default=5)
+    parser.add_argument("--db", default=PG_URL, help="PostgreSQL URL (a schema is created)")
+    parser.add_argument("--bootstrap", default=None, help="Kafka; default: embedded Tansu")
+    parser.add_argument("--skip-sink", action="store_true")
+    parser.add_argument("--skip-scrape", action="store_true")
+    args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    with _broker(args.bootstrap) as bootstrap:
+        if not args.skip_sink:
+            bench_sink(bootstrap, args.db, args.events)
+        if not args.skip_scrape:
+            bench_scrape(bootstrap, args.units, args.scrapes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The sink's periodic ledger refresh: an open dossier whose due instant passes turns
+``overdue`` in the ledger with no new event (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, create_engine, func, select, text
+
+from consumers import store
+from consumers.sink import Sink, build_batch, refresh_open_dossiers, write_batch
+from kpi.units import CalendarBook
+from motcua.kafka import producer
+from motcua.settings import Settings
+from motcua.topics import declared_topics, ensure_topics
+from tests.eventkit import event_dict
+
+pytestmark = pytest.mark.integration
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def _pg_schema() -> Iterator[str]:
+    try:
+        admin_engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with admin_engine.begin() as conn:
+            schema = f"refresh_{uuid.uuid4().hex[:10]}"
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres, db test): "
+                    f"{exc}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin_engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'sink.db'}"
+        else:
+            url = stack.enter_context(_pg_schema())
+        eng = store.make_engine(url)
+        stack.callback(eng.dispose)
+        store.upgrade(eng)
+        yield eng
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _received(code: str, at: float, due: float) -> bytes:
+    return orjson.dumps(event_dict(
+        "dossier.received", _iso(at), code, id_=f"{code}-r", unit_code="U1",
+        unit_level="commune", procedure_code="P1", channel="online", due_at=_iso(due)))
+
+
+def _resolved(code: str, at: float) -> bytes:
+    return orjson.dumps(event_dict("dossier.resolved", _iso(at), code, id_=f"{code}-c"))
+
+
+def _ledger(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        q = select(store.dossiers.c.code, store.dossiers.c.classification)
+        return {code: cls for code, cls in conn.execute(q)}
+
+
+def _count(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)  # readiness polling, not a fixed wait
+
+
+def test_refresh_rejudges_only_open_dossiers_past_due(engine: Engine) -> None:
+    """The function alone, with explicit horizons (no clock, no broker)."""
+    t0 = time.time() - 3600
+    lines = [
+        _received("A", t0, t0 + 600),          # open, due at t0 + 10 min
+        _received("B", t0, t0 + 30 * 86400),   # open, due in a month
+        _received("C", t0, t0 + 3 * 86400),    # resolved days before due: early
+        _resolved("C", t0 + 60),
+    ]
+    settings = Settings()
+    records = [SimpleNamespace(topic=settings.topics.events, partition=0, offset=i, key=None,
+                               value=raw) for i, raw in enumerate(lines)]
+    cal = CalendarBook()
+    write_batch(engine, build_batch(records, settings), group_id="g", horizon=t0 + 120,
+                calendar_for=cal)
+    assert _ledger(engine) == {"A": "in_progress", "B": "in_progress", "C": "early"}
+
+    assert refresh_open_dossiers(engine, t0 + 300, cal) == (0, 0)  # nothing past due yet
+    assert refresh_open_dossiers(engine, t0 + 900, cal) == (1, 1)
+    assert _ledger(engine) == {"A": "overdue", "B": "in_progress", "C": "early"}
+    assert refresh_open_dossiers(engine, t0 + 900, cal) == (0, 0)  # A is no longer open
+
+
+def test_open_dossier_turns_overdue_without_new_events(
+    engine: Engine, topic_settings: Callable[..., Settings], kafka_bootstrap: str,
+) -> None:
+    settings = topic_settings()
+    ensure_topics(kafka_bootstrap, declared_topics(settings), settings)
+    now = time.time()
+    soon = now + 8.0  # the sink must first see H1 open: due a few seconds ahead
+    lines = [
+        (b"H1", _received("H1", now - 60, soon)),
+        (b"H2", _received("H2", now - 60, now + 30 * 86400)),
+        (b"H3", _received("H3", now - 60, now + 3 * 86400)),
+        (b"H3", _resolved("H3", now - 30)),
+    ]
+    prod = producer(settings, kafka_bootstrap)
+    try:
+        for key, value in lines:
+            prod.send(settings.topics.events, key=key, value=value)
+        prod.flush(30)
+    finally:
+        prod.close()
+
+    group = f"{settings.consumer_group_prefix}-refresh"
+    sink = Sink(settings, engine, kafka_bootstrap, group_id=group, ledger_refresh_interval=0.5,
+                backoff_initial=0.2, backoff_cap=1.0)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            sink.run(stop)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="test-sink-refresh", daemon=True)
+    thread.start()
+    try:
+        _wait(lambda: len(_ledger(engine)) == 3, 60, "the ledger rows of H1, H2, H3")
+        seen = _ledger(engine)
+        assert seen["H3"] == "early" and seen["H2"] == "in_progress"
+        if time.time() < soon:  # normally: the sink caught up well within 8 s
+            assert seen["H1"] == "in_progress"
+        events = _count(engine, store.raw_events)
+        batches = sink.batches
+        _wait(lambda: _ledger(engine)["H1"] == "overdue", 30, "H1 to turn overdue")
+        assert _ledger(engine) == {"H1": "overdue", "H2": "in_progress", "H3": "early"}
+        # no event arrived meanwhile: the refresh did it
+        assert _count(engine, store.raw_events) == events == 4
+        assert sink.batches == batches
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive(), "sink did not stop"
+    if errors:
+        raise errors[0]
