@@ -1,0 +1,239 @@
+"""The stream layer's state machines, free of faust: what the agents of :mod:`streams.app`
+do with each message. Plain objects, so they can be tested and reasoned about alone.
+
+* :class:`Tracker` — dossier states of the owned ``events`` partitions; turns touched
+  dossiers into *versioned whole contributions* and keeps a heap of due instants.
+* :class:`Aggregator` — per (unit, dossier) the last applied version and its rows; KPI
+  counters per (unit, period) that are always the sum of those rows.
+
+Wire formats (JSON, orjson):
+
+* contributions message, key = unit: ``{"d": [[code, version, level, rows], ...]}`` with
+  ``rows`` = ``[[period keys], [count keys]]`` pairs (:func:`kpi.contribution.contribution_rows`);
+  empty ``rows`` retract the dossier from that unit.
+* dossier table row: ``{"f": facts, "v": version, "u": unit, "h": horizon, "p": partition}``.
+* applied table row (key ``unit␟code``): ``{"v": version, "l": level, "r": rows, "p": partition}``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from kpi.contribution import contribution_rows, next_change
+from kpi.counters import INDEX, Counters
+from kpi.dossier import DossierState, fact_key, fact_of
+from kpi.sla import CalendarFor, summarize
+from schemas.events import Event
+
+SEP = "\x1f"
+Rows = list[list[list[str]]]
+"""``[[period keys], [count keys]]`` pairs."""
+Entry = list[Any]
+"""``[code, version, level, rows]`` of a contributions message."""
+
+
+def _rows_json(rows: Iterable[tuple[tuple[str, ...], tuple[str, ...]]]) -> Rows:
+    return [[list(periods), list(keys)] for periods, keys in rows]
+
+
+class Versions:
+    """Strictly increasing version numbers: ``max(previous + 1, now in µs)``. Time-based, so
+    a version stays newer than any sent before a crash whose table write was lost."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._last = 0
+
+    def next(self, previous: int) -> int:
+        v = max(previous + 1, self._last + 1, int(self._clock() * 1_000_000))
+        self._last = v
+        return v
+
+
+@dataclass(slots=True)
+class Tracked:
+    """One dossier as the tracker holds it."""
+
+    state: DossierState
+    partition: int
+    version: int = 0
+    unit: str | None = None
+    due: float | None = None
+    """The instant it is scheduled to be re-emitted at (its next change)."""
+
+
+@dataclass
+class Tracker:
+    """Dossier states (hồ sơ) of this worker's partitions of the events topic."""
+
+    calendar_for: CalendarFor
+    versions: Versions = field(default_factory=Versions)
+    dossiers: dict[str, Tracked] = field(default_factory=dict)
+    _heap: list[tuple[float, str]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.dossiers.clear()
+        self._heap.clear()
+
+    def apply(self, event: Event, partition: int) -> tuple[Tracked, bool]:
+        """Fold one valid event in; returns the dossier and whether its state changed."""
+        code = event.subject
+        rec = self.dossiers.get(code)
+        if rec is None:
+            rec = self.dossiers[code] = Tracked(DossierState.empty(code), partition)
+        new = rec.state.with_fact(fact_key(event.source, event.id), fact_of(event))
+        changed = new is not rec.state
+        rec.state = new
+        rec.partition = partition
+        return rec, changed
+
+    def emit(self, rec: Tracked, now: float) -> list[tuple[str, Entry]]:
+        """The dossier's whole contribution at ``now`` under a new version, as
+        ``(unit, entry)`` pairs (two when its unit changed: a retraction for the old one),
+        and its next change scheduled."""
+        d = summarize(rec.state, now, self.calendar_for)
+        rec.version = v = self.versions.next(rec.version)
+        out: list[tuple[str, Entry]] = []
+        unit = d.unit if d is not None else None
+        if d is not None:
+            rows = _rows_json(contribution_rows(d, now))
+            out.append((d.unit, [rec.state.code, v, d.level, rows]))
+        if rec.unit is not None and rec.unit != unit:
+            out.append((rec.unit, [rec.state.code, v, None, []]))
+        rec.unit = unit
+        self.schedule(rec, next_change(rec.state, now, self.calendar_for))
+        return out
+
+    def schedule(self, rec: Tracked, at: float | None) -> None:
+        rec.due = at
+        if at is not None:
+            heapq.heappush(self._heap, (at, rec.state.code))
+
+    def due(self, now: float) -> Iterator[Tracked]:
+        """Dossiers whose scheduled change is at or before ``now`` (each once)."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, code = heapq.heappop(heap)
+            rec = self.dossiers.get(code)
+            if rec is not None and rec.due == at:
+                rec.due = None
+                yield rec
+
+    # ----------------------------------------------------------------- table rows
+    @staticmethod
+    def row(rec: Tracked, horizon: float) -> bytes:
+        return orjson.dumps({"f": rec.state.to_json()["facts"], "v": rec.version,
+                             "u": rec.unit, "h": horizon, "p": rec.partition})
+
+    def restore(self, code: str, raw: bytes, partitions: set[int]) -> None:
+        """Take one table row back (after recovery) if its partition is ours; its next
+        change is computed from the horizon it was last written at, so a re-emission lost
+        in a crash is redone at once."""
+        obj = orjson.loads(raw)
+        if obj["p"] not in partitions:
+            return
+        state = DossierState.from_json({"code": code, "facts": obj["f"]})
+        rec = Tracked(state, obj["p"], obj["v"], obj["u"])
+        self.dossiers[code] = rec
+        self.schedule(rec, next_change(state, obj["h"], self.calendar_for))
+
+
+@dataclass(slots=True)
+class Applied:
+    version: int
+    level: str | None
+    rows: Rows
+    partition: int
+
+
+_INDICES: dict[tuple[str, ...], tuple[int, ...]] = {}
+
+
+def _indices(keys: list[str]) -> tuple[int, ...]:
+    t = tuple(keys)
+    idx = _INDICES.get(t)
+    if idx is None:
+        idx = _INDICES[t] = tuple(INDEX[k] for k in t)
+    return idx
+
+
+@dataclass
+class Aggregator:
+    """KPI counters per (unit, period) of this worker's partitions of the contributions
+    topic, kept equal to the sum of the last applied rows of every dossier."""
+
+    applied: dict[str, Applied] = field(default_factory=dict)
+    counters: dict[tuple[str, str], Counters] = field(default_factory=dict)
+    levels: dict[str, str] = field(default_factory=dict)
+    dirty: set[tuple[str, str]] = field(default_factory=set)
+
+    def clear(self) -> None:
+        self.applied.clear()
+        self.counters.clear()
+        self.dirty.clear()
+
+    def _add(self, unit: str, rows: Rows, sign: int) -> None:
+        counters, dirty = self.counters, self.dirty
+        for periods, keys in rows:
+            idx = _indices(keys)
+            for pk in periods:
+                bucket = (unit, pk)
+                c = counters.get(bucket)
+                if c is None:
+                    c = counters[bucket] = Counters()
+                v = c.values
+                for i in idx:
+                    v[i] += sign
+                dirty.add(bucket)
+
+    def apply(self, unit: str, entry: Entry, partition: int) -> tuple[str, bytes] | None:
+        """Apply one entry if its version is newer; returns the table row to persist
+        (key, value) when the stored rows changed, else None."""
+        code, version, level, rows = entry
+        key = unit + SEP + code
+        old = self.applied.get(key)
+        if old is not None and version <= old.version:
+            return None
+        if level is not None:
+            self.levels[unit] = level
+        if old is not None and old.rows == rows:
+            old.version = version  # nothing to add; a replay of it changes nothing either
+            return None
+        if old is not None:
+            self._add(unit, old.rows, -1)
+        self._add(unit, rows, 1)
+        self.applied[key] = Applied(version, level, rows, partition)
+        return key, orjson.dumps({"v": version, "l": level, "r": rows, "p": partition})
+
+    def restore(self, key: str, raw: bytes, partitions: set[int]) -> None:
+        obj = orjson.loads(raw)
+        if obj["p"] not in partitions:
+            return
+        unit = key.split(SEP, 1)[0]
+        self.applied[key] = Applied(obj["v"], obj["l"], obj["r"], obj["p"])
+        if obj["l"] is not None:
+            self.levels[unit] = obj["l"]
+        self._add(unit, obj["r"], 1)
+
+    def take_dirty(self) -> list[tuple[str, str, Counters]]:
+        out = [(u, p, self.counters[(u, p)]) for (u, p) in sorted(self.dirty)]
+        self.dirty.clear()
+        return out
+
+
+def decode_entries(value: bytes) -> list[Entry]:
+    return orjson.loads(value)["d"]  # type: ignore[no-any-return]
+
+
+def encode_entries(entries: list[Entry]) -> bytes:
+    return orjson.dumps({"d": entries})
+
+
+__all__ = ["Aggregator", "Applied", "Tracked", "Tracker", "Versions", "decode_entries",
+           "encode_entries"]

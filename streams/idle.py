@@ -1,0 +1,102 @@
+"""Readiness checks for the live pipeline, from the outside (no sleeps, only polling).
+
+* :func:`group_lag` — records of the events and contributions topics not yet committed by
+  the pipeline's consumer group.
+* :func:`read_snapshots` — the latest KPI snapshot per ``unit|period`` on the kpi topic.
+* :func:`wait_until_idle` — blocks until the pipeline has processed everything it was given
+  and its snapshots stopped changing; returns those snapshots.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from motcua.settings import Settings
+
+
+class NotIdle(TimeoutError):
+    """The pipeline did not become idle before the deadline (the message says how far)."""
+
+
+def group_lag(settings: Settings, bootstrap: str, group: str | None = None) -> dict[str, int]:
+    """Uncommitted records per input topic of the pipeline's group (``streams.app.app_id``)."""
+    from kafka import KafkaConsumer
+
+    from motcua.kafka import admin, end_offsets
+    from streams.app import app_id
+
+    group = group or app_id(settings)
+    client = admin(settings, bootstrap)
+    try:
+        committed = client.list_group_offsets(group).get(group, {})
+    finally:
+        client.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             client_id="motcua-lag", **settings.kafka_client_options())
+    try:
+        lag: dict[str, int] = {}
+        for topic in (settings.topics.events, settings.topics.contributions):
+            total = 0
+            for tp, end in end_offsets(consumer, topic).items():
+                meta = committed.get(tp)
+                done = meta.offset if meta is not None and meta.offset >= 0 else 0
+                total += max(0, end - done)
+            lag[topic] = total
+        return lag
+    finally:
+        consumer.close()
+
+
+def read_snapshots(settings: Settings, bootstrap: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest snapshot of every (unit, period) on the kpi topic."""
+    from motcua.kafka import read_topic
+
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in read_topic(settings, bootstrap, settings.topics.kpi):
+        if record.value is None:
+            continue
+        report = orjson.loads(record.value)
+        out[(report["unit"], report["period"])] = report
+    return out
+
+
+def wait_until_idle(
+    settings: Settings,
+    bootstrap: str,
+    *,
+    timeout: float = 300.0,
+    settle: float = 2.5,
+    poll: float = 0.5,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Wait until the group has committed every event and contribution and the kpi topic
+    has not grown for ``settle`` seconds (longer than the publish and commit intervals);
+    return the latest snapshots. Raises :class:`NotIdle` at the deadline."""
+    from kafka import KafkaConsumer
+
+    from motcua.kafka import end_offsets
+
+    deadline = time.monotonic() + timeout
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             client_id="motcua-idle", **settings.kafka_client_options())
+    try:
+        quiet_since: float | None = None
+        last_kpi: dict[Any, int] | None = None
+        lag: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            lag = group_lag(settings, bootstrap)
+            kpi_end = end_offsets(consumer, settings.topics.kpi)
+            now = time.monotonic()
+            if any(lag.values()) or kpi_end != last_kpi:
+                quiet_since = None if any(lag.values()) else now
+                last_kpi = kpi_end
+            elif quiet_since is not None and now - quiet_since >= settle:
+                return read_snapshots(settings, bootstrap)
+            elif quiet_since is None:
+                quiet_since = now
+            time.sleep(poll)
+    finally:
+        consumer.close()
+    raise NotIdle(f"pipeline not idle after {timeout:.0f}s; lag {lag}")

@@ -1,0 +1,120 @@
+"""Event lines for the streaming tests: ``kpi.simulate`` when it exists, else a small
+deterministic generator of the same kind (shuffled, with duplicates and invalid lines)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import orjson
+
+P = "vn.gov.motcua."
+SOURCE = "urn:motcua:test"
+
+
+def _ts(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def _event(n: int, kind: str, code: str, t: float, data: dict | None = None) -> dict:
+    ev = {"specversion": "1.0", "id": f"e{n}", "source": SOURCE, "type": P + kind,
+          "time": _ts(t), "subject": code}
+    if data is not None:
+        ev["data"] = data
+    return ev
+
+
+def fallback_lines(
+    n_events: int, *, seed: int = 7, units: int = 6, now: float | None = None
+) -> list[bytes]:
+    """About ``n_events`` lines: dossiers over the last ~5 months, shuffled, ~3% duplicates
+    and ~1% invalid lines."""
+    rng = random.Random(seed)
+    now = now if now is not None else datetime.now(UTC).timestamp()
+    out: list[dict] = []
+    n = 0
+    d = 0
+    while len(out) < n_events:
+        d += 1
+        code = f"HS-{seed}-{d:06d}"
+        unit = f"U{rng.randrange(units)}"
+        received = now - rng.uniform(3600, 150 * 86400)
+        data = {"unit_code": unit, "unit_level": "district", "procedure_code": "P1",
+                "channel": rng.choice(["direct", "online", "postal"]),
+                "online_level": rng.choice(["none", "partial", "full"]),
+                "full_online_eligible": rng.random() < 0.5,
+                "fee_required": rng.random() < 0.3}
+        if rng.random() < 0.5:
+            data["due_at"] = _ts(received + rng.uniform(1, 20) * 86400)
+        else:
+            data["processing_days"] = rng.randrange(1, 15)
+        evs = [] if rng.random() < 0.02 else [_event(n := n + 1, "dossier.received", code,
+                                                     received, data)]
+        t = received
+        if rng.random() < 0.2:
+            t += rng.uniform(0, 5) * 86400
+            evs.append(_event(n := n + 1, "dossier.supplement_requested", code, t, {}))
+            if rng.random() < 0.8:
+                t += rng.uniform(0, 5) * 86400
+                evs.append(_event(n := n + 1, "dossier.supplemented", code, t))
+        if rng.random() < 0.1:
+            evs.append(_event(n := n + 1, "dossier.extended", code, t + 3600,
+                              {"new_due_at": _ts(t + 30 * 86400)}))
+        if data["fee_required"]:
+            evs.append(_event(n := n + 1, "payment.completed", code, received + 60,
+                              {"amount_vnd": 50000, "method": rng.choice(["online", "cash"])}))
+        if rng.random() < 0.3:
+            evs.append(_event(n := n + 1, "dossier.digitized", code, received + 120,
+                              {"components_total": 3,
+                               "components_digitized": rng.choice([2, 3])}))
+        r = rng.random()
+        if r < 0.6:
+            done = t + rng.uniform(0.1, 25) * 86400
+            if done < now:
+                evs.append(_event(n := n + 1, "dossier.resolved", code, done,
+                                  {"result_electronic": rng.random() < 0.5}))
+                if rng.random() < 0.5:
+                    evs.append(_event(n := n + 1, "feedback.rated", code, done + 3600,
+                                      {"rating": rng.choice(
+                                          ["satisfied", "neutral", "dissatisfied"])}))
+        elif r < 0.65:
+            evs.append(_event(n := n + 1, "dossier.rejected", code, t + 7200, {}))
+        out.extend(evs)
+    lines = [orjson.dumps(e) for e in out]
+    dups = [rng.choice(lines) for _ in range(len(lines) // 30)]
+    bad = [b'{"specversion": "1.0", "id": "x"}', b"not json at all",
+           orjson.dumps({**out[0], "type": P + "dossier.exploded"})]
+    invalid = [rng.choice(bad) for _ in range(len(lines) // 100)]
+    lines = lines + dups + invalid
+    rng.shuffle(lines)
+    return lines
+
+
+def event_lines(n_events: int, *, seed: int = 7) -> list[bytes]:
+    """At least ``n_events`` lines from the project's simulator (a 2025 year of one province,
+    shuffled, 3% duplicates, 1% invalid); :func:`fallback_lines` if it is missing."""
+    try:
+        from kpi.simulate import SimulationConfig, generate_lines
+    except ImportError:
+        return fallback_lines(n_events, seed=seed)
+    scale = n_events / 130_000
+    while True:
+        config = SimulationConfig(seed=seed, scale=scale, shuffle=True, duplicates=0.03,
+                                  invalid=0.01)
+        lines = list(generate_lines(config))
+        if len(lines) >= n_events:
+            return lines
+        scale *= 1.2 * n_events / max(len(lines), 1)
+
+
+def iter_keys(lines: list[bytes]) -> Iterator[tuple[bytes | None, bytes]]:
+    """(key = subject, value) per line; unparseable lines get no key."""
+    for line in lines:
+        try:
+            key = orjson.loads(line).get("subject")
+        except (orjson.JSONDecodeError, AttributeError):
+            key = None
+        yield (key.encode() if isinstance(key, str) else None), line
+
+
