@@ -37,7 +37,8 @@ into the table's store *and* is sent to its changelog with an awaited ``producer
 the commit (which flushes the producer first) never gets ahead of them. Storage is
 ``memory://``: on start and after every rebalance the tables are recovered from their
 changelog topics and the in-memory structures (dossier states, due heap, counters) are
-rebuilt from them (``on_recover``). Nothing is stored on local disk; recovery time grows
+rebuilt from them (``on_recover``, reading the changelogs to their true end: see
+:func:`read_changelog`). Nothing is stored on local disk; recovery time grows
 with the number of dossiers (seconds per 100k on this machine).
 """
 
@@ -90,6 +91,47 @@ def _credentials(settings: Settings) -> Any:
             mechanism=settings.kafka_sasl_mechanism or "PLAIN",
         )
     return faust.SSLCredentials(context)
+
+
+def read_changelog(
+    settings: Settings, bootstrap: str, topic: str, partitions: set[int], timeout: float = 120.0
+) -> dict[bytes, bytes]:
+    """The latest value per key of some partitions of a changelog topic, read to the end.
+
+    faust's own table recovery stops at the end offsets the broker lists, and Tansu 0.6
+    lists too small ones (``motcua.kafka.end_offsets``): measured here, a SIGKILLed worker
+    came back with ~5% of its dossier rows missing. So the in-memory structures are
+    rebuilt from this read instead (blocking; run it in an executor).
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    from motcua.kafka import end_offsets
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             client_id="motcua-recovery", max_partition_fetch_bytes=8 << 20,
+                             **settings.kafka_client_options())
+    try:
+        ends = {tp.partition: end for tp, end in end_offsets(consumer, topic).items()
+                if tp.partition in partitions and end > 0}
+        tps = [TopicPartition(topic, p) for p in ends]
+        out: dict[bytes, bytes] = {}
+        if not tps:
+            return out
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp.partition] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to {ends}")
+            for records in consumer.poll(timeout_ms=500, max_records=50_000).values():
+                for r in records:
+                    if r.value is None:
+                        out.pop(r.key, None)
+                    else:
+                        out[r.key] = r.value
+        return out
+    finally:
+        consumer.close()
 
 
 def create_app(
@@ -235,11 +277,16 @@ def create_app(
         async for events in stream.take_events(batch_max, batch_within):
             await guarded(track_batch(events))
 
+    async def changelog_rows(topic: str, partitions: set[int]) -> dict[bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, read_changelog, settings, bootstrap, topic, partitions)
+
     @dossier_table.on_recover
     async def _rebuild_tracker() -> None:
         tracker.clear()
         mine = owned(names.events)
-        for k, v in list(dossier_table.data.items()):
+        for k, v in (await changelog_rows(dossier_changelog, mine)).items():
             tracker.restore(k.decode(), v, mine)
         ready["track"] = True
         log.info("tracker rebuilt: %d dossiers on partitions %s", len(tracker.dossiers),
@@ -286,7 +333,7 @@ def create_app(
     async def _rebuild_aggregator() -> None:
         aggregator.clear()
         mine = owned(names.contributions)
-        for k, v in list(applied_table.data.items()):
+        for k, v in (await changelog_rows(applied_changelog, mine)).items():
             aggregator.restore(k.decode(), v, mine)
         aggregator.dirty.update(aggregator.counters)  # publish all: a crash may have lost some
         ready["aggregate"] = True
