@@ -1,0 +1,154 @@
+"""Sustained throughput of the live pipeline vs raw aiokafka consume+decode of the same topic.
+
+    python -m tests.benchmarks.bench_pipeline [events] [workers]
+
+Publishes ``events`` simulated lines (shuffled, 3% duplicates, 1% invalid) to a fresh
+events topic, then (1) reads the whole topic with a bare aiokafka consumer decoding every
+value with orjson, (2) starts ``workers`` pipeline workers (``python -m streams.run``) and
+times from the moment the group's committed offsets first move until nothing is left
+uncommitted on the events and contributions topics. Startup and group join are excluded;
+the ±1 s commit interval is included. Uses MOTCUA_KAFKA_BOOTSTRAP or an embedded broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+from motcua.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_settings(bootstrap: str) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    return load_settings(
+        kafka_bootstrap=bootstrap,
+        consumer_group_prefix=f"bench-{suffix}",
+        topics={"events": f"bench.events.{suffix}", "dlq": f"bench.dlq.{suffix}",
+                "contributions": f"bench.contributions.{suffix}", "kpi": f"bench.kpi.{suffix}"},
+    )
+
+
+def lines_for(n: int) -> list[bytes]:
+    from kpi.simulate import SimulationConfig, generate_lines
+
+    scale = n / 130_000
+    lines: list[bytes] = []
+    while len(lines) < n:
+        lines = list(generate_lines(SimulationConfig(
+            scale=scale, shuffle=True, duplicates=0.03, invalid=0.01)))
+        scale *= 1.1 * n / max(len(lines), 1)
+    return lines[:n]
+
+
+async def publish(settings: Settings, lines: list[bytes]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from motcua.dlq import recover_subject
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20,
+                                max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        for line in lines:
+            subject = recover_subject(line)
+            await producer.send(settings.topics.events, line,
+                                key=subject.encode() if subject else None)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def raw_rate(settings: Settings, n: int) -> float:
+    """Events/s of a bare aiokafka consumer reading and JSON-decoding the topic."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        settings.topics.events, bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest",
+        enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    try:
+        seen, start = 0, None
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
+            if batch and start is None:
+                start = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        orjson.loads(record.value)
+                    seen += 1
+        assert start is not None
+        return n / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+
+
+def pipeline_rate(settings: Settings, n: int, workers: int) -> tuple[float, float]:
+    """(events/s, seconds) from the group's first commit to zero lag."""
+    from streams.idle import group_lag
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+    t = settings.topics
+    env.update({"MOTCUA_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
+                "MOTCUA_TOPICS__EVENTS": t.events, "MOTCUA_TOPICS__DLQ": t.dlq,
+                "MOTCUA_TOPICS__CONTRIBUTIONS": t.contributions, "MOTCUA_TOPICS__KPI": t.kpi,
+                "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
+                "MOTCUA_DATA_DIR": tempfile.mkdtemp(prefix="bench-pipeline-")})
+    procs = [subprocess.Popen([sys.executable, "-m", "streams.run"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL) for _ in range(workers)]
+    try:
+        bootstrap = str(settings.kafka_bootstrap)
+        start = None
+        while True:
+            lag = group_lag(settings, bootstrap)
+            now = time.perf_counter()
+            if start is None and lag[t.events] < n:
+                start = now
+            if start is not None and not any(lag.values()):
+                return n / (now - start), now - start
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker exited")
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 150_000
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    from motcua.broker import embedded_broker
+    from motcua.topics import declared_topics, ensure_topics
+
+    configured = os.environ.get("MOTCUA_KAFKA_BOOTSTRAP")
+    with contextlib.ExitStack() as stack:
+        bootstrap = configured or stack.enter_context(embedded_broker())
+        settings = make_settings(bootstrap)
+        ensure_topics(bootstrap, declared_topics(settings), settings)
+        lines = lines_for(n)
+        asyncio.run(publish(settings, lines))
+        raw = asyncio.run(raw_rate(settings, n))
+        rate, seconds = pipeline_rate(settings, n, workers)
+        print(f"events:                 {n}")
+        print(f"raw aiokafka+orjson:    {raw:10.0f} events/s")
+        print(f"pipeline ({workers} worker{'s' if workers > 1 else ''}):    "
+              f"{rate:10.0f} events/s  ({seconds:.1f} s)")
+        print(f"ratio:                  {rate / raw:10.3f}")
+
+
+if __name__ == "__main__":
+    main()
