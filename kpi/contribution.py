@@ -106,15 +106,21 @@ def delta(old: Contribution, new: Contribution) -> Contribution:
     return out
 
 
-def next_change(state: DossierState, horizon: float, calendar_for: CalendarFor) -> float | None:
+def next_change(
+    state: DossierState,
+    horizon: float,
+    calendar_for: CalendarFor,
+    summary: Dossier | None = None,
+) -> float | None:
     """The earliest instant ``T ≥ horizon`` such that the contribution stays as it is on
     ``[horizon, T]`` and may change just after ``T`` with no new event: a future-dated fact
     becoming visible, the due instant passing on the SLA clock, or a new month starting
     while the dossier is open. None when nothing will change without a new event.
 
-    The stream layer re-judges a dossier once the clock is past ``T``."""
+    The stream layer re-judges a dossier once the clock is past ``T``. ``summary`` is
+    ``summarize(state, horizon, calendar_for)`` when the caller already has it."""
     candidates = [f[1] for f in state.facts.values() if f[1] >= horizon]
-    d = summarize(state, horizon, calendar_for)
+    d = summary if summary is not None else summarize(state, horizon, calendar_for)
     if d is not None and d.closed_at is None:
         boundary = next_month_start(horizon - _EPSILON)
         if boundary < horizon:  # horizon within the first millisecond of a month

@@ -55,6 +55,8 @@ from typing import Any
 import faust
 import orjson
 
+from kpi.dossier import fact_key, fact_of
+from kpi.fastparse import fast_fact
 from kpi.units import CalendarBook
 from motcua.dlq import DeadLetter
 from motcua.settings import Settings
@@ -240,23 +242,28 @@ def create_app(
         for ev in events:
             msg = ev.message
             raw_value = msg.value
-            try:
-                event = parse_event(raw_value)
-            except InvalidEvent as exc:
-                out.append(_dead(exc.reason, raw_value, msg))
-                continue
-            except Exception as exc:  # a validator bug must not drop the event silently
-                out.append(_dead(f"processing failed: {exc!r}", raw_value, msg))
-                continue
-            key = event.subject.encode()
+            # the batch path's fast recognizer first; pydantic decides anything unusual
+            quick = fast_fact(raw_value) if isinstance(raw_value, bytes) else None
+            if quick is None:
+                try:
+                    event = parse_event(raw_value)
+                except InvalidEvent as exc:
+                    out.append(_dead(exc.reason, raw_value, msg))
+                    continue
+                except Exception as exc:  # a validator bug must not drop the event silently
+                    out.append(_dead(f"processing failed: {exc!r}", raw_value, msg))
+                    continue
+                quick = (event.subject, fact_key(event.source, event.id), fact_of(event))
+            subject, fkey, fact = quick
+            key = subject.encode()
             if msg.key != key:
                 await send(names.events, key, raw_value)
                 stats["rekeyed"] += 1
                 continue
-            rec, did_change = tracker.apply(event, msg.partition)
-            touched[event.subject] = rec
+            rec, did_change = tracker.apply_fact(subject, fkey, fact, msg.partition)
+            touched[subject] = rec
             if did_change:
-                changed.add(event.subject)
+                changed.add(subject)
         for key_, value, _part, headers in out:
             await send(names.dlq, key_, value, None, headers)
         stats["dead"] += len(out)

@@ -27,7 +27,7 @@ import orjson
 
 from kpi.contribution import contribution_rows, next_change
 from kpi.counters import INDEX, Counters
-from kpi.dossier import DossierState, fact_key, fact_of
+from kpi.dossier import DossierState, Fact, fact_key, fact_of
 from kpi.sla import CalendarFor, summarize
 from schemas.events import Event
 
@@ -83,11 +83,16 @@ class Tracker:
 
     def apply(self, event: Event, partition: int) -> tuple[Tracked, bool]:
         """Fold one valid event in; returns the dossier and whether its state changed."""
-        code = event.subject
+        return self.apply_fact(event.subject, fact_key(event.source, event.id),
+                               fact_of(event), partition)
+
+    def apply_fact(self, code: str, key: str, fact: Fact, partition: int
+                   ) -> tuple[Tracked, bool]:
+        """:meth:`apply` for an event already reduced to its fact (the fast path)."""
         rec = self.dossiers.get(code)
         if rec is None:
             rec = self.dossiers[code] = Tracked(DossierState.empty(code), partition)
-        new = rec.state.with_fact(fact_key(event.source, event.id), fact_of(event))
+        new = rec.state.with_fact(key, fact)
         changed = new is not rec.state
         rec.state = new
         rec.partition = partition
@@ -107,7 +112,7 @@ class Tracker:
         if rec.unit is not None and rec.unit != unit:
             out.append((rec.unit, [rec.state.code, v, None, []]))
         rec.unit = unit
-        self.schedule(rec, next_change(rec.state, now, self.calendar_for))
+        self.schedule(rec, next_change(rec.state, now, self.calendar_for, summary=d))
         return out
 
     def schedule(self, rec: Tracked, at: float | None) -> None:
