@@ -30,7 +30,7 @@ import orjson
 from kpi.counters import COUNT_KEYS
 from kpi.periods import period_keys
 from kpi.ratios import RATIO_KEYS
-from motcua.kafka import end_offsets
+from motcua.kafka import end_offsets, group_lag
 from motcua.settings import Settings
 
 if TYPE_CHECKING:
@@ -233,45 +233,6 @@ class HealthCollector:
             yield age
 
 
-def group_lag(
-    settings: Settings, bootstrap: str, group: str, topics: Iterable[str],
-    *, consumer: Any = None, admin_client: Any = None,
-) -> dict[str, int]:
-    """topic → (end offsets − committed offsets) of ``group``; a partition without a
-    committed offset counts from 0."""
-    from kafka import KafkaConsumer
-
-    from motcua.kafka import admin
-
-    own_consumer = consumer is None
-    own_admin = admin_client is None
-    consumer = consumer or KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="motcua-lag",
-        **settings.kafka_client_options(),
-    )
-    admin_client = admin_client or admin(settings, bootstrap)
-    try:
-        committed = committed_offsets(admin_client, group)
-        out: dict[str, int] = {}
-        for topic in topics:
-            ends = end_offsets(consumer, topic)
-            out[topic] = sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
-        return out
-    finally:
-        if own_consumer:
-            consumer.close()
-        if own_admin:
-            admin_client.close()
-
-
-def committed_offsets(admin_client: Any, group: str) -> dict[Any, int]:
-    """TopicPartition → committed offset of ``group`` (absent: nothing committed)."""
-    answer = admin_client.list_group_offsets({group: None})
-    offsets = answer.get(group, {}) if isinstance(answer, dict) else {}
-    return {tp: om.offset for tp, om in offsets.items() if om.offset is not None
-            and om.offset >= 0}
-
-
 class KafkaHealth:
     """A :class:`PipelineHealth` probe against the broker, cached for ``ttl`` seconds."""
 
@@ -435,6 +396,5 @@ __all__ = [
     "MetricsServer",
     "PipelineHealth",
     "current_periods",
-    "group_lag",
     "start_metrics",
 ]

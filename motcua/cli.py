@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "simulate",
     "evidence",
     "demo",
+    "worker",
     "db",
     "sink",
     "metrics",

@@ -23,31 +23,11 @@ class NotIdle(TimeoutError):
 
 def group_lag(settings: Settings, bootstrap: str, group: str | None = None) -> dict[str, int]:
     """Uncommitted records per input topic of the pipeline's group (``streams.app.app_id``)."""
-    from kafka import KafkaConsumer
-
-    from motcua.kafka import admin, end_offsets
+    from motcua.kafka import group_lag as lag_of
     from streams.app import app_id
 
-    group = group or app_id(settings)
-    client = admin(settings, bootstrap)
-    try:
-        committed = client.list_group_offsets(group).get(group, {})
-    finally:
-        client.close()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="motcua-lag", **settings.kafka_client_options())
-    try:
-        lag: dict[str, int] = {}
-        for topic in (settings.topics.events, settings.topics.contributions):
-            total = 0
-            for tp, end in end_offsets(consumer, topic).items():
-                meta = committed.get(tp)
-                done = meta.offset if meta is not None and meta.offset >= 0 else 0
-                total += max(0, end - done)
-            lag[topic] = total
-        return lag
-    finally:
-        consumer.close()
+    topics = [settings.topics.events, settings.topics.contributions]
+    return lag_of(settings, bootstrap, group or app_id(settings), topics)
 
 
 def read_snapshots(settings: Settings, bootstrap: str) -> dict[tuple[str, str], dict[str, Any]]:

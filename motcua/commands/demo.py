@@ -20,31 +20,42 @@ def demo(
     scale: Annotated[float, typer.Option(help="simulated volume, 1.0 = Tân Hồng 2023")] = 0.25,
     period: Annotated[str, typer.Option(help="period of the scorecard")] = "2025",
     exit_when_idle: Annotated[
-        bool, typer.Option(help="exit once the input is processed (else wait for Ctrl-C)")
+        bool, typer.Option(help="exit once the input is processed (else serve until Ctrl-C)")
     ] = False,
 ) -> None:
-    """Start the embedded broker, publish simulated (or given) events, compute the KPIs and
-    print a scorecard per unit (bảng điểm theo đơn vị)."""
+    """Start the embedded broker, the pipeline worker, the SQL sink and /metrics; publish
+    simulated (or given) events; print a scorecard per unit (bảng điểm theo đơn vị) from the
+    live KPI snapshots, checked against the batch report of the same file."""
     import signal
     import threading
 
     from rich.console import Console
 
-    from motcua.demo import run_demo, scorecard
+    from motcua.demo import DemoResult, run_demo, scorecard
     from motcua.settings import load_settings
 
     console = Console()
     if not console.is_terminal:  # logs and CI: wide enough for the scorecard
         console = Console(width=140)
     settings = load_settings()
-    result = run_demo(settings, console, events=events, scale=scale, period=period)
-    scorecard(result.reports, console, f"Bảng điểm kỳ {period} — scorecard per unit")
-    console.print(
-        f"Reproduce any row with: motcua report --events {result.events_file} "
-        f"--unit UNIT --period {period}"
-    )
+    serve: threading.Event | None = None
     if not exit_when_idle:
-        console.print("done; Ctrl-C to exit")
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        stop.wait()
+        serve = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: serve.set())
+        signal.signal(signal.SIGTERM, lambda *_: serve.set())
+
+    def show(result: DemoResult) -> None:
+        scorecard(result.reports, console, f"Bảng điểm kỳ {period} — scorecard per unit (live)")
+        if result.mismatches:
+            console.print(f"[red]live snapshots differ from the batch report for "
+                          f"{len(result.mismatches)} (unit, period): "
+                          f"{', '.join(result.mismatches[:10])}[/red]")
+        else:
+            console.print(f"all {result.snapshots:,} live KPI snapshots equal the batch "
+                          f"report of {result.events_file} (motcua report --events FILE "
+                          f"--unit U --period P)")
+
+    result = run_demo(settings, console, events=events, scale=scale, period=period,
+                      on_ready=show, serve=serve)
+    if result.mismatches:
+        raise typer.Exit(1)

@@ -1,7 +1,9 @@
-"""`motcua demo` end to end on the embedded broker, as `make demo` runs it (smaller)."""
+"""`motcua demo` end to end on the embedded broker, as `make demo` runs it (smaller): broker,
+faust worker, SQL sink and /metrics, scorecard from the live snapshots."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,12 +14,15 @@ import pytest
 
 from kpi.batch import aggregate, fold_file
 from kpi.units import CalendarBook
+from motcua.broker import free_port
 
 pytestmark = pytest.mark.integration
 
 
 def test_demo_scorecard_matches_the_batch_report(tmp_path: Path) -> None:
-    env = {**os.environ, "MOTCUA_DATA_DIR": str(tmp_path)}
+    env = {**os.environ, "MOTCUA_DATA_DIR": str(tmp_path),
+           "MOTCUA_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+           "MOTCUA_METRICS_PORT": str(free_port())}
     env.pop("MOTCUA_KAFKA_BOOTSTRAP", None)
     proc = subprocess.run(
         [sys.executable, "-m", "motcua", "demo", "--exit-when-idle", "--scale", "0.03"],
@@ -36,3 +41,15 @@ def test_demo_scorecard_matches_the_batch_report(tmp_path: Path) -> None:
         row = next(line for line in out.splitlines() if f" {unit} " in line)
         assert f" {received:,} " in row, (unit, received, row)
     assert "published" in out and "Bảng điểm" in out
+    # the live pipeline's snapshots were reconciled with the batch path by the demo itself
+    assert "live KPI snapshots equal the batch report" in out
+    # and the SQL sink stored them: the store answers `motcua report --db`
+    stored = subprocess.run(
+        [sys.executable, "-m", "motcua", "report", "--db", env["MOTCUA_DATABASE_URL"],
+         "--unit", "DT.TANHONG", "--period", "2025", "--json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(stored.stdout)["counts"]["received"] == (
+        agg.counters[("DT.TANHONG", "2025")]["received"]
+    )

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from consumers import store
-from consumers.metrics import KafkaHealth, committed_offsets, group_lag
+from consumers.metrics import KafkaHealth
 from consumers.sink import Sink
 from kpi.batch import BatchInput, aggregate, fold_lines
 from kpi.counters import Counters
@@ -35,7 +35,7 @@ from kpi.sla import summarize
 from kpi.units import CalendarBook
 from motcua.broker import free_port
 from motcua.ingest import ingest_file
-from motcua.kafka import admin, producer
+from motcua.kafka import admin, committed_offsets, group_lag, producer
 from motcua.settings import Settings
 from motcua.topics import declared_topics, ensure_topics
 
