@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check unit integration bench soak clean
+.PHONY: demo test check unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,8 @@ test: check $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_report
-	@test -f tests/benchmarks/bench_pipeline.py && $(BIN)/python -m tests.benchmarks.bench_pipeline || echo "bench_pipeline: not built yet"
+	$(BIN)/python -m tests.benchmarks.bench_pipeline
+	$(BIN)/python -m tests.benchmarks.bench_sink
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache motcua.db
