@@ -65,8 +65,10 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
     facts_by_code = out.facts
     errors = out.errors
     n = 0
+    valid = 0
+    quick_fact = fast_fact
     for n, raw in enumerate(lines, start=1):
-        quick = fast_fact(raw)
+        quick = quick_fact(raw)
         if quick is not None:
             subject, key, fact = quick
         else:
@@ -80,7 +82,7 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
                     errors.append((n, exc.reason))
                 continue
             subject, key, fact = event.subject, fact_key(event.source, event.id), fact_of(event)
-        out.valid += 1
+        valid += 1
         facts = facts_by_code.get(subject)
         if facts is None:
             facts_by_code[subject] = {key: fact}
@@ -91,6 +93,7 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
         if progress is not None and not n % 65536:
             progress(n)
     out.lines = n
+    out.valid = valid
     return out
 
 

@@ -64,13 +64,19 @@ def contribution_rows(d: Dossier, horizon: float) -> list[Row]:
 
     closed = d.closed_at
     last = horizon if closed is None else min(closed, horizon)
+    open_periods: list[str] = []
+    overdue_periods: list[str] = []
     for period in periods_between(d.received_at, last):
         if period.start >= horizon:  # only periods that began before the horizon
             continue
         judged = period.end if period.end < horizon else horizon
         if d.received_at >= judged or (closed is not None and closed < judged):
             continue
-        rows.append(((period.key,), _OVERDUE if d.is_overdue_at(judged) else _IN_PROGRESS))
+        (overdue_periods if d.is_overdue_at(judged) else open_periods).append(period.key)
+    if open_periods:
+        rows.append((tuple(open_periods), _IN_PROGRESS))
+    if overdue_periods:
+        rows.append((tuple(overdue_periods), _OVERDUE))
     return rows
 
 
