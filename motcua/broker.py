@@ -68,7 +68,8 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL (the broker, a worker child…)."""
     if proc.poll() is not None:
         return
     proc.terminate()
@@ -129,7 +130,7 @@ def embedded_broker(
                     proc.wait(timeout=0.05)  # poll interval; returns at once if it dies
             yield bootstrap
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from kpi.counters import Counters
 from kpi.scoring import totals
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl
 from kpi.units import CalendarBook
+from motcua.broker import stop_process
 from motcua.settings import Settings
 
 
@@ -87,12 +88,7 @@ def worker_process(
         try:
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=20)
 
 
 @contextmanager

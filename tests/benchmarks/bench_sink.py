@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from consumers import store
 from consumers.metrics import current_periods, start_metrics
@@ -44,8 +44,8 @@ from motcua.ingest import ingest_file
 from motcua.kafka import producer
 from motcua.settings import Settings, load_settings
 from motcua.topics import declared_topics, ensure_topics
+from tests.pgschema import PG_URL, pg_schema
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 EVENTS_PER_SCALE = 133_000  # events of one simulated Tân Hồng year at scale 1 (measured)
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -57,21 +57,6 @@ def _broker(bootstrap: str | None) -> Iterator[str]:
     else:
         with embedded_broker() as servers:
             yield servers
-
-
-@contextlib.contextmanager
-def _pg_schema(url: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin_engine = create_engine(url)
-    with admin_engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin_engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin_engine.dispose()
 
 
 def _settings(bootstrap: str) -> Settings:
@@ -118,7 +103,7 @@ def bench_sink(bootstrap: str, db_url: str, events: int) -> None:
     print(f"published {summary.published:,} events + {summary.dead_lettered:,} dead letters "
           f"in {publish_s:.1f} s ({records / publish_s:,.0f} records/s)", flush=True)
 
-    with _pg_schema(db_url) as url:
+    with pg_schema(db_url, prefix="bench") as url:
         engine = store.make_engine(url)
         group = f"{settings.consumer_group_prefix}-sink"
         sink = Sink(settings, engine, bootstrap, group_id=group)

@@ -13,7 +13,6 @@ import socket
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from consumers import store
 from consumers.metrics import KafkaHealth
@@ -38,40 +37,14 @@ from motcua.ingest import ingest_file
 from motcua.kafka import admin, committed_offsets, group_lag, producer
 from motcua.settings import Settings
 from motcua.topics import declared_topics, ensure_topics
+from tests.pgschema import pg_schema
 
 pytestmark = pytest.mark.integration
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 HORIZON = time.time()
 
 
 # --------------------------------------------------------------------------- databases
-
-
-def _pg_available() -> bool:
-    try:
-        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
-@contextlib.contextmanager
-def _pg_schema() -> Iterator[str]:
-    """A fresh schema; yields the URL whose search_path points at it; drops it after."""
-    schema = f"sink_{uuid.uuid4().hex[:10]}"
-    admin_engine = create_engine(PG_URL)
-    with admin_engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin_engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin_engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -79,10 +52,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'sink.db'}"
         return
-    if not _pg_available():
-        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres, db test); "
-                    "these tests need the machine's PostgreSQL running")
-    with _pg_schema() as url:
+    with pg_schema(prefix="sink") as url:
         yield url
 
 

@@ -31,7 +31,6 @@ from motcua.kafka import group_lag
 from motcua.settings import Settings
 from tests.integration import test_sink as base
 from tests.integration.test_sink import (
-    PG_URL,
     _caught_up,
     _classifications,
     _count,
@@ -41,6 +40,7 @@ from tests.integration.test_sink import (
     _publish,
     _wait,
 )
+from tests.pgschema import PG_URL
 
 pytestmark = pytest.mark.integration
 

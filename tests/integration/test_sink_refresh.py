@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from consumers import store
 from consumers.sink import Sink, build_batch, refresh_open_dossiers, write_batch
@@ -24,28 +23,10 @@ from motcua.kafka import producer
 from motcua.settings import Settings
 from motcua.topics import declared_topics, ensure_topics
 from tests.eventkit import event_dict
+from tests.pgschema import pg_schema
 
 pytestmark = pytest.mark.integration
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@contextlib.contextmanager
-def _pg_schema() -> Iterator[str]:
-    try:
-        admin_engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with admin_engine.begin() as conn:
-            schema = f"refresh_{uuid.uuid4().hex[:10]}"
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres, db test): "
-                    f"{exc}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin_engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin_engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,7 +35,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path / 'sink.db'}"
         else:
-            url = stack.enter_context(_pg_schema())
+            url = stack.enter_context(pg_schema(prefix="refresh"))
         eng = store.make_engine(url)
         stack.callback(eng.dispose)
         store.upgrade(eng)

@@ -20,6 +20,7 @@ import pytest
 from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report
 from kpi.units import CalendarBook
+from motcua.broker import stop_process
 from motcua.dlq import recover_subject
 from motcua.settings import Settings
 from streams.idle import read_snapshots, wait_until_idle
@@ -61,13 +62,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Pop
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout=15)
 
 
 def publish(settings: Settings, lines: list[bytes]) -> None:
