@@ -143,10 +143,6 @@ class WorkingCalendar:
         return cached
 
 
-def parse_local_date(text: str) -> date:
-    return date.fromisoformat(text)
-
-
 __all__ = [
     "CalendarRules",
     "DEFAULT_RULES",

@@ -118,10 +118,3 @@ class Counters:
     def __repr__(self) -> str:
         nonzero = {k: v for k, v in self.to_dict().items() if v}
         return f"Counters({nonzero})"
-
-
-def total(parts: Iterable[Counters]) -> Counters:
-    acc = Counters()
-    for p in parts:
-        acc += p
-    return acc
