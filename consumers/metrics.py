@@ -50,6 +50,8 @@ class KpiBoard:
         self._lock = threading.Lock()
         self._reports: dict[tuple[str, str], dict[str, Any]] = {}
         self._as_of: dict[tuple[str, str], float] = {}
+        self._text: dict[tuple[str, str], tuple[str, str]] = {}
+        """(unit, period) → its rendered ratio and count lines, until the report changes."""
 
     def put(self, report: dict[str, Any]) -> None:
         from datetime import datetime
@@ -60,11 +62,13 @@ class KpiBoard:
             if as_of >= self._as_of.get(key, float("-inf")):
                 self._reports[key] = report
                 self._as_of[key] = as_of
+                self._text.pop(key, None)
 
     def delete(self, unit: str, period: str) -> None:
         with self._lock:
             self._reports.pop((unit, period), None)
             self._as_of.pop((unit, period), None)
+            self._text.pop((unit, period), None)
 
     def apply_record(self, key: bytes | None, value: bytes | None) -> None:
         """One record of the KPI topic (a tombstone deletes; garbage is logged, skipped —
@@ -87,6 +91,53 @@ class KpiBoard:
     def __len__(self) -> int:
         with self._lock:
             return len(self._reports)
+
+    def exposition(self, periods: Iterable[str]) -> bytes:
+        """``motcua_kpi_ratio`` and ``motcua_kpi_count`` in the Prometheus text format (the
+        same samples :class:`KpiCollector` yields), each report rendered once and reused
+        until it changes: at 5,000 units formatting every sample on every scrape took
+        seconds."""
+        wanted = set(periods)
+        ratios: list[str] = []
+        counts: list[str] = []
+        with self._lock:
+            for key in sorted(self._reports):
+                if key[1] not in wanted:
+                    continue
+                text = self._text.get(key)
+                if text is None:
+                    text = self._text[key] = _render(self._reports[key])
+                ratios.append(text[0])
+                counts.append(text[1])
+        return "".join([
+            f"# HELP motcua_kpi_ratio {RATIO_HELP}\n# TYPE motcua_kpi_ratio gauge\n", *ratios,
+            f"# HELP motcua_kpi_count {COUNT_HELP}\n# TYPE motcua_kpi_count gauge\n", *counts,
+        ]).encode("utf-8")
+
+
+RATIO_HELP = "KPI ratio (tỷ lệ), EVENTS.md"
+COUNT_HELP = "KPI count (số hồ sơ), EVENTS.md"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _render(report: dict[str, Any]) -> tuple[str, str]:
+    from prometheus_client.utils import floatToGoString
+
+    labels = (f'unit="{_label(report["unit"])}",level="{_label(report.get("level") or "")}",'
+              f'period="{_label(report["period"])}"')
+    ratios = "".join(
+        f'motcua_kpi_ratio{{{labels},kpi="{key}"}} {floatToGoString(float(value))}\n'
+        for key in RATIO_KEYS if (value := report["ratios"].get(key)) is not None
+    )
+    counts = "".join(
+        f'motcua_kpi_count{{{labels},kpi="{key}"}} '
+        f'{floatToGoString(float(report["counts"].get(key, 0)))}\n'
+        for key in COUNT_KEYS
+    )
+    return ratios, counts
 
 
 def current_periods(now: float) -> tuple[str, str, str]:
@@ -128,9 +179,8 @@ class KpiCollector:
 
         labels = ["unit", "level", "period", "kpi"]
         return (
-            GaugeMetricFamily("motcua_kpi_ratio", "KPI ratio (tỷ lệ), EVENTS.md", labels=labels),
-            GaugeMetricFamily("motcua_kpi_count", "KPI count (số hồ sơ), EVENTS.md",
-                              labels=labels),
+            GaugeMetricFamily("motcua_kpi_ratio", RATIO_HELP, labels=labels),
+            GaugeMetricFamily("motcua_kpi_count", COUNT_HELP, labels=labels),
         )
 
 
@@ -369,11 +419,10 @@ def start_metrics(
 ) -> MetricsServer:
     """Start the KPI feed thread and the HTTP server (``port`` 0 = no server) in this
     process; returns at once. The registry may be shared with an in-process sink."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     registry = registry if registry is not None else CollectorRegistry()
     board = KpiBoard()
-    KpiCollector(board, registry=registry)
     health = KafkaHealth(settings, bootstrap, groups or default_groups(settings))
     HealthCollector(health, registry=registry)
     stop = threading.Event()
@@ -383,8 +432,40 @@ def start_metrics(
     port = settings.metrics_port if port is None else port
     server = None
     if port:
-        server, _thread = start_http_server(port, addr=addr, registry=registry)
+        server = serve_metrics(registry, board, port, addr)
     return MetricsServer(board, registry, stop, [feed], server, health)
+
+
+def serve_metrics(
+    registry: CollectorRegistry, board: KpiBoard, port: int, addr: str = "0.0.0.0",
+    clock: Callable[[], float] = time.time,
+) -> Any:
+    """An HTTP server (own thread) answering ``/metrics`` with the registry's metrics
+    followed by the board's KPI gauges for the current periods (text format 0.0.4)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.split("?")[0] not in ("/metrics", "/"):
+                self.send_error(404)
+                return
+            body = generate_latest(registry) + board.exposition(current_periods(clock()))
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer((addr, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="motcua-metrics-http",
+                     daemon=True).start()
+    return server
 
 
 __all__ = [
