@@ -442,6 +442,7 @@ def serve_metrics(
 ) -> Any:
     """An HTTP server (own thread) answering ``/metrics`` with the registry's metrics
     followed by the board's KPI gauges for the current periods (text format 0.0.4)."""
+    import gzip
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -453,6 +454,9 @@ def serve_metrics(
                 return
             body = generate_latest(registry) + board.exposition(current_periods(clock()))
             self.send_response(200)
+            if "gzip" in self.headers.get("Accept-Encoding", ""):  # Prometheus asks for it
+                body = gzip.compress(body, compresslevel=1)
+                self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Type", CONTENT_TYPE_LATEST)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import urllib.request
 from datetime import datetime
 
@@ -77,3 +78,14 @@ def test_server_appends_kpis_to_the_registry() -> None:
         server.server_close()
     names = {s[0] for s in _samples(body)}
     assert {"motcua_test_things_total", "motcua_kpi_ratio", "motcua_kpi_count"} <= names
+    # gzip when asked, as Prometheus does
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Accept-Encoding": "gzip"})
+    server = serve_metrics(registry, _board(), port, "127.0.0.1", clock=lambda: NOW)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(resp.read()).decode() == body
+    finally:
+        server.shutdown()
+        server.server_close()
