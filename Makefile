@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check unit bench clean
+.PHONY: demo test check unit bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 test: check $(STAMP)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -m "not soak" tests
+
+# fault runs that are not yet reliable enough for every CI run (see README, "Known issues")
+soak: $(STAMP)
+	$(BIN)/pytest -q -m soak tests
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_report

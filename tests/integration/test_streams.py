@@ -113,7 +113,11 @@ def wait_for_agreement(settings: Settings, lines: list[bytes], timeout: float) -
         if not diffs:
             return
         time.sleep(0.5)
-    raise AssertionError(f"{len(diffs)} buckets differ after {timeout}s: {diffs[:10]}")
+    from streams.idle import group_lag
+
+    lag = group_lag(settings, str(settings.kafka_bootstrap))
+    raise AssertionError(f"{len(diffs)} buckets differ after {timeout}s (pipeline group lag "
+                         f"{lag}): {diffs[:3]}")
 
 
 def test_snapshots_equal_batch(topic_settings: Callable[..., Settings], start_worker: Any) -> None:
@@ -128,6 +132,7 @@ def test_snapshots_equal_batch(topic_settings: Callable[..., Settings], start_wo
     assert not differences(snapshots, expected(lines, time.time()))
 
 
+@pytest.mark.soak
 def test_sigkill_mid_stream(topic_settings: Callable[..., Settings], start_worker: Any) -> None:
     settings = topic_settings()
     lines = fallback_lines(20_000, seed=23)  # recent dossiers: open ones, due instants
