@@ -73,13 +73,15 @@ def admin(settings: Settings, bootstrap: str, **overrides: Any) -> KafkaAdminCli
     return KafkaAdminClient(**opts)
 
 
-def end_offsets(consumer: Any, topic: str, timeout: float = 3.0) -> dict[Any, int]:
+def end_offsets(consumer: Any, topic: str, timeout: float = 15.0) -> dict[Any, int]:
     """TopicPartition → end offset (next offset to be written) of ``topic``.
 
     ``consumer`` must be a group-less consumer (it is re-assigned here). The listed end
     offsets are checked against the high watermark of a fetch at the last listed record:
     Tansu 0.6 answers ListOffsets(latest) with *the last record batch's base offset + 1*,
-    which is too small whenever that batch holds several records.
+    which is too small whenever that batch holds several records. If that check cannot be
+    made within ``timeout`` a :class:`TimeoutError` is raised: a silently short end made a
+    restarted stream worker rebuild its state from a truncated changelog (lost counts).
     """
     from kafka import TopicPartition
 
@@ -103,6 +105,10 @@ def end_offsets(consumer: Any, topic: str, timeout: float = 3.0) -> dict[Any, in
                     ends[tp] = max(ends[tp], hw)
                     pending.discard(tp)
         consumer.unsubscribe()
+        if pending:
+            raise TimeoutError(
+                f"end offsets of {sorted(tp.partition for tp in pending)} in {topic!r} not "
+                f"confirmed by a fetch within {timeout:.0f}s (the listed ones can be short)")
     return ends
 
 
