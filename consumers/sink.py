@@ -258,6 +258,14 @@ def refresh_ledger(
     """Re-derive the ledger rows of ``subjects`` from their stored events; returns how many
     rows were written (a dossier whose ``received`` is not known yet has none: its events
     wait in ``raw_events``)."""
+    return len(_rejudge(conn, subjects, horizon, calendar_for))
+
+
+def _rejudge(
+    conn: Connection, subjects: Iterable[str], horizon: float, calendar_for: CalendarFor
+) -> list[dict[str, Any]]:
+    """Fold each dossier's stored events, judge it at ``horizon`` and upsert its ledger
+    row; returns the rows written."""
     payloads = store.load_payloads(conn, subjects)
     now = _now()
     rows = []
@@ -266,7 +274,7 @@ def refresh_ledger(
         if d is not None:
             rows.append(ledger_row(d, horizon, now))
     store.upsert_dossiers(conn, rows)
-    return len(rows)
+    return rows
 
 
 def refresh_open_dossiers(
@@ -298,14 +306,7 @@ def refresh_open_dossiers(
             ).scalars())
             if not locked:
                 continue
-            payloads = store.load_payloads(conn, locked)
-            now = _now()
-            rows = []
-            for code, raws in payloads.items():
-                dossier = summarize(fold_payloads(code, raws), horizon, calendar_for)
-                if dossier is not None:
-                    rows.append(ledger_row(dossier, horizon, now))
-            store.upsert_dossiers(conn, rows)
+            rows = _rejudge(conn, locked, horizon, calendar_for)
         judged += len(rows)
         overdue += sum(1 for r in rows if r["classification"] == OVERDUE)
     return judged, overdue

@@ -78,10 +78,7 @@ def worker_process(
     settings: Settings, bootstrap: str, log: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The pipeline worker as a child process (faust owns its event loop and signals)."""
-    env = {**os.environ, "MOTCUA_KAFKA_BOOTSTRAP": bootstrap,
-           "MOTCUA_TOPIC_PARTITIONS": str(settings.topic_partitions),
-           "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
-           **{f"MOTCUA_TOPICS__{k.upper()}": v for k, v in settings.topics.model_dump().items()}}
+    env = {**os.environ, **settings.as_env(), "MOTCUA_KAFKA_BOOTSTRAP": bootstrap}
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "streams.run"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)

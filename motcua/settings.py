@@ -60,6 +60,22 @@ class Settings(BaseSettings):
         return opts
 
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``MOTCUA_*`` environment variables, for a child process
+        (a pipeline worker, a sink) that must see the same cluster, topics and group."""
+        env = {
+            "MOTCUA_TOPIC_PARTITIONS": str(self.topic_partitions),
+            "MOTCUA_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
+            "MOTCUA_DATABASE_URL": self.database_url,
+            "MOTCUA_METRICS_PORT": str(self.metrics_port),
+            "MOTCUA_DATA_DIR": str(self.data_dir),
+            **{f"MOTCUA_TOPICS__{k.upper()}": v for k, v in self.topics.model_dump().items()},
+        }
+        if self.kafka_bootstrap is not None:
+            env["MOTCUA_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+        return env
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the settings from the environment (and explicit overrides, which win)."""
     return Settings(**overrides)  # type: ignore[arg-type]

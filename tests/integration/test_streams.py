@@ -33,18 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def worker_env(settings: Settings, data_dir: Path) -> dict[str, str]:
-    t = settings.topics
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
-    env.update({
-        "MOTCUA_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
-        "MOTCUA_TOPICS__EVENTS": t.events,
-        "MOTCUA_TOPICS__DLQ": t.dlq,
-        "MOTCUA_TOPICS__CONTRIBUTIONS": t.contributions,
-        "MOTCUA_TOPICS__KPI": t.kpi,
-        "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
-        "MOTCUA_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "MOTCUA_DATA_DIR": str(data_dir),
-    })
+    env.update(settings.as_env())
+    env["MOTCUA_DATA_DIR"] = str(data_dir)
     return env
 
 
