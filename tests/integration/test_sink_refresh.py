@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from motcua.kafka import producer
 from motcua.settings import Settings
 from motcua.topics import declared_topics, ensure_topics
 from tests.eventkit import event_dict
+from tests.integration.test_sink import _running, _wait
 from tests.pgschema import pg_schema
 
 pytestmark = pytest.mark.integration
@@ -65,14 +65,6 @@ def _ledger(engine: Engine) -> dict[str, str]:
 def _count(engine: Engine, table: Any) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)  # readiness polling, not a fixed wait
 
 
 def test_refresh_rejudges_only_open_dossiers_past_due(engine: Engine) -> None:
@@ -122,18 +114,7 @@ def test_open_dossier_turns_overdue_without_new_events(
     group = f"{settings.consumer_group_prefix}-refresh"
     sink = Sink(settings, engine, kafka_bootstrap, group_id=group, ledger_refresh_interval=0.5,
                 backoff_initial=0.2, backoff_cap=1.0)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            sink.run(stop)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, name="test-sink-refresh", daemon=True)
-    thread.start()
-    try:
+    with _running(sink):
         _wait(lambda: len(_ledger(engine)) == 3, 60, "the ledger rows of H1, H2, H3")
         seen = _ledger(engine)
         assert seen["H3"] == "early" and seen["H2"] == "in_progress"
@@ -146,9 +127,3 @@ def test_open_dossier_turns_overdue_without_new_events(
         # no event arrived meanwhile: the refresh did it
         assert _count(engine, store.raw_events) == events == 4
         assert sink.batches == batches
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not thread.is_alive(), "sink did not stop"
-    if errors:
-        raise errors[0]
