@@ -6,7 +6,9 @@ accepts only plain RFC 3339 timestamps. What it accepts, the pydantic models acc
 and turn into the same fact; anything unusual returns ``None`` and the caller falls back to
 the full pydantic validation, which alone decides rejections and words their reasons. So
 the fast path can only be faster, never more lenient: ``tests/unit/test_fastparse.py``
-checks the two agree.
+and ``tests/unit/test_hostile_input.py`` check the two agree. The limits of
+:mod:`schemas.events` and :mod:`schemas.validate` (size, lengths, printable identifiers,
+the timestamp range, counts) are applied here too, so nothing the models refuse gets in.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from msgspec import Meta, Struct
 
 from kpi.calendar import DAY_SECONDS, date_to_day
 from kpi.dossier import KEY_SEPARATOR, KIND_OF_TYPE, Fact
+from schemas.events import (
+    MAX_CODE_CHARS,
+    MAX_COUNT,
+    MAX_PROCESSING_DAYS,
+    MAX_TS,
+    MAX_UNIT_CHARS,
+    MIN_TS,
+)
+from schemas.validate import MAX_EVENT_BYTES
 
 _TIME_RE = re.compile(
     r"(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(?:\.(\d{1,6}))?"
@@ -41,14 +52,22 @@ _MAX_CLOCKS = 500_000
 
 
 def fast_time(text: Any) -> float | None:
-    """Epoch seconds of a plain RFC 3339 timestamp with an offset, else None.
+    """Epoch seconds of a plain RFC 3339 timestamp with an offset in the accepted range
+    (:data:`schemas.events.MIN_TS` ≤ t < :data:`schemas.events.MAX_TS`), else None.
 
     Computed in integer microseconds then divided, exactly as ``datetime.timestamp()``.
     Whole-second stamps are split into a cached date part and a cached clock part."""
     try:  # both halves seen and validated before: the whole stamp is valid
-        return float(_DAY_STARTS[text[:10]] + _CLOCKS[text[10:]])
+        ts = float(_DAY_STARTS[text[:10]] + _CLOCKS[text[10:]])
     except (KeyError, TypeError):  # new half, fractions, or not a string at all
-        pass
+        found = _parse_time(text)
+        if found is None:
+            return None
+        ts = found
+    return ts if MIN_TS <= ts < MAX_TS else None
+
+
+def _parse_time(text: Any) -> float | None:
     if type(text) is not str:
         return None
     m = _TIME_RE.match(text)
@@ -57,6 +76,8 @@ def fast_time(text: Any) -> float | None:
     day_text, hh, mm, ss, frac, zulu, sign, oh, om = m.groups()
     day = _DAYS.get(day_text)
     if day is None:
+        if not "1999" <= day_text[:4] <= "2100":  # outside the range: keep it out of the cache
+            return None
         try:
             day = date_to_day(date.fromisoformat(day_text))
         except ValueError:
@@ -76,8 +97,10 @@ def fast_time(text: Any) -> float | None:
     return micros / 1_000_000
 
 
-Text = Annotated[str, Meta(min_length=1)]
-Count = Annotated[int, Meta(ge=0)]
+Text = Annotated[str, Meta(min_length=1, max_length=MAX_CODE_CHARS)]
+UnitText = Annotated[str, Meta(min_length=1, max_length=MAX_UNIT_CHARS)]
+Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
+Days = Annotated[int, Meta(ge=0, le=MAX_PROCESSING_DAYS)]
 
 
 class _Envelope(Struct, kw_only=True):
@@ -90,21 +113,21 @@ class _Envelope(Struct, kw_only=True):
 
 
 class _ReceivedData(Struct):
-    unit_code: Text
+    unit_code: UnitText
     unit_level: Literal["province", "district", "commune"]
-    procedure_code: Text
+    procedure_code: UnitText
     channel: Literal["direct", "online", "postal"]
     online_level: Literal["none", "partial", "full"] = "none"
     full_online_eligible: bool = False
     due_at: str | None = None
-    processing_days: Count | None = None
+    processing_days: Days | None = None
     fee_required: bool = False
     paper_result: bool = True
 
 
 class _TransferredData(Struct):
-    from_unit: Text
-    to_unit: Text
+    from_unit: UnitText
+    to_unit: UnitText
 
 
 class _ReasonData(Struct):
@@ -171,24 +194,45 @@ _KIND = {_event(tag, dt, req): KIND_OF_TYPE[tag] for tag, (dt, req) in _TYPES.it
 _DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(reduce(operator.or_, _KIND))
 
 
+_FEW_BRACKETS = 150
+"""With fewer ``[`` and ``{`` than this, nesting cannot reach the 200 levels pydantic's JSON
+parser refuses (msgspec skips unknown fields of any depth up to its own, larger limit)."""
+
+
 def fast_fact(raw: bytes) -> tuple[str, str, Fact] | None:
     """(subject, fact key, fact) of a well-formed event, or None to fall back to pydantic."""
+    size = len(raw)
+    if size > MAX_EVENT_BYTES:
+        return None
+    if size > 2 * _FEW_BRACKETS and raw.count(b"[") + raw.count(b"{") >= _FEW_BRACKETS:
+        return None  # maybe nested past pydantic's depth limit, which msgspec does not share
+    if not raw.isascii():  # msgspec skips unknown fields without checking their UTF-8
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     try:
         ev = _DECODER.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None  # (msgspec raises RecursionError on deeply nested unknown fields)
+    if not (ev.subject.isprintable() and ev.id.isprintable() and ev.source.isprintable()):
         return None
     text = ev.time
     try:  # fast_time's cached path, inlined: this runs for every event
         ts = float(_DAY_STARTS[text[:10]] + _CLOCKS[text[10:]])
     except KeyError:
-        found = fast_time(text)
+        found = _parse_time(text)
         if found is None:
             return None
         ts = found
+    if not MIN_TS <= ts < MAX_TS:
+        return None
     kind = _KIND[type(ev)]
     d = ev.data
     fact: Fact
     if kind == "received":
+        if not (d.unit_code.isprintable() and d.procedure_code.isprintable()):
+            return None
         due = None
         if d.due_at is not None:
             due = fast_time(d.due_at)
@@ -215,6 +259,8 @@ def fast_fact(raw: bytes) -> tuple[str, str, Fact] | None:
             return None
         fact = ("extended", ts, due)
     elif kind == "transferred":
+        if not (d.from_unit.isprintable() and d.to_unit.isprintable()):
+            return None
         fact = ("transferred", ts, d.from_unit, d.to_unit)
     else:
         fact = (kind, ts)

@@ -7,7 +7,9 @@ Rules (the ``motcua ingest`` contract):
 * Blank (whitespace-only) lines are skipped: not read, not rejected, only counted as
   ``blank``. JSON Lines writers often end files with one; it is not an event.
 * A line that is not JSON or fails validation goes to the DLQ (:mod:`motcua.dlq`) with the
-  reason, its bytes, the file name and its 1-based line number — never dropped.
+  reason, its bytes, the file name and its 1-based line number — never dropped. A line
+  longer than :data:`schemas.validate.MAX_EVENT_BYTES` is refused for its size; only its
+  first :data:`motcua.dlq.MAX_DLQ_RAW_BYTES` are read into memory and kept.
 * Duplicate lines are published as they are: deduplication on (``source``, ``id``) is the
   stream's job, so the event log keeps exactly what was sent.
 * ``published`` counts records the broker acknowledged (after a flush), not sends.
@@ -21,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from motcua.dlq import DeadLetter
+from motcua.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
 from motcua.settings import Settings
-from schemas.validate import InvalidEvent, parse_event
+from schemas.validate import MAX_EVENT_BYTES, InvalidEvent, parse_event, too_large
 
 
 class _Future(Protocol):
@@ -86,16 +88,30 @@ class _Acks:
                 self._summary.errors.append(f"{type(exc).__name__}: {exc}")
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, bytes, int]]:
-    """(1-based line number, line bytes without terminator, bytes consumed incl. it)."""
+def iter_lines(
+    path: Path, keep: int = MAX_DLQ_RAW_BYTES
+) -> Iterator[tuple[int, bytes, int, int]]:
+    """(1-based line number, line bytes without terminator, bytes consumed incl. it, the
+    line's length without terminator). Of a line longer than ``keep`` bytes (plus its
+    terminator) only the first ``keep + 2`` are returned: the rest is read in chunks and
+    counted, never held in memory."""
     with path.open("rb") as fh:
-        for number, line in enumerate(fh, start=1):
-            size = len(line)
-            if line.endswith(b"\n"):
-                line = line[:-1]
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-            yield number, line, size
+        number = 0
+        while True:
+            head = fh.readline(keep + 2)
+            if not head:
+                return
+            number += 1
+            size, piece, end = len(head), head, head[-2:]
+            while not piece.endswith(b"\n"):  # the line goes on (or the file ends)
+                piece = fh.readline(1 << 20)
+                if not piece:
+                    break
+                size += len(piece)
+                end = (end + piece)[-2:]
+            term = 0 if not end.endswith(b"\n") else 2 if end == b"\r\n" else 1
+            line = head[: len(head) - term] if size == len(head) else head
+            yield number, line, size, size - term
 
 
 def ingest_file(
@@ -110,7 +126,7 @@ def ingest_file(
     summary = IngestSummary()
     acks = _Acks(summary)
     events, dlq = settings.topics.events, settings.topics.dlq
-    for number, line, size in iter_lines(path):
+    for number, line, size, length in iter_lines(path):
         if on_progress is not None:
             on_progress(size)
         if not line.strip():
@@ -118,10 +134,13 @@ def ingest_file(
             continue
         summary.read += 1
         try:
+            if length > len(line):  # cut by iter_lines: far over the limit
+                raise InvalidEvent(too_large(length, MAX_EVENT_BYTES))
             event = parse_event(line)
         except InvalidEvent as exc:
             summary.rejected += 1
-            letter = DeadLetter(exc.reason, line, source_file=path.name, line=number)
+            letter = DeadLetter(exc.reason, line, source_file=path.name, line=number,
+                                raw_size=length if length > len(line) else None)
             future = producer.send(
                 dlq, value=letter.encode(), key=letter.key, headers=letter.headers()
             )

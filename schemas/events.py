@@ -18,15 +18,29 @@ Vietnamese terms, so a civil servant can map a field to a form:
 * ``payment.completed``: thực hiện nghĩa vụ tài chính; ``feedback.rated``: đánh giá hài lòng
 
 Extra fields are ignored (EVENTS.md lets producers add optional fields freely).
+
+Limits beyond EVENTS.md, so that every event accepted here can be folded, judged, stored
+in SQL and shown without error downstream (README, "Hostile input"):
+
+* identifiers (``id``, ``source``, ``subject``: at most 255 characters; ``unit_code``,
+  ``procedure_code``, ``from_unit``, ``to_unit``: at most 100 — the SQL column widths)
+  must be printable (``str.isprintable()``: no control characters such as NUL, no
+  invisible format characters such as RTL overrides or zero-width spaces, no line breaks);
+  free-text fields (``reason``, ``apology_ref``, ``gateway``) may hold any character;
+* timestamps are RFC 3339 text (not epoch numbers) between 2000-01-01 and 2099-12-31
+  local time;
+* ``processing_days`` is at most 1,000 working days; other counts at most 2⁵³ − 1.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -40,20 +54,81 @@ from pydantic import (
 TYPE_PREFIX = "vn.gov.motcua."
 
 
+_LOCAL = timezone(timedelta(hours=7))
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=_LOCAL)
+"""The earliest accepted timestamp (00:00 local on 1 January 2000)."""
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=_LOCAL)
+"""Timestamps must be before this instant (00:00 local on 1 January 2100)."""
+MIN_TS = EARLIEST_TIME.timestamp()
+MAX_TS = LATEST_TIME.timestamp()
+
+MAX_CODE_CHARS = 255
+"""``id``, ``source`` and ``subject`` (the SQL store's key columns are this wide)."""
+MAX_UNIT_CHARS = 100
+"""``unit_code``, ``procedure_code``, ``from_unit``, ``to_unit``."""
+MAX_PROCESSING_DAYS = 1000
+"""About four years of working days; the due-date search walks the calendar day by day."""
+MAX_COUNT = 2**53 - 1
+"""Other counts (amounts, components): exact in every JSON reader and in a float."""
+
+_DATE_TIME_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
+
+
 def _must_be_text(value: Any) -> Any:
-    """RFC 3339 timestamps arrive as JSON strings; numbers (epoch seconds) are refused."""
+    """RFC 3339 timestamps arrive as JSON strings; numbers (epoch seconds) are refused, and
+    so are strings of digits, which pydantic would otherwise read as epoch seconds."""
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _DATE_TIME_SHAPE.match(value):
         raise ValueError("must be an RFC 3339 timestamp string with an offset")
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_must_be_text)]
+def _in_range(value: datetime) -> datetime:
+    try:
+        inside = EARLIEST_TIME <= value < LATEST_TIME
+    except OverflowError:  # an offset pushing year 1 or 9999 out of range
+        inside = False
+    if not inside:
+        raise ValueError("must be between 2000-01-01 and 2099-12-31 (local time)")
+    return value
+
+
+def printable_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid identifier character-wise, or None if it is."""
+    if value.isprintable():
+        return None
+    at, char = next((i, c) for i, c in enumerate(value) if not c.isprintable())
+    return (f"must contain only printable characters (U+{ord(char):04X} at position {at} "
+            "is a control, format or other invisible character)")
+
+
+def _printable(value: str) -> str:
+    problem = printable_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def is_valid_code(value: object) -> bool:
+    """True if ``value`` is acceptable as a ``subject`` (dossier code)."""
+    return (isinstance(value, str) and 0 < len(value) <= MAX_CODE_CHARS
+            and value.isprintable())
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_must_be_text), AfterValidator(_in_range)]
 """An instant with an explicit UTC offset (``2025-04-29T08:00:00+07:00``); naive is refused."""
 
-NonEmpty = Annotated[str, Field(min_length=1)]
-Count = Annotated[int, Field(strict=True, ge=0)]
+Code = Annotated[
+    str, Field(min_length=1, max_length=MAX_CODE_CHARS), AfterValidator(_printable)
+]
+"""An identifier: ``id``, ``source``, ``subject``."""
+UnitCode = Annotated[
+    str, Field(min_length=1, max_length=MAX_UNIT_CHARS), AfterValidator(_printable)
+]
+"""A unit or procedure code."""
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_COUNT)]
+Days = Annotated[int, Field(strict=True, ge=0, le=MAX_PROCESSING_DAYS)]
 Flag = Annotated[bool, Field(strict=True)]
 
 
@@ -112,14 +187,14 @@ class EmptyData(_Data):
 class ReceivedData(_Data):
     """Tiếp nhận hồ sơ."""
 
-    unit_code: NonEmpty
+    unit_code: UnitCode
     unit_level: UnitLevel
-    procedure_code: NonEmpty
+    procedure_code: UnitCode
     channel: Channel
     online_level: OnlineLevel = OnlineLevel.none
     full_online_eligible: Flag = False
     due_at: Timestamp | None = None
-    processing_days: Count | None = None
+    processing_days: Days | None = None
     fee_required: Flag = False
     paper_result: Flag = True
 
@@ -133,8 +208,8 @@ class ReceivedData(_Data):
 class TransferredData(_Data):
     """Chuyển xử lý / liên thông."""
 
-    from_unit: NonEmpty
-    to_unit: NonEmpty
+    from_unit: UnitCode
+    to_unit: UnitCode
 
 
 class SupplementRequestedData(_Data):
@@ -200,10 +275,10 @@ class _Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     specversion: Literal["1.0"]
-    id: NonEmpty
-    source: NonEmpty
+    id: Code
+    source: Code
     time: Timestamp
-    subject: NonEmpty
+    subject: Code
     datacontenttype: Literal["application/json"] | None = None
 
     @property
@@ -318,11 +393,21 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type, unused-ignore]
 
 __all__ = [
+    "EARLIEST_TIME",
     "EVENT_ADAPTER",
     "EVENT_MODELS",
     "EVENT_TYPES",
     "Event",
+    "LATEST_TIME",
+    "MAX_CODE_CHARS",
+    "MAX_COUNT",
+    "MAX_PROCESSING_DAYS",
+    "MAX_TS",
+    "MAX_UNIT_CHARS",
+    "MIN_TS",
     "MODEL_BY_TYPE",
     "TYPE_PREFIX",
     "ValidationError",
+    "is_valid_code",
+    "printable_problem",
 ]
