@@ -108,11 +108,12 @@ def services(settings: Settings, bootstrap: str, console: Console) -> Iterator[N
                       "set MOTCUA_METRICS_PORT[/yellow]")
         metrics = start_metrics(settings, bootstrap, registry=registry, groups=groups, port=0)
     stop = threading.Event()
+    db_url = settings.database_url.get_secret_value()  # handed to the engine only
     sink = threading.Thread(target=run_sink, name="motcua-sink",
-                            args=(settings, bootstrap, settings.database_url, stop),
+                            args=(settings, bootstrap, db_url, stop),
                             kwargs={"registry": registry}, daemon=True)
     sink.start()
-    console.print(f"SQL sink → {settings.database_url}")
+    console.print(f"SQL sink → {settings.database_url_shown()}")
     try:
         yield
     finally:
@@ -136,7 +137,7 @@ def _wait_for_sink(settings: Settings, bootstrap: str, console: Console,
         while time.monotonic() < deadline:
             lag = group_lag(settings, bootstrap, sink_group(settings), [t.events, t.dlq, t.kpi])
             if not any(lag.values()):
-                console.print(f"SQL store up to date: {settings.database_url}")
+                console.print(f"SQL store up to date: {settings.database_url_shown()}")
                 return
             time.sleep(0.5)
     console.print(f"[yellow]the SQL sink is still behind after {timeout:.0f} s: {lag}[/yellow]")

@@ -3,6 +3,12 @@
 Every field can be set from the environment with the ``MOTCUA_`` prefix, e.g.
 ``MOTCUA_KAFKA_BOOTSTRAP=kafka:9092`` or ``MOTCUA_DATABASE_URL=postgresql+psycopg://...``.
 Nothing reads the environment at import time: call :func:`load_settings`.
+
+The SASL password and the database URL (which may carry a password) are ``SecretStr``:
+``repr``, ``str`` and ``model_dump_json`` show ``**********``. Their values are read with
+``get_secret_value()`` only where they are handed to a client library (the Kafka client
+options, the SQLAlchemy engine) or to a child process (:meth:`Settings.as_env`); anything
+shown to people uses :meth:`Settings.database_url_shown` (password masked).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,11 +45,11 @@ class Settings(BaseSettings):
     )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
     topic_partitions: int = Field(default=4, ge=1, description="partitions of new topics")
     topics: TopicNames = TopicNames()
-    database_url: str = "sqlite:///./motcua.db"
+    database_url: SecretStr = SecretStr("sqlite:///./motcua.db")
     metrics_port: int = 9464
     data_dir: Path = Path("./data")
     consumer_group_prefix: str = "motcua"
@@ -54,11 +60,17 @@ class Settings(BaseSettings):
         if self.kafka_sasl_mechanism:
             opts["sasl_mechanism"] = self.kafka_sasl_mechanism
             opts["sasl_plain_username"] = self.kafka_sasl_username
-            opts["sasl_plain_password"] = self.kafka_sasl_password
+            opts["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value()
+                if self.kafka_sasl_password is not None else None
+            )
         if self.kafka_ssl_cafile:
             opts["ssl_cafile"] = str(self.kafka_ssl_cafile)
         return opts
 
+    def database_url_shown(self) -> str:
+        """The database URL for people and logs: the password replaced by ``***``."""
+        return shown_url(self.database_url.get_secret_value())
 
     def as_env(self) -> dict[str, str]:
         """These settings as ``MOTCUA_*`` environment variables, for a child process
@@ -66,14 +78,34 @@ class Settings(BaseSettings):
         env = {
             "MOTCUA_TOPIC_PARTITIONS": str(self.topic_partitions),
             "MOTCUA_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
-            "MOTCUA_DATABASE_URL": self.database_url,
+            "MOTCUA_DATABASE_URL": self.database_url.get_secret_value(),
             "MOTCUA_METRICS_PORT": str(self.metrics_port),
             "MOTCUA_DATA_DIR": str(self.data_dir),
+            "MOTCUA_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
             **{f"MOTCUA_TOPICS__{k.upper()}": v for k, v in self.topics.model_dump().items()},
         }
-        if self.kafka_bootstrap is not None:
-            env["MOTCUA_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+        optional = {
+            "MOTCUA_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "MOTCUA_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "MOTCUA_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "MOTCUA_KAFKA_SASL_PASSWORD": (self.kafka_sasl_password.get_secret_value()
+                                           if self.kafka_sasl_password is not None else None),
+            "MOTCUA_KAFKA_SSL_CAFILE": (str(self.kafka_ssl_cafile)
+                                        if self.kafka_ssl_cafile is not None else None),
+        }
+        env.update({k: v for k, v in optional.items() if v is not None})
         return env
+
+
+def shown_url(url: str) -> str:
+    """A database URL with its password replaced by ``***`` (for output and logs)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads: show none of it
+        return "<unparsable database URL>"
 
 
 def load_settings(**overrides: object) -> Settings:

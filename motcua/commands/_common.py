@@ -37,7 +37,7 @@ def read_store(db: str | None, read: Callable[[Any], T], err: Any) -> tuple[T, s
 
     from consumers.store import make_engine
 
-    url = db or load_settings().database_url
+    url = db or load_settings().database_url.get_secret_value()
     shown = make_url(url).render_as_string(hide_password=True)
     engine = make_engine(url)
     try:

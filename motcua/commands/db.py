@@ -26,7 +26,7 @@ def upgrade(
     from motcua.settings import load_settings
 
     console = Console(stderr=True)
-    url = db or load_settings().database_url
+    url = db or load_settings().database_url.get_secret_value()
     engine = make_engine(url)
     try:
         run_upgrade(engine, revision)

@@ -47,7 +47,8 @@ def metrics(
             if with_sink:
                 from consumers.sink import run_sink
 
-                run_sink(settings, servers, settings.database_url, stop, registry=registry)
+                run_sink(settings, servers, settings.database_url.get_secret_value(), stop,
+                         registry=registry)
             else:
                 stop.wait()
         finally:

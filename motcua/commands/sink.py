@@ -56,8 +56,9 @@ def sink(
     try:
         with bootstrap_for(settings) as servers:
             ensure_topics(servers, declared_topics(settings), settings)
-            console.print(f"sink: group {sink_group(settings)} → {settings.database_url}")
-            result = run_sink(settings, servers, settings.database_url, stop,
+            console.print(f"sink: group {sink_group(settings)} → "
+                          f"{settings.database_url_shown()}")
+            result = run_sink(settings, servers, settings.database_url.get_secret_value(), stop,
                               registry=registry, from_beginning=from_beginning)
             console.print(f"sink stopped after {result.batches} committed batch(es)")
     finally:
