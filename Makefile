@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check unit bench soak clean
+.PHONY: demo test check unit bench soak audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: check $(STAMP)
 # fault runs that are not yet reliable enough for every CI run (see README, "Known issues")
 soak: $(STAMP)
 	$(BIN)/pytest -q -m soak tests
+
+# known vulnerabilities of the installed dependencies (pip-audit). Needs the vulnerability
+# service (AUDIT_SERVICE=pypi: the registry's JSON API; osv: OSV), so it is not part of
+# `make test`; --strict fails when a dependency could not be checked (see README, "Security")
+AUDIT_SERVICE ?= pypi
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --skip-editable --progress-spinner off -s $(AUDIT_SERVICE)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_report
