@@ -1,0 +1,347 @@
+"""Hostile input end to end (issue #8): a file mixing about 300 hostile lines with valid
+events goes through ``motcua ingest`` on the real broker — every hostile line lands on the
+DLQ with a one-line reason, every valid one on the events topic byte for byte — and the
+same records, straight off the events topic (tombstones too), are written by the SQL sink
+to PostgreSQL and SQLite in one transaction without a single error.
+
+The lines are generated deterministically (a seeded ``random.Random`` and fixed lists);
+each hostile line is invalid by construction, and its expected DLQ key (the dossier code
+when the line is a JSON object with a valid one) is worked out by the generator, not read
+back from the code under test."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import typer
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from consumers import store
+from consumers.sink import build_batch, write_batch
+from kpi.units import CalendarBook
+from motcua.commands import ingest
+from motcua.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
+from motcua.kafka import read_topic
+from motcua.settings import Settings, load_settings
+from schemas.validate import MAX_EVENT_BYTES
+from tests.pgschema import pg_schema
+
+pytestmark = pytest.mark.integration
+
+SOURCE = "urn:motcua:dvc:hostile-test"
+
+
+def event(subject: str, id_: str, type_: str, time_: str = "2025-04-01T09:00:00+07:00",
+          **data: Any) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": id_, "source": SOURCE,
+            "type": f"vn.gov.motcua.{type_}", "time": time_, "subject": subject, "data": data}
+
+
+def received(subject: str, id_: str, **over: Any) -> dict[str, Any]:
+    data = {"unit_code": "DT.HOSTILE", "unit_level": "commune", "procedure_code": "1.0001",
+            "channel": "online", "processing_days": 3}
+    data.update(over)
+    return event(subject, id_, "dossier.received", **data)
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+# --------------------------------------------------------------------------- valid lines
+
+EDGE_CODES = ["x" * 255, "Hồ-sơ-Đồng-Tháp-001", "e\u0301\u0301-combining", "😀-emoji-🇻🇳",
+              "ا-ب-arabic", "=1+1 formula-looking", "'; DROP TABLE dossiers; --"]
+
+
+def valid_lines(rng: random.Random) -> tuple[list[bytes], set[str]]:
+    """(lines, codes of the dossiers with a ``received``). Ordinary dossiers plus ones at
+    the limits: 255-character and unusual (but printable) codes, 1,000 processing days,
+    timestamps at the first and last accepted instants, 100-character unit codes."""
+    lines: list[bytes] = []
+    codes = [f"D-{i:04d}" for i in range(60)] + EDGE_CODES
+    assert all(c.isprintable() for c in codes)
+    for n, code in enumerate(codes):
+        day = 1 + rng.randrange(28)
+        t0 = f"2025-03-{day:02d}T08:{rng.randrange(60):02d}:00+07:00"
+        extra: dict[str, Any] = {}
+        if n % 7 == 0:
+            extra = {"processing_days": None, "due_at": f"2025-04-{day:02d}T17:00:00+07:00"}
+        if code.startswith("x"):
+            extra = {"processing_days": 1000, "unit_code": "U" * 100,
+                     "procedure_code": "P" * 100}
+        data = {k: v for k, v in {**received(code, "r")["data"], **extra}.items()
+                if v is not None}
+        lines.append(dumps(event(code, f"{code[:200]}-r", "dossier.received", t0, **data)))
+        if rng.random() < 0.7:
+            lines.append(dumps(event(code, f"{code[:200]}-ok", "dossier.resolved",
+                                     f"2025-03-{day:02d}T15:00:00+07:00",
+                                     result_electronic=True)))
+        if rng.random() < 0.3:
+            lines.append(dumps(event(code, f"{code[:200]}-rate", "feedback.rated",
+                                     f"2025-04-{day:02d}T10:00:00Z", rating="satisfied")))
+    lines.append(dumps(event("D-0000", "at-first-instant", "dossier.transferred",
+                             "2000-01-01T00:00:00+07:00", from_unit="A", to_unit="B")))
+    lines.append(dumps(event("D-0001", "at-last-instant", "feedback.rated",
+                             "2099-12-31T23:59:59.999999+07:00", rating="neutral")))
+    lines.append(lines[0])  # a duplicate: published twice, deduplicated downstream
+    return lines, set(codes)
+
+
+# --------------------------------------------------------------------------- hostile lines
+
+
+@dataclass(frozen=True)
+class Hostile:
+    line: bytes
+    key: bytes | None
+    """The DLQ key: the dossier code when the line is a JSON object (as orjson reads it)
+    whose ``subject`` is a valid code, else None."""
+    kind: str
+
+
+def hostile_lines(rng: random.Random) -> list[Hostile]:
+    out: list[Hostile] = []
+
+    def add(line: bytes, key: str | None, kind: str) -> None:
+        out.append(Hostile(line, key.encode() if key is not None else None, kind))
+
+    # random bytes that start with a byte no JSON value starts with (never blank)
+    starts = b"#%&)*;<>?@^`|~"
+    for i in range(100):
+        body = bytes(b for b in rng.randbytes(rng.randrange(0, 400)) if b not in b"\r\n")
+        add(bytes([starts[i % len(starts)]]) + body, None, "random bytes")
+    # JSON that is not an object
+    for line in (b"[]", b"1", b'"H-1"', b"null", b"true", b'[{"subject": "H-1"}]', b"{}"):
+        add(line, None, "not an event object")
+    # valid events cut short (never a complete JSON value)
+    for i in range(60):
+        whole = dumps(received(f"H-cut-{i}", f"cut-{i}"))
+        add(whole[: rng.randrange(1, len(whole) - 1)], None, "truncated")
+    # wrong type, for every envelope field and every field of received's data
+    bad_values: list[Any] = [12345, [], {}, None, True, 2.5]
+    for name in ("specversion", "id", "source", "type", "time", "subject", "data"):
+        for j, bad in enumerate(bad_values):
+            if name == "data" and bad == {}:
+                continue  # an empty data object is still "missing fields": covered below
+            code = f"H-type-{name}-{j}"
+            add(dumps({**received(code, f"t-{name}-{j}"), name: bad}),
+                None if name == "subject" else code, "wrong type")
+    for name in ("unit_code", "unit_level", "procedure_code", "channel", "online_level",
+                 "full_online_eligible", "processing_days", "fee_required", "paper_result"):
+        for j, bad in enumerate(["", [], {"a": 1}, 2.5, "true"]):
+            if name in ("unit_code", "procedure_code") and bad == "true":
+                continue  # a valid code
+            code = f"H-data-{name}-{j}"
+            add(dumps(received(code, f"d-{name}-{j}", **{name: bad})), code, "wrong type")
+    # required fields missing
+    for name in ("specversion", "id", "source", "type", "time", "subject", "data"):
+        code = f"H-missing-{name}"
+        obj = received(code, f"m-{name}")
+        del obj[name]
+        add(dumps(obj), None if name == "subject" else code, "missing field")
+    add(dumps(received("H-missing-due", "m-due", processing_days=None)), "H-missing-due",
+        "missing field")
+    # timestamps outside 2000–2099 or not RFC 3339 text
+    for j, t in enumerate(["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59",
+                           "1999-12-31T23:59:59.999999+07:00", "2100-01-01T00:00:00+07:00",
+                           "1970-01-01T00:00:00Z", "1745888400", "2025-04-01",
+                           "2025-04-01T09:00:00", "2025-02-29T09:00:00+07:00"]):
+        code = f"H-time-{j}"
+        add(dumps(event(code, f"time-{j}", "dossier.withdrawn", t)), code, "time")
+        code = f"H-due-{j}"
+        add(dumps(received(code, f"due-{j}", processing_days=None, due_at=t)), code, "time")
+    # identifiers that are not printable or too long
+    for j, subject in enumerate(["", "a\x00b", "tab\there", "rtl\u200fmark", "\u202eevil",
+                                 "zero\u200bwidth", "nb\u00a0sp", "\ufeffbom", "a\x85c1",
+                                 "x" * 256, "line\u2028sep"]):
+        add(dumps(received(subject, f"subj-{j}")), None, "bad subject")
+    for j, (name, value) in enumerate([("id", "i" * 256), ("source", "s" * 256),
+                                       ("id", "nul\x00id"), ("source", "tab\tsource")]):
+        code = f"H-ident-{j}"
+        add(dumps({**received(code, "x"), name: value}), code, "bad identifier")
+    for j, (name, value) in enumerate([("unit_code", "U" * 101),
+                                       ("procedure_code", "P" * 101),
+                                       ("unit_code", "U\x00"), ("procedure_code", "P\u200f")]):
+        code = f"H-unit-{j}"
+        add(dumps(received(code, f"unit-{j}", **{name: value})), code, "bad unit code")
+    # lone surrogates escaped in JSON, invalid UTF-8: orjson refuses them too, so no key
+    add(dumps(received("H-sur-1", "sur-1")).replace(b'"H-sur-1"', b'"H\\ud800"'), None,
+        "lone surrogate")
+    add(dumps(event("H-sur-2", "sur-2", "dossier.rejected", reason="REASON"))
+        .replace(b'"REASON"', b'"\\udc00 x"'), None, "lone surrogate")
+    add(dumps(event("H-utf-1", "utf-1", "dossier.rejected", reason="REASON"))
+        .replace(b'"REASON"', b'"\xff\xfe"'), None, "invalid UTF-8")
+    add(dumps({**received("H-utf-2", "utf-2"), "extra": "X"})
+        .replace(b'"X"', b'"\xed\xa0\x80"'), None, "invalid UTF-8")
+    # deep nesting: past pydantic's 200 levels (orjson still reads 250), past orjson's 1024
+    for depth, key in ((250, "H-deep-250"), (2000, None)):
+        code = f"H-deep-{depth}"
+        add(dumps({**received(code, f"deep-{depth}"), "extra": "X"})
+            .replace(b'"X"', b"[" * depth + b"]" * depth), key, "deep nesting")
+    # numbers out of range
+    for j, days in enumerate(["1001", "-1", "2.0", '"2"', "1" + "0" * 30]):
+        code = f"H-days-{j}"
+        add(dumps(received(code, f"days-{j}", processing_days=7777))
+            .replace(b"7777", days.encode()), code, "processing_days")
+    add(dumps(event("H-dig", "dig", "dossier.digitized", components_total=2,
+                    components_digitized=3)), "H-dig", "digitized > total")
+    add(dumps(event("H-amt", "amt", "payment.completed", amount_vnd=7777, method="cash"))
+        .replace(b"7777", str(2**53).encode()), "H-amt", "amount")
+    # unknown type and version, data null
+    add(dumps(event("H-type", "ty", "dossier.teleported")), "H-type", "unknown type")
+    add(dumps({**event("H-ver", "ver", "dossier.withdrawn"), "specversion": "2.0"}), "H-ver",
+        "spec version")
+    add(dumps({**received("H-null", "null"), "data": None}), "H-null", "null data")
+    # too big: a valid event padded past the limit by one byte, and a 1 MB line
+    base = dumps({**received("H-big", "big"), "pad": ""})
+    add(base.replace(b'"pad":""', b'"pad":"' + b"x" * (MAX_EVENT_BYTES + 1 - len(base)) + b'"'),
+        "H-big", "oversize")
+    add(b'{"subject":"H-huge","pad":"' + b"x" * 1_000_000, None, "oversize")  # unclosed
+    return out
+
+
+def mixed_file(path: Path, seed: int = 8) -> tuple[list[bytes], list[Hostile], dict[int, Any]]:
+    """Writes the mixed file; returns (valid lines, hostile lines, line number → its line
+    (bytes), its Hostile, or None for a blank line)."""
+    rng = random.Random(seed)
+    valid, _ = valid_lines(rng)
+    hostile = hostile_lines(rng)
+    items: list[Any] = [*valid, *hostile, None, None]  # None: a blank line
+    rng.shuffle(items)
+    numbered = {n: item for n, item in enumerate(items, start=1)}
+    path.write_bytes(b"".join(
+        (b"   " if item is None else item.line if isinstance(item, Hostile) else item)
+        + (b"\r\n" if n % 5 == 0 else b"\n")
+        for n, item in numbered.items()))
+    return valid, hostile, numbered
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    ingest.register(app)
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    return app
+
+
+def test_ingest_sends_every_hostile_line_to_the_dlq(
+    tmp_path: Path, kafka_bootstrap: str, topic_settings: Callable[..., Settings]
+) -> None:
+    settings = topic_settings(topic_partitions=3)
+    path = tmp_path / "hostile.jsonl"
+    valid, hostile, numbered = mixed_file(path)
+    assert len(hostile) >= 300
+    assert len(Counter(h.kind for h in hostile)) == 19
+
+    env = {"MOTCUA_TOPICS__EVENTS": settings.topics.events,
+           "MOTCUA_TOPICS__DLQ": settings.topics.dlq,
+           "MOTCUA_TOPIC_PARTITIONS": str(settings.topic_partitions)}
+    result = CliRunner().invoke(_app(), ["ingest", str(path), "--bootstrap", kafka_bootstrap],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert f"read {len(valid) + len(hostile)}, published {len(valid)}" in out, out
+    assert f"rejected {len(hostile)} ({len(hostile)} on" in out, out
+    assert "blank lines skipped 2" in out, out
+
+    events = read_topic(settings, kafka_bootstrap, settings.topics.events)
+    assert Counter(r.value for r in events) == Counter(valid)
+    for r in events:
+        assert r.key == orjson.loads(r.value)["subject"].encode()
+
+    dlq = read_topic(settings, kafka_bootstrap, settings.topics.dlq)
+    assert len(dlq) == len(hostile)
+    hostile_at = {n: item for n, item in numbered.items() if isinstance(item, Hostile)}
+    seen: set[int] = set()
+    for record in dlq:
+        letter = DeadLetter.decode(record.value)
+        assert letter.source_file == "hostile.jsonl" and letter.line is not None
+        expected = hostile_at[letter.line]
+        seen.add(letter.line)
+        kind = expected.kind
+        assert letter.reason and "\n" not in letter.reason and len(letter.reason) <= 1000, kind
+        assert dict(record.headers)["motcua.dlq.reason"] == letter.reason.encode()
+        assert record.key == expected.key, (kind, expected.line[:120])
+        if len(expected.line) > MAX_DLQ_RAW_BYTES:
+            assert letter.raw == expected.line[:MAX_DLQ_RAW_BYTES]
+            assert letter.raw_size == len(expected.line)
+        else:
+            assert letter.raw == expected.line and letter.raw_size is None
+        if kind == "oversize":
+            assert letter.reason == (f"event is {len(expected.line):,} bytes; "
+                                     f"the limit is {MAX_EVENT_BYTES:,}")
+        if kind in ("truncated", "lone surrogate", "invalid UTF-8"):
+            assert letter.reason.startswith("not JSON: "), (kind, letter.reason)
+        if kind == "time":
+            assert letter.reason.startswith(("time: ", "data.due_at: ")), letter.reason
+    assert seen == set(hostile_at)
+
+
+# --------------------------------------------------------------------------- the sink
+
+
+@dataclass
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hostile.db'}"
+        return
+    with pg_schema(prefix="hostile") as url:
+        yield url
+
+
+def test_sink_writes_hostile_records_in_one_transaction(db_url: str) -> None:
+    """Records as a careless producer could put them straight on the events topic (no
+    ingest in between), plus tombstones: one batch, one commit, nothing raised — on
+    PostgreSQL a code longer than its column or a NUL would have failed the transaction
+    and stalled the sink on that batch for ever."""
+    rng = random.Random(9)
+    valid, received_codes = valid_lines(rng)
+    hostile = hostile_lines(rng)
+    settings = load_settings(topics={"events": "ev", "dlq": "dl", "contributions": "c",
+                                     "kpi": "k"})
+    values: list[bytes | None] = [*valid, *(h.line for h in hostile), None, None]
+    records = [Rec("ev", 0, offset, None, value) for offset, value in enumerate(values)]
+    engine = store.make_engine(db_url)
+    try:
+        store.upgrade(engine)
+        batch = build_batch(records, settings)
+        write_batch(engine, batch, group_id="g", horizon=1.8e9, calendar_for=CalendarBook())
+        with engine.connect() as conn:
+            def count(table: Any) -> int:
+                return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+            distinct_valid = {(orjson.loads(v)["source"], orjson.loads(v)["id"]) for v in valid}
+            assert count(store.raw_events) == len(distinct_valid)
+            assert count(store.dlq_records) == len(hostile) + 2  # and the two tombstones
+            assert count(store.dossiers) == len(received_codes)
+            codes = set(conn.execute(select(store.dossiers.c.code)).scalars())
+            assert codes == received_codes
+            subjects = Counter(conn.execute(select(store.dlq_records.c.subject)).scalars())
+            assert subjects == Counter([h.key.decode() if h.key else None for h in hostile]
+                                       + [None, None])
+    finally:
+        engine.dispose()
