@@ -2,7 +2,9 @@
 events goes through ``motcua ingest`` on the real broker — every hostile line lands on the
 DLQ with a one-line reason, every valid one on the events topic byte for byte — and the
 same records, straight off the events topic (tombstones too), are written by the SQL sink
-to PostgreSQL and SQLite in one transaction without a single error.
+to PostgreSQL and SQLite in one transaction without a single error, and a stream worker fed
+them directly (no ingest in between) dead-letters every hostile one and still gives the
+batch report's numbers.
 
 The lines are generated deterministically (a seeded ``random.Random`` and fixed lists);
 each hostile line is invalid by construction, and its expected DLQ key (the dossier code
@@ -11,7 +13,11 @@ back from the code under test."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +32,10 @@ from typer.testing import CliRunner
 
 from consumers import store
 from consumers.sink import build_batch, write_batch
+from kpi.batch import aggregate, fold_lines
+from kpi.report import build_report
 from kpi.units import CalendarBook
+from motcua.broker import stop_process
 from motcua.commands import ingest
 from motcua.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
 from motcua.kafka import read_topic
@@ -345,3 +354,92 @@ def test_sink_writes_hostile_records_in_one_transaction(db_url: str) -> None:
                                        + [None, None])
     finally:
         engine.dispose()
+
+
+# --------------------------------------------------------------------------- the worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen[bytes]]]:
+    """The stream worker as a child process (the pattern of test_streams.py)."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: Settings) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
+        env.update(settings.as_env())
+        env["MOTCUA_DATA_DIR"] = str(tmp_path)
+        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "streams.run", "info"], cwd=ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        stop_process(proc, timeout=15)
+
+
+def _batch_reports(lines: list[bytes], horizon: float) -> dict[tuple[str, str], Any]:
+    agg = aggregate(fold_lines(lines).states(), horizon, CalendarBook())
+    return {b: build_report(b[0], b[1], c, horizon) for b, c in agg.counters.items()}
+
+
+def test_worker_dead_letters_hostile_records_and_keeps_counting(
+    tmp_path: Path, topic_settings: Callable[..., Settings],
+    start_worker: Callable[[Settings], subprocess.Popen[bytes]],
+) -> None:
+    """Hostile records and tombstones produced straight onto the events topic (each with
+    some key, as a careless producer would): the worker dead-letters every one with its
+    topic/partition/offset and keeps running; its snapshots equal the batch report of the
+    valid lines. A tombstone or deeply nested JSON used to end the worker's batch with an
+    exception (and the restarted worker met the same record again)."""
+    from motcua.kafka import producer
+    from motcua.topics import declared_topics, ensure_topics
+    from streams.idle import read_snapshots
+
+    settings = topic_settings(topic_partitions=2)
+    bootstrap = str(settings.kafka_bootstrap)
+    rng = random.Random(10)
+    valid, _ = valid_lines(rng)
+    hostile = [h.line for h in hostile_lines(rng) if len(h.line) < 500_000]
+    hostile.append(b'{"subject":"H-300k","pad":"' + b"x" * 300_000 + b'"}')  # > 256 KiB
+    tombstones = 3
+    ensure_topics(bootstrap, declared_topics(settings), settings)
+    proc = start_worker(settings)
+    prod = producer(settings, bootstrap, linger_ms=20)
+    try:
+        order: list[bytes | None] = [*valid, *hostile, *([None] * tombstones)]
+        rng.shuffle(order)
+        for value in order:
+            key = orjson.loads(value)["subject"].encode() if value in valid else b"junk-key"
+            prod.send(settings.topics.events, value, key=key)
+        prod.flush()
+    finally:
+        prod.close()
+
+    want = _batch_reports(valid, time.time())
+    deadline = time.monotonic() + 240
+    letters: list[DeadLetter] = []
+    diffs: list[str] = ["(never read)"]
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (tmp_path / "worker-0.log").read_text("utf-8", "replace")
+        letters = [DeadLetter.decode(r.value)
+                   for r in read_topic(settings, bootstrap, settings.topics.dlq)]
+        snapshots = read_snapshots(settings, bootstrap)
+        diffs = [f"{b}: {snapshots.get(b, {}).get('counts')} != {r['counts']}"
+                 for b, r in want.items()
+                 if snapshots.get(b, {}).get("counts") != r["counts"]]
+        if len(letters) >= len(hostile) + tombstones and not diffs:
+            break
+        time.sleep(1.0)
+    assert not diffs, diffs[:3]
+    assert len(letters) == len(hostile) + tombstones
+    assert Counter(x.raw for x in letters) == Counter(
+        [h[:MAX_DLQ_RAW_BYTES] for h in hostile] + [b""] * tombstones)
+    for x in letters:
+        assert x.reason and "\n" not in x.reason, x.reason
+        assert x.topic == settings.topics.events and x.offset is not None
+    assert [x.raw_size for x in letters if x.raw_size] == [len(hostile[-1])]
+    assert proc.poll() is None
