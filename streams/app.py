@@ -198,23 +198,35 @@ def create_app(
     tracker = Tracker(CalendarBook())
     aggregator = Aggregator()
     ready = {"track": False, "aggregate": False}
+    batch_lock = asyncio.Lock()
+    """Held by every batch and by the revocation, which clears the state."""
     stats = defaultdict(int)
     app.pipeline = {"tracker": tracker, "aggregator": aggregator, "ready": ready,  # type: ignore[attr-defined]
                     "stats": stats}
 
-    async def send(topic: str, key: bytes | None, value: bytes, partition: int | None = None,
+    async def send(sent: list[Any], topic: str, key: bytes | None, value: bytes,
+                   partition: int | None = None,
                    headers: list[tuple[str, bytes]] | None = None) -> None:
-        await app.producer.send(topic, key, value, partition, None, headers)
+        """Hand one record to the producer; its delivery future goes into ``sent``."""
+        sent.append(await app.producer.send(topic, key, value, partition, None, headers))
+
+    async def delivered(sent: list[Any]) -> None:
+        """Wait until every record in ``sent`` is acknowledged by the broker, raising the
+        first delivery error. A batch's input is acked (and later committed) only after
+        this: faust's commit flushes the producer but does not look at delivery results,
+        so an unchecked failed send would be lost silently with its input committed."""
+        if sent:
+            await asyncio.gather(*sent)
 
     def owned(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
-    async def send_entries(by_unit: dict[str, list[Entry]]) -> None:
+    async def send_entries(sent: list[Any], by_unit: dict[str, list[Entry]]) -> None:
         for unit, entries in by_unit.items():
             key = unit.encode()
             for i in range(0, len(entries), MAX_ENTRIES_PER_MESSAGE):
                 chunk = entries[i : i + MAX_ENTRIES_PER_MESSAGE]
-                await send(names.contributions, key, encode_entries(chunk))
+                await send(sent, names.contributions, key, encode_entries(chunk))
 
     async def guarded(work: Any) -> None:
         """Run one batch to its end even if the agent is cancelled meanwhile (the batch's
@@ -234,13 +246,23 @@ def create_app(
     # ------------------------------------------------------------------ track
     dossier_changelog = dossier_table.changelog_topic.get_topic_name()
 
-    async def track_batch(events: list[Any]) -> None:
+    first_offsets: dict[int, int] = {}
+    """Per events partition, the first offset processed since the last (re)assignment."""
+
+    async def track_batch(records: list[Any]) -> None:
+        """Fold a batch of event records (aiokafka records or faust messages: ``key``,
+        ``value``, ``topic``, ``partition``, ``offset``) and send what changed."""
         now = clock()
+        sent: list[Any] = []
+        for msg in records:
+            p = msg.partition
+            if p not in first_offsets:
+                first_offsets[p] = msg.offset
+                log.info("events partition %d: processing from offset %d", p, msg.offset)
         touched: dict[str, Any] = {}
         changed: set[str] = set()
         out: list[tuple[bytes | None, bytes, int | None, Any]] = []  # (key, value, part, hdr)
-        for ev in events:
-            msg = ev.message
+        for msg in records:
             raw_value = msg.value
             # the batch path's fast recognizer first; pydantic decides anything unusual
             quick = fast_fact(raw_value) if isinstance(raw_value, bytes) else None
@@ -257,7 +279,7 @@ def create_app(
             subject, fkey, fact = quick
             key = subject.encode()
             if msg.key != key:
-                await send(names.events, key, raw_value)
+                await send(sent, names.events, key, raw_value)
                 stats["rekeyed"] += 1
                 continue
             rec, did_change = tracker.apply_fact(subject, fkey, fact, msg.partition)
@@ -265,7 +287,7 @@ def create_app(
             if did_change:
                 changed.add(subject)
         for key_, value, _part, headers in out:
-            await send(names.dlq, key_, value, None, headers)
+            await send(sent, names.dlq, key_, value, None, headers)
         stats["dead"] += len(out)
         by_unit: dict[str, list[Entry]] = defaultdict(list)
         rows: list[tuple[bytes, bytes, int]] = []
@@ -277,9 +299,10 @@ def create_app(
         store = dossier_table.data
         for k, v, p in rows:
             store[k] = v
-            await send(dossier_changelog, k, v, p)
-        await send_entries(by_unit)
-        stats["events"] += len(events)
+            await send(sent, dossier_changelog, k, v, p)
+        await send_entries(sent, by_unit)
+        await delivered(sent)
+        stats["events"] += len(records)
 
     def _dead(reason: str, raw_value: bytes, msg: Any) -> tuple[Any, bytes, None, Any]:
         dl = DeadLetter(reason, raw_value, topic=msg.topic, partition=msg.partition,
@@ -288,8 +311,10 @@ def create_app(
 
     @app.agent(events_topic, concurrency=1, name="track")
     async def track(stream: faust.StreamT) -> None:
+        # with the fast path, records bypass this agent (``batch_handlers`` below)
         async for events in stream.take_events(batch_max, batch_within):
-            await guarded(track_batch(events))
+            async with batch_lock:
+                await guarded(track_batch([ev.message for ev in events]))
 
     async def changelog_rows(topic: str, partitions: set[int]) -> dict[bytes, bytes]:
         loop = asyncio.get_running_loop()
@@ -308,8 +333,10 @@ def create_app(
 
     @app.timer(sweep_interval)
     async def sweep() -> None:
-        if not ready["track"]:
-            return
+        if ready["track"]:
+            await guarded(sweep_once())
+
+    async def sweep_once() -> None:
         now = clock()
         by_unit: dict[str, list[Entry]] = defaultdict(list)
         for rec in list(tracker.due(now)):
@@ -317,15 +344,17 @@ def create_app(
                 by_unit[unit].append(entry)
         if by_unit:
             stats["swept"] += sum(len(v) for v in by_unit.values())
-            await send_entries(by_unit)
+            sent: list[Any] = []
+            await send_entries(sent, by_unit)
+            await delivered(sent)
 
     # --------------------------------------------------------------- aggregate
     applied_changelog = applied_table.changelog_topic.get_topic_name()
 
-    async def aggregate_batch(events: list[Any]) -> None:
+    async def aggregate_batch(records: list[Any]) -> None:
+        sent: list[Any] = []
         rows: list[tuple[str, bytes, int]] = []
-        for ev in events:
-            msg = ev.message
+        for msg in records:
             unit = msg.key.decode()
             for entry in decode_entries(msg.value):
                 row = aggregator.apply(unit, entry, msg.partition)
@@ -335,13 +364,30 @@ def create_app(
         for k, v, p in rows:
             kb = k.encode()
             store[kb] = v
-            await send(applied_changelog, kb, v, p)
-        stats["contributions"] += len(events)
+            await send(sent, applied_changelog, kb, v, p)
+        await delivered(sent)
+        stats["contributions"] += len(records)
 
     @app.agent(contributions_topic, concurrency=1, name="aggregate")
     async def aggregate(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch_max, batch_within):
-            await guarded(aggregate_batch(events))
+            async with batch_lock:
+                await guarded(aggregate_batch([ev.message for ev in events]))
+
+    def batch_handler(name: str, work: Callable[[list[Any]], Any]) -> Any:
+        async def handle(records: list[Any]) -> bool:
+            async with batch_lock:
+                if not ready[name]:
+                    return False  # not recovered yet: fetched again later
+                await guarded(work(records))
+                return True
+        return handle
+
+    if fast_path:
+        app.batch_handlers = {  # type: ignore[attr-defined]
+            names.events: batch_handler("track", track_batch),
+            names.contributions: batch_handler("aggregate", aggregate_batch),
+        }
 
     @applied_table.on_recover
     async def _rebuild_aggregator() -> None:
@@ -369,6 +415,7 @@ def create_app(
             catalogs.extend(shipped_catalogs())
         now = clock()
         buckets = aggregator.take_dirty()
+        sent: list[Any] = []
         try:
             for unit, period, counters in buckets:
                 level = aggregator.levels.get(unit)
@@ -377,7 +424,8 @@ def create_app(
                 ) if with_criteria else []
                 report = build_report(unit, period, counters, now, criteria=criteria,
                                       level=level)
-                await send(names.kpi, f"{unit}|{period}".encode(), orjson.dumps(report))
+                await send(sent, names.kpi, f"{unit}|{period}".encode(), orjson.dumps(report))
+            await delivered(sent)
         except BaseException:
             aggregator.dirty.update((u, p) for u, p, _ in buckets)
             raise
@@ -385,9 +433,13 @@ def create_app(
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        # until the tables are recovered, nothing is swept or published from stale state
-        ready["track"] = ready["aggregate"] = False
-        tracker.clear()
-        aggregator.clear()
+        # until the tables are recovered, nothing is swept or published from stale state;
+        # a batch in progress finishes first (its sends delivered), so the rebuild that
+        # follows reads everything it wrote
+        async with batch_lock:
+            ready["track"] = ready["aggregate"] = False
+            first_offsets.clear()
+            tracker.clear()
+            aggregator.clear()
 
     return app

@@ -13,7 +13,7 @@ behaviour is unchanged. Everything else is faust's code path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 import faust
@@ -47,10 +47,105 @@ class _Resume:
                 return stop.value
 
 
+BatchHandler = Callable[[list[Any]], Awaitable[bool]]
+"""Processes a list of aiokafka ``ConsumerRecord``s of one topic (partitions interleaved,
+each partition in offset order); returns True once their effects are delivered, False if
+it cannot take them now (they are then fetched again)."""
+
+
 class Consumer(_driver.Consumer):
+    """faust's consumer with (1) a cheaper per-message hand-off and (2) *batch topics*.
+
+    A batch topic's fetched records bypass faust's conductor, channels and streams: they go
+    straight to the app's handler (``app.batch_handlers[topic]``), one call per topic per
+    fetch, and are acked for commit only after the handler returned. Rules that keep this
+    at-least-once with nothing skipped:
+
+    * records are handed over only while the flow is active and the generation unchanged;
+      otherwise nothing is acked and the partition is fetched again from its committed
+      offset after the rebalance (faust seeks every partition there once recovery is done);
+    * per partition, the first offset of a fetch must follow the last one handled (or the
+      committed offset); on a hole the partition is seeked back and the records dropped,
+      never acked — faust's own path would record the hole as a "gap" and commit past it.
+      A hole that persists after one seek back is a real one (the log has no such
+      offsets) and is accepted with a warning.
+    """
+
+    _batch_next: dict[Any, int]
+    _batch_retry: dict[Any, int]
+
+    def _batch_handlers(self) -> dict[str, BatchHandler]:
+        return getattr(self.app, "batch_handlers", {})
+
+    async def perform_seek(self) -> None:
+        self._batch_next = {}
+        await super().perform_seek()
+
+    def _expected(self, tp: Any) -> int | None:
+        nxt = getattr(self, "_batch_next", None)
+        if nxt is None:
+            nxt = self._batch_next = {}
+        if tp in nxt:
+            return nxt[tp]
+        committed = self._committed_offset.get(tp)
+        return committed if committed is not None and committed >= 0 else None
+
+    async def _handle_batches(self, records: dict[Any, list[Any]], generation_id: int,
+                              handlers: dict[str, BatchHandler]) -> None:
+        if not hasattr(self, "_batch_retry"):
+            self._batch_retry = {}
+        by_topic: dict[str, list[Any]] = {}
+        taken: dict[Any, list[Any]] = {}
+        for tp, recs in records.items():
+            if not recs:
+                continue
+            expected = self._expected(tp)
+            first = recs[0].offset
+            if expected is not None and first != expected:
+                if first < expected:  # a re-fetch of what was handled: keep the rest
+                    recs = [r for r in recs if r.offset >= expected]
+                    if not recs:
+                        continue
+                elif self._batch_retry.get(tp) == first:
+                    self.log.warning("offsets %d..%d of %s are missing from the log; "
+                                     "continuing at %d", expected, first - 1, tp, first)
+                else:
+                    self._batch_retry[tp] = first
+                    self.log.info("hole before offset %d of %s (expected %d): fetching "
+                                  "again", first, tp, expected)
+                    await self.seek(tp, expected)
+                    continue
+            self._batch_retry.pop(tp, None)
+            taken[tp] = recs
+            by_topic.setdefault(tp.topic, []).extend(recs)
+        for topic, recs in by_topic.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                return  # a rebalance began: nothing acked, fetched again afterwards
+            tps = [tp for tp in taken if tp.topic == topic]
+            if not await handlers[topic](recs):
+                for tp in tps:
+                    await self.seek(tp, taken[tp][0].offset)
+                    self._batch_next.pop(tp, None)
+                continue
+            for tp in tps:
+                self._ack_offsets(tp, [r.offset for r in taken[tp]])
+                self._batch_next[tp] = taken[tp][-1].offset + 1
+                self._read_offset[tp] = taken[tp][-1].offset
+
+    def _ack_offsets(self, tp: Any, offsets: list[int]) -> None:
+        """:meth:`faust.transport.consumer.Consumer.ack` for records that have no faust
+        message object."""
+        committed = self._committed_offset[tp]
+        acked_index = self._acked_index[tp]
+        acked = self._acked[tp]
+        for offset in offsets:
+            if (committed is None or offset >= committed) and offset not in acked_index:
+                acked_index.add(offset)
+                acked.append(offset)
+                self._n_acked += 1
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - faust loop
         callback = self.callback
-        getmany = self.getmany
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
         get_read_offset = self._read_offset.__getitem__
@@ -58,38 +153,60 @@ class Consumer(_driver.Consumer):
         set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
+        to_message = self._to_message
         sleep = asyncio.sleep
         since_yield = 0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
-                ait = getmany(timeout=1.0)
+                if not self.flow_active:
+                    await self.perform_seek()  # as faust's getmany does
+                records, active = await self._wait_next_records(1.0)
+                generation_id = self.app.consumer_generation_id
                 await self.sleep(0)
-                if self.should_stop:
+                if not records or self.should_stop:
+                    unset_flag(CONSUMER_FETCHING)
                     continue
-                async for tp, message in ait:
-                    since_yield += 1
-                    if since_yield > 1000:
-                        await sleep(0)
-                        since_yield = 0
-                    offset = message.offset
-                    r_offset = get_read_offset(tp)
-                    if r_offset is not None and offset < r_offset:
-                        continue  # faust drops these too
-                    gap = offset - (r_offset or 0)
-                    if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                        await self._add_gap(tp, r_offset + 1, offset)
-                    if commit_every is not None and self._n_acked >= commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                    coro = callback(message)
-                    try:
-                        first = coro.send(None)
-                    except StopIteration:
-                        pass
-                    else:
-                        await self.wait_first(_Resume(coro, first), self.suspend_flow.wait())
-                    set_read_offset(tp, offset)
+                handlers = self._batch_handlers()
+                batch = {tp: recs for tp, recs in records.items() if tp.topic in handlers}
+                if batch:
+                    await self._handle_batches(batch, generation_id, handlers)
+                for tp, recs in records.items():
+                    if tp in batch:
+                        continue
+                    if active is not None and tp not in active \
+                            and tp not in self._buffered_partitions:
+                        continue
+                    for record in recs:
+                        if not self.flow_active or \
+                                self.app.consumer_generation_id != generation_id:
+                            break
+                        since_yield += 1
+                        if since_yield > 1000:
+                            await sleep(0)
+                            since_yield = 0
+                        offset = record.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is not None and offset < r_offset:
+                            continue  # faust drops these too
+                        gap = offset - (r_offset or 0)
+                        if gap > 1 and r_offset and acks_enabled_for(record.topic):
+                            await self._add_gap(tp, r_offset + 1, offset)
+                        if commit_every is not None and self._n_acked >= commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        coro = callback(to_message(tp, record))
+                        try:
+                            first = coro.send(None)
+                        except StopIteration:
+                            pass
+                        else:
+                            await self.wait_first(_Resume(coro, first),
+                                                  self.suspend_flow.wait())
+                        set_read_offset(tp, offset)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
                 unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

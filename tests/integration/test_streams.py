@@ -45,7 +45,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Pop
 
     def start(settings: Settings) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "streams.run"], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "streams.run", "info"], cwd=ROOT,
                                 env=worker_env(settings, tmp_path), stdout=log,
                                 stderr=subprocess.STDOUT)
         procs.append(proc)
@@ -108,7 +108,58 @@ def wait_for_agreement(settings: Settings, lines: list[bytes], timeout: float) -
 
     lag = group_lag(settings, str(settings.kafka_bootstrap))
     raise AssertionError(f"{len(diffs)} buckets differ after {timeout}s (pipeline group lag "
-                         f"{lag}): {diffs[:3]}")
+                         f"{lag}): {diffs[:3]}; {diagnose(settings, lines)}")
+
+
+def diagnose(settings: Settings, lines: list[bytes]) -> str:
+    """Which side is short: the tracker's dossier table (facts) or the aggregator's applied
+    table (rows), read back from their changelogs."""
+    from streams.app import app_id, read_changelog
+
+    bootstrap = str(settings.kafka_bootstrap)
+    parts = set(range(settings.topic_partitions))
+    want = fold_lines(lines).facts
+    prefix = app_id(settings)
+    tracked = read_changelog(settings, bootstrap, f"{prefix}-dossiers-changelog", parts)
+    short_facts = []
+    missing: set[str] = set()
+    for code, facts in want.items():
+        row = tracked.get(code.encode())
+        have = set(orjson.loads(row)["f"]) if row else set()
+        if set(facts) - have:
+            short_facts.append((code, len(facts), len(have)))
+            missing |= set(facts) - have
+    applied = read_changelog(settings, bootstrap, f"{prefix}-applied-changelog", parts)
+    dossiers_applied = {k.decode().split("\x1f", 1)[1] for k, v in applied.items()
+                        if orjson.loads(v)["r"]}
+    missing_applied = [c for c, facts in want.items() if c not in dossiers_applied
+                       and any(f[0] == "received" for f in facts.values())]
+    where: dict[int, list[int]] = {}
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(settings.topics.events, p) for p in parts]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    for _ in range(40):
+        batch = consumer.poll(timeout_ms=500, max_records=50_000)
+        if not batch:
+            break
+        for tp, records in batch.items():
+            for r in records:
+                try:
+                    obj = orjson.loads(r.value)
+                    key = f"{obj['source']}\x1f{obj['id']}"
+                except Exception:
+                    continue
+                if key in missing:
+                    where.setdefault(tp.partition, []).append(r.offset)
+    consumer.close()
+    spans = {p: (min(o), max(o), len(o)) for p, o in sorted(where.items())}
+    return (f"events of short dossiers per partition (min, max offset, n): {spans}; "
+            f"tracker table short of facts for {len(short_facts)} dossiers "
+            f"{short_facts[:5]}; applied table lacks {len(missing_applied)} dossiers "
+            f"{missing_applied[:5]}")
 
 
 def test_snapshots_equal_batch(topic_settings: Callable[..., Settings], start_worker: Any) -> None:
