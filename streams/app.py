@@ -88,7 +88,8 @@ def _credentials(settings: Settings) -> Any:
     if settings.kafka_security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password,
+            password=(settings.kafka_sasl_password.get_secret_value()
+                      if settings.kafka_sasl_password else None),
             ssl_context=context,
             mechanism=settings.kafka_sasl_mechanism or "PLAIN",
         )

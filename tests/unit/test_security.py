@@ -193,11 +193,6 @@ def test_sink_command_output_hides_the_password(monkeypatch: pytest.MonkeyPatch)
     _assert_hidden(result.output + "\n".join(lines))
 
 
-@pytest.mark.xfail(
-    reason="streams/app.py _credentials() hands faust the SecretStr itself; it must pass "
-           "settings.kafka_sasl_password.get_secret_value() (file owned by another engineer)",
-    strict=False,
-)
 def test_stream_worker_hands_faust_the_plain_password() -> None:
     from streams.app import _credentials
 
