@@ -293,7 +293,7 @@ class Aggregator:
             self._add(unit, old.rows, -1)
         self._add(unit, rows, 1)
         self.applied[key] = Applied(version, level, rows, partition)
-        return key, orjson.dumps({"v": version, "l": level, "r": rows, "p": partition})
+        return key, _kept(orjson.dumps({"v": version, "l": level, "r": rows, "p": partition}))
 
     def restore(self, key: str, raw: bytes, partitions: set[int]) -> None:
         obj = orjson.loads(raw)
