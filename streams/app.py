@@ -215,9 +215,19 @@ def create_app(
         """Wait until every record in ``sent`` is acknowledged by the broker, raising the
         first delivery error. A batch's input is acked (and later committed) only after
         this: faust's commit flushes the producer but does not look at delivery results,
-        so an unchecked failed send would be lost silently with its input committed."""
-        if sent:
-            await asyncio.gather(*sent)
+        so an unchecked failed send would be lost silently with its input committed.
+        (A producer flush waits on a few batch futures; gathering thousands of record
+        futures cost ~9% of the worker's CPU.)"""
+        if not sent:
+            return
+        if not sent[-1].done() or not all(f.done() for f in sent):
+            await app.producer.flush()
+        for f in sent:
+            if not f.done():
+                await f
+            exc = f.exception()
+            if exc is not None:
+                raise exc
 
     def owned(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,10 +43,6 @@ Rows = list[list[list[str]]]
 """``[[period keys], [count keys]]`` pairs."""
 Entry = list[Any]
 """``[code, version, level, rows]`` of a contributions message."""
-
-
-def _rows_json(rows: Iterable[tuple[tuple[str, ...], tuple[str, ...]]]) -> Rows:
-    return [[list(periods), list(keys)] for periods, keys in rows]
 
 
 class Versions:
@@ -185,7 +181,7 @@ class Tracker:
         unit = None
         if d is not None:
             unit = sys.intern(d.unit)
-            rows = _rows_json(contribution_rows(d, now))
+            rows = contribution_rows(d, now)  # tuples: JSON arrays on the wire
             out.append((unit, [rec.code, v, d.level, rows]))
         if rec.unit is not None and rec.unit != unit:
             out.append((rec.unit, [rec.code, v, None, []]))

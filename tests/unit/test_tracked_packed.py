@@ -37,7 +37,8 @@ def _expected(state: DossierState, horizon: float) -> list[tuple[str, list[Any]]
 
 
 def _unversioned(out: list[tuple[str, list[Any]]]) -> list[tuple[str, list[Any]]]:
-    return [(unit, [e[0], e[2], e[3]]) for unit, e in out]
+    """The entries as they are on the wire (rows are tuples in memory, arrays in JSON)."""
+    return [(unit, [e[0], e[2], orjson.loads(orjson.dumps(e[3]))]) for unit, e in out]
 
 
 @settings(max_examples=150, deadline=None)
