@@ -168,11 +168,18 @@ class Consumer(_driver.Consumer):
                     unset_flag(CONSUMER_FETCHING)
                     continue
                 handlers = self._batch_handlers()
-                batch = {tp: recs for tp, recs in records.items() if tp.topic in handlers}
+                batch: dict[Any, list[Any]] = {}
+                for tp, recs in records.items():
+                    if tp.topic not in handlers or not recs:
+                        continue
+                    if active is None or tp in active:
+                        batch[tp] = recs
+                    else:  # paused meanwhile: fetched again from here once resumed
+                        await self.seek(tp, recs[0].offset)
                 if batch:
                     await self._handle_batches(batch, generation_id, handlers)
                 for tp, recs in records.items():
-                    if tp in batch:
+                    if tp.topic in handlers:
                         continue
                     if active is not None and tp not in active \
                             and tp not in self._buffered_partitions:
