@@ -7,6 +7,10 @@ while the sink is consuming it, and only once it has committed some but not all 
 write transaction is open in the database, the process is SIGKILLed. A fresh process of the
 same consumer group then finishes the job, and the store must be exactly what the batch path
 computes: every distinct event once, the ledger, the snapshots and every dead letter.
+
+A deterministic variant kills the sink exactly between a batch's database commit and its
+Kafka offset commit (a test-only subclass, :mod:`tests.integration.sink_killed_after_db_commit`):
+the replayed batch must change nothing.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from consumers import store
 from consumers.sink import sink_group
 from kpi.dossier import fact_key
-from motcua.kafka import group_lag
+from motcua.kafka import admin, committed_offsets, group_lag
 from motcua.settings import Settings
 from tests.integration import test_sink as base
 from tests.integration.test_sink import (
@@ -52,8 +57,8 @@ REPO = Path(__file__).resolve().parents[2]
 # --------------------------------------------------------------------------- the process
 
 
-def _start_sink(settings: Settings, url: str, bootstrap: str, log: Path, app_name: str
-                ) -> subprocess.Popen[bytes]:
+def _start_sink(settings: Settings, url: str, bootstrap: str, log: Path, app_name: str,
+                command: tuple[str, ...] = ("motcua", "sink")) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "MOTCUA_TOPICS__EVENTS": settings.topics.events,
@@ -63,8 +68,9 @@ def _start_sink(settings: Settings, url: str, bootstrap: str, log: Path, app_nam
         "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
         "PGAPPNAME": app_name,  # lets the test find the sink's PostgreSQL sessions
     }
-    cmd = [sys.executable, "-m", "motcua", "sink", "--db", url, "--bootstrap", bootstrap,
-           "--metrics-port", "0"]
+    cmd = [sys.executable, "-m", *command, "--db", url, "--bootstrap", bootstrap]
+    if command == ("motcua", "sink"):
+        cmd += ["--metrics-port", "0"]
     with log.open("ab") as out:
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -212,6 +218,106 @@ def test_sink_killed_mid_batch_restarts_without_duplicates_or_gaps(
               f"{total} records; publish {t_published - t0:.1f}s, first commit "
               f"{(t_first_commit or t_kill) - t_published:.1f}s after start, kill at "
               f"{t_kill - t_published:.1f}s, restart caught up in "
+              f"{t_caught_up - t_restart:.1f}s, total {time.monotonic() - t0:.1f}s")
+    except BaseException:
+        print(_tail(log))
+        raise
+    finally:
+        for proc in procs:
+            _stop(proc)
+        engine.dispose()
+
+
+def _db_offsets(engine: Engine, group: str) -> dict[tuple[str, int], int]:
+    o = store.sink_offsets.c
+    q = select(o.topic, o.partition, o.next_offset).where(o.group_id == group)
+    with engine.connect() as conn:
+        return {(t, p): n for t, p, n in conn.execute(q)}
+
+
+def _kafka_offsets(settings: Settings, bootstrap: str, group: str) -> dict[tuple[str, int], int]:
+    kadmin = admin(settings, bootstrap)
+    try:
+        return {(tp.topic, tp.partition): o
+                for tp, o in committed_offsets(kadmin, group).items()}
+    finally:
+        kadmin.close()
+
+
+def test_sink_killed_between_db_and_kafka_commit(
+    db_url: str, topic_settings: Callable[..., Settings], kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    """Deterministic variant: the sink SIGKILLs itself right after the 2nd batch's database
+    commit, before that batch's Kafka offset commit (``sink_killed_after_db_commit``). The
+    database is then one batch ahead of Kafka; the restarted ``motcua sink`` replays that
+    batch from the Kafka offsets, and the replay must change nothing."""
+    from tests.integration.sink_killed_after_db_commit import KILLED_MARK
+
+    t0 = time.monotonic()
+    settings = topic_settings()
+    lines = _lines(scale=0.1, seed=29)
+    batch, reports, published = _publish(settings, kafka_bootstrap, lines, tmp_path)
+    total = sum(published.values())
+    distinct = _distinct_events(batch)
+    group = sink_group(settings)
+    app_name = f"killcommit-{settings.consumer_group_prefix}"
+    log = tmp_path / "sink.log"
+    engine = store.make_engine(db_url)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        first = _start_sink(settings, db_url, kafka_bootstrap, log, app_name,
+                            ("tests.integration.sink_killed_after_db_commit", "--kill-after",
+                             "2"))
+        procs.append(first)
+        assert first.wait(90) == -signal.SIGKILL, f"not killed:\n{_tail(log)}"
+        t_kill = time.monotonic()
+        marks = [ln for ln in log.read_text().splitlines() if ln.startswith(KILLED_MARK)]
+        assert len(marks) == 1, _tail(log)
+        mark = orjson.loads(marks[0].removeprefix(KILLED_MARK))
+        killed = {(t, p): o for t, p, o in mark["offsets"]}
+
+        # the database holds batches 1 and 2; Kafka only batch 1
+        in_db = _db_offsets(engine, group)
+        in_kafka = _kafka_offsets(settings, kafka_bootstrap, group)
+        assert in_kafka, "batch 1's offsets were not committed to Kafka"
+        assert in_db == {**in_kafka, **killed}
+        assert all(in_kafka.get(tp, 0) < o for tp, o in killed.items())
+        ahead = sum(in_db.values()) - sum(in_kafka.values())
+        events_at_kill = _count(engine, store.raw_events)
+        print(f"\n[{engine.dialect.name}] killed after batch 2's DB commit: {sum(in_db.values())}"
+              f"/{total} records in the DB, {sum(in_kafka.values())} committed in Kafka "
+              f"({ahead} to be replayed); {events_at_kill}/{distinct} distinct events stored")
+        assert 0 < sum(in_kafka.values()) < sum(in_db.values()) < total
+
+        # the real `motcua sink`, same group: replays batch 2 from Kafka, then the rest
+        second = _start_sink(settings, db_url, kafka_bootstrap, log, app_name)
+        procs.append(second)
+        t_restart = time.monotonic()
+
+        def replayed() -> bool:
+            now_in_kafka = _kafka_offsets(settings, kafka_bootstrap, group)
+            return all(now_in_kafka.get(tp, -1) >= o for tp, o in killed.items())
+
+        _wait(replayed, timeout=60, what="the replayed batch committed to Kafka")
+        _wait(_caught_up(engine, group, published), timeout=60, what="restarted sink caught up")
+        t_caught_up = time.monotonic()
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0, f"sink did not stop cleanly:\n{_tail(log)}"
+
+        with engine.connect() as conn:
+            keys = [fact_key(s, i) for s, i in conn.execute(
+                select(store.raw_events.c.source, store.raw_events.c.id))]
+        assert len(keys) == distinct  # no duplicates from the replayed batch
+        assert set(keys) == {k for facts in batch.facts.values() for k in facts}  # no gaps
+        assert _classifications(engine) == _ledger(batch)
+        assert {(r["unit"], r["period"]): r for r in store.load_reports(engine)} == reports
+        assert _count(engine, store.dlq_records) == batch.invalid + 1
+        lag = group_lag(settings, kafka_bootstrap, group, list(published))
+        assert lag == dict.fromkeys(published, 0)
+        assert _db_offsets(engine, group) == _kafka_offsets(settings, kafka_bootstrap, group)
+        print(f"[{engine.dialect.name}] {len(lines)} lines, {distinct} distinct events, "
+              f"{total} records; killed {t_kill - t0:.1f}s after start, restart caught up in "
               f"{t_caught_up - t_restart:.1f}s, total {time.monotonic() - t0:.1f}s")
     except BaseException:
         print(_tail(log))
