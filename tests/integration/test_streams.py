@@ -174,7 +174,6 @@ def test_snapshots_equal_batch(topic_settings: Callable[..., Settings], start_wo
     assert not differences(snapshots, expected(lines, time.time()))
 
 
-@pytest.mark.soak
 def test_sigkill_mid_stream(topic_settings: Callable[..., Settings], start_worker: Any) -> None:
     settings = topic_settings()
     lines = fallback_lines(20_000, seed=23)  # recent dossiers: open ones, due instants
