@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "sink",
     "metrics",
     "topics",
+    "soak",
 )
 
 app = typer.Typer(
