@@ -31,15 +31,18 @@ table write of the last version was lost.
 
 Faust specifics (DESIGN.md, measured on this machine): ``concurrency=1`` per agent; short
 group timings; every topic created from :mod:`motcua.topics` before anything produces, the
-tables' changelogs with the same partition count (``settings.topic_partitions``). Agents
-read with ``take_events`` (batches) and write their table rows themselves: each row goes
-into the table's store *and* is sent to its changelog with an awaited ``producer.send``, so
-the commit (which flushes the producer first) never gets ahead of them. Storage is
-``memory://``: on start and after every rebalance the tables are recovered from their
-changelog topics and the in-memory structures (dossier states, due heap, counters) are
-rebuilt from them (``on_recover``, reading the changelogs to their true end: see
-:func:`read_changelog`). Nothing is stored on local disk; recovery time grows
-with the number of dossiers (seconds per 100k on this machine).
+tables' changelogs with the same partition count (``settings.topic_partitions``). With the
+fast path (default) each fetch's records of the events and contributions topics go
+straight to ``track_batch`` / ``aggregate_batch`` (:mod:`streams.fastpath`: acked only
+after the batch returned); without it the agents read them with ``take_events``. A batch
+sends its table rows to the changelogs itself and returns only when every record it
+produced is acknowledged by the broker (:func:`delivered`), so a commit never covers input
+whose effects could still be lost. The faust tables exist for their changelog topics,
+partition assignment and recovery hook; their in-memory copy is not kept. Storage is
+``memory://``: on start and after every rebalance the in-memory structures (dossier
+states, due heap, counters) are rebuilt from the changelogs (``on_recover``, reading them
+to their true end: see :func:`read_changelog`). Nothing is stored on local disk; recovery
+time grows with the number of dossiers (bench_memory: ~13 s to restore 1M dossiers).
 """
 
 from __future__ import annotations
@@ -307,9 +310,7 @@ def create_app(
                 by_unit[unit].append(entry)
             if code in changed:
                 rows.append((code.encode(), tracker.row(rec, now), rec.partition))
-        store = dossier_table.data
-        for k, v, p in rows:
-            store[k] = v
+        for k, v, p in rows:  # the changelog only: faust's copy in memory is never read
             await send(sent, dossier_changelog, k, v, p)
         await send_entries(sent, by_unit)
         await delivered(sent)
@@ -334,6 +335,7 @@ def create_app(
 
     @dossier_table.on_recover
     async def _rebuild_tracker() -> None:
+        dossier_table.data.clear()  # faust's recovery filled it; we keep the tracker only
         tracker.clear()
         mine = owned(names.events)
         for k, v in (await changelog_rows(dossier_changelog, mine)).items():
@@ -371,11 +373,8 @@ def create_app(
                 row = aggregator.apply(unit, entry, msg.partition)
                 if row is not None:
                     rows.append((*row, msg.partition))
-        store = applied_table.data
         for k, v, p in rows:
-            kb = k.encode()
-            store[kb] = v
-            await send(sent, applied_changelog, kb, v, p)
+            await send(sent, applied_changelog, k.encode(), v, p)
         await delivered(sent)
         stats["contributions"] += len(records)
 
@@ -402,6 +401,7 @@ def create_app(
 
     @applied_table.on_recover
     async def _rebuild_aggregator() -> None:
+        applied_table.data.clear()
         aggregator.clear()
         mine = owned(names.contributions)
         for k, v in (await changelog_rows(applied_changelog, mine)).items():
