@@ -128,8 +128,11 @@ def read_changelog(
         deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < ends[tp.partition] for tp in tps):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to {ends}")
+                raise TimeoutError(f"could not read {topic} to {ends}: no record for "
+                                   f"{timeout:.0f} s")
             for records in consumer.poll(timeout_ms=500, max_records=50_000).values():
+                if records:  # a stall, not a long changelog, is what times out
+                    deadline = time.monotonic() + timeout
                 for r in records:
                     if r.value is None:
                         out.pop(r.key, None)
