@@ -189,6 +189,8 @@ def create_app(
         broker_commit_interval=1.0,
         broker_max_poll_records=20_000,
         consumer_max_fetch_size=8 * 1024 * 1024,
+        producer_max_batch_size=512 * 1024,
+        producer_max_request_size=4 * 1024 * 1024,
         stream_buffer_maxsize=50_000,
         web_enabled=False,
         datadir=str(datadir),
@@ -216,6 +218,27 @@ def create_app(
                    headers: list[tuple[str, bytes]] | None = None) -> None:
         """Hand one record to the producer; its delivery future goes into ``sent``."""
         sent.append(await app.producer.send(topic, key, value, partition, None, headers))
+
+    async def send_rows(sent: list[Any], topic: str,
+                        rows: list[tuple[bytes, bytes, int]]) -> None:
+        """Table rows ``(key, value, partition)`` to a changelog, as one record batch per
+        partition (aiokafka ``send_batch``: one future per batch instead of one per row,
+        the largest per-event cost of the producer here)."""
+        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+        for k, v, p in rows:
+            by_partition[p].append((k, v))
+        for p, kvs in by_partition.items():
+            batch = producer.create_batch()
+            for k, v in kvs:
+                if batch.append(key=k, value=v, timestamp=None) is None:
+                    sent.append(await producer.send_batch(batch, topic, partition=p))
+                    batch = producer.create_batch()
+                    if batch.append(key=k, value=v, timestamp=None) is None:
+                        raise ValueError(f"a {len(v)}-byte row of {topic} does not fit in "
+                                         "an empty producer batch")
+            if batch.record_count():
+                sent.append(await producer.send_batch(batch, topic, partition=p))
 
     async def delivered(sent: list[Any]) -> None:
         """Wait until every record in ``sent`` is acknowledged by the broker, raising the
@@ -313,8 +336,8 @@ def create_app(
                 by_unit[unit].append(entry)
             if code in changed:
                 rows.append((code.encode(), tracker.row(rec, now), rec.partition))
-        for k, v, p in rows:  # the changelog only: faust's copy in memory is never read
-            await send(sent, dossier_changelog, k, v, p)
+        # the changelog only: faust's copy in memory is never read
+        await send_rows(sent, dossier_changelog, rows)
         await send_entries(sent, by_unit)
         await delivered(sent)
         stats["events"] += len(records)
@@ -376,8 +399,7 @@ def create_app(
                 row = aggregator.apply(unit, entry, msg.partition)
                 if row is not None:
                     rows.append((*row, msg.partition))
-        for k, v, p in rows:
-            await send(sent, applied_changelog, k.encode(), v, p)
+        await send_rows(sent, applied_changelog, [(k.encode(), v, p) for k, v, p in rows])
         await delivered(sent)
         stats["contributions"] += len(records)
 
