@@ -58,6 +58,12 @@ log = logging.getLogger(__name__)
 RECEIVED_TYPE = "vn.gov.motcua.dossier.received"
 
 
+class LogLost(RuntimeError):
+    """A partition's log ends before offsets this sink already stored: the broker lost
+    records (an in-memory broker restarted, a topic re-created). Writing on would store KPI
+    snapshots computed from what is left over the right ones."""
+
+
 def sink_group(settings: Settings) -> str:
     """The consumer group of the SQL sink."""
     return f"{settings.consumer_group_prefix}-sql-sink"
@@ -379,6 +385,8 @@ class Sink:
         self.ledger_refresh_interval = ledger_refresh_interval
         """Seconds between re-judgings of open dossiers past due (None or 0: never)."""
         self._next_refresh = 0.0
+        self._unverified: set[Any] = set()
+        """Partitions assigned since their log was last checked against ``sink_offsets``."""
         self.batches = 0
         """Batches written and committed (for tests and logs)."""
 
@@ -405,12 +413,14 @@ class Sink:
 
         seen: set[Any] = set()
         from_beginning = self.from_beginning
+        unverified = self._unverified
 
         class Rewind(ConsumerRebalanceListener):  # type: ignore[misc]
             def on_partitions_revoked(self, revoked: Any) -> None:
                 pass
 
             def on_partitions_assigned(self, assigned: Any) -> None:
+                unverified.update(assigned)
                 fresh = [tp for tp in assigned if tp not in seen]
                 seen.update(fresh)
                 if from_beginning and fresh:
@@ -482,6 +492,8 @@ class Sink:
                 batch = build_batch(records, self.settings)
                 started = time.perf_counter()
                 try:
+                    if self._unverified:
+                        self._verify_logs()
                     write_batch(self.engine, batch, group_id=self.group_id,
                                 horizon=self.clock(), calendar_for=self.calendar_for)
                 except SQLAlchemyError as exc:
@@ -502,6 +514,42 @@ class Sink:
         finally:
             if paused:
                 consumer.resume(*consumer.paused())
+
+    def _verify_logs(self) -> None:
+        """Raise :class:`LogLost` if an assigned partition now ends before the next offset
+        ``sink_offsets`` holds for it (end offsets exact: :func:`motcua.kafka.end_offsets`).
+        A database error propagates (the write is retried, and the check with it)."""
+        from kafka import KafkaConsumer
+
+        from motcua.kafka import end_offsets
+
+        tps = set(self._unverified)
+        o = store.sink_offsets.c
+        with self.engine.connect() as conn:
+            stored = {(t, p): n for t, p, n in conn.execute(
+                select(o.topic, o.partition, o.next_offset).where(
+                    o.group_id == self.group_id))}
+        wanted = {(tp.topic, tp.partition): stored[(tp.topic, tp.partition)] for tp in tps
+                  if (tp.topic, tp.partition) in stored}
+        if wanted:
+            probe = KafkaConsumer(**consumer_options(self.settings,
+                                                     bootstrap_servers=self.bootstrap))
+            try:
+                ends: dict[tuple[str, int], int] = {}
+                for topic in {t for t, _ in wanted}:
+                    ends.update({(tp.topic, tp.partition): end
+                                 for tp, end in end_offsets(probe, topic).items()})
+            finally:
+                probe.close()
+            lost = {f"{t}[{p}]": (ends.get((t, p), 0), n) for (t, p), n in wanted.items()
+                    if ends.get((t, p), 0) < n}
+            if lost:
+                raise LogLost(
+                    "the broker lost records this sink already stored (partition: (end "
+                    f"offset now, next offset stored)) {lost}; refusing to store KPIs "
+                    "computed from what is left. Recover by replaying the source events "
+                    "into an empty pipeline (README, Fault matrix).")
+        self._unverified.difference_update(tps)
 
     def _idle(self, consumer: KafkaConsumer, seconds: float, stop: threading.Event) -> list[Any]:
         """Wait ``seconds`` with every partition paused, still polling so the group keeps

@@ -100,7 +100,8 @@ def _credentials(settings: Settings) -> Any:
 
 
 def read_changelog(
-    settings: Settings, bootstrap: str, topic: str, partitions: set[int], timeout: float = 120.0
+    settings: Settings, bootstrap: str, topic: str, partitions: set[int], timeout: float = 120.0,
+    ends_out: dict[int, int] | None = None,
 ) -> dict[bytes, bytes]:
     """The latest value per key of some partitions of a changelog topic, read to the end.
 
@@ -117,8 +118,11 @@ def read_changelog(
                              client_id="motcua-recovery", max_partition_fetch_bytes=8 << 20,
                              **settings.kafka_client_options())
     try:
-        ends = {tp.partition: end for tp, end in end_offsets(consumer, topic).items()
-                if tp.partition in partitions and end > 0}
+        listed = {tp.partition: end for tp, end in end_offsets(consumer, topic).items()
+                  if tp.partition in partitions}
+        if ends_out is not None:
+            ends_out.update(listed)
+        ends = {p: end for p, end in listed.items() if end > 0}
         tps = [TopicPartition(topic, p) for p in ends]
         out: dict[bytes, bytes] = {}
         if not tps:
@@ -219,6 +223,25 @@ def create_app(
         """Hand one record to the producer; its delivery future goes into ``sent``."""
         sent.append(await app.producer.send(topic, key, value, partition, None, headers))
 
+    written: dict[tuple[str, int], int] = {}
+    """(topic, partition) → the highest offset the broker acknowledged to this process."""
+
+    def check_not_lost(topic: str, partitions: set[int], ends: dict[int, int]) -> None:
+        """Stop the worker if a changelog partition ends at or before an offset this process
+        has written there: the broker lost records (an in-memory broker restarted, a log
+        truncated). Going on would rebuild the state from what is left and publish KPI
+        snapshots that silently miss everything before (measured: every bucket wrong)."""
+        lost = {p: (ends.get(p, 0), written[(topic, p)]) for p in sorted(partitions)
+                if (topic, p) in written and ends.get(p, 0) <= written[(topic, p)]}
+        if lost:
+            log.critical(
+                "the broker lost records of %s (partition: (end offset now, offset this "
+                "worker wrote)) %s. Stopping rather than publish KPIs rebuilt from what is "
+                "left. Recover by replaying the source events into an empty pipeline "
+                "(README, Fault matrix).", topic, lost)
+            logging.shutdown()
+            os._exit(75)
+
     async def send_rows(sent: list[Any], topic: str,
                         rows: list[tuple[bytes, bytes, int]]) -> None:
         """Table rows ``(key, value, partition)`` to a changelog, as one record batch per
@@ -257,6 +280,11 @@ def create_app(
             exc = f.exception()
             if exc is not None:
                 raise exc
+            md = f.result()
+            if md is not None and md.offset is not None:
+                tp = (md.topic, md.partition)
+                if md.offset > written.get(tp, -1):
+                    written[tp] = md.offset
 
     def owned(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
@@ -356,8 +384,11 @@ def create_app(
 
     async def changelog_rows(topic: str, partitions: set[int]) -> dict[bytes, bytes]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            None, read_changelog, settings, bootstrap, topic, partitions)
+        ends: dict[int, int] = {}
+        rows = await loop.run_in_executor(
+            None, lambda: read_changelog(settings, bootstrap, topic, partitions, ends_out=ends))
+        check_not_lost(topic, partitions, ends)  # a missing topic counts as ending at 0
+        return rows
 
     @dossier_table.on_recover
     async def _rebuild_tracker() -> None:

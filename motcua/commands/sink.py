@@ -31,7 +31,7 @@ def sink(
     from prometheus_client import CollectorRegistry, start_http_server
     from rich.console import Console
 
-    from consumers.sink import run_sink, sink_group
+    from consumers.sink import LogLost, run_sink, sink_group
     from motcua.broker import bootstrap_for
     from motcua.commands._common import service_settings
     from motcua.topics import declared_topics, ensure_topics
@@ -58,8 +58,12 @@ def sink(
             ensure_topics(servers, declared_topics(settings), settings)
             console.print(f"sink: group {sink_group(settings)} → "
                           f"{settings.database_url_shown()}")
-            result = run_sink(settings, servers, settings.database_url.get_secret_value(), stop,
-                              registry=registry, from_beginning=from_beginning)
+            try:
+                result = run_sink(settings, servers, settings.database_url.get_secret_value(),
+                                  stop, registry=registry, from_beginning=from_beginning)
+            except LogLost as exc:
+                console.print(f"[red]sink stopped: {exc}[/red]")
+                raise typer.Exit(75) from None
             console.print(f"sink stopped after {result.batches} committed batch(es)")
     finally:
         if server is not None:
