@@ -29,7 +29,8 @@ unit: $(STAMP)
 test: check $(STAMP)
 	$(BIN)/pytest -q -m "not soak" tests
 
-# fault runs that are not yet reliable enough for every CI run (see README, "Known issues")
+# long runs kept out of `make test`: the 10-minute soak (MOTCUA_SOAK_MINUTES; README,
+# "Soak") and fault runs not yet reliable enough for every CI run (README, "Known issues")
 soak: $(STAMP)
 	$(BIN)/pytest -q -m soak tests
 
