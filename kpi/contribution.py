@@ -117,6 +117,8 @@ def next_change(
     horizon: float,
     calendar_for: CalendarFor,
     summary: Dossier | None = None,
+    *,
+    summarized: bool = False,
 ) -> float | None:
     """The earliest instant ``T ≥ horizon`` such that the contribution stays as it is on
     ``[horizon, T]`` and may change just after ``T`` with no new event: a future-dated fact
@@ -124,9 +126,11 @@ def next_change(
     while the dossier is open. None when nothing will change without a new event.
 
     The stream layer re-judges a dossier once the clock is past ``T``. ``summary`` is
-    ``summarize(state, horizon, calendar_for)`` when the caller already has it."""
+    ``summarize(state, horizon, calendar_for)`` when the caller already has it; pass
+    ``summarized=True`` too when that summary may be None (no ``received`` fact yet)."""
     candidates = [f[1] for f in state.facts.values() if f[1] >= horizon]
-    d = summary if summary is not None else summarize(state, horizon, calendar_for)
+    d = summary if summary is not None or summarized else summarize(
+        state, horizon, calendar_for)
     if d is not None and d.closed_at is None:
         boundary = next_month_start(horizon - _EPSILON)
         if boundary < horizon:  # horizon within the first millisecond of a month

@@ -48,6 +48,7 @@ time grows with the number of dossiers (bench_memory: ~13 s to restore 1M dossie
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -398,6 +399,7 @@ def create_app(
         for k, v in (await changelog_rows(dossier_changelog, mine)).items():
             tracker.restore(k.decode(), v, mine)
         ready["track"] = True
+        gc.freeze()
         log.info("tracker rebuilt: %d dossiers on partitions %s", len(tracker.dossiers),
                  sorted(mine))
 
@@ -464,6 +466,7 @@ def create_app(
             aggregator.restore(k.decode(), v, mine)
         aggregator.dirty.update(aggregator.counters)  # publish all: a crash may have lost some
         ready["aggregate"] = True
+        gc.freeze()  # the rebuilt state is long-lived: keep it out of every future GC scan
         log.info("aggregator rebuilt: %d rows, %d buckets", len(aggregator.applied),
                  len(aggregator.counters))
 

@@ -186,7 +186,8 @@ class Tracker:
         if rec.unit is not None and rec.unit != unit:
             out.append((rec.unit, [rec.code, v, None, []]))
         rec.unit = unit
-        self.schedule(rec, next_change(state, now, self.calendar_for, summary=d))
+        self.schedule(rec, next_change(state, now, self.calendar_for, summary=d,
+                                       summarized=True))
         return out
 
     def schedule(self, rec: Tracked, at: float | None) -> None:
@@ -300,7 +301,9 @@ class Aggregator:
             self._add(unit, old.rows, -1)
         self._add(unit, rows, 1)
         self.applied[key] = Applied(version, level, _kept(packed), partition)
-        return key, orjson.dumps({"v": version, "l": level, "r": rows, "p": partition})
+        # the table row, around the rows' JSON already made (same bytes as dumping the dict)
+        return key, b'{"v":%d,"l":%s,"r":%s,"p":%d}' % (version, orjson.dumps(level), packed,
+                                                        partition)
 
     def restore(self, key: str, raw: bytes, partitions: set[int]) -> None:
         obj = orjson.loads(raw)

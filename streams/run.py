@@ -13,8 +13,19 @@ from motcua.settings import Settings, load_settings
 
 
 def run_worker(settings: Settings, bootstrap: str, *, loglevel: str = "warn") -> None:
-    """Start the faust worker and block until it is stopped (raises SystemExit)."""
+    """Start the faust worker and block until it is stopped (raises SystemExit).
+
+    The cyclic garbage collector runs less often (young generation every 50,000
+    allocations instead of 700): the worker allocates millions of short-lived acyclic
+    objects per second and, with the default, spent ~20% of its own CPU in collections
+    (measured on the track+aggregate work of 150k events: 32k -> 39k events/s per CPU
+    second). Reference counting frees everything as before.
+    """
+    import gc
+
     import faust
+
+    gc.set_threshold(50_000, 50, 100)
 
     from streams.app import create_app
 

@@ -12,6 +12,7 @@ from kpi.calendar import local_instant, to_local_datetime
 from kpi.contribution import Contribution, contribution, delta, next_change
 from kpi.counters import Counters
 from kpi.dossier import DossierState, apply
+from kpi.sla import summarize
 from kpi.units import CalendarBook, Unit, UnitRegistry, rollup
 from schemas.events import Event
 from schemas.validate import parse_obj
@@ -141,6 +142,8 @@ def test_contribution_is_constant_until_next_change(events, hour) -> None:
     state = fold_all(events)
     h = T0 + 3600 * hour
     nxt = next_change(state, h, CAL)
+    # the stream's call, with the summary it already has (None before `received`)
+    assert next_change(state, h, CAL, summary=summarize(state, h, CAL), summarized=True) == nxt
     now = contribution(state, h, CAL)
     if nxt is None:
         assert contribution(state, h + 86400 * 400, CAL) == now

@@ -78,3 +78,12 @@ def test_due_instant_is_scheduled_and_turns_overdue() -> None:
     for unit, entry in tracker.emit(due_rec, now):
         agg.apply(unit, entry, 0)
     assert agg.counters[("U1", "2025-06")]["in_progress_overdue"] == 1
+
+
+def test_applied_table_row_is_the_json_of_version_level_rows_partition() -> None:
+    agg = Aggregator()
+    rows = [[["2025-04", "2025-Q2", "2025"], ["received", "received_online"]]]
+    for level in ("commune", None):
+        key, value = agg.apply("U" + str(level), ["HS-1", 7, level, rows], 3)
+        assert key == f"U{level}\x1fHS-1"
+        assert orjson.loads(value) == {"v": 7, "l": level, "r": rows, "p": 3}
