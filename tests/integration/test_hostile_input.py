@@ -26,7 +26,6 @@ from typing import Any
 
 import orjson
 import pytest
-import typer
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -36,12 +35,12 @@ from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report
 from kpi.units import CalendarBook
 from motcua.broker import stop_process
-from motcua.commands import ingest
 from motcua.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
 from motcua.kafka import read_topic
 from motcua.settings import Settings, load_settings
 from schemas.validate import MAX_EVENT_BYTES
-from tests.pgschema import pg_schema
+from tests.integration import test_sink
+from tests.integration.test_ingest import _app
 
 pytestmark = pytest.mark.integration
 
@@ -237,17 +236,6 @@ def mixed_file(path: Path, seed: int = 8) -> tuple[list[bytes], list[Hostile], d
 # --------------------------------------------------------------------------- ingest
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    ingest.register(app)
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    return app
-
-
 def test_ingest_sends_every_hostile_line_to_the_dlq(
     tmp_path: Path, kafka_bootstrap: str, topic_settings: Callable[..., Settings]
 ) -> None:
@@ -313,13 +301,7 @@ class Rec:
     value: bytes | None
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hostile.db'}"
-        return
-    with pg_schema(prefix="hostile") as url:
-        yield url
+db_url = test_sink.db_url  # the same SQLite-file / PostgreSQL-schema fixture
 
 
 def test_sink_writes_hostile_records_in_one_transaction(db_url: str) -> None:

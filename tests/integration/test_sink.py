@@ -264,30 +264,55 @@ def test_migrations_match_models(db_url: str) -> None:
 # --------------------------------------------------------------------------- DB down
 
 
-class _Proxy:
-    """A TCP forwarder to PostgreSQL that is 'down' (port closed) until ``start()``."""
+class Relay:
+    """A TCP relay to PostgreSQL on a fixed local port that can be cut and restored.
+
+    ``down()`` closes the listening socket and resets every relayed connection (so a
+    pooled connection fails on its next use and a new one is refused); ``up()`` listens
+    on the same port again."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.port = free_port()
+        self._lock = threading.Lock()
         self._server: socket.socket | None = None
-        self._stop = threading.Event()
+        self._open: set[socket.socket] = set()
 
-    def start(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, daemon=True).start()
+    def up(self) -> None:
+        server = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR on POSIX
+        with self._lock:
+            self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
 
-    def _accept(self) -> None:
-        assert self._server is not None
-        self._server.settimeout(0.2)
-        while not self._stop.is_set():
+    def down(self) -> None:
+        with self._lock:
+            server, self._server = self._server, None
+            conns, self._open = self._open, set()
+        if server is not None:
+            server.close()
+        for sock in conns:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                b"\x01\x00\x00\x00\x00\x00\x00\x00")  # close = RST
+                sock.close()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
             try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
+                client, _ = server.accept()
             except OSError:
-                return
-            upstream = socket.create_connection(self.target)
+                return  # closed by down()
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._server is not server:  # cut meanwhile
+                    client.close()
+                    upstream.close()
+                    continue
+                self._open.update((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
@@ -299,11 +324,6 @@ class _Proxy:
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
 
-    def close(self) -> None:
-        self._stop.set()
-        if self._server is not None:
-            self._server.close()
-
 
 def test_database_down_commits_nothing_then_drains(
     db_url: str, topic_settings: Callable[..., Settings], kafka_bootstrap: str,
@@ -314,7 +334,7 @@ def test_database_down_commits_nothing_then_drains(
     batch, reports, published = _publish(settings, kafka_bootstrap, lines, tmp_path)
     good = store.make_engine(db_url)
     store.upgrade(good)
-    proxy: _Proxy | None = None
+    proxy: Relay | None = None
     lock: sqlite3.Connection | None = None
     if db_url.startswith("sqlite"):
         # another writer holds the database: every write of the sink fails ("locked")
@@ -322,7 +342,7 @@ def test_database_down_commits_nothing_then_drains(
         lock.execute("BEGIN EXCLUSIVE")
         engine = store.make_engine(db_url, connect_args={"timeout": 0.1})
     else:
-        proxy = _Proxy(("127.0.0.1", 5432))
+        proxy = Relay(("127.0.0.1", 5432))  # down (port closed) until up()
         engine = store.make_engine(
             db_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"),
             connect_args={"connect_timeout": 2},
@@ -343,7 +363,7 @@ def test_database_down_commits_nothing_then_drains(
                 lock.close()
                 lock = None
             if proxy is not None:
-                proxy.start()
+                proxy.up()
             _wait(_caught_up(good, group, published), what="backlog drained")
         assert _classifications(good) == _ledger(batch)
         assert {(r["unit"], r["period"]): r for r in store.load_reports(good)} == reports
@@ -353,6 +373,6 @@ def test_database_down_commits_nothing_then_drains(
         if lock is not None:
             lock.close()
         if proxy is not None:
-            proxy.close()
+            proxy.down()
         engine.dispose()
         good.dispose()

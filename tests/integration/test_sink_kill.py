@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -31,6 +32,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from consumers import store
 from consumers.sink import sink_group
+from kpi.batch import BatchInput
 from kpi.dossier import fact_key
 from motcua.kafka import admin, committed_offsets, group_lag
 from motcua.settings import Settings
@@ -133,6 +135,21 @@ def _write_probe(url: str, app_name: str) -> Iterator[Callable[[], bool]]:
         engine.dispose()
 
 
+def _assert_store_is_the_batch(engine: Engine, batch: BatchInput, reports: dict[Any, Any],
+                               distinct: int) -> None:
+    """After a kill and restart: exactly the distinct events of the stream (no duplicates
+    from a replayed batch, no gaps), the ledger and snapshots as the batch path computes
+    them, every invalid line and the bad snapshot dead-lettered once."""
+    with engine.connect() as conn:
+        keys = [fact_key(s, i) for s, i in conn.execute(
+            select(store.raw_events.c.source, store.raw_events.c.id))]
+    assert len(keys) == distinct
+    assert set(keys) == {k for facts in batch.facts.values() for k in facts}
+    assert _classifications(engine) == _ledger(batch)
+    assert {(r["unit"], r["period"]): r for r in store.load_reports(engine)} == reports
+    assert _count(engine, store.dlq_records) == batch.invalid + 1
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
@@ -199,17 +216,7 @@ def test_sink_killed_mid_batch_restarts_without_duplicates_or_gaps(
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, f"sink did not stop cleanly:\n{_tail(log)}"
 
-        # no gaps, no duplicates: exactly the distinct events of the stream
-        with engine.connect() as conn:
-            keys = [fact_key(s, i) for s, i in conn.execute(
-                select(store.raw_events.c.source, store.raw_events.c.id))]
-        assert len(keys) == distinct
-        assert set(keys) == {k for facts in batch.facts.values() for k in facts}
-        # the ledger and the snapshots as the batch path computes them
-        assert _classifications(engine) == _ledger(batch)
-        assert {(r["unit"], r["period"]): r for r in store.load_reports(engine)} == reports
-        # every invalid line and the bad snapshot dead-lettered once
-        assert _count(engine, store.dlq_records) == batch.invalid + 1
+        _assert_store_is_the_batch(engine, batch, reports, distinct)
         # and Kafka agrees: the group has committed up to the end of every topic
         lag = group_lag(settings, kafka_bootstrap, group, list(published))
         assert lag == dict.fromkeys(published, 0)
@@ -305,14 +312,8 @@ def test_sink_killed_between_db_and_kafka_commit(
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, f"sink did not stop cleanly:\n{_tail(log)}"
 
-        with engine.connect() as conn:
-            keys = [fact_key(s, i) for s, i in conn.execute(
-                select(store.raw_events.c.source, store.raw_events.c.id))]
-        assert len(keys) == distinct  # no duplicates from the replayed batch
-        assert set(keys) == {k for facts in batch.facts.values() for k in facts}  # no gaps
-        assert _classifications(engine) == _ledger(batch)
-        assert {(r["unit"], r["period"]): r for r in store.load_reports(engine)} == reports
-        assert _count(engine, store.dlq_records) == batch.invalid + 1
+        _assert_store_is_the_batch(engine, batch, reports, distinct)
+        # and Kafka agrees: the group has committed up to the end of every topic
         lag = group_lag(settings, kafka_bootstrap, group, list(published))
         assert lag == dict.fromkeys(published, 0)
         assert _db_offsets(engine, group) == _kafka_offsets(settings, kafka_bootstrap, group)

@@ -15,9 +15,6 @@ same test with a 5-second outage.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,13 +29,13 @@ from consumers import store
 from consumers.sink import Sink
 from kpi.batch import fold_lines
 from kpi.dossier import fact_key
-from motcua.broker import free_port
 from motcua.ingest import ingest_file
 from motcua.kafka import admin, committed_offsets, group_lag, producer
 from motcua.settings import Settings
 from motcua.topics import declared_topics, ensure_topics
 from tests.integration.test_sink import (
     HORIZON,
+    Relay,
     _caught_up,
     _classifications,
     _count,
@@ -54,67 +51,6 @@ from tests.pgschema import pg_schema
 pytestmark = pytest.mark.integration
 
 PG = ("127.0.0.1", 5432)
-
-
-class Relay:
-    """A TCP relay to PostgreSQL on a fixed local port that can be cut and restored.
-
-    ``down()`` closes the listening socket and resets every relayed connection (so a
-    pooled connection fails on its next use and a new one is refused); ``up()`` listens
-    on the same port again."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._lock = threading.Lock()
-        self._server: socket.socket | None = None
-        self._open: set[socket.socket] = set()
-
-    def up(self) -> None:
-        server = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR on POSIX
-        with self._lock:
-            self._server = server
-        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
-
-    def down(self) -> None:
-        with self._lock:
-            server, self._server = self._server, None
-            conns, self._open = self._open, set()
-        if server is not None:
-            server.close()
-        for sock in conns:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                b"\x01\x00\x00\x00\x00\x00\x00\x00")  # close = RST
-                sock.close()
-
-    def _accept(self, server: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = server.accept()
-            except OSError:
-                return  # closed by down()
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                if self._server is not server:  # cut meanwhile
-                    client.close()
-                    upstream.close()
-                    continue
-                self._open.update((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
 
 
 def _state(engine: Engine, group: str) -> dict[str, Any]:

@@ -174,22 +174,27 @@ def test_snapshots_equal_batch(topic_settings: Callable[..., Settings], start_wo
     assert not differences(snapshots, expected(lines, time.time()))
 
 
-def test_sigkill_mid_stream(topic_settings: Callable[..., Settings], start_worker: Any) -> None:
-    settings = topic_settings()
-    lines = fallback_lines(20_000, seed=23)  # recent dossiers: open ones, due instants
-    worker = start_worker(settings)
-    half = len(lines) // 2
-    publish(settings, lines[:half])
-    # kill once the pipeline has published something, i.e. while it is working
+def kill_mid_stream(settings: Settings, lines: list[bytes], victim: Any,
+                    snapshot_timeout: float) -> None:
+    """Publish the first half, wait until the pipeline has published a snapshot (so it is
+    working), publish the rest and SIGKILL ``victim`` at once."""
     from motcua.kafka import read_topic
 
-    deadline = time.monotonic() + 60
+    half = len(lines) // 2
+    publish(settings, lines[:half])
+    deadline = time.monotonic() + snapshot_timeout
     while not read_topic(settings, str(settings.kafka_bootstrap), settings.topics.kpi):
         assert time.monotonic() < deadline, "no snapshot before the kill"
         time.sleep(0.2)
     publish(settings, lines[half:])
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait()
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+
+
+def test_sigkill_mid_stream(topic_settings: Callable[..., Settings], start_worker: Any) -> None:
+    settings = topic_settings()
+    lines = fallback_lines(20_000, seed=23)  # recent dossiers: open ones, due instants
+    kill_mid_stream(settings, lines, start_worker(settings), snapshot_timeout=60)
     start_worker(settings)
     wait_for_agreement(settings, lines, timeout=120)
 
@@ -203,17 +208,7 @@ def test_two_workers_one_killed(topic_settings: Callable[..., Settings],
     lines = fallback_lines(20_000, seed=29)
     first = start_worker(settings)
     start_worker(settings)
-    half = len(lines) // 2
-    publish(settings, lines[:half])
-    from motcua.kafka import read_topic
-
-    deadline = time.monotonic() + 90
-    while not read_topic(settings, str(settings.kafka_bootstrap), settings.topics.kpi):
-        assert time.monotonic() < deadline, "no snapshot before the kill"
-        time.sleep(0.2)
-    publish(settings, lines[half:])
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
+    kill_mid_stream(settings, lines, first, snapshot_timeout=90)
     wait_for_agreement(settings, lines, timeout=150)
 
 
