@@ -60,10 +60,11 @@ class Versions:
 
 
 def _kept(data: bytes) -> bytes:
-    """An exact-size copy of an orjson result that will be kept (in the tracker or in a
-    faust memory table): each kept ``orjson.dumps`` result holds on to ~4 KB of RSS (its
-    output buffer is not given back). Measured by ``bench_memory``: a million 369-byte
-    table rows grew RSS by 4,191 bytes each as returned, by 467 as copies."""
+    """An exact-size copy of an orjson result that will be kept (by the tracker, the
+    aggregator, or a caller holding table rows such as ``bench_memory``): each kept
+    ``orjson.dumps`` result holds on to ~4 KB of RSS (its output buffer is not given
+    back). Measured by ``bench_memory``: a million 369-byte table rows grew RSS by 4,191
+    bytes each as returned, by 467 as copies."""
     return bytes(memoryview(data))
 
 

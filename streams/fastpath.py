@@ -72,7 +72,14 @@ class Consumer(_driver.Consumer):
     """
 
     _batch_next: dict[Any, int]
+    """Per batch-topic partition, the offset its next fetch must start at."""
     _batch_retry: dict[Any, int]
+    """Per partition, the first offset of a fetch that showed a hole and was re-fetched."""
+
+    def _reset_state(self) -> None:  # faust calls it from __init__ and on restart
+        super()._reset_state()
+        self._batch_next = {}
+        self._batch_retry = {}
 
     def _batch_handlers(self) -> dict[str, BatchHandler]:
         return getattr(self.app, "batch_handlers", {})
@@ -82,9 +89,7 @@ class Consumer(_driver.Consumer):
         await super().perform_seek()
 
     def _expected(self, tp: Any) -> int | None:
-        nxt = getattr(self, "_batch_next", None)
-        if nxt is None:
-            nxt = self._batch_next = {}
+        nxt = self._batch_next
         if tp in nxt:
             return nxt[tp]
         committed = self._committed_offset.get(tp)
@@ -92,8 +97,6 @@ class Consumer(_driver.Consumer):
 
     async def _handle_batches(self, records: dict[Any, list[Any]], generation_id: int,
                               handlers: dict[str, BatchHandler]) -> None:
-        if not hasattr(self, "_batch_retry"):
-            self._batch_retry = {}
         by_topic: dict[str, list[Any]] = {}
         taken: dict[Any, list[Any]] = {}
         for tp, recs in records.items():
