@@ -6,7 +6,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check unit bench soak audit clean
+.PHONY: demo test check unit bench soak audit clean debs
+
+# Debian packages the tests need, installed when missing (`apt-get update` once):
+# chromium renders the evidence summary to PDF; prometheus (with promtool) scrapes
+# /metrics and checks the alert rules. Checked on every run (cheap); installing needs
+# root or sudo, as on CI.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+debs:
+	@need=""; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need="$$need prometheus"; \
+	if [ -n "$$need" ]; then \
+	  echo "installing Debian packages:$$need"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	fi
+	@command -v chromium >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +43,7 @@ check: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-test: check $(STAMP)
+test: debs check $(STAMP)
 	$(BIN)/pytest -q -m "not soak" tests
 
 # long runs kept out of `make test`: the 10-minute soak (MOTCUA_SOAK_MINUTES; README,
