@@ -14,6 +14,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY kpi kpi
 COPY schemas schemas
+COPY runtime runtime
 COPY motcua motcua
 COPY streams streams
 COPY consumers consumers

@@ -30,8 +30,8 @@ import orjson
 from kpi.counters import COUNT_KEYS
 from kpi.periods import period_keys
 from kpi.ratios import RATIO_KEYS
-from motcua.kafka import end_offsets, group_lag
-from motcua.settings import Settings
+from runtime.kafka import end_offsets, group_lag
+from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -303,7 +303,7 @@ class KafkaHealth:
     def _clients(self) -> tuple[Any, Any]:
         from kafka import KafkaConsumer
 
-        from motcua.kafka import admin
+        from runtime.kafka import admin
 
         if self._consumer is None:
             self._consumer = KafkaConsumer(
@@ -375,7 +375,7 @@ class KafkaHealth:
 def default_groups(settings: Settings, extra: dict[str, list[str]] | None = None
                    ) -> dict[str, list[str]]:
     """The consumer groups whose lag is reported: the SQL sink, plus ``extra``."""
-    from consumers.sink import sink_group
+    from runtime.topics import sink_group
 
     t = settings.topics
     groups = {sink_group(settings): [t.events, t.dlq, t.kpi]}

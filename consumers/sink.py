@@ -40,13 +40,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from consumers import store
-from kpi.dossier import DossierState, add_fact, fact_key, fact_of
-from kpi.fastparse import fast_fact
+from kpi.decode import decode
+from kpi.dossier import DossierState, add_fact
 from kpi.sla import IN_PROGRESS, OVERDUE, CalendarFor, Dossier, summarize
 from kpi.units import CalendarBook
-from motcua.dlq import DeadLetter, recover_subject
-from motcua.kafka import consumer_options
-from motcua.settings import Settings
+from runtime.dlq import DeadLetter, recover_subject
+from runtime.kafka import consumer_options
+from runtime.settings import Settings
+from runtime.topics import sink_group
+from schemas.errors import LogLost
 from schemas.validate import InvalidEvent, parse_event
 
 if TYPE_CHECKING:
@@ -56,17 +58,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECEIVED_TYPE = "vn.gov.motcua.dossier.received"
-
-
-class LogLost(RuntimeError):
-    """A partition's log ends before offsets this sink already stored: the broker lost
-    records (an in-memory broker restarted, a topic re-created). Writing on would store KPI
-    snapshots computed from what is left over the right ones."""
-
-
-def sink_group(settings: Settings) -> str:
-    """The consumer group of the SQL sink."""
-    return f"{settings.consumer_group_prefix}-sql-sink"
 
 
 class SinkMetrics:
@@ -219,12 +210,7 @@ def _add_snapshot(batch: Batch, rec: Any, value: bytes | None) -> None:
 def fold_payloads(code: str, payloads: Iterable[bytes]) -> DossierState:
     facts: dict[str, Any] = {}
     for raw in payloads:
-        quick = fast_fact(raw)
-        if quick is not None:
-            _, key, fact = quick
-        else:
-            event = parse_event(raw)  # stored rows were valid when written
-            key, fact = fact_key(event.source, event.id), fact_of(event)
+        _, key, fact = decode(raw)  # stored rows were valid when written
         add_fact(facts, key, fact)
     return DossierState(code, facts)
 
@@ -517,11 +503,11 @@ class Sink:
 
     def _verify_logs(self) -> None:
         """Raise :class:`LogLost` if an assigned partition now ends before the next offset
-        ``sink_offsets`` holds for it (end offsets exact: :func:`motcua.kafka.end_offsets`).
+        ``sink_offsets`` holds for it (end offsets exact: :func:`runtime.kafka.end_offsets`).
         A database error propagates (the write is retried, and the check with it)."""
         from kafka import KafkaConsumer
 
-        from motcua.kafka import end_offsets
+        from runtime.kafka import end_offsets
 
         tps = set(self._unverified)
         o = store.sink_offsets.c
@@ -615,4 +601,4 @@ def run_sink(
 
 
 __all__ = ["Batch", "Sink", "SinkMetrics", "build_batch", "refresh_open_dossiers", "run_sink",
-           "sink_group", "write_batch"]
+           "write_batch"]

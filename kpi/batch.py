@@ -14,10 +14,9 @@ from pathlib import Path
 
 from kpi.contribution import contribution_rows
 from kpi.counters import INDEX, Counters
-from kpi.dossier import DossierState, Fact, FactKey, add_fact, fact_key, fact_of
-from kpi.fastparse import fast_fact
+from kpi.decode import InvalidEvent, decode
+from kpi.dossier import DossierState, Fact, FactKey, add_fact
 from kpi.sla import CalendarFor, summarize
-from schemas.validate import InvalidEvent, parse_event
 
 MAX_KEPT_ERRORS = 1000
 
@@ -66,22 +65,16 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
     errors = out.errors
     n = 0
     valid = 0
-    quick_fact = fast_fact
     for n, raw in enumerate(lines, start=1):
-        quick = quick_fact(raw)
-        if quick is not None:
-            subject, key, fact = quick
-        else:
+        try:
+            subject, key, fact = decode(raw)
+        except InvalidEvent as exc:
             if not raw.strip():
                 continue
-            try:
-                event = parse_event(raw)
-            except InvalidEvent as exc:
-                out.invalid += 1
-                if len(errors) < MAX_KEPT_ERRORS:
-                    errors.append((n, exc.reason))
-                continue
-            subject, key, fact = event.subject, fact_key(event.source, event.id), fact_of(event)
+            out.invalid += 1
+            if len(errors) < MAX_KEPT_ERRORS:
+                errors.append((n, exc.reason))
+            continue
         valid += 1
         facts = facts_by_code.get(subject)
         if facts is None:

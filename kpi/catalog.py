@@ -65,6 +65,7 @@ from pydantic import (
 )
 
 from kpi.ratios import RATIO_KEYS
+from schemas.errors import CatalogError
 
 SATISFACTION_766 = "satisfaction_766"
 """The special ratio key of Decision 766 indicator 5.4 (computed in kpi.scoring)."""
@@ -89,10 +90,6 @@ UNIT_LEVEL_TO_SCOPE: dict[str, str] = {
     "commune": "commune",
 }
 """Unit levels of EVENTS.md (province | district | commune) → catalog scope levels."""
-
-
-class CatalogError(ValueError):
-    """A catalog file that cannot be used; the message is one line naming file and key."""
 
 
 class Criterion(BaseModel):

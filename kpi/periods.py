@@ -13,12 +13,9 @@ from datetime import date
 from functools import lru_cache
 
 from kpi.calendar import DAY_SECONDS, LOCAL_OFFSET_SECONDS, date_to_day, day_to_date, local_day
+from schemas.errors import BadPeriod
 
 _PERIOD_RE = re.compile(r"^(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])))?$")
-
-
-class BadPeriod(ValueError):
-    """A period key that is not ``YYYY``, ``YYYY-MM`` or ``YYYY-Qn``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,7 @@ from pathlib import Path
 
 from kpi.calendar import DEFAULT_RULES, CalendarRules, WorkingCalendar
 from kpi.counters import Counters
-
-
-class RegistryError(ValueError):
-    """A unit registry file that cannot be used (names the file, line and problem)."""
+from schemas.errors import RegistryError
 
 
 @dataclass(frozen=True, slots=True)

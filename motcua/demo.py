@@ -34,8 +34,8 @@ from kpi.counters import Counters
 from kpi.scoring import totals
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl
 from kpi.units import CalendarBook
-from motcua.broker import stop_process
-from motcua.settings import Settings
+from runtime.broker import stop_process
+from runtime.settings import Settings
 
 
 @dataclass
@@ -95,11 +95,11 @@ def services(settings: Settings, bootstrap: str, console: Console) -> Iterator[N
 
     from consumers.metrics import default_groups, start_metrics
     from consumers.sink import run_sink
-    from streams.app import app_id
+    from runtime.topics import pipeline_group
 
     registry = CollectorRegistry()
     groups = {**default_groups(settings),
-              app_id(settings): [settings.topics.events, settings.topics.contributions]}
+              pipeline_group(settings): [settings.topics.events, settings.topics.contributions]}
     try:
         metrics = start_metrics(settings, bootstrap, registry=registry, groups=groups)
         console.print(f"metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
@@ -128,8 +128,8 @@ def _wait_for_sink(settings: Settings, bootstrap: str, console: Console,
     """Until the SQL sink has committed every event, dead letter and snapshot (it commits
     its offsets only after the database transaction), so the store answers
     ``motcua report --unit U --period P`` when the demo ends."""
-    from consumers.sink import sink_group
-    from motcua.kafka import group_lag
+    from runtime.kafka import group_lag
+    from runtime.topics import sink_group
 
     t = settings.topics
     deadline = time.monotonic() + timeout
@@ -162,10 +162,10 @@ def run_demo(
     from kpi.calendar import local_date
     from kpi.periods import parse_period
     from kpi.report import build_report, report_criteria
-    from motcua.broker import bootstrap_for
-    from motcua.ingest import ingest_file
-    from motcua.kafka import producer
-    from motcua.topics import declared_topics, ensure_topics
+    from runtime.broker import bootstrap_for
+    from runtime.ingest import ingest_file
+    from runtime.kafka import producer
+    from runtime.topics import declared_topics, ensure_topics
     from streams.idle import wait_until_idle
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,7 @@ from typing import Any
 
 import orjson
 
-from motcua.settings import Settings
+from runtime.settings import Settings
 
 MARKER_PREFIX = "SOAK.F"
 MARKER_SOURCE = "urn:motcua:soak"
@@ -502,9 +502,8 @@ class Monitor:
     def _lag(self) -> tuple[dict[str, int], dict[str, int]]:
         from kafka import KafkaConsumer
 
-        from consumers.sink import sink_group
-        from motcua.kafka import admin, group_lag
-        from streams.app import app_id
+        from runtime.kafka import admin, group_lag
+        from runtime.topics import pipeline_group, sink_group
 
         if self._clients is None:
             self._clients = (
@@ -515,7 +514,7 @@ class Monitor:
             )
         consumer, admin_client = self._clients
         t = self.settings.topics
-        pipeline = group_lag(self.settings, self.bootstrap, app_id(self.settings),
+        pipeline = group_lag(self.settings, self.bootstrap, pipeline_group(self.settings),
                              [t.events, t.contributions], consumer=consumer,
                              admin_client=admin_client)
         sink = group_lag(self.settings, self.bootstrap, sink_group(self.settings),
@@ -615,10 +614,10 @@ def run_soak(options: SoakOptions, workdir: Path,
     from rich.console import Console
 
     from kpi.calendar import local_date
-    from motcua.broker import embedded_broker, free_port
     from motcua.demo import services, worker_process
-    from motcua.settings import load_settings
-    from motcua.topics import declared_topics, ensure_topics
+    from runtime.broker import embedded_broker, free_port
+    from runtime.settings import load_settings
+    from runtime.topics import declared_topics, ensure_topics
 
     workdir.mkdir(parents=True, exist_ok=True)
     result = SoakResult(options, workdir)
@@ -662,7 +661,7 @@ def run_soak(options: SoakOptions, workdir: Path,
 def _run_stack(settings: Settings, bootstrap: str, options: SoakOptions, result: SoakResult,
                pids: dict[str, int | None], stream_file: Path, produced_file: Path,
                echo: Callable[[str], None]) -> None:
-    from motcua.kafka import producer
+    from runtime.kafka import producer
 
     markers = Markers(options.marker_units)
     url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
@@ -677,7 +676,7 @@ def _run_stack(settings: Settings, bootstrap: str, options: SoakOptions, result:
             stream_file.open("rb") as source:
 
         def send(line: bytes) -> None:
-            from motcua.dlq import recover_subject
+            from runtime.dlq import recover_subject
 
             subject = recover_subject(line)
             future = prod.send(settings.topics.events, line,
@@ -787,8 +786,8 @@ def _produce(options: SoakOptions, markers: Markers, monitor: Monitor, source: A
 
 def _drain(settings: Settings, bootstrap: str, options: SoakOptions, markers: Markers,
            result: SoakResult, last_send: float) -> None:
-    from consumers.sink import sink_group
-    from motcua.kafka import group_lag
+    from runtime.kafka import group_lag
+    from runtime.topics import sink_group
     from streams.idle import NotIdle, wait_until_idle
 
     try:
@@ -820,7 +819,7 @@ def _check(settings: Settings, bootstrap: str, db_url: str, produced_file: Path,
     from sqlalchemy import func, select
 
     from consumers import store
-    from motcua.kafka import end_offsets
+    from runtime.kafka import end_offsets
     from streams.idle import read_snapshots
 
     started = time.monotonic()

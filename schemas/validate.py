@@ -17,21 +17,16 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from schemas.errors import InvalidEvent
 from schemas.events import EVENT_ADAPTER, EVENT_TYPES, Event
+
+__all__ = ["MAX_EVENT_BYTES", "MAX_REASON_CHARS", "InvalidEvent", "one_line", "parse_event"]
 
 MAX_EVENT_BYTES = 65_536
 """The largest event accepted, in bytes of UTF-8 (real events are well under 2 KiB)."""
 
 MAX_REASON_CHARS = 1000
 """Reasons are cut to this length (they go into DLQ records and headers)."""
-
-
-class InvalidEvent(ValueError):
-    """An input that is not a valid v1 event. ``reason`` is one line for people and the DLQ."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def describe(exc: ValidationError) -> str:

@@ -4,7 +4,7 @@ Data flow::
 
     events topic (key = dossier code, raw CloudEvents JSON)
       │  agent ``track`` (batches of events)
-      │    invalid ──► DLQ (motcua.dlq: reason + original bytes + topic/partition/offset)
+      │    invalid ──► DLQ (runtime.dlq: reason + original bytes + topic/partition/offset)
       │    wrong key ─► re-sent to the events topic keyed by ``subject`` (one dossier, one
       │                 partition, one owner)
       │    valid ───► table ``dossiers``: code → facts (kpi.dossier fold, idempotent)
@@ -30,7 +30,7 @@ no-ops and the counters always equal the sum of the latest contributions. Versio
 table write of the last version was lost.
 
 Faust specifics (DESIGN.md, measured on this machine): ``concurrency=1`` per agent; short
-group timings; every topic created from :mod:`motcua.topics` before anything produces, the
+group timings; every topic created from :mod:`runtime.topics` before anything produces, the
 tables' changelogs with the same partition count (``settings.topic_partitions``). With the
 fast path (default) each fetch's records of the events and contributions topics go
 straight to ``track_batch`` / ``aggregate_batch`` (:mod:`streams.fastpath`: acked only
@@ -59,24 +59,17 @@ from typing import Any
 import faust
 import orjson
 
-from kpi.dossier import fact_key, fact_of
-from kpi.fastparse import fast_fact
+from kpi.decode import InvalidEvent, decode
 from kpi.units import CalendarBook
-from motcua.dlq import DeadLetter
-from motcua.settings import Settings
-from motcua.topics import declared_topics, ensure_topics
-from schemas.validate import InvalidEvent, parse_event
+from runtime.dlq import DeadLetter
+from runtime.settings import Settings
+from runtime.topics import declared_topics, ensure_topics, pipeline_group
 from streams.core import Aggregator, Entry, Tracker, decode_entries, encode_entries
 
 log = logging.getLogger("motcua.streams")
 
 MAX_ENTRIES_PER_MESSAGE = 2000
 """Contributions entries per message (one unit); bigger batches are split."""
-
-
-def app_id(settings: Settings) -> str:
-    """The faust app id, which is also the consumer group and the changelog prefix."""
-    return f"{settings.consumer_group_prefix}-streams"
 
 
 def _credentials(settings: Settings) -> Any:
@@ -107,13 +100,13 @@ def read_changelog(
     """The latest value per key of some partitions of a changelog topic, read to the end.
 
     faust's own table recovery stops at the end offsets the broker lists, and Tansu 0.6
-    lists too small ones (``motcua.kafka.end_offsets``): measured here, a SIGKILLed worker
+    lists too small ones (``runtime.kafka.end_offsets``): measured here, a SIGKILLed worker
     came back with ~5% of its dossier rows missing. So the in-memory structures are
     rebuilt from this read instead (blocking; run it in an executor).
     """
     from kafka import KafkaConsumer, TopicPartition
 
-    from motcua.kafka import end_offsets
+    from runtime.kafka import end_offsets
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              client_id="motcua-recovery", max_partition_fetch_bytes=8 << 20,
@@ -163,7 +156,7 @@ def create_app(
 ) -> faust.App:
     """Build the pipeline's faust app (nothing runs until a worker starts it).
 
-    ``ensure`` creates the declared topics first (:func:`motcua.topics.ensure_topics`).
+    ``ensure`` creates the declared topics first (:func:`runtime.topics.ensure_topics`).
     ``fast_path`` uses :mod:`streams.fastpath`'s message hand-off (same semantics,
     ~2.5× less overhead per message). ``with_criteria`` scores the criteria catalogs into
     every snapshot (``criteria``); off by default because scoring costs ~3 ms per snapshot
@@ -181,7 +174,7 @@ def create_app(
     if fast_path:
         from streams.fastpath import App as app_cls  # type: ignore[assignment]
     app = app_cls(
-        app_id(settings),
+        pipeline_group(settings),
         broker=[f"kafka://{hp.strip()}" for hp in bootstrap.split(",")],
         broker_credentials=_credentials(settings),
         store="memory://",
@@ -333,19 +326,14 @@ def create_app(
         out: list[tuple[bytes | None, bytes, int | None, Any]] = []  # (key, value, part, hdr)
         for msg in records:
             raw_value = msg.value
-            # the batch path's fast recognizer first; pydantic decides anything unusual
-            quick = fast_fact(raw_value) if isinstance(raw_value, bytes) else None
-            if quick is None:
-                try:
-                    event = parse_event(raw_value)
-                except InvalidEvent as exc:
-                    out.append(_dead(exc.reason, raw_value, msg))
-                    continue
-                except Exception as exc:  # a validator bug must not drop the event silently
-                    out.append(_dead(f"processing failed: {exc!r}", raw_value, msg))
-                    continue
-                quick = (event.subject, fact_key(event.source, event.id), fact_of(event))
-            subject, fkey, fact = quick
+            try:
+                subject, fkey, fact = decode(raw_value)
+            except InvalidEvent as exc:
+                out.append(_dead(exc.reason, raw_value, msg))
+                continue
+            except Exception as exc:  # a validator bug must not drop the event silently
+                out.append(_dead(f"processing failed: {exc!r}", raw_value, msg))
+                continue
             key = subject.encode()
             if msg.key != key:
                 await send(sent, names.events, key, raw_value)

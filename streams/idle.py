@@ -14,25 +14,23 @@ from typing import Any
 
 import orjson
 
-from motcua.settings import Settings
-
-
-class NotIdle(TimeoutError):
-    """The pipeline did not become idle before the deadline (the message says how far)."""
+from runtime.settings import Settings
+from schemas.errors import NotIdle
 
 
 def group_lag(settings: Settings, bootstrap: str, group: str | None = None) -> dict[str, int]:
-    """Uncommitted records per input topic of the pipeline's group (``streams.app.app_id``)."""
-    from motcua.kafka import group_lag as lag_of
-    from streams.app import app_id
+    """Uncommitted records per input topic of the pipeline's group
+    (:func:`runtime.topics.pipeline_group`)."""
+    from runtime.kafka import group_lag as lag_of
+    from runtime.topics import pipeline_group
 
     topics = [settings.topics.events, settings.topics.contributions]
-    return lag_of(settings, bootstrap, group or app_id(settings), topics)
+    return lag_of(settings, bootstrap, group or pipeline_group(settings), topics)
 
 
 def read_snapshots(settings: Settings, bootstrap: str) -> dict[tuple[str, str], dict[str, Any]]:
     """The latest snapshot of every (unit, period) on the kpi topic."""
-    from motcua.kafka import read_topic
+    from runtime.kafka import read_topic
 
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for record in read_topic(settings, bootstrap, settings.topics.kpi):
@@ -56,7 +54,7 @@ def wait_until_idle(
     return the latest snapshots. Raises :class:`NotIdle` at the deadline."""
     from kafka import KafkaConsumer
 
-    from motcua.kafka import end_offsets
+    from runtime.kafka import end_offsets
 
     deadline = time.monotonic() + timeout
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from motcua.settings import Settings, load_settings
+from runtime.settings import Settings, load_settings
 
 
 def run_worker(settings: Settings, bootstrap: str, *, loglevel: str = "warn") -> None:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from motcua.settings import Settings, load_settings
+from runtime.settings import Settings, load_settings
 
 T = TypeVar("T")
 

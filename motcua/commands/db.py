@@ -23,7 +23,7 @@ def upgrade(
 
     from consumers.store import current_revision, make_engine
     from consumers.store import upgrade as run_upgrade
-    from motcua.settings import load_settings
+    from runtime.settings import load_settings
 
     console = Console(stderr=True)
     url = db or load_settings().database_url.get_secret_value()

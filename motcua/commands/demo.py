@@ -32,7 +32,7 @@ def demo(
     from rich.console import Console
 
     from motcua.demo import DemoResult, run_demo, scorecard
-    from motcua.settings import load_settings
+    from runtime.settings import load_settings
 
     console = Console()
     if not console.is_terminal:  # logs and CI: wide enough for the scorecard

@@ -26,11 +26,11 @@ def ingest(
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from motcua.broker import bootstrap_for
-    from motcua.ingest import ingest_file
-    from motcua.kafka import producer
-    from motcua.settings import load_settings
-    from motcua.topics import ensure_topics, spec_for
+    from runtime.broker import bootstrap_for
+    from runtime.ingest import ingest_file
+    from runtime.kafka import producer
+    from runtime.settings import load_settings
+    from runtime.topics import ensure_topics, spec_for
 
     console = Console(stderr=True)
     settings = load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))

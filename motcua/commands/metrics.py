@@ -28,9 +28,9 @@ def metrics(
     from rich.console import Console
 
     from consumers.metrics import start_metrics
-    from motcua.broker import bootstrap_for
     from motcua.commands._common import service_settings
-    from motcua.topics import declared_topics, ensure_topics
+    from runtime.broker import bootstrap_for
+    from runtime.topics import declared_topics, ensure_topics
 
     settings = service_settings(bootstrap, db)
     console = Console(stderr=True)

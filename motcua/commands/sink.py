@@ -31,10 +31,11 @@ def sink(
     from prometheus_client import CollectorRegistry, start_http_server
     from rich.console import Console
 
-    from consumers.sink import LogLost, run_sink, sink_group
-    from motcua.broker import bootstrap_for
+    from consumers.sink import run_sink
     from motcua.commands._common import service_settings
-    from motcua.topics import declared_topics, ensure_topics
+    from runtime.broker import bootstrap_for
+    from runtime.topics import declared_topics, ensure_topics, sink_group
+    from schemas.errors import LogLost
 
     settings = service_settings(bootstrap, db)
     console = Console(stderr=True)

@@ -35,8 +35,8 @@ def create(
     from kafka.errors import KafkaError
     from rich.console import Console
 
-    from motcua.settings import load_settings
-    from motcua.topics import TopicMismatch, declared_topics, ensure_topics
+    from runtime.settings import load_settings
+    from runtime.topics import TopicMismatch, declared_topics, ensure_topics
 
     console = Console(stderr=True)
     settings = load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))

@@ -27,8 +27,8 @@ def worker(
     until SIGTERM / Ctrl-C."""
     from rich.console import Console
 
-    from motcua.broker import bootstrap_for
-    from motcua.settings import load_settings
+    from runtime.broker import bootstrap_for
+    from runtime.settings import load_settings
     from streams.run import run_worker
 
     settings = load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))

@@ -193,9 +193,9 @@ async def _produce(bootstrap: str, topic: str, rows: list[tuple[bytes, bytes, in
 
 def changelog_read(rows: list[tuple[bytes, bytes, int]]) -> tuple[float, float]:
     """(seconds to produce, seconds to read back with ``read_changelog``)."""
-    from motcua.broker import embedded_broker
-    from motcua.settings import load_settings
-    from motcua.topics import TopicSpec, ensure_topics
+    from runtime.broker import embedded_broker
+    from runtime.settings import load_settings
+    from runtime.topics import TopicSpec, ensure_topics
     from streams.app import read_changelog
 
     with contextlib.ExitStack() as stack:

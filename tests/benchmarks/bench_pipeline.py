@@ -25,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from motcua.settings import Settings, load_settings
+from runtime.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def lines_for(n: int) -> list[bytes]:
 async def publish(settings: Settings, lines: list[bytes]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    from motcua.dlq import recover_subject
+    from runtime.dlq import recover_subject
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20,
                                 max_batch_size=512 * 1024)
@@ -132,8 +132,8 @@ def pipeline_rate(settings: Settings, n: int, workers: int) -> tuple[float, floa
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    from motcua.broker import embedded_broker
-    from motcua.topics import declared_topics, ensure_topics
+    from runtime.broker import embedded_broker
+    from runtime.topics import declared_topics, ensure_topics
 
     configured = os.environ.get("MOTCUA_KAFKA_BOOTSTRAP")
     with contextlib.ExitStack() as stack:

@@ -39,11 +39,11 @@ from consumers.sink import Sink
 from kpi.counters import Counters
 from kpi.report import build_report
 from kpi.simulate import SimulationConfig, generate_lines
-from motcua.broker import embedded_broker, free_port
-from motcua.ingest import ingest_file
-from motcua.kafka import producer
-from motcua.settings import Settings, load_settings
-from motcua.topics import declared_topics, ensure_topics
+from runtime.broker import embedded_broker, free_port
+from runtime.ingest import ingest_file
+from runtime.kafka import producer
+from runtime.settings import Settings, load_settings
+from runtime.topics import declared_topics, ensure_topics
 from tests.pgschema import PG_URL, pg_schema
 
 EVENTS_PER_SCALE = 133_000  # events of one simulated Tân Hồng year at scale 1 (measured)

@@ -14,7 +14,7 @@ import pytest
 
 from kpi.batch import aggregate, fold_file
 from kpi.units import CalendarBook
-from motcua.broker import free_port
+from runtime.broker import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from kpi.simulate import SimulationConfig, generate_lines
-from motcua.broker import free_port
+from runtime.broker import free_port
 from tests.eventkit import event_dict
 
 pytestmark = pytest.mark.integration

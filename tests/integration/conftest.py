@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from motcua.broker import embedded_broker
-from motcua.settings import Settings, load_settings
+from runtime.broker import embedded_broker
+from runtime.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")

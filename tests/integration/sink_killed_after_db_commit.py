@@ -24,7 +24,7 @@ import orjson
 from consumers import store
 from consumers.sink import Batch, Sink
 from motcua.commands._common import service_settings
-from motcua.topics import declared_topics, ensure_topics
+from runtime.topics import declared_topics, ensure_topics
 
 KILLED_MARK = "KILLED-AFTER-DB-COMMIT "
 """Prefix of the line printed just before the SIGKILL; the JSON after it is

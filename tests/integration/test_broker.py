@@ -5,10 +5,10 @@ from collections.abc import Callable
 
 import pytest
 
-from motcua.broker import bootstrap_for, embedded_broker
-from motcua.kafka import admin, producer, read_topic
-from motcua.settings import Settings, load_settings
-from motcua.topics import TopicMismatch, TopicSpec, declared_topics, ensure_topics
+from runtime.broker import bootstrap_for, embedded_broker
+from runtime.kafka import admin, producer, read_topic
+from runtime.settings import Settings, load_settings
+from runtime.topics import TopicMismatch, TopicSpec, declared_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 

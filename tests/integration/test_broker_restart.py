@@ -47,11 +47,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from consumers import store
-from consumers.sink import sink_group
 from kpi.batch import fold_lines
-from motcua.broker import embedded_broker, free_port, stop_process
-from motcua.kafka import group_lag, read_topic
-from motcua.settings import Settings, load_settings
+from runtime.broker import embedded_broker, free_port, stop_process
+from runtime.kafka import group_lag, read_topic
+from runtime.settings import Settings, load_settings
+from runtime.topics import sink_group
 from schemas.validate import InvalidEvent, parse_event
 from streams.idle import read_snapshots
 from tests.integration.test_sink import _classifications, _count, _ledger, _lines
@@ -270,7 +270,7 @@ def _dead_letters(engine: Engine) -> dict[tuple[str, int, int], bytes]:
 
 def _dlq_topic(settings: Settings, bootstrap: str) -> dict[tuple[str, int, int], bytes]:
     """(topic, partition, offset) → refused bytes of every record on the DLQ topic."""
-    from motcua.dlq import DeadLetter
+    from runtime.dlq import DeadLetter
 
     return {(r.topic, r.partition, r.offset): DeadLetter.decode(r.value).raw
             for r in read_topic(settings, bootstrap, settings.topics.dlq)}

@@ -34,10 +34,10 @@ from consumers.sink import build_batch, write_batch
 from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report
 from kpi.units import CalendarBook
-from motcua.broker import stop_process
-from motcua.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
-from motcua.kafka import read_topic
-from motcua.settings import Settings, load_settings
+from runtime.broker import stop_process
+from runtime.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
+from runtime.kafka import read_topic
+from runtime.settings import Settings, load_settings
 from schemas.validate import MAX_EVENT_BYTES
 from tests.integration import test_sink
 from tests.integration.test_ingest import _app
@@ -377,8 +377,8 @@ def test_worker_dead_letters_hostile_records_and_keeps_counting(
     topic/partition/offset and keeps running; its snapshots equal the batch report of the
     valid lines. A tombstone or deeply nested JSON used to end the worker's batch with an
     exception (and the restarted worker met the same record again)."""
-    from motcua.kafka import producer
-    from motcua.topics import declared_topics, ensure_topics
+    from runtime.kafka import producer
+    from runtime.topics import declared_topics, ensure_topics
     from streams.idle import read_snapshots
 
     settings = topic_settings(topic_partitions=2)

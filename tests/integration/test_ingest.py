@@ -1,7 +1,7 @@
 """``motcua ingest`` against a real broker: valid lines land on the events topic byte for
 byte (key = subject), invalid ones on the DLQ with their reasons.
 
-Decisions tested here (see motcua/ingest.py): blank lines are skipped and not counted as
+Decisions tested here (see runtime/ingest.py): blank lines are skipped and not counted as
 rejected; duplicate lines are published twice, deduplication being the stream's job."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import typer
 from typer.testing import CliRunner
 
 from motcua.commands import ingest
-from motcua.dlq import DeadLetter
-from motcua.kafka import read_topic
-from motcua.settings import Settings
+from runtime.dlq import DeadLetter
+from runtime.kafka import read_topic
+from runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

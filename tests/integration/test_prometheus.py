@@ -29,10 +29,10 @@ from prometheus_client import CollectorRegistry
 from consumers.metrics import current_periods, start_metrics
 from kpi.counters import Counters
 from kpi.report import build_report
-from motcua.broker import free_port
-from motcua.kafka import producer
-from motcua.settings import Settings
-from motcua.topics import declared_topics, ensure_topics
+from runtime.broker import free_port
+from runtime.kafka import producer
+from runtime.settings import Settings
+from runtime.topics import declared_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -32,11 +32,11 @@ from kpi.report import build_report
 from kpi.simulate import SimulationConfig, generate_lines
 from kpi.sla import summarize
 from kpi.units import CalendarBook
-from motcua.broker import free_port
-from motcua.ingest import ingest_file
-from motcua.kafka import admin, committed_offsets, group_lag, producer
-from motcua.settings import Settings
-from motcua.topics import declared_topics, ensure_topics
+from runtime.broker import free_port
+from runtime.ingest import ingest_file
+from runtime.kafka import admin, committed_offsets, group_lag, producer
+from runtime.settings import Settings
+from runtime.topics import declared_topics, ensure_topics
 from tests.pgschema import pg_schema
 
 pytestmark = pytest.mark.integration

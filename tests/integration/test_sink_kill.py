@@ -31,11 +31,11 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from consumers import store
-from consumers.sink import sink_group
 from kpi.batch import BatchInput
 from kpi.dossier import fact_key
-from motcua.kafka import admin, committed_offsets, group_lag
-from motcua.settings import Settings
+from runtime.kafka import admin, committed_offsets, group_lag
+from runtime.settings import Settings
+from runtime.topics import sink_group
 from tests.integration import test_sink as base
 from tests.integration.test_sink import (
     _caught_up,

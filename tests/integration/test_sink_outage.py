@@ -29,10 +29,10 @@ from consumers import store
 from consumers.sink import Sink
 from kpi.batch import fold_lines
 from kpi.dossier import fact_key
-from motcua.ingest import ingest_file
-from motcua.kafka import admin, committed_offsets, group_lag, producer
-from motcua.settings import Settings
-from motcua.topics import declared_topics, ensure_topics
+from runtime.ingest import ingest_file
+from runtime.kafka import admin, committed_offsets, group_lag, producer
+from runtime.settings import Settings
+from runtime.topics import declared_topics, ensure_topics
 from tests.integration.test_sink import (
     HORIZON,
     Relay,

@@ -18,9 +18,9 @@ from sqlalchemy import Engine, func, select
 from consumers import store
 from consumers.sink import Sink, build_batch, refresh_open_dossiers, write_batch
 from kpi.units import CalendarBook
-from motcua.kafka import producer
-from motcua.settings import Settings
-from motcua.topics import declared_topics, ensure_topics
+from runtime.kafka import producer
+from runtime.settings import Settings
+from runtime.topics import declared_topics, ensure_topics
 from tests.eventkit import event_dict
 from tests.integration.test_sink import _running, _wait
 from tests.pgschema import pg_schema

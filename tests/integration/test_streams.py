@@ -20,9 +20,9 @@ import pytest
 from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report
 from kpi.units import CalendarBook
-from motcua.broker import stop_process
-from motcua.dlq import recover_subject
-from motcua.settings import Settings
+from runtime.broker import stop_process
+from runtime.dlq import recover_subject
+from runtime.settings import Settings
 from streams.idle import read_snapshots, wait_until_idle
 
 from .streams_events import event_lines, fallback_lines
@@ -57,8 +57,8 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Pop
 
 
 def publish(settings: Settings, lines: list[bytes]) -> None:
-    from motcua.kafka import producer
-    from motcua.topics import declared_topics, ensure_topics
+    from runtime.kafka import producer
+    from runtime.topics import declared_topics, ensure_topics
 
     bootstrap = str(settings.kafka_bootstrap)
     ensure_topics(bootstrap, declared_topics(settings), settings)
@@ -114,12 +114,13 @@ def wait_for_agreement(settings: Settings, lines: list[bytes], timeout: float) -
 def diagnose(settings: Settings, lines: list[bytes]) -> str:
     """Which side is short: the tracker's dossier table (facts) or the aggregator's applied
     table (rows), read back from their changelogs."""
-    from streams.app import app_id, read_changelog
+    from runtime.topics import pipeline_group
+    from streams.app import read_changelog
 
     bootstrap = str(settings.kafka_bootstrap)
     parts = set(range(settings.topic_partitions))
     want = fold_lines(lines).facts
-    prefix = app_id(settings)
+    prefix = pipeline_group(settings)
     tracked = read_changelog(settings, bootstrap, f"{prefix}-dossiers-changelog", parts)
     short_facts = []
     missing: set[str] = set()
@@ -178,7 +179,7 @@ def kill_mid_stream(settings: Settings, lines: list[bytes], victim: Any,
                     snapshot_timeout: float) -> None:
     """Publish the first half, wait until the pipeline has published a snapshot (so it is
     working), publish the rest and SIGKILL ``victim`` at once."""
-    from motcua.kafka import read_topic
+    from runtime.kafka import read_topic
 
     half = len(lines) // 2
     publish(settings, lines[:half])

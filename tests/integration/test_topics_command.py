@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from motcua.cli import app
-from motcua.kafka import admin
-from motcua.settings import Settings
-from motcua.topics import declared_topics
+from runtime.kafka import admin
+from runtime.settings import Settings
+from runtime.topics import declared_topics
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@
   command (and options that command has); the worker scales (no container_name, no host
   ports); one-shots and health checks are wired as intended;
 * every ``MOTCUA_*`` variable in the compose file and deploy/env.example is a real
-  :class:`~motcua.settings.Settings` field (nested ``topics__x`` included);
+  :class:`~runtime.settings.Settings` field (nested ``topics__x`` included);
 * every PromQL expression of the Grafana dashboards and alert rules uses only metric names
   scraped from *real* ``/metrics`` endpoints built from consumers/metrics.py and
   consumers/sink.py, and KPI label values that exist;
@@ -210,7 +210,7 @@ def _motcua_variables() -> dict[str, str]:
 
 
 def test_motcua_variables_are_settings_fields() -> None:
-    from motcua.settings import Settings
+    from runtime.settings import Settings
 
     found = _motcua_variables()
     assert {"MOTCUA_KAFKA_BOOTSTRAP", "MOTCUA_DATABASE_URL", "MOTCUA_TOPIC_PARTITIONS",
@@ -226,7 +226,7 @@ def test_motcua_variables_are_settings_fields() -> None:
 
 
 def test_env_example_values_build_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from motcua.settings import load_settings
+    from runtime.settings import load_settings
 
     for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
         if line.startswith("MOTCUA_"):

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
-from motcua.dlq import DeadLetter, recover_subject
-from motcua.ingest import ingest_file
-from motcua.settings import load_settings
-from motcua.topics import declared_topics
+from runtime.dlq import DeadLetter, recover_subject
+from runtime.ingest import ingest_file
+from runtime.settings import load_settings
+from runtime.topics import declared_topics
 
 
 def test_dead_letter_round_trip_and_wire_format() -> None:

@@ -31,7 +31,7 @@ from kpi.contribution import contribution_rows, dossier_contribution, next_chang
 from kpi.dossier import DossierState, fact_key, fact_of
 from kpi.fastparse import fast_fact, fast_time
 from kpi.sla import summarize
-from motcua.dlq import MAX_DLQ_RAW_BYTES, DeadLetter, recover_subject
+from runtime.dlq import MAX_DLQ_RAW_BYTES, DeadLetter, recover_subject
 from schemas.events import (
     MAX_CODE_CHARS,
     MAX_COUNT,
@@ -464,8 +464,8 @@ def test_dead_letter_of_any_record_fits_in_a_kafka_message() -> None:
 def test_ingest_refuses_a_huge_line_without_holding_it(tmp_path: Path) -> None:
     """A 5 MB line: refused for its size, its head (256 KiB) kept in the DLQ record with
     the original length; the lines around it are read as usual."""
-    from motcua.ingest import ingest_file, iter_lines
-    from motcua.settings import load_settings
+    from runtime.ingest import ingest_file, iter_lines
+    from runtime.settings import load_settings
     from tests.unit.test_dlq_ingest import GOOD, FakeProducer
 
     huge = b'{"subject":"H1","pad":"' + b"x" * 5_000_000 + b'"}'

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from consumers.metrics import KpiBoard, KpiCollector, current_periods, serve_metrics
 from kpi.counters import Counters
 from kpi.report import build_report
-from motcua.broker import free_port
+from runtime.broker import free_port
 
 NOW = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
 

@@ -37,8 +37,8 @@ from consumers.store import make_engine
 from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report, report_criteria
 from kpi.units import CalendarBook
-from motcua.broker import free_port
-from motcua.settings import Settings, shown_url
+from runtime.broker import free_port
+from runtime.settings import Settings, shown_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,8 +157,8 @@ def test_sink_logs_of_an_unreachable_database_hide_the_password() -> None:
 def test_sink_command_output_hides_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
     """``motcua sink`` prints where it writes; the URL is shown with ``***``."""
     import consumers.sink
-    import motcua.broker
-    import motcua.topics
+    import runtime.broker
+    import runtime.topics
     from motcua.commands import sink as sink_command
 
     handed: list[str] = []
@@ -174,8 +174,8 @@ def test_sink_command_output_hides_the_password(monkeypatch: pytest.MonkeyPatch)
         return type("Result", (), {"batches": 0})()
 
     monkeypatch.setattr(signal, "signal", lambda *_: None)  # keep pytest's Ctrl-C
-    monkeypatch.setattr(motcua.broker, "bootstrap_for", fake_bootstrap)
-    monkeypatch.setattr(motcua.topics, "ensure_topics", lambda *a, **k: None)
+    monkeypatch.setattr(runtime.broker, "bootstrap_for", fake_bootstrap)
+    monkeypatch.setattr(runtime.topics, "ensure_topics", lambda *a, **k: None)
     monkeypatch.setattr(consumers.sink, "run_sink", fake_run_sink)
     app = typer.Typer()
     sink_command.register(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from motcua.settings import Settings, TopicNames
+from runtime.settings import Settings, TopicNames
 
 
 def test_as_env_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:

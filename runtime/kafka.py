@@ -1,4 +1,4 @@
-"""kafka-python clients built from :class:`~motcua.settings.Settings` (never at import time).
+"""kafka-python clients built from :class:`~runtime.settings.Settings` (never at import time).
 
 * :func:`producer`: idempotent, ``acks='all'`` producer for pipeline topics.
 * :func:`consumer_options`: options for kafka-python consumers, with group timings short
@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from motcua.settings import Settings
+from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from kafka import KafkaAdminClient, KafkaProducer

@@ -19,11 +19,8 @@ import time
 from collections.abc import Iterator
 from typing import IO
 
-from motcua.settings import Settings
-
-
-class BrokerError(RuntimeError):
-    """The embedded broker could not be started (binary missing, exited, or never ready)."""
+from runtime.settings import Settings
+from schemas.errors import BrokerError
 
 
 def free_port() -> int:

@@ -6,10 +6,10 @@ Rules (the ``motcua ingest`` contract):
   terminator (``\\n`` or ``\\r\\n``), its key the ``subject`` (mã hồ sơ).
 * Blank (whitespace-only) lines are skipped: not read, not rejected, only counted as
   ``blank``. JSON Lines writers often end files with one; it is not an event.
-* A line that is not JSON or fails validation goes to the DLQ (:mod:`motcua.dlq`) with the
+* A line that is not JSON or fails validation goes to the DLQ (:mod:`runtime.dlq`) with the
   reason, its bytes, the file name and its 1-based line number — never dropped. A line
   longer than :data:`schemas.validate.MAX_EVENT_BYTES` is refused for its size; only its
-  first :data:`motcua.dlq.MAX_DLQ_RAW_BYTES` are read into memory and kept.
+  first :data:`runtime.dlq.MAX_DLQ_RAW_BYTES` are read into memory and kept.
 * Duplicate lines are published as they are: deduplication on (``source``, ``id``) is the
   stream's job, so the event log keeps exactly what was sent.
 * ``published`` counts records the broker acknowledged (after a flush), not sends.
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from motcua.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
-from motcua.settings import Settings
+from runtime.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
+from runtime.settings import Settings
 from schemas.validate import MAX_EVENT_BYTES, InvalidEvent, parse_event, too_large
 
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from motcua.settings import Settings
-
-
-class TopicMismatch(RuntimeError):
-    """An existing topic differs from its declaration (e.g. its partition count)."""
+from runtime.settings import Settings
+from schemas.errors import TopicMismatch
 
 
 @dataclass(frozen=True)
@@ -33,6 +30,30 @@ class TopicSpec:
         if self.retention_ms is not None:
             cfg["retention.ms"] = str(self.retention_ms)
         return cfg
+
+
+# ------------------------------------------------------------ consumer groups and changelogs
+
+
+def pipeline_group(settings: Settings) -> str:
+    """The stream worker's faust app id: its consumer group and its changelogs' prefix."""
+    return f"{settings.consumer_group_prefix}-streams"
+
+
+def sink_group(settings: Settings) -> str:
+    """The SQL sink's consumer group."""
+    return f"{settings.consumer_group_prefix}-sql-sink"
+
+
+TABLES = ("dossiers", "applied")
+"""The stream worker's tables: dossier code → facts; unit␟code → applied contribution."""
+
+
+def changelog_topic(settings: Settings, table: str) -> str:
+    """The changelog topic of one of the worker's :data:`TABLES` (faust's naming)."""
+    if table not in TABLES:
+        raise KeyError(table)
+    return f"{pipeline_group(settings)}-{table}-changelog"
 
 
 def declared_topics(settings: Settings) -> list[TopicSpec]:
@@ -60,7 +81,7 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], settings: Settings
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    from motcua.kafka import admin
+    from runtime.kafka import admin
 
     specs = list(specs)
     client = admin(settings, bootstrap)
