@@ -1,0 +1,58 @@
+"""The one way to start a pipeline worker as a child process (``python -m streams.run``).
+
+faust owns its event loop and signal handlers, so the demo, the soak run, the benchmarks
+and the tests all run the worker as a child process with the same settings (passed through
+``MOTCUA_*`` variables, :meth:`runtime.settings.Settings.as_env`) and stop it with SIGTERM,
+then SIGKILL (:func:`runtime.broker.stop_process`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from runtime.broker import stop_process
+from runtime.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def spawn_worker(
+    settings: Settings,
+    bootstrap: str,
+    log: Path,
+    *,
+    loglevel: str = "warn",
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start one worker on ``bootstrap``; its output is appended to ``log``. ``env`` adds
+    or overrides environment variables (after the settings')."""
+    child_env = {**os.environ, **settings.as_env(), "MOTCUA_KAFKA_BOOTSTRAP": bootstrap,
+                 **(env or {})}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "streams.run", loglevel],
+                                cwd=PROJECT_ROOT, env=child_env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def worker_process(
+    settings: Settings,
+    bootstrap: str,
+    log: Path,
+    *,
+    loglevel: str = "warn",
+    env: Mapping[str, str] | None = None,
+    stop_timeout: float = 20.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """:func:`spawn_worker` for the duration of a ``with`` block, stopped at its end."""
+    proc = spawn_worker(settings, bootstrap, log, loglevel=loglevel, env=env)
+    try:
+        yield proc
+    finally:
+        stop_process(proc, timeout=stop_timeout)
