@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import re
 from collections import Counter, defaultdict
@@ -121,6 +122,27 @@ def test_deterministic_with_a_seed() -> None:
 
 
 # --------------------------------------------------------------------------- calibration
+
+
+# Pinned from the code before the simulator was split into modules (issue 12): the same
+# config and seed must keep giving the same bytes, whatever the layout of kpi.simulate.
+PINNED_STREAMS = [
+    (SimulationConfig(seed=11, scale=0.03, end=date(2025, 6, 30), duplicates=0.02,
+                      invalid=0.02, shuffle=True, shuffle_window=50),
+     1980, "852bb178509b96a9c75e090a07af8914f31c26a081a0883caec2641a074d6277"),
+    (SimulationConfig(seed=12, scale=0.02, communes=3, start=date(2024, 12, 1),
+                      end=date(2025, 2, 28), shuffle=True),
+     616, "caef721b7ed9ceb0d3f72d0d32f24b44331fad9073161ee64115e4a6e13076aa"),
+    (SimulationConfig(seed=13, scale=0.02, communes=20, end=date(2025, 3, 31)),
+     608, "39ac3460643ff6029f98e1a68eb1de7e2ebe56ef29d4267af410bdb6a8ee0d58"),
+]
+
+
+@pytest.mark.parametrize(("config", "count", "digest"), PINNED_STREAMS)
+def test_generated_bytes_are_pinned(config: SimulationConfig, count: int, digest: str) -> None:
+    lines = list(generate_lines(config))
+    assert len(lines) == count
+    assert hashlib.sha256(b"\n".join(lines)).hexdigest() == digest
 
 
 def test_default_plan_matches_tan_hong_2023_exactly() -> None:
