@@ -43,7 +43,6 @@ from kpi.simulate.stream import (
     INVALID_KINDS,
     generate_events,
     generate_lines,
-    paced,
     write_jsonl,
 )
 from kpi.simulate.timefmt import format_time
@@ -64,7 +63,6 @@ __all__ = [
     "format_time",
     "generate_events",
     "generate_lines",
-    "paced",
     "planned_counts",
     "write_jsonl",
     "write_unit_registry",

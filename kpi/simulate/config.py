@@ -26,8 +26,7 @@ DEFAULT_SOURCE = "urn:motcua:dvc:dong-thap"
 class SimulationConfig:
     """Everything a run depends on; the same config and seed give the same events.
 
-    Shares are probabilities per dossier unless said otherwise. ``rate`` (events/s) is for
-    live publishing only (:func:`paced`); ``None`` = as fast as possible.
+    Shares are probabilities per dossier unless said otherwise.
     """
 
     seed: int = 2025
@@ -66,7 +65,6 @@ class SimulationConfig:
     shuffle_window: int | None = None
     duplicates: float = 0.0
     invalid: float = 0.0
-    rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -88,8 +86,6 @@ class SimulationConfig:
             raise ValueError("apology shares must sum to <= 1")
         if self.digitized_complete_share > self.digitized_event_share:
             raise ValueError("digitized_complete_share must be <= digitized_event_share")
-        if self.rate is not None and self.rate <= 0:
-            raise ValueError("rate must be > 0 (or None)")
         for _, procs in self.procedures:
             for p in procs:
                 if not 0 <= p.days <= 60:

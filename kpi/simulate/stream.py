@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 import random
-import time as _time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -161,26 +160,9 @@ def write_jsonl(path: str | Path, lines: Iterable[bytes]) -> int:
     return n
 
 
-def paced(items: Iterable[Any], rate: float | None) -> Iterator[Any]:
-    """Yield items at about ``rate`` per second (``None``: as fast as possible).
-
-    The live mode publishes ``paced(generate_lines(config), config.rate)``.
-    """
-    if rate is None:
-        yield from items
-        return
-    start = _time.monotonic()
-    for i, item in enumerate(items):
-        wait = start + i / rate - _time.monotonic()
-        if wait > 0:
-            _time.sleep(wait)
-        yield item
-
-
 __all__ = [
     "INVALID_KINDS",
     "generate_events",
     "generate_lines",
-    "paced",
     "write_jsonl",
 ]
