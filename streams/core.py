@@ -240,7 +240,7 @@ class Applied:
 
     @property
     def rows(self) -> Rows:
-        return orjson.loads(self.packed)  # type: ignore[no-any-return]
+        return orjson.loads(self.packed)
 
 
 _INDICES: dict[tuple[str, ...], tuple[int, ...]] = {}
@@ -324,7 +324,7 @@ class Aggregator:
 
 
 def decode_entries(value: bytes) -> list[Entry]:
-    return orjson.loads(value)["d"]  # type: ignore[no-any-return]
+    return orjson.loads(value)["d"]
 
 
 def encode_entries(entries: list[Entry]) -> bytes:

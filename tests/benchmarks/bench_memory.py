@@ -196,7 +196,7 @@ def changelog_read(rows: list[tuple[bytes, bytes, int]]) -> tuple[float, float]:
     from runtime.broker import embedded_broker
     from runtime.settings import load_settings
     from runtime.topics import TopicSpec, ensure_topics
-    from streams.app import read_changelog
+    from streams.changelog import read_changelog
 
     with contextlib.ExitStack() as stack:
         bootstrap = os.environ.get("MOTCUA_KAFKA_BOOTSTRAP") or stack.enter_context(

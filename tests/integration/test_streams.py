@@ -115,7 +115,7 @@ def diagnose(settings: Settings, lines: list[bytes]) -> str:
     """Which side is short: the tracker's dossier table (facts) or the aggregator's applied
     table (rows), read back from their changelogs."""
     from runtime.topics import pipeline_group
-    from streams.app import read_changelog
+    from streams.changelog import read_changelog
 
     bootstrap = str(settings.kafka_bootstrap)
     parts = set(range(settings.topic_partitions))
