@@ -16,6 +16,7 @@ Steps (each shown as it happens):
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -33,14 +34,13 @@ from kpi.reconcile import differences, file_reports
 from kpi.report import report_criteria
 from kpi.scoring import totals
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl
-from motcua.services import services, wait_for_sink
+from motcua.services import services, wait_for_pipeline, wait_for_sink
 from runtime.broker import bootstrap_for
 from runtime.ingest import ingest_file
 from runtime.kafka import producer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
 from schemas.errors import EXIT_LOG_LOST, LogLost, NotIdle, PipelineError
-from streams.idle import wait_until_idle
 from streams.launcher import worker_process
 
 SINK_TIMEOUT = 120.0
@@ -81,6 +81,14 @@ def scorecard(reports: list[dict[str, Any]], console: Console, title: str) -> No
             f"{t['points']:.2f}/{t['max_points']:g}",
         )
     console.print(table)
+
+
+def _still_running(worker: subprocess.Popen[bytes], log: Path) -> None:
+    """Raise if the worker exited: :class:`LogLost` for its status 75, else
+    :class:`PipelineError`, naming its log."""
+    if worker.poll() is not None:
+        failure = LogLost if worker.returncode == EXIT_LOG_LOST else PipelineError
+        raise failure(f"the pipeline worker exited ({worker.returncode}); see {log}")
 
 
 def run_demo(
@@ -133,12 +141,13 @@ def run_demo(
                           f"{settings.topics.dlq}")
             with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):
                 started = time.monotonic()
-                snapshots = wait_until_idle(settings, servers, timeout=600)
+                try:
+                    snapshots = wait_for_pipeline(settings, servers, worker, timeout=600)
+                except NotIdle:
+                    _still_running(worker, worker_log)
+                    raise
                 took = time.monotonic() - started
-            if worker.poll() is not None:
-                failure = LogLost if worker.returncode == EXIT_LOG_LOST else PipelineError
-                raise failure(f"the pipeline worker exited ({worker.returncode}); "
-                              f"see {worker_log}")
+            _still_running(worker, worker_log)
             console.print(f"pipeline idle after {took:.1f} s: {len(snapshots):,} KPI "
                           f"snapshots on {settings.topics.kpi}")
             # reconcile the live snapshots with the batch path over the same file

@@ -6,6 +6,9 @@ Contract:
 * :func:`services` starts the metrics endpoint on ``settings.metrics_port`` (port taken:
   on a free port, and says so) and the sink thread; on exit it stops the sink (joins up to
   30 s) and closes the endpoint. The metrics feed also watches the pipeline's group lag.
+* :func:`wait_for_pipeline` returns the latest KPI snapshots once the pipeline is idle
+  (:func:`streams.idle.wait_until_idle`), and raises :class:`schemas.errors.NotIdle` at
+  once when the worker process exits meanwhile, else at the deadline.
 * :func:`wait_for_sink` returns once the sink's group has committed every record of the
   events, DLQ and kpi topics. The sink commits offsets only after its database
   transaction, so the store then answers for everything published. Raises
@@ -14,9 +17,11 @@ Contract:
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from rich.console import Console
@@ -28,6 +33,10 @@ from runtime.settings import Settings
 from runtime.topics import pipeline_group, sink_group
 from runtime.waiting import wait_for
 from schemas.errors import NotIdle
+from streams.idle import wait_until_idle
+
+IDLE_SLICE = 15.0
+"""Seconds of one idleness probe: how soon a dead worker is noticed."""
 
 
 @contextmanager
@@ -57,6 +66,18 @@ def services(settings: Settings, bootstrap: str, console: Console) -> Iterator[N
         sink.join(timeout=30)
         with suppress(Exception):
             metrics.close()
+
+
+def wait_for_pipeline(settings: Settings, bootstrap: str, worker: subprocess.Popen[bytes],
+                      *, timeout: float) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest snapshot per (unit, period) once the pipeline has caught up."""
+
+    def idle() -> tuple[dict[tuple[str, str], dict[str, Any]]]:
+        return (wait_until_idle(settings, bootstrap, timeout=IDLE_SLICE),)
+
+    (snapshots,) = wait_for(idle, timeout=timeout, poll=0.0, errors=(NotIdle,),
+                            process=worker, what="the pipeline to catch up")
+    return snapshots
 
 
 def wait_for_sink(settings: Settings, bootstrap: str, *, timeout: float) -> None:

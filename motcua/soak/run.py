@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from rich.console import Console
 
 from kpi.calendar import local_date
 from kpi.periods import period_keys
-from motcua.services import services, wait_for_sink
+from motcua.services import services, wait_for_pipeline, wait_for_sink
 from motcua.soak.check import check
 from motcua.soak.figures import SoakOptions, SoakResult
 from motcua.soak.markers import Markers, marker_line, scrape_gauges, watch_snapshots
@@ -29,7 +30,6 @@ from runtime.settings import Settings, load_settings
 from runtime.topics import declared_topics, ensure_topics
 from runtime.waiting import wait_for
 from schemas.errors import NotIdle
-from streams.idle import wait_until_idle
 from streams.launcher import worker_process
 
 MARKERS_SETTLE = 30.0
@@ -69,7 +69,7 @@ def run_soak(options: SoakOptions, workdir: Path,
             pids["worker"] = worker.pid
             pids["host"] = os.getpid()
             _run_stack(settings, bootstrap, options, result, pids, stream_file,
-                       produced_file, echo)
+                       produced_file, echo, worker)
             if worker.poll() is not None:
                 result.problems.append(f"the worker exited ({worker.returncode}); see "
                                        f"{workdir / 'worker.log'}")
@@ -81,7 +81,7 @@ def run_soak(options: SoakOptions, workdir: Path,
 
 def _run_stack(settings: Settings, bootstrap: str, options: SoakOptions, result: SoakResult,
                pids: dict[str, int | None], stream_file: Path, produced_file: Path,
-               echo: Callable[[str], None]) -> None:
+               echo: Callable[[str], None], worker: subprocess.Popen[bytes]) -> None:
     markers = Markers(options.marker_units)
     url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
     scrape_errors: list[str] = []
@@ -131,7 +131,7 @@ def _run_stack(settings: Settings, bootstrap: str, options: SoakOptions, result:
             last_send = time.monotonic()
             echo(f"[soak] produced {sent:,} in {result.produce_seconds:.1f} s "
                  f"({result.rate:,.1f}/s); waiting for the pipeline and the sink")
-            _drain(settings, bootstrap, options, markers, result, last_send)
+            _drain(settings, bootstrap, options, markers, result, last_send, worker)
         monitor.sample()
         monitor.close()
     prod.close()
@@ -154,11 +154,12 @@ def _run_stack(settings: Settings, bootstrap: str, options: SoakOptions, result:
 
 
 def _drain(settings: Settings, bootstrap: str, options: SoakOptions, markers: Markers,
-           result: SoakResult, last_send: float) -> None:
+           result: SoakResult, last_send: float, worker: subprocess.Popen[bytes]) -> None:
     """Until the pipeline is idle, the last markers are seen and the sink has caught up;
     what does not happen in time becomes a problem (a marker never seen is one later)."""
     try:
-        snapshots = wait_until_idle(settings, bootstrap, timeout=options.idle_timeout)
+        snapshots = wait_for_pipeline(settings, bootstrap, worker,
+                                      timeout=options.idle_timeout)
         result.idle_seconds = time.monotonic() - last_send
         result.snapshots = len(snapshots)
     except NotIdle as exc:
