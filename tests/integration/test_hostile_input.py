@@ -28,7 +28,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from consumers import store
-from consumers.sink import build_batch, write_batch
+from consumers.rows import build_batch
+from consumers.writer import write_batch
 from kpi.batch import fold_lines
 from kpi.reconcile import batch_reports, differences
 from kpi.units import CalendarBook
