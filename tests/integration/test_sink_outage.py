@@ -9,7 +9,7 @@ offsets may move (sampled every second, through a direct connection and the admi
 once the relay is back on the same port the backlog drains without a restart and the
 store equals the batch computation of the whole file.
 
-The 30-second outage runs under ``make soak`` (it costs ~45 s); ``make test`` runs the
+The 30-second outage runs under ``make soak`` (too long for ``make test``), which runs the
 same test with a 5-second outage.
 """
 
