@@ -31,6 +31,7 @@ from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report, report_criteria
 from kpi.units import CalendarBook
 from runtime.settings import Settings, shown_url
+from tests.eventkit import event_dict
 from tests.scrape import scrape
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,11 +226,8 @@ def _citizen_events() -> list[bytes]:
         ("dossier.extended", "2025-05-06T09:00:00+07:00", code_b,
          {"new_due_at": "2025-05-12T17:00:00+07:00", "apology_ref": CITIZEN["apology"]}),
     ]):
-        out.append(orjson.dumps({
-            "specversion": "1.0", "id": CITIZEN["ids"][i % 2] + f"-{i}",
-            "source": CITIZEN["source"], "type": "vn.gov.motcua." + type_, "time": time_,
-            "subject": code, "data": data,
-        }))
+        out.append(orjson.dumps(event_dict(type_, time_, code, source=CITIZEN["source"],
+                                           id_=CITIZEN["ids"][i % 2] + f"-{i}", **data)))
     return out
 
 
