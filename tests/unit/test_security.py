@@ -63,11 +63,12 @@ def test_secrets_are_secret_str_and_never_shown() -> None:
     s = _settings()
     assert isinstance(s.kafka_sasl_password, SecretStr)
     assert isinstance(s.database_url, SecretStr)
-    console = Console(file=io.StringIO(), width=200)
+    printed = io.StringIO()
+    console = Console(file=printed, width=200)
     console.print(s)
     console.print(s.model_dump())
     for shown in (repr(s), str(s), s.model_dump_json(), str(s.model_dump()), f"{s}",
-                  f"{s!r}", console.file.getvalue(), s.database_url_shown()):
+                  f"{s!r}", printed.getvalue(), s.database_url_shown()):
         _assert_hidden(shown)
     assert s.database_url_shown() == "postgresql+psycopg://motcua:***@127.0.0.1:1/motcua"
     assert shown_url("not a url at all " + DB_PASSWORD) == "<unparsable database URL>"
@@ -196,7 +197,7 @@ def test_stream_worker_hands_faust_the_plain_password() -> None:
 
 # --------------------------------------------------------------------------- /metrics
 
-CITIZEN = {  # recognisable strings that must never reach /metrics
+CITIZEN: dict[str, Any] = {  # recognisable strings that must never reach /metrics
     "codes": ["HS-NGUYENVANAN-0912345678", "000.00.23.H16-250429-SECRET1"],
     "ids": ["evt-cccd-079123456789", "evt-passport-C1234567"],
     "source": "urn:motcua:dvc:leak-test-source",
@@ -254,8 +255,9 @@ def test_metrics_expose_no_dossier_identifiers_or_personal_data() -> None:
                "NGUYENVANAN", "Nguyễn", "SECRET1", "1.0001", "1.0002"]
     for secret in secrets:
         assert secret not in text, secret
-    labels = {name: set() for name in ("unit", "level", "period", "kpi", "group", "topic",
-                                       "kind", "le")}
+    labels: dict[str, set[str]] = {
+        name: set() for name in ("unit", "level", "period", "kpi", "group", "topic", "kind",
+                                 "le")}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             for name, value in sample.labels.items():
