@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 import pytest
-from consumers.health import KafkaHealth
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 
 from consumers import store
+from consumers.health import KafkaHealth
 from consumers.sink import Sink
 from kpi.batch import BatchInput, fold_lines
 from kpi.counters import Counters
