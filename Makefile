@@ -37,7 +37,7 @@ demo: $(STAMP)
 	$(BIN)/motcua demo --exit-when-idle
 
 check: $(STAMP)
-	$(BIN)/ruff check kpi schemas runtime streams consumers motcua tests
+	$(BIN)/ruff check --no-cache kpi schemas runtime streams consumers motcua tests
 	$(BIN)/mypy kpi schemas runtime streams consumers motcua
 
 unit: $(STAMP)
