@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kpi.attribution import AS_WAS, OWN
 from kpi.calendar import to_local_datetime
 from kpi.catalog import UNIT_LEVEL_TO_SCOPE, Catalog, shipped_catalogs
 from kpi.counters import Counters
@@ -20,16 +21,27 @@ def build_report(
     as_of: float,
     criteria: list[dict[str, Any]] | None = None,
     level: str | None = None,
+    *,
+    view: str = AS_WAS,
+    scope: str = OWN,
+    unit_name: str | None = None,
 ) -> dict[str, Any]:
+    """The report of EVENTS.md v1.1: ``view`` (``as_was`` | ``restated``), ``scope``
+    (``own`` | ``total``) and ``unit_name`` (from the registry, when known) besides the
+    counts, ratios and criteria."""
     counts = counters.to_dict()
     report: dict[str, Any] = {
         "unit": unit,
         "period": period,
         "as_of": to_local_datetime(as_of).isoformat(),
+        "view": view,
+        "scope": scope,
         "counts": counts,
         "ratios": compute_ratios(counts),
         "criteria": criteria if criteria is not None else [],
     }
+    if unit_name is not None:
+        report["unit_name"] = unit_name
     if level is not None:
         report["level"] = level
     return report
