@@ -4,38 +4,47 @@
 Steps (each shown as it happens):
 
 1. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics;
-2. start the pipeline worker (``python -m streams.run``, a subprocess), the SQL sink and the
-   Prometheus endpoint (threads of this process);
+2. start the pipeline worker (a child process, :mod:`streams.launcher`), the SQL sink and
+   the Prometheus endpoint (threads of this process, :mod:`motcua.services`);
 3. write a simulated year of Tân Hồng dossiers (or take ``--events FILE.jsonl``) and publish
    it with ``motcua ingest``'s code (invalid lines to the DLQ);
 4. wait until the pipeline has processed everything and its KPI snapshots settle;
-5. print a scorecard per unit from the live snapshots, and check them against the batch
-   report computed from the same file (they must be identical).
+5. check the live snapshots against the batch report of the same file (the rule of
+   :mod:`kpi.reconcile`), wait for the SQL sink, and print a scorecard per unit from the
+   live snapshots.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 
-from kpi.batch import aggregate, fold_file
-from kpi.counters import Counters
+from kpi.calendar import local_date
+from kpi.periods import parse_period
+from kpi.reconcile import differences, file_reports
+from kpi.report import report_criteria
 from kpi.scoring import totals
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl
-from kpi.units import CalendarBook
-from runtime.broker import stop_process
+from motcua.services import services, wait_for_pipeline, wait_for_sink
+from runtime.broker import bootstrap_for
+from runtime.ingest import ingest_file
+from runtime.kafka import producer
 from runtime.settings import Settings
+from runtime.topics import declared_topics, ensure_topics
+from schemas.errors import EXIT_LOG_LOST, LogLost, NotIdle, PipelineError
+from streams.launcher import worker_process
+
+SINK_TIMEOUT = 120.0
+"""Seconds the demo waits for the SQL sink before it says it is still behind."""
 
 
 @dataclass
@@ -46,7 +55,8 @@ class DemoResult:
     reports: list[dict[str, Any]]
     """The live KPI snapshots of the scorecard period, one per unit."""
     mismatches: list[str] = field(default_factory=list)
-    """(unit, period) whose live snapshot differs from the batch report of the same file."""
+    """:func:`kpi.reconcile.differences` of the live snapshots against the batch report of
+    the same file, one line per differing (unit, period); empty when they agree."""
     snapshots: int = 0
 
 
@@ -73,78 +83,12 @@ def scorecard(reports: list[dict[str, Any]], console: Console, title: str) -> No
     console.print(table)
 
 
-@contextmanager
-def worker_process(
-    settings: Settings, bootstrap: str, log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """The pipeline worker as a child process (faust owns its event loop and signals)."""
-    env = {**os.environ, **settings.as_env(), "MOTCUA_KAFKA_BOOTSTRAP": bootstrap}
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streams.run"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            stop_process(proc, timeout=20)
-
-
-@contextmanager
-def services(settings: Settings, bootstrap: str, console: Console) -> Iterator[None]:
-    """The SQL sink and the metrics endpoint, as threads of this process."""
-    from prometheus_client import CollectorRegistry
-
-    from consumers.metrics import default_groups, start_metrics
-    from consumers.sink import run_sink
-    from runtime.topics import pipeline_group
-
-    registry = CollectorRegistry()
-    groups = {**default_groups(settings),
-              pipeline_group(settings): [settings.topics.events, settings.topics.contributions]}
-    try:
-        metrics = start_metrics(settings, bootstrap, registry=registry, groups=groups)
-        console.print(f"metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
-    except OSError as exc:  # port taken: run without the HTTP endpoint
-        console.print(f"[yellow]metrics port {settings.metrics_port} unavailable ({exc}); "
-                      "set MOTCUA_METRICS_PORT[/yellow]")
-        metrics = start_metrics(settings, bootstrap, registry=registry, groups=groups, port=0)
-    stop = threading.Event()
-    db_url = settings.database_url.get_secret_value()  # handed to the engine only
-    sink = threading.Thread(target=run_sink, name="motcua-sink",
-                            args=(settings, bootstrap, db_url, stop),
-                            kwargs={"registry": registry}, daemon=True)
-    sink.start()
-    console.print(f"SQL sink → {settings.database_url_shown()}")
-    try:
-        yield
-    finally:
-        stop.set()
-        sink.join(timeout=30)
-        with suppress(Exception):
-            metrics.close()
-
-
-def _wait_for_sink(settings: Settings, bootstrap: str, console: Console,
-                   timeout: float = 120.0) -> None:
-    """Until the SQL sink has committed every event, dead letter and snapshot (it commits
-    its offsets only after the database transaction), so the store answers
-    ``motcua report --unit U --period P`` when the demo ends."""
-    from runtime.kafka import group_lag
-    from runtime.topics import sink_group
-
-    t = settings.topics
-    deadline = time.monotonic() + timeout
-    with console.status("Ghi vào CSDL (waiting for the SQL sink)…"):
-        while time.monotonic() < deadline:
-            lag = group_lag(settings, bootstrap, sink_group(settings), [t.events, t.dlq, t.kpi])
-            if not any(lag.values()):
-                console.print(f"SQL store up to date: {settings.database_url_shown()}")
-                return
-            time.sleep(0.5)
-    console.print(f"[yellow]the SQL sink is still behind after {timeout:.0f} s: {lag}[/yellow]")
-
-
-def _same(live: dict[str, Any], batch: dict[str, Any]) -> bool:
-    return live["counts"] == batch["counts"] and live["ratios"] == batch["ratios"]
+def _still_running(worker: subprocess.Popen[bytes], log: Path) -> None:
+    """Raise if the worker exited: :class:`LogLost` for its status 75, else
+    :class:`PipelineError`, naming its log."""
+    if worker.poll() is not None:
+        failure = LogLost if worker.returncode == EXIT_LOG_LOST else PipelineError
+        raise failure(f"the pipeline worker exited ({worker.returncode}); see {log}")
 
 
 def run_demo(
@@ -158,16 +102,14 @@ def run_demo(
     serve: threading.Event | None = None,
 ) -> DemoResult:
     """Run the whole pipeline over the input; call ``on_ready`` with the result while
-    everything still runs, then with ``serve`` keep it up until that event is set."""
-    from kpi.calendar import local_date
-    from kpi.periods import parse_period
-    from kpi.report import build_report, report_criteria
-    from runtime.broker import bootstrap_for
-    from runtime.ingest import ingest_file
-    from runtime.kafka import producer
-    from runtime.topics import declared_topics, ensure_topics
-    from streams.idle import wait_until_idle
+    everything still runs, then with ``serve`` keep it up until that event is set.
 
+    ``mismatches`` of the result lists every (unit, period) whose live snapshot breaks
+    the rule of :mod:`kpi.reconcile` against the batch report of the same file. A worker
+    that exits meanwhile raises :class:`~schemas.errors.PipelineError` (:class:`LogLost`
+    when it exited with 75); a pipeline that does not catch up
+    within 600 s, :class:`schemas.errors.NotIdle`. A sink still behind after
+    :data:`SINK_TIMEOUT` is reported, not fatal (the live check does not depend on it)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if events is None:
         events = settings.data_dir / "demo-events.jsonl"
@@ -187,8 +129,6 @@ def run_demo(
             prod = producer(settings, servers)
             size = events.stat().st_size
             try:
-                from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
                 with Progress(TextColumn("[bold]Gửi sự kiện (publish)"), BarColumn(),
                               DownloadColumn(), console=console, transient=True) as progress:
                     task = progress.add_task("publish", total=size)
@@ -201,26 +141,28 @@ def run_demo(
                           f"{settings.topics.dlq}")
             with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):
                 started = time.monotonic()
-                snapshots = wait_until_idle(settings, servers, timeout=600)
+                try:
+                    snapshots = wait_for_pipeline(settings, servers, worker, timeout=600)
+                except NotIdle:
+                    _still_running(worker, worker_log)
+                    raise
                 took = time.monotonic() - started
-            if worker.poll() is not None:
-                raise RuntimeError(f"the pipeline worker exited ({worker.returncode}); "
-                                   f"see {worker_log}")
+            _still_running(worker, worker_log)
             console.print(f"pipeline idle after {took:.1f} s: {len(snapshots):,} KPI "
                           f"snapshots on {settings.topics.kpi}")
             # reconcile the live snapshots with the batch path over the same file
-            batch = aggregate(fold_file(events).states(), time.time(), CalendarBook())
-            mismatches = []
-            for unit, p in sorted(set(batch.counters) | set(snapshots)):
-                expected = build_report(unit, p, batch.counters.get((unit, p), Counters()), 0)
-                live = snapshots.get((unit, p)) or build_report(unit, p, Counters(), 0)
-                if not _same(live, expected):
-                    mismatches.append(f"{unit} {p}")
-            _wait_for_sink(settings, servers, console)
+            _, want = file_reports(events, time.time())
+            mismatches = differences(snapshots, want)
+            with console.status("Ghi vào CSDL (waiting for the SQL sink)…"):
+                try:
+                    wait_for_sink(settings, servers, timeout=SINK_TIMEOUT)
+                    console.print(f"SQL store up to date: {settings.database_url_shown()}")
+                except NotIdle as exc:
+                    console.print(f"[yellow]{exc}[/yellow]")
             # the live snapshots carry no criteria (scored where read): score them here
             on_date = local_date(parse_period(period).start)
             reports = []
-            for u in sorted(batch.levels):
+            for u in sorted({unit for unit, _ in want}):
                 if (u, period) in snapshots:
                     r = dict(snapshots[(u, period)])
                     r["criteria"] = report_criteria(r["counts"], r.get("level"), on_date)

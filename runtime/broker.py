@@ -15,12 +15,12 @@ import os
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from typing import IO
 
 from runtime.settings import Settings
-from schemas.errors import BrokerError
+from runtime.waiting import wait_for
+from schemas.errors import BrokerError, NotIdle
 
 
 def free_port() -> int:
@@ -108,23 +108,21 @@ def embedded_broker(
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             bootstrap = f"127.0.0.1:{port}"
-            deadline = time.monotonic() + startup_timeout
-            while True:
+            try:
+                # a cheap socket probe first; then a real metadata round trip
+                wait_for(lambda: _port_open(port) and _answers_metadata(bootstrap),
+                         timeout=startup_timeout, poll=0.05, process=proc,
+                         what=f"Tansu on {bootstrap}")
+            except NotIdle as exc:
                 if proc.poll() is not None:
                     raise BrokerError(
                         f"Tansu exited with code {proc.returncode} before it was ready "
                         f"({' '.join(cmd)}):\n{_tail(log)}"
-                    )
-                # a cheap socket probe first; then a real metadata round trip
-                if _port_open(port) and _answers_metadata(bootstrap):
-                    break
-                if time.monotonic() > deadline:
-                    raise BrokerError(
-                        f"Tansu on {bootstrap} did not answer a metadata request within "
-                        f"{startup_timeout:.0f}s:\n{_tail(log)}"
-                    )
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=0.05)  # poll interval; returns at once if it dies
+                    ) from exc
+                raise BrokerError(
+                    f"Tansu on {bootstrap} did not answer a metadata request within "
+                    f"{startup_timeout:.0f}s:\n{_tail(log)}"
+                ) from exc
             yield bootstrap
         finally:
             stop_process(proc)

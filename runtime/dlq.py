@@ -116,5 +116,5 @@ def recover_subject(raw: bytes | str | None) -> str | None:
     if isinstance(obj, dict):
         subject = obj.get("subject")
         if is_valid_code(subject):
-            return subject  # type: ignore[no-any-return]
+            return subject
     return None

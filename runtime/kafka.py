@@ -19,13 +19,13 @@ if TYPE_CHECKING:
     from kafka import KafkaAdminClient, KafkaProducer
     from kafka.consumer.fetcher import ConsumerRecord
 
-# Measured on Tansu 0.6: a kafka-python group join with these settings takes ~3 s; with
-# the library defaults (max_poll_interval 300 s) a rebalance can stall for minutes.
 GROUP_TIMINGS: dict[str, int] = {
     "max_poll_interval_ms": 10_000,
     "session_timeout_ms": 6_000,
     "heartbeat_interval_ms": 1_000,
 }
+"""Consumer-group timings of every kafka-python consumer: a member that stops polling or
+heart-beating leaves the group within seconds (docs/decisions/runtime-group-timings.md)."""
 
 
 def consumer_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -77,11 +77,9 @@ def end_offsets(consumer: Any, topic: str, timeout: float = 15.0) -> dict[Any, i
     """TopicPartition → end offset (next offset to be written) of ``topic``.
 
     ``consumer`` must be a group-less consumer (it is re-assigned here). The listed end
-    offsets are checked against the high watermark of a fetch at the last listed record:
-    Tansu 0.6 answers ListOffsets(latest) with *the last record batch's base offset + 1*,
-    which is too small whenever that batch holds several records. If that check cannot be
-    made within ``timeout`` a :class:`TimeoutError` is raised: a silently short end made a
-    restarted stream worker rebuild its state from a truncated changelog (lost counts).
+    offsets are confirmed by the high watermark of a fetch at the last listed record (a
+    broker may list them short: docs/decisions/runtime-end-offsets.md); if that cannot be
+    done within ``timeout``, :class:`TimeoutError` is raised, never a short answer.
     """
     from kafka import TopicPartition
 

@@ -65,6 +65,12 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.dlq, n, key="subject when recoverable, else none", retention_ms=-1),
         TopicSpec(t.contributions, n, key="unit"),
         TopicSpec(t.kpi, n, key="unit|period", compacted=True),
+        # the stream worker's state, rebuilt from them after every assignment; partition p
+        # holds the rows of the dossiers of events partition p (contributions partition p)
+        TopicSpec(changelog_topic(settings, "dossiers"), n, key="dossier code",
+                  compacted=True),
+        TopicSpec(changelog_topic(settings, "applied"), n, key="unit␟dossier code",
+                  compacted=True),
     ]
 
 

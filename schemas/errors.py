@@ -20,6 +20,8 @@ points (the ``motcua`` commands, ``python -m streams.run``) turn these into exit
         ├── LogLost                      the broker lost records this process had written or
         │                                stored: stop rather than publish KPIs from what is left
         ├── DeliveryFailed               the broker did not acknowledge a record we produced
+        ├── StoreError                   the SQL store could not be read or written now (the
+        │                                sink retries; nothing is committed meanwhile)
         └── NotIdle                      the pipeline did not catch up before a deadline
 
 The input errors keep :class:`ValueError` as a second base and :class:`NotIdle` keeps
@@ -84,6 +86,12 @@ class LogLost(PipelineError):
 
 class DeliveryFailed(PipelineError):
     """The broker did not acknowledge a record this process produced."""
+
+
+class StoreError(PipelineError):
+    """The SQL store could not be read or written (unreachable, locked, refused the
+    statement). The message is one line, without credentials; the sink retries the same
+    rows and commits no offset meanwhile."""
 
 
 class NotIdle(PipelineError, TimeoutError):

@@ -1,5 +1,6 @@
-"""The stream layer's state machines, free of faust: what the agents of :mod:`streams.app`
-do with each message. Plain objects, so they can be tested and reasoned about alone.
+"""The stream layer's state machines, free of faust and of I/O: what
+:class:`streams.pipeline.Pipeline` does with each message. Plain objects, so they can be
+tested and reasoned about alone.
 
 * :class:`Tracker` — dossier states of the owned ``events`` partitions; turns touched
   dossiers into *versioned whole contributions* and keeps a heap of due instants.
@@ -17,7 +18,7 @@ Wire formats (JSON, orjson):
 Memory: a worker holds every open dossier of its partitions, so :class:`Tracked` keeps a
 dossier's facts packed in one ``bytes`` object (the JSON of its row's ``"f"``) and unpacks
 them only when the dossier is touched or emitted, and the due heap gets a new entry only
-when a dossier's next change moves (``python -m tests.benchmarks.bench_memory``).
+when a dossier's next change moves (docs/decisions/streams-compact-state.md).
 """
 
 from __future__ import annotations
@@ -61,10 +62,8 @@ class Versions:
 
 def _kept(data: bytes) -> bytes:
     """An exact-size copy of an orjson result that will be kept (by the tracker, the
-    aggregator, or a caller holding table rows such as ``bench_memory``): each kept
-    ``orjson.dumps`` result holds on to ~4 KB of RSS (its output buffer is not given
-    back). Measured by ``bench_memory``: a million 369-byte table rows grew RSS by 4,191
-    bytes each as returned, by 467 as copies."""
+    aggregator, or a caller holding table rows): a kept ``orjson.dumps`` result holds on
+    to its whole output buffer (docs/decisions/streams-compact-state.md)."""
     return bytes(memoryview(data))
 
 
@@ -229,9 +228,8 @@ class Tracker:
 @dataclass(slots=True)
 class Applied:
     """What the aggregator last applied for one (unit, dossier). The rows are kept as their
-    JSON (exact-size bytes, ~150 B) rather than as decoded lists of strings (~800 B: every
-    decoded period and count key is its own string object); they are decoded only when a
-    newer version replaces them."""
+    JSON (exact-size bytes) rather than as decoded lists of strings; they are decoded only
+    when a newer version replaces them (docs/decisions/streams-compact-state.md)."""
 
     version: int
     level: str | None
@@ -240,7 +238,7 @@ class Applied:
 
     @property
     def rows(self) -> Rows:
-        return orjson.loads(self.packed)  # type: ignore[no-any-return]
+        return orjson.loads(self.packed)
 
 
 _INDICES: dict[tuple[str, ...], tuple[int, ...]] = {}
@@ -324,7 +322,7 @@ class Aggregator:
 
 
 def decode_entries(value: bytes) -> list[Entry]:
-    return orjson.loads(value)["d"]  # type: ignore[no-any-return]
+    return orjson.loads(value)["d"]
 
 
 def encode_entries(entries: list[Entry]) -> bytes:

@@ -1,8 +1,19 @@
-"""Builders of v1 events for tests (real schema models, validated)."""
+"""Builders of v1 events for tests (real schema models, validated).
+
+* :func:`event_dict`: any event as the JSON document a producer sends;
+* :func:`received_dict`: a ``dossier.received`` document;
+* :func:`envelope`: a document with the contract examples' envelope (fixed id, source, time
+  and subject), ``data`` omitted when ``None``;
+* :func:`ev` / :func:`received`: the same, parsed into schema models;
+* :func:`json_line` / :func:`write_jsonl`: documents as JSON Lines.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from schemas.events import Event
@@ -24,6 +35,46 @@ def event_dict(type_: str, time: str, subject: str = "H1", source: str = "urn:te
     }
 
 
+def received_dict(time: str, subject: str = "H1", unit: str = "U1", level: str = "district",
+                  channel: str = "online", *, due: str | None = None, procedure: str = "P1",
+                  source: str = "urn:test", id_: str | None = None,
+                  **data: Any) -> dict[str, Any]:
+    """A ``dossier.received`` document; ``due`` is its ``due_at``. With neither ``due_at``
+    nor ``processing_days`` given, ``processing_days`` is 2 (the contract needs one)."""
+    if due is not None:
+        data = {"due_at": due, **data}
+    if "due_at" not in data:
+        data.setdefault("processing_days", 2)
+    return event_dict("dossier.received", time, subject, source, id_, unit_code=unit,
+                      unit_level=level, procedure_code=procedure, channel=channel, **data)
+
+
+EXAMPLE_ENVELOPE: dict[str, str] = {
+    "id": "evt-0001",
+    "source": "urn:motcua:dvc:dong-thap",
+    "time": "2025-04-29T08:15:00+07:00",
+    "subject": "H29.01-250429-0001",
+}
+"""The envelope of the contract examples (EVENTS.md) that :func:`envelope` builds."""
+
+
+def envelope(type_: str, data: dict[str, Any] | None, **over: Any) -> dict[str, Any]:
+    """A ``type_`` document with :data:`EXAMPLE_ENVELOPE` and ``data`` (left out when
+    ``None``); ``over`` replaces or adds envelope attributes."""
+    doc: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": EXAMPLE_ENVELOPE["id"],
+        "source": EXAMPLE_ENVELOPE["source"],
+        "type": f"vn.gov.motcua.{type_}",
+        "time": EXAMPLE_ENVELOPE["time"],
+        "subject": EXAMPLE_ENVELOPE["subject"],
+    }
+    if data is not None:
+        doc["data"] = data
+    doc.update(over)
+    return doc
+
+
 def ev(type_: str, time: str, subject: str = "H1", **data: Any) -> Event:
     return parse_obj(event_dict(type_, time, subject, **data))
 
@@ -33,3 +84,14 @@ def received(time: str, subject: str = "H1", unit: str = "U1", level: str = "dis
     data.setdefault("processing_days", 2)
     return ev("dossier.received", time, subject, unit_code=unit, unit_level=level,
               procedure_code="P1", channel=channel, **data)
+
+
+def json_line(document: Any) -> bytes:
+    """One JSON document as UTF-8 bytes (non-ASCII kept as is), without a newline."""
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def write_jsonl(path: Path, documents: Iterable[Any]) -> Path:
+    """Write ``documents`` to ``path`` as JSON Lines (UTF-8); returns ``path``."""
+    path.write_bytes(b"".join(json_line(d) + b"\n" for d in documents))
+    return path

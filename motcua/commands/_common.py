@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from runtime.settings import Settings, load_settings
+from runtime.settings import Settings, load_settings, shown_url
 
 T = TypeVar("T")
 
@@ -32,13 +32,12 @@ def read_store(db: str | None, read: Callable[[Any], T], err: Any) -> tuple[T, s
     """``read(engine)`` on the SQL store at ``db`` (default: the settings' URL); a database
     error becomes a one-line message and exit 1. Returns the result and the URL as shown
     (password hidden)."""
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from consumers.store import make_engine
 
     url = db or load_settings().database_url.get_secret_value()
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = shown_url(url)
     engine = make_engine(url)
     try:
         return read(engine), shown

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -26,9 +28,6 @@ def demo(
     """Start the embedded broker, the pipeline worker, the SQL sink and /metrics; publish
     simulated (or given) events; print a scorecard per unit (bảng điểm theo đơn vị) from the
     live KPI snapshots, checked against the batch report of the same file."""
-    import signal
-    import threading
-
     from rich.console import Console
 
     from motcua.demo import DemoResult, run_demo, scorecard

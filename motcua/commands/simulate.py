@@ -1,8 +1,10 @@
 """``motcua simulate``: write a realistic, deterministic stream of v1 events as JSON Lines.
 
 The events come from :func:`kpi.simulate.generate_lines`; this command only chooses the
-sink (a file, or ``-`` for standard output) and shows progress and a summary. A publisher
-consumes the same generator (``paced(generate_lines(config), config.rate)``).
+sink (a file, or ``-`` for standard output) and shows progress and a summary. It writes as
+fast as it can: ``motcua ingest FILE`` publishes the file, ``motcua soak --rate N`` publishes
+a generated stream at a steady rate. The former ``--rate`` option did nothing and is refused
+with that pointer (:data:`RATE_REMOVED`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ from datetime import date
 from pathlib import Path
 
 import typer
+
+RATE_REMOVED = (
+    "--rate was removed: `motcua simulate` writes the events as fast as it can. Publish the "
+    "file with `motcua ingest FILE`, or publish a generated stream at a steady rate with "
+    "`motcua soak --rate N`."
+)
 
 
 def _parse_date(text: str) -> date:
@@ -50,11 +58,11 @@ def register(app: typer.Typer) -> None:
         invalid: float = typer.Option(
             0.0, "--invalid", min=0.0, max=1.0, help="Fraction of invalid lines injected."
         ),
-        rate: float | None = typer.Option(
-            None, "--rate", min=0.001, help="Events per second (only when publishing live)."
-        ),
+        rate: float | None = typer.Option(None, "--rate", hidden=True),
     ) -> None:
         """Generate simulated one-stop events (v1 contract) as JSON Lines."""
+        if rate is not None:
+            raise typer.BadParameter(RATE_REMOVED, param_hint="--rate")
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -80,7 +88,6 @@ def register(app: typer.Typer) -> None:
                 seed=seed, start=_parse_date(start), end=_parse_date(end), scale=scale,
                 communes=units, source=source, shuffle=shuffle,
                 shuffle_window=shuffle_window or None, duplicates=duplicates, invalid=invalid,
-                rate=rate,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc

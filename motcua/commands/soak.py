@@ -3,6 +3,8 @@ checked (see :mod:`motcua.soak`)."""
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -33,9 +35,6 @@ def soak(
     the freshness (event produced → KPI snapshot → /metrics gauge); then check the live
     snapshots and the SQL store against the batch report of exactly what was produced.
     Exits 1 on any loss, duplication or mismatch."""
-    import logging
-    import tempfile
-
     import orjson
 
     from motcua.soak import SoakOptions, run_soak

@@ -3,12 +3,12 @@
 Run it once before any producer or worker starts (docker-compose runs it as the ``topics``
 service): a topic auto-created by a producer gets the broker's default partition count and
 a faust table over it then crashes its agent. Safe to repeat; an existing topic with
-another partition count is an error (exit 1), never silently accepted.
+another partition count is an error (:class:`~schemas.errors.TopicMismatch`, exit 1), never
+silently accepted; so is a broker that does not answer within ``--wait`` seconds
+(:class:`~schemas.errors.NotIdle`, exit 1).
 """
 
 from __future__ import annotations
-
-import time
 
 import typer
 
@@ -36,11 +36,13 @@ def create(
     from rich.console import Console
 
     from runtime.settings import load_settings
-    from runtime.topics import TopicMismatch, declared_topics, ensure_topics
+    from runtime.topics import declared_topics, ensure_topics
+    from runtime.waiting import wait_for
 
     console = Console(stderr=True)
     settings = load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))
-    if not settings.kafka_bootstrap:
+    servers = settings.kafka_bootstrap
+    if not servers:
         console.print(
             "[red]motcua topics create needs a real broker: set MOTCUA_KAFKA_BOOTSTRAP "
             "(e.g. kafka:9092) or pass --bootstrap. (An embedded broker would lose the "
@@ -48,21 +50,19 @@ def create(
         )
         raise typer.Exit(2)
     specs = declared_topics(settings)
-    deadline = time.monotonic() + wait
-    while True:
+
+    def attempt() -> tuple[list[str]]:
+        """The names created, in a tuple (none created is a success too); a broker that
+        does not answer yet raises (retried until ``--wait`` runs out)."""
         try:
-            created = ensure_topics(settings.kafka_bootstrap, specs, settings)
-            break
-        except TopicMismatch as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from exc
+            return (ensure_topics(servers, specs, settings),)
         except (KafkaError, OSError) as exc:
-            if time.monotonic() >= deadline:
-                console.print(f"[red]broker {settings.kafka_bootstrap} not reachable: "
-                              f"{exc!r}[/red]")
-                raise typer.Exit(1) from exc
             console.print(f"broker not ready ({type(exc).__name__}); retrying…")
-            time.sleep(2.0)  # bounded retry against a real broker, not a readiness guess
+            raise
+
+    # bounded retry against a real broker, not a readiness guess; TopicMismatch ends it
+    (created,) = wait_for(attempt, timeout=wait, poll=2.0, errors=(KafkaError, OSError),
+                          what=f"broker {servers} to answer")
     for spec in specs:
         state = "created" if spec.name in created else "exists"
         console.print(f"{spec.name}: {spec.partitions} partitions, "

@@ -19,12 +19,13 @@
    load (live Python objects only: no allocator overhead, fragmentation or free lists).
 3. **Restore.** Every dossier's table row (``Tracker.row``, what the ``dossiers`` changelog
    holds), then a fresh tracker rebuilt from the rows with ``Tracker.restore``, as
-   ``_rebuild_tracker`` in ``streams/app.py`` does after a restart; checked against the
+   ``streams.pipeline.Pipeline.recover`` does after every assignment; checked against the
    live tracker on a sample.
 4. **Changelog read.** ``M`` (default N) rows produced to a compacted topic on the embedded
    broker (one row per dossier: a fully compacted changelog; a live one holds a row per
    state change until the broker compacts it), read back with
-   ``streams.app.read_changelog`` and timed. When ``M < N`` the N figure is extrapolated
+   ``streams.changelog.read_changelog`` and timed: the worker reads each changelog once
+   per assignment. When ``M < N`` the N figure is extrapolated
    linearly and marked so.
 
 Not part of ``make test``; prints the figures.
@@ -196,7 +197,7 @@ def changelog_read(rows: list[tuple[bytes, bytes, int]]) -> tuple[float, float]:
     from runtime.broker import embedded_broker
     from runtime.settings import load_settings
     from runtime.topics import TopicSpec, ensure_topics
-    from streams.app import read_changelog
+    from streams.changelog import read_changelog
 
     with contextlib.ExitStack() as stack:
         bootstrap = os.environ.get("MOTCUA_KAFKA_BOOTSTRAP") or stack.enter_context(
@@ -256,9 +257,8 @@ def main() -> None:
     heap = len(tracker._heap)
     per_dossier = (traced if args.tracemalloc else after - before) / n
 
-    # ---- table rows (the changelog), held as faust's memory:// store holds them (a dict
-    # of key bytes → row bytes: the worker keeps this copy too), and a fresh tracker
-    # restored from them
+    # ---- table rows (the changelog) as read back (a dict of key bytes → row bytes, which
+    # the worker holds only while it rebuilds), and a fresh tracker restored from them
     before_rows = settled_rss()
     t0 = time.perf_counter()
     rows = {code.encode(): Tracker.row(rec, horizon) for code, rec in tracker.dossiers.items()}
@@ -303,7 +303,7 @@ def main() -> None:
     table.add_row("table rows: serialize / mean size (key + value)",
                   f"{row_s:.1f} s / {row_bytes / n:,.0f} B")
     if not args.tracemalloc:
-        table.add_row("faust memory:// table copy of the rows (RSS growth / N)",
+        table.add_row("changelog rows held during a rebuild (RSS growth / N)",
                       f"{table_per_dossier:,.0f} B")
     table.add_row("restore (Tracker.restore of N rows)", f"{restore_s:.1f} s")
     if produce_s is not None and read_s is not None:

@@ -6,8 +6,10 @@ Publishes ``events`` simulated lines (shuffled, 3% duplicates, 1% invalid) to a 
 events topic, then (1) reads the whole topic with a bare aiokafka consumer decoding every
 value with orjson, (2) starts ``workers`` pipeline workers (``python -m streams.run``) and
 times from the moment the group's committed offsets first move until nothing is left
-uncommitted on the events and contributions topics. Startup and group join are excluded;
-the ±1 s commit interval is included. Uses MOTCUA_KAFKA_BOOTSTRAP or an embedded broker.
+uncommitted on the events and contributions topics (workers started with
+:func:`streams.launcher.spawn_worker`; their logs go to a temporary directory). Startup
+and group join are excluded; the ±1 s commit interval is included. Uses
+MOTCUA_KAFKA_BOOTSTRAP or an embedded broker.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +27,6 @@ from pathlib import Path
 import orjson
 
 from runtime.settings import Settings, load_settings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_settings(bootstrap: str) -> Settings:
@@ -98,35 +97,34 @@ async def raw_rate(settings: Settings, n: int) -> float:
 
 def pipeline_rate(settings: Settings, n: int, workers: int) -> tuple[float, float]:
     """(events/s, seconds) from the group's first commit to zero lag."""
+    from runtime.broker import stop_process
+    from runtime.waiting import wait_for
     from streams.idle import group_lag
+    from streams.launcher import spawn_worker
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
-    t = settings.topics
-    env.update({"MOTCUA_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
-                "MOTCUA_TOPICS__EVENTS": t.events, "MOTCUA_TOPICS__DLQ": t.dlq,
-                "MOTCUA_TOPICS__CONTRIBUTIONS": t.contributions, "MOTCUA_TOPICS__KPI": t.kpi,
-                "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,
-                "MOTCUA_DATA_DIR": tempfile.mkdtemp(prefix="bench-pipeline-")})
-    procs = [subprocess.Popen([sys.executable, "-m", "streams.run"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL) for _ in range(workers)]
+    bootstrap = str(settings.kafka_bootstrap)
+    data = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    procs = [spawn_worker(settings, bootstrap, data / f"worker-{i}.log",
+                          env={"MOTCUA_DATA_DIR": str(data)}) for i in range(workers)]
+    events = settings.topics.events
+    started: list[float] = []
+
+    def caught_up() -> float | None:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"a worker exited (logs in {data})")
+        lag = group_lag(settings, bootstrap)
+        now = time.perf_counter()
+        if not started and lag[events] < n:
+            started.append(now)
+        return now if started and not any(lag.values()) else None
+
     try:
-        bootstrap = str(settings.kafka_bootstrap)
-        start = None
-        while True:
-            lag = group_lag(settings, bootstrap)
-            now = time.perf_counter()
-            if start is None and lag[t.events] < n:
-                start = now
-            if start is not None and not any(lag.values()):
-                return n / (now - start), now - start
-            if any(p.poll() is not None for p in procs):
-                raise RuntimeError("a worker exited")
-            time.sleep(0.2)
+        end = wait_for(caught_up, timeout=3600, poll=0.2, what="the pipeline to catch up")
+        assert end is not None
+        return n / (end - started[0]), end - started[0]
     finally:
         for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+            stop_process(p, timeout=30)
 
 
 def main() -> None:

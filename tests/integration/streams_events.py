@@ -6,10 +6,14 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
+from tests.eventkit import event_dict
+
 P = "vn.gov.motcua."
+"""The event type prefix (for the invalid line with an unknown type)."""
 SOURCE = "urn:motcua:test"
 
 
@@ -17,12 +21,9 @@ def _ts(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat()
 
 
-def _event(n: int, kind: str, code: str, t: float, data: dict | None = None) -> dict:
-    ev = {"specversion": "1.0", "id": f"e{n}", "source": SOURCE, "type": P + kind,
-          "time": _ts(t), "subject": code}
-    if data is not None:
-        ev["data"] = data
-    return ev
+def _event(n: int, kind: str, code: str, t: float,
+           data: dict[str, Any] | None = None) -> dict[str, Any]:
+    return event_dict(kind, _ts(t), code, source=SOURCE, id_=f"e{n}", **(data or {}))
 
 
 def fallback_lines(

@@ -1,15 +1,13 @@
 """summary.html prints to PDF in headless Chromium (A4). Needs the `chromium` binary: the
 test fails (does not skip) when it is missing — install it with
-``apt-get install -y chromium`` (.ci/run does)."""
+``apt-get install -y chromium`` (``make test`` installs it when missing)."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,15 +16,10 @@ from kpi.evidence import Bundle, build_bundle, write_bundle
 from kpi.periods import parse_period
 from kpi.sla import summarize
 from kpi.units import CalendarBook, Unit, UnitRegistry
+from tests.eventkit import event_dict, json_line, received_dict
 
+SOURCE = "urn:test:render"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def _event(n: int, type_: str, time: str, subject: str, **data: Any) -> bytes:
-    return json.dumps({
-        "specversion": "1.0", "id": f"r{n}", "source": "urn:test:render",
-        "type": "vn.gov.motcua." + type_, "time": time, "subject": subject, "data": data,
-    }, ensure_ascii=False).encode()
 
 
 def _bundle() -> Bundle:
@@ -36,11 +29,11 @@ def _bundle() -> Bundle:
         [("H1", "D1", "district"), ('=HYPERLINK("x")', "D1", "district"),
          ("K1", "C1", "commune")]
     ):
-        lines.append(_event(2 * i, "dossier.received", f"2025-04-0{i + 1}T08:00:00+07:00",
-                            code, unit_code=unit, unit_level=level, procedure_code="P1",
-                            channel="online", due_at="2025-04-10T17:00:00+07:00"))
-        lines.append(_event(2 * i + 1, "dossier.resolved", f"2025-04-1{i}T09:00:00+07:00",
-                            code))
+        lines.append(json_line(received_dict(
+            f"2025-04-0{i + 1}T08:00:00+07:00", code, unit, level, "online",
+            due="2025-04-10T17:00:00+07:00", source=SOURCE, id_=f"r{2 * i}")))
+        lines.append(json_line(event_dict("dossier.resolved", f"2025-04-1{i}T09:00:00+07:00",
+                                          code, SOURCE, f"r{2 * i + 1}")))
     batch = fold_lines(lines)
     horizon = parse_period("2025-04").end
     book = CalendarBook()

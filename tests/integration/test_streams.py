@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -17,26 +16,21 @@ from typing import Any
 import orjson
 import pytest
 
-from kpi.batch import aggregate, fold_lines
-from kpi.report import build_report
-from kpi.units import CalendarBook
+from kpi.batch import fold_lines
+from kpi.reconcile import batch_reports, differences
 from runtime.broker import stop_process
 from runtime.dlq import recover_subject
 from runtime.settings import Settings
+from runtime.topics import changelog_topic, pipeline_group
+from runtime.waiting import wait_for
+from schemas.errors import NotIdle
 from streams.idle import read_snapshots, wait_until_idle
+from streams.launcher import spawn_worker
+from tests.eventkit import event_dict
 
 from .streams_events import event_lines, fallback_lines
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def worker_env(settings: Settings, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
-    env.update(settings.as_env())
-    env["MOTCUA_DATA_DIR"] = str(data_dir)
-    return env
 
 
 @pytest.fixture
@@ -44,10 +38,9 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Pop
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(settings: Settings) -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "streams.run", "info"], cwd=ROOT,
-                                env=worker_env(settings, tmp_path), stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = spawn_worker(settings, str(settings.kafka_bootstrap),
+                            tmp_path / f"worker-{len(procs)}.log", loglevel="info",
+                            env={"MOTCUA_DATA_DIR": str(tmp_path)})
         procs.append(proc)
         return proc
 
@@ -73,55 +66,52 @@ def publish(settings: Settings, lines: list[bytes]) -> None:
 
 
 def expected(lines: list[bytes], horizon: float) -> dict[tuple[str, str], dict[str, Any]]:
-    agg = aggregate(fold_lines(lines).states(), horizon, CalendarBook())
-    return {b: build_report(b[0], b[1], c, horizon) for b, c in agg.counters.items()}
-
-
-def differences(snapshots: dict[tuple[str, str], dict[str, Any]],
-                want: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
-    out = []
-    for bucket, report in want.items():
-        got = snapshots.get(bucket)
-        if got is None:
-            out.append(f"{bucket}: no snapshot")
-        elif got["counts"] != report["counts"] or got["ratios"] != report["ratios"]:
-            diff = {k: (got["counts"].get(k), v) for k, v in report["counts"].items()
-                    if got["counts"].get(k) != v}
-            out.append(f"{bucket}: {diff or 'ratios differ'}")
-    for bucket, got in snapshots.items():
-        if bucket not in want and any(got["counts"].values()):
-            out.append(f"{bucket}: unexpected non-zero snapshot")
-    return out
+    return batch_reports(fold_lines(lines), horizon)
 
 
 def wait_for_agreement(settings: Settings, lines: list[bytes], timeout: float) -> None:
     """Poll the kpi topic until every snapshot equals the batch report (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
+    bootstrap = str(settings.kafka_bootstrap)
     diffs: list[str] = ["(never read)"]
-    while time.monotonic() < deadline:
-        snapshots = read_snapshots(settings, str(settings.kafka_bootstrap))
-        diffs = differences(snapshots, expected(lines, time.time()))
-        if not diffs:
-            return
-        time.sleep(0.5)
-    from streams.idle import group_lag
 
-    lag = group_lag(settings, str(settings.kafka_bootstrap))
-    raise AssertionError(f"{len(diffs)} buckets differ after {timeout}s (pipeline group lag "
-                         f"{lag}): {diffs[:3]}; {diagnose(settings, lines)}")
+    def agree() -> bool:
+        diffs[:] = differences(read_snapshots(settings, bootstrap),
+                               expected(lines, time.time()))
+        return not diffs
+
+    try:
+        wait_for(agree, timeout=timeout, poll=0.5, what="snapshots equal to the batch")
+    except NotIdle:
+        from streams.idle import group_lag
+
+        lag = group_lag(settings, bootstrap)
+        raise AssertionError(f"{len(diffs)} buckets differ after {timeout}s (pipeline group "
+                             f"lag {lag}): {diffs[:3]}; {diagnose(settings, lines)}") from None
+
+
+def processed(settings: Settings) -> int:
+    """Events the pipeline group has committed (its committed offsets on the events
+    topic)."""
+    from runtime.kafka import admin, committed_offsets
+
+    client = admin(settings, str(settings.kafka_bootstrap))
+    try:
+        return sum(offset for tp, offset in
+                   committed_offsets(client, pipeline_group(settings)).items()
+                   if tp.topic == settings.topics.events)
+    finally:
+        client.close()
 
 
 def diagnose(settings: Settings, lines: list[bytes]) -> str:
     """Which side is short: the tracker's dossier table (facts) or the aggregator's applied
     table (rows), read back from their changelogs."""
-    from runtime.topics import pipeline_group
-    from streams.app import read_changelog
+    from streams.changelog import read_changelog
 
     bootstrap = str(settings.kafka_bootstrap)
     parts = set(range(settings.topic_partitions))
     want = fold_lines(lines).facts
-    prefix = pipeline_group(settings)
-    tracked = read_changelog(settings, bootstrap, f"{prefix}-dossiers-changelog", parts)
+    tracked = read_changelog(settings, bootstrap, changelog_topic(settings, "dossiers"), parts)
     short_facts = []
     missing: set[str] = set()
     for code, facts in want.items():
@@ -130,7 +120,7 @@ def diagnose(settings: Settings, lines: list[bytes]) -> str:
         if set(facts) - have:
             short_facts.append((code, len(facts), len(have)))
             missing |= set(facts) - have
-    applied = read_changelog(settings, bootstrap, f"{prefix}-applied-changelog", parts)
+    applied = read_changelog(settings, bootstrap, changelog_topic(settings, "applied"), parts)
     dossiers_applied = {k.decode().split("\x1f", 1)[1] for k, v in applied.items()
                         if orjson.loads(v)["r"]}
     missing_applied = [c for c, facts in want.items() if c not in dossiers_applied
@@ -176,26 +166,34 @@ def test_snapshots_equal_batch(topic_settings: Callable[..., Settings], start_wo
 
 
 def kill_mid_stream(settings: Settings, lines: list[bytes], victim: Any,
-                    snapshot_timeout: float) -> None:
-    """Publish the first half, wait until the pipeline has published a snapshot (so it is
-    working), publish the rest and SIGKILL ``victim`` at once."""
+                    snapshot_timeout: float) -> int:
+    """Publish the first half, wait until the pipeline is working (a snapshot published and
+    events committed), publish a quarter more and SIGKILL ``victim`` at once, then publish
+    the last quarter. Returns the events the group had committed at the kill."""
     from runtime.kafka import read_topic
 
-    half = len(lines) // 2
+    bootstrap = str(settings.kafka_bootstrap)
+    half, cut = len(lines) // 2, len(lines) * 3 // 4
     publish(settings, lines[:half])
-    deadline = time.monotonic() + snapshot_timeout
-    while not read_topic(settings, str(settings.kafka_bootstrap), settings.topics.kpi):
-        assert time.monotonic() < deadline, "no snapshot before the kill"
-        time.sleep(0.2)
-    publish(settings, lines[half:])
+    wait_for(lambda: processed(settings) > 0 and read_topic(settings, bootstrap,
+                                                            settings.topics.kpi),
+             timeout=snapshot_timeout, poll=0.2, what="a snapshot before the kill",
+             errors=(LookupError,))
+    publish(settings, lines[half:cut])
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
+    at_kill = processed(settings)
+    publish(settings, lines[cut:])
+    print(f"\nkilled with {at_kill}/{len(lines)} events committed ({cut} published before "
+          "the kill)")
+    return at_kill
 
 
 def test_sigkill_mid_stream(topic_settings: Callable[..., Settings], start_worker: Any) -> None:
     settings = topic_settings()
     lines = fallback_lines(20_000, seed=23)  # recent dossiers: open ones, due instants
-    kill_mid_stream(settings, lines, start_worker(settings), snapshot_timeout=60)
+    at_kill = kill_mid_stream(settings, lines, start_worker(settings), snapshot_timeout=60)
+    assert 0 < at_kill < len(lines)
     start_worker(settings)
     wait_for_agreement(settings, lines, timeout=120)
 
@@ -209,7 +207,8 @@ def test_two_workers_one_killed(topic_settings: Callable[..., Settings],
     lines = fallback_lines(20_000, seed=29)
     first = start_worker(settings)
     start_worker(settings)
-    kill_mid_stream(settings, lines, first, snapshot_timeout=90)
+    at_kill = kill_mid_stream(settings, lines, first, snapshot_timeout=90)
+    assert 0 < at_kill < len(lines)
     wait_for_agreement(settings, lines, timeout=150)
 
 
@@ -223,24 +222,25 @@ def test_due_instant_passes_without_events(
     settings = topic_settings()
     now = time.time()
     due = now + 6
-    event = {
-        "specversion": "1.0", "id": "due-1", "source": "urn:test", "subject": "HS-DUE-1",
-        "type": "vn.gov.motcua.dossier.received", "time": _ts(now - 60),
-        "data": {"unit_code": "UDUE", "unit_level": "commune", "procedure_code": "P",
-                 "channel": "direct", "due_at": _ts(due)},
-    }
+    event = event_dict("dossier.received", _ts(now - 60), "HS-DUE-1", id_="due-1",
+                       unit_code="UDUE", unit_level="commune", procedure_code="P",
+                       channel="direct", due_at=_ts(due))
     lines = [orjson.dumps(event)]
     month = datetime.fromtimestamp(now + 7 * 3600, UTC).strftime("%Y-%m")
     start_worker(settings)
     publish(settings, lines)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def overdue() -> dict[str, Any] | None:
         snap = read_snapshots(settings, str(settings.kafka_bootstrap)).get(("UDUE", month))
-        if snap is not None:
-            counts = snap["counts"]
-            assert counts["in_progress"] == 1
-            if counts["in_progress_overdue"] == 1:
-                assert datetime.fromisoformat(snap["as_of"]).timestamp() >= due
-                return
-        time.sleep(0.3)
-    raise AssertionError("the dossier never turned overdue in the snapshots")
+        if snap is None:
+            return None
+        assert snap["counts"]["in_progress"] == 1
+        return snap if snap["counts"]["in_progress_overdue"] == 1 else None
+
+    try:
+        snap = wait_for(overdue, timeout=60, poll=0.3, what="the dossier to turn overdue",
+                        errors=(LookupError,))
+    except NotIdle:
+        raise AssertionError("the dossier never turned overdue in the snapshots") from None
+    assert snap is not None
+    assert datetime.fromisoformat(snap["as_of"]).timestamp() >= due

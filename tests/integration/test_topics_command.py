@@ -20,6 +20,7 @@ def _env(settings: Settings) -> dict[str, str]:
     t = settings.topics
     return {"MOTCUA_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
             "MOTCUA_TOPIC_PARTITIONS": str(settings.topic_partitions),
+            "MOTCUA_CONSUMER_GROUP_PREFIX": settings.consumer_group_prefix,  # changelogs
             "MOTCUA_TOPICS__EVENTS": t.events, "MOTCUA_TOPICS__DLQ": t.dlq,
             "MOTCUA_TOPICS__CONTRIBUTIONS": t.contributions, "MOTCUA_TOPICS__KPI": t.kpi}
 

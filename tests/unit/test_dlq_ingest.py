@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from runtime.dlq import DeadLetter, recover_subject
-from runtime.ingest import ingest_file
+from runtime.ingest import Producer, ingest_file
 from runtime.settings import load_settings
-from runtime.topics import declared_topics
+from runtime.topics import changelog_topic, declared_topics
 
 
 def test_dead_letter_round_trip_and_wire_format() -> None:
@@ -56,7 +56,9 @@ def test_topics_are_declared_once_from_settings() -> None:
     settings = load_settings(topic_partitions=3, topics={"events": "e", "dlq": "d",
                                                          "contributions": "c", "kpi": "k"})
     specs = {s.name: s for s in declared_topics(settings)}
-    assert sorted(specs) == ["c", "d", "e", "k"]
+    changelogs = [changelog_topic(settings, t) for t in ("applied", "dossiers")]
+    assert sorted(specs) == ["c", "d", "e", "k", *changelogs]
+    assert all(specs[c].compacted for c in changelogs)
     assert {s.partitions for s in specs.values()} == {3}
     assert specs["k"].compacted and specs["k"].configs()["cleanup.policy"] == "compact"
     assert specs["e"].configs() == {"cleanup.policy": "delete", "retention.ms": "-1"}
@@ -78,8 +80,9 @@ class FakeFuture:
         return self
 
 
-class FakeProducer:
-    """Records sends; acknowledges them only on flush (like the real one, roughly)."""
+class FakeProducer(Producer):
+    """The ingest port (:class:`runtime.ingest.Producer`): records sends and acknowledges
+    them only on flush (like the real one, roughly)."""
 
     def __init__(self, fail_topics: tuple[str, ...] = ()) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None, Any]] = []

@@ -30,44 +30,39 @@ from kpi.evidence import (
 from kpi.ratios import RATIO_FORMULAS
 from kpi.sla import summarize
 from kpi.units import CalendarBook, Unit, UnitRegistry
-from tests.eventkit import event_dict
+from tests.eventkit import event_dict, json_line, received_dict
 
 AS_OF = local_instant(dt.date(2025, 5, 1))
 EVIL = '=HYPERLINK("x")'
-
-
-def _received(subject: str, time: str, channel: str, due: str, unit: str = "D1",
-              level: str = "district", **data: Any) -> dict[str, Any]:
-    return event_dict("dossier.received", time, subject, unit_code=unit, unit_level=level,
-                      procedure_code="P1", channel=channel, due_at=due, **data)
 
 
 def events() -> list[dict[str, Any]]:
     t = "2025-04-{}:00+07:00".format
     return [
         # H1: online, early, rated twice (satisfied, then dissatisfied)
-        _received("H1", t("01T08:00"), "online", t("03T17:00")),
+        received_dict(t("01T08:00"), "H1", "D1", channel="online", due=t("03T17:00")),
         event_dict("dossier.resolved", t("02T10:00"), "H1"),
         event_dict("feedback.rated", t("03T09:00"), "H1", rating="satisfied"),
         event_dict("feedback.rated", t("04T09:00"), "H1", rating="dissatisfied"),
         # a formula-looking code: direct, late with an apology sent before the due date
-        _received(EVIL, t("01T09:00"), "direct", t("05T17:00")),
+        received_dict(t("01T09:00"), EVIL, "D1", channel="direct", due=t("05T17:00")),
         event_dict("dossier.extended", t("04T09:00"), EVIL, new_due_at=t("09T17:00")),
         event_dict("dossier.resolved", t("08T09:00"), EVIL),
         # H3: postal, fully digitized, still open and overdue at the end of April
-        _received("H3", t("10T09:00"), "postal", t("15T17:00")),
+        received_dict(t("10T09:00"), "H3", "D1", channel="postal", due=t("15T17:00")),
         event_dict("dossier.digitized", t("10T10:00"), "H3", components_total=2,
                    components_digitized=2),
         # H4: online with a fee paid online, on time with an electronic result
-        _received("H4", t("11T09:00"), "online", t("20T17:00"), fee_required=True),
+        received_dict(t("11T09:00"), "H4", "D1", channel="online", due=t("20T17:00"),
+                      fee_required=True),
         event_dict("payment.completed", t("11T09:30"), "H4", amount_vnd=20000,
                    method="online"),
         event_dict("dossier.resolved", t("20T09:00"), "H4", result_electronic=True),
         # commune C1 (below D1): one on time, one open within limit
-        _received("K1", t("02T08:00"), "direct", t("09T17:00"), unit="C1", level="commune"),
+        received_dict(t("02T08:00"), "K1", "C1", "commune", "direct", due=t("09T17:00")),
         event_dict("dossier.resolved", t("03T08:00"), "K1"),
-        _received("K2", t("28T08:00"), "online", "2025-05-09T17:00:00+07:00", unit="C1",
-                  level="commune"),
+        received_dict(t("28T08:00"), "K2", "C1", "commune", "online",
+                      due="2025-05-09T17:00:00+07:00"),
     ]
 
 
@@ -79,7 +74,7 @@ REGISTRY = UnitRegistry([
 
 
 def make_bundle(**kw: Any) -> Bundle:
-    lines = [json.dumps(e, ensure_ascii=False).encode() for e in events()]
+    lines = [json_line(e) for e in events()]
     batch = fold_lines(lines)
     assert batch.invalid == 0, batch.errors
     book = CalendarBook()

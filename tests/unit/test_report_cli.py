@@ -10,14 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from motcua.cli import app
-from tests.eventkit import event_dict
+from tests.eventkit import event_dict, received_dict, write_jsonl
 
 AS_OF = "2025-05-01T00:00:00+07:00"
-
-
-def _received(subject: str, time: str, channel: str, due: str, **data: Any) -> dict[str, Any]:
-    return event_dict("dossier.received", time, subject, unit_code="U1", unit_level="district",
-                      procedure_code="P1", channel=channel, due_at=due, **data)
 
 
 def april_events() -> list[dict[str, Any]]:
@@ -28,26 +23,24 @@ def april_events() -> list[dict[str, Any]]:
     H4 online, open and past its due at the end of April; H5 online, open and within limit.
     """
     return [
-        _received("H1", "2025-04-01T08:00:00+07:00", "online", "2025-04-03T17:00:00+07:00",
-                  fee_required=True),
+        received_dict("2025-04-01T08:00:00+07:00", "H1", channel="online",
+                      due="2025-04-03T17:00:00+07:00", fee_required=True),
         event_dict("payment.completed", "2025-04-01T08:30:00+07:00", "H1",
                    amount_vnd=50000, method="online"),
         event_dict("dossier.resolved", "2025-04-02T10:00:00+07:00", "H1",
                    result_electronic=True),
         event_dict("feedback.rated", "2025-04-03T09:00:00+07:00", "H1", rating="satisfied"),
-        _received("H2", "2025-04-01T09:00:00+07:00", "direct", "2025-04-10T17:00:00+07:00"),
+        received_dict("2025-04-01T09:00:00+07:00", "H2", channel="direct",
+                      due="2025-04-10T17:00:00+07:00"),
         event_dict("dossier.resolved", "2025-04-10T16:00:00+07:00", "H2"),
-        _received("H3", "2025-04-01T09:00:00+07:00", "direct", "2025-04-05T17:00:00+07:00"),
+        received_dict("2025-04-01T09:00:00+07:00", "H3", channel="direct",
+                      due="2025-04-05T17:00:00+07:00"),
         event_dict("dossier.resolved", "2025-04-08T09:00:00+07:00", "H3"),
-        _received("H4", "2025-04-20T10:00:00+07:00", "online", "2025-04-25T17:00:00+07:00"),
-        _received("H5", "2025-04-28T10:00:00+07:00", "online", "2025-05-10T17:00:00+07:00"),
+        received_dict("2025-04-20T10:00:00+07:00", "H4", channel="online",
+                      due="2025-04-25T17:00:00+07:00"),
+        received_dict("2025-04-28T10:00:00+07:00", "H5", channel="online",
+                      due="2025-05-10T17:00:00+07:00"),
     ]
-
-
-def write_jsonl(path: Path, events: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events),
-                    encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -15,23 +15,9 @@ from typer.testing import CliRunner
 
 from schemas.events import EVENT_ADAPTER, EVENT_TYPES, MODEL_BY_TYPE
 from schemas.validate import InvalidEvent, parse_event, parse_obj
+from tests.eventkit import envelope
 
 ICT = timezone(timedelta(hours=7))
-
-
-def envelope(type_: str, data: dict[str, Any] | None, **over: Any) -> dict[str, Any]:
-    ev: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": "evt-0001",
-        "source": "urn:motcua:dvc:dong-thap",
-        "type": f"vn.gov.motcua.{type_}",
-        "time": "2025-04-29T08:15:00+07:00",
-        "subject": "H29.01-250429-0001",
-    }
-    if data is not None:
-        ev["data"] = data
-    ev.update(over)
-    return ev
 
 
 RECEIVED = {

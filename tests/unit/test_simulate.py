@@ -29,7 +29,6 @@ from kpi.simulate import (
     format_time,
     generate_events,
     generate_lines,
-    paced,
     planned_counts,
     write_unit_registry,
 )
@@ -427,15 +426,6 @@ def test_shuffle_keeps_the_same_events(window: int | None) -> None:
     assert sorted(shuffled) == sorted(plain)
 
 
-def test_paced_limits_the_rate() -> None:
-    import time
-
-    t0 = time.monotonic()
-    assert list(paced(range(21), 200.0)) == list(range(21))
-    assert time.monotonic() - t0 >= 0.09
-    assert list(paced(iter([1, 2]), None)) == [1, 2]
-
-
 def test_config_is_checked() -> None:
     with pytest.raises(ValueError):
         SimulationConfig(start=date(2025, 2, 1), end=date(2025, 1, 1))
@@ -465,7 +455,7 @@ def test_unit_registry(tmp_path: Path) -> None:
     assert by_code[PROVINCE.code]["level"] == "province"
 
 
-def test_cli_simulate(tmp_path: Path) -> None:
+def _simulate_app() -> typer.Typer:
     app = typer.Typer()
     register(app)
 
@@ -473,6 +463,11 @@ def test_cli_simulate(tmp_path: Path) -> None:
     def _root() -> None:  # keep "simulate" a sub-command
         pass
 
+    return app
+
+
+def test_cli_simulate(tmp_path: Path) -> None:
+    app = _simulate_app()
     out = tmp_path / "events.jsonl"
     units_out = tmp_path / "units.csv"
     result = CliRunner().invoke(app, [
@@ -487,3 +482,13 @@ def test_cli_simulate(tmp_path: Path) -> None:
     assert lines == list(generate_lines(cfg))
     assert "DT.TANHONG" in result.output and "dossiers" in result.output.lower()
     assert len(list(csv.reader(units_out.open(encoding="utf-8")))) == 1 + 1 + 1 + 3
+
+
+def test_cli_simulate_refuses_the_removed_rate_option(tmp_path: Path) -> None:
+    out = tmp_path / "events.jsonl"
+    result = CliRunner().invoke(_simulate_app(), [
+        "simulate", "--out", str(out), "--scale", "0.01", "--rate", "100",
+    ], env={"COLUMNS": "250"})
+    assert result.exit_code == 2
+    assert "--rate was removed" in result.output and "motcua soak --rate" in result.output
+    assert not out.exists()

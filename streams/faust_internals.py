@@ -1,74 +1,91 @@
-"""A faster hand-off of fetched messages to the agents (faust's aiokafka transport, one
-method changed).
+"""Every use of faust's private API, in one module (checked against faust-streaming 0.15.3
+and aiokafka 0.14.0; ``tests/unit/test_faust_internals.py`` fails naming any attribute of
+:data:`PRIVATE_API` that an upgrade removes).
 
-faust's fetch loop (``Consumer._drain_messages``) hands every message to the conductor
-through ``wait_first(callback(message), suspend_flow.wait())``, which creates two tasks and
-an ``asyncio.wait`` per message. Measured here on a do-nothing agent: ~4–5k messages/s
-with it, ~13k/s with this loop. The loop below first runs the callback synchronously; only
-when it would block (a full stream buffer, suspended flow during a rebalance) does it fall
-back to faust's ``wait_first`` with the already-started coroutine, so the rebalance
-behaviour is unchanged. Everything else is faust's code path.
+What the worker needs from faust beyond its public API, and why:
+
+* **Batch topics** (:class:`Consumer`): the records of the events and contributions topics
+  go straight from faust's fetcher to the pipeline, one call per topic per fetch, instead
+  of through faust's conductor, channels, streams and agents, which cost a task and an
+  ``asyncio.wait`` per message (docs/decisions/streams-batch-topics.md). This replaces
+  the consumer's fetch loop (``_drain_messages``) and acks the handled offsets in faust's
+  own bookkeeping (``_acked``, ``_acked_index``, ``_n_acked``, ``_committed_offset``,
+  ``_read_offset``), so faust's commit machinery is unchanged. Every topic the worker
+  subscribes to is a batch topic: there is no per-message path.
+* **The transport** (:class:`App`, ``_new_transport``): how a faust app picks its consumer
+  class.
+* **Record batches to the changelogs** (:func:`aiokafka_producer`): faust's producer does
+  not expose aiokafka's ``create_batch`` / ``send_batch``; one future per batch instead of
+  one per row (``Producer._ensure_producer``).
+* **Owned partitions** (:func:`owned_partitions`): ``app.assignor.assigned_actives()``,
+  the partitions this worker was assigned in the current generation.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as _driver
 
-
-class _Resume:
-    """Await the rest of a coroutine that already ran up to its first suspension."""
-
-    __slots__ = ("coro", "first")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self.coro = coro
-        self.first = first
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        to_yield, coro = self.first, self.coro
-        while True:
-            try:
-                yield to_yield
-            except BaseException as exc:  # forwarded like Task.__step would
-                try:
-                    to_yield = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-                continue
-            try:
-                to_yield = coro.send(None)
-            except StopIteration as stop:
-                return stop.value
-
-
 BatchHandler = Callable[[list[Any]], Awaitable[bool]]
 """Processes a list of aiokafka ``ConsumerRecord``s of one topic (partitions interleaved,
 each partition in offset order); returns True once their effects are delivered, False if
-it cannot take them now (they are then fetched again)."""
+it cannot take them now (they are then fetched again). If it raises, nothing is acked."""
+
+
+@dataclass(frozen=True)
+class Private:
+    """One private faust attribute this module relies on."""
+
+    owner: str
+    """Where it lives: ``Consumer`` (class or instance), ``Fetcher``, ``Producer``, ``App``."""
+    name: str
+    why: str
+
+
+PRIVATE_API: tuple[Private, ...] = (
+    Private("Consumer", "_drain_messages", "the fetch loop, replaced by the batch-topic loop"),
+    Private("Consumer", "_reset_state", "extended to reset the batch bookkeeping on restart"),
+    Private("Consumer", "_wait_next_records", "one fetch: (records, active partitions)"),
+    Private("Consumer", "_committed_offset", "where a partition's next handled fetch starts"),
+    Private("Consumer", "_acked", "acked offsets, what faust commits"),
+    Private("Consumer", "_acked_index", "set of acked offsets (faust's duplicate check)"),
+    Private("Consumer", "_n_acked", "acks since the last commit (commit every N)"),
+    Private("Consumer", "_commit_every", "the broker_commit_every setting, as faust reads it"),
+    Private("Consumer", "_read_offset", "last offset handed over, as faust's loop keeps it"),
+    Private("Consumer", "_stopped", "mode's stop event: the fetch loop's exit condition"),
+    Private("Fetcher", "_stopped", "mode's stop event: the fetch loop's exit condition"),
+    Private("Producer", "_ensure_producer", "the aiokafka producer, for send_batch"),
+    Private("App", "_new_transport", "installs the batch-topic consumer"),
+    Private("App", "_fetcher", "the fetcher service whose loop is _drain_messages"),
+)
+"""Every private attribute used below. Public methods overridden or called here too:
+``Consumer.perform_seek`` (overridden: forget the batch bookkeeping), ``Consumer.seek``,
+``Consumer.commit``, ``Consumer.flow_active``, ``Consumer.consumer_stopped_errors``,
+``App.consumer_generation_id``, ``App.assignor.assigned_actives``."""
 
 
 class Consumer(_driver.Consumer):
-    """faust's consumer with (1) a cheaper per-message hand-off and (2) *batch topics*.
-
-    A batch topic's fetched records bypass faust's conductor, channels and streams: they go
-    straight to the app's handler (``app.batch_handlers[topic]``), one call per topic per
-    fetch, and are acked for commit only after the handler returned. Rules that keep this
-    at-least-once with nothing skipped:
+    """faust's aiokafka consumer whose fetched records go to *batch handlers*
+    (``app.batch_handlers[topic]``), one call per topic per fetch, acked for commit only
+    after the handler returned True. Rules that keep this at-least-once with nothing
+    skipped:
 
     * records are handed over only while the flow is active and the generation unchanged;
       otherwise nothing is acked and the partition is fetched again from its committed
-      offset after the rebalance (faust seeks every partition there once recovery is done);
+      offset after the rebalance (faust seeks every partition there once it is assigned);
     * per partition, the first offset of a fetch must follow the last one handled (or the
       committed offset); on a hole the partition is seeked back and the records dropped,
       never acked — faust's own path would record the hole as a "gap" and commit past it.
       A hole that persists after one seek back is a real one (the log has no such
-      offsets) and is accepted with a warning.
+      offsets) and is accepted with a warning;
+    * a handler that returns False (not ready) gets its records again later; one that
+      raises stops the fetch loop with nothing of that fetch acked.
     """
 
     _batch_next: dict[Any, int]
@@ -82,7 +99,8 @@ class Consumer(_driver.Consumer):
         self._batch_retry = {}
 
     def _batch_handlers(self) -> dict[str, BatchHandler]:
-        return getattr(self.app, "batch_handlers", {})
+        handlers: dict[str, BatchHandler] = getattr(self.app, "batch_handlers", {})
+        return handlers
 
     async def perform_seek(self) -> None:
         self._batch_next = {}
@@ -148,17 +166,11 @@ class Consumer(_driver.Consumer):
                 self._n_acked += 1
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - faust loop
-        callback = self.callback
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
         set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
         commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        to_message = self._to_message
-        sleep = asyncio.sleep
-        since_yield = 0
+        unhandled: set[str] = set()
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -173,7 +185,13 @@ class Consumer(_driver.Consumer):
                 handlers = self._batch_handlers()
                 batch: dict[Any, list[Any]] = {}
                 for tp, recs in records.items():
-                    if tp.topic not in handlers or not recs:
+                    if not recs:
+                        continue
+                    if tp.topic not in handlers:  # never acked, so never committed
+                        if tp.topic not in unhandled:
+                            unhandled.add(tp.topic)
+                            self.log.error("records of %s have no batch handler: "
+                                           "ignored", tp.topic)
                         continue
                     if active is None or tp in active:
                         batch[tp] = recs
@@ -181,39 +199,6 @@ class Consumer(_driver.Consumer):
                         await self.seek(tp, recs[0].offset)
                 if batch:
                     await self._handle_batches(batch, generation_id, handlers)
-                for tp, recs in records.items():
-                    if tp.topic in handlers:
-                        continue
-                    if active is not None and tp not in active \
-                            and tp not in self._buffered_partitions:
-                        continue
-                    for record in recs:
-                        if not self.flow_active or \
-                                self.app.consumer_generation_id != generation_id:
-                            break
-                        since_yield += 1
-                        if since_yield > 1000:
-                            await sleep(0)
-                            since_yield = 0
-                        offset = record.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is not None and offset < r_offset:
-                            continue  # faust drops these too
-                        gap = offset - (r_offset or 0)
-                        if gap > 1 and r_offset and acks_enabled_for(record.topic):
-                            await self._add_gap(tp, r_offset + 1, offset)
-                        if commit_every is not None and self._n_acked >= commit_every:
-                            self._n_acked = 0
-                            await self.commit()
-                        coro = callback(to_message(tp, record))
-                        try:
-                            first = coro.send(None)
-                        except StopIteration:
-                            pass
-                        else:
-                            await self.wait_first(_Resume(coro, first),
-                                                  self.suspend_flow.wait())
-                        set_read_offset(tp, offset)
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -238,7 +223,17 @@ class Transport(_driver.Transport):
 
 
 class App(faust.App):
-    """``faust.App`` using :class:`Transport` for consuming."""
+    """``faust.App`` consuming through :class:`Consumer` (batch topics only)."""
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+
+def aiokafka_producer(app: faust.App) -> Any:
+    """The started ``aiokafka.AIOKafkaProducer`` behind ``app.producer``."""
+    return app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+
+def owned_partitions(app: faust.App, topic: str) -> set[int]:
+    """The partitions of ``topic`` assigned to this worker in the current generation."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}

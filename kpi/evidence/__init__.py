@@ -1,0 +1,57 @@
+"""Evidence bundles (tài liệu kiểm chứng) of one unit and period.
+
+Pure: everything here builds file *contents* from dossiers already summarised
+(:func:`kpi.sla.summarize`) and counters already aggregated (:func:`kpi.batch.aggregate`);
+no SQL, Kafka or HTTP. :func:`write_bundle` only writes the built files to a directory.
+
+A bundle (``<unit>_<period>/``) holds:
+
+* ``summary.html`` (Vietnamese, prints to A4) and ``summary.md``: each criterion with value,
+  points, max, formula, numerator, denominator and gap to target; the counts and ratios; with
+  a unit registry, one row per unit directly below (e.g. the communes of a district) and the
+  rolled-up total;
+* ``evidence.xlsx``: a summary sheet, a counts sheet, one sheet per criterion listing the
+  dossiers behind its numerator and denominator (and a sub-units sheet with a registry);
+* one CSV per sheet (UTF-8 with BOM, so Excel reads Vietnamese correctly);
+* ``manifest.json``: catalogs (id, version), the input file (path, SHA-256, lines),
+  generation time, as_of and the SHA-256 of every other file of the bundle.
+
+Modules, one job each: :mod:`~kpi.evidence.select` (which dossiers stand behind which
+criterion), :mod:`~kpi.evidence.model` (the bundle as data), :mod:`~kpi.evidence.sheets`
+(its tables and the cell safety rule), one renderer per format
+(:mod:`~kpi.evidence.xlsx`, :mod:`~kpi.evidence.csv`, :mod:`~kpi.evidence.html`,
+:mod:`~kpi.evidence.markdown`, sharing :mod:`~kpi.evidence.summary`), and
+:mod:`~kpi.evidence.bundle` (every file, the manifest's hashes, the writer).
+"""
+
+from __future__ import annotations
+
+from kpi.evidence.bundle import build_bundle, digest_file, sha256_bytes, write_bundle
+from kpi.evidence.html import render_html
+from kpi.evidence.markdown import render_markdown
+from kpi.evidence.model import FORMAT, Bundle, InputInfo, SubunitRow, bundle_dirname
+from kpi.evidence.select import EvidenceRow, Term, criterion_rows, ratio_terms
+from kpi.evidence.sheets import Sheet, evidence_sheets, neutralise
+from kpi.evidence.xlsx import render_xlsx
+
+__all__ = [
+    "FORMAT",
+    "Bundle",
+    "EvidenceRow",
+    "InputInfo",
+    "Sheet",
+    "SubunitRow",
+    "Term",
+    "build_bundle",
+    "bundle_dirname",
+    "criterion_rows",
+    "digest_file",
+    "evidence_sheets",
+    "neutralise",
+    "ratio_terms",
+    "render_html",
+    "render_markdown",
+    "render_xlsx",
+    "sha256_bytes",
+    "write_bundle",
+]

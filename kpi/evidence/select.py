@@ -1,0 +1,191 @@
+"""Which dossiers stand behind a criterion (pure selection; no file format here).
+
+A dossier's contribution rows for the unit and period (:func:`kpi.contribution.contribution_rows`)
+are mapped through the ratio's count keys. Every ratio of :mod:`kpi.ratios` is linear in the
+counts, so its numerator and denominator coefficients per count key are read off the formula
+itself (:func:`ratio_terms`); a row is listed when it adds to the denominator (or numerator),
+and ``in_numerator`` says whether it adds to the numerator. Ratings are rows of their own, so a
+dossier is listed once per rating for satisfaction. ``satisfaction_766`` has two terms (late or
+overdue / resolved + in progress; dissatisfied / rated), listed with a ``term`` column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kpi.calendar import to_local_datetime
+from kpi.catalog import SATISFACTION_766
+from kpi.contribution import contribution_rows
+from kpi.counters import COUNT_KEYS
+from kpi.ratios import RATIO_FORMULAS
+from kpi.sla import (
+    EARLY,
+    IN_PROGRESS,
+    LATE,
+    ON_TIME,
+    OVERDUE,
+    REJECTED,
+    WITHDRAWN,
+    Dossier,
+)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One numerator/denominator pair of a criterion's ratio, as count-key coefficients."""
+
+    name: str
+    numerator: Mapping[str, int]
+    denominator: Mapping[str, int]
+
+
+def _linear_coefficients(ratio: str) -> Term:
+    fn = RATIO_FORMULAS[ratio][1]
+    zero = dict.fromkeys(COUNT_KEYS, 0)
+    n0, d0 = fn(zero)
+    num: dict[str, int] = {}
+    den: dict[str, int] = {}
+    for key in COUNT_KEYS:
+        n, d = fn({**zero, key: 1})
+        if n - n0:
+            num[key] = n - n0
+        if d - d0:
+            den[key] = d - d0
+    return Term(ratio, num, den)
+
+
+def ratio_terms(ratio: str) -> tuple[Term, ...]:
+    """The terms of a criterion ratio (a kpi.ratios key or satisfaction_766)."""
+    if ratio == SATISFACTION_766:
+        return (
+            Term("late_or_overdue", {"resolved_late": 1, "in_progress_overdue": 1},
+                 {"resolved": 1, "in_progress": 1}),
+            Term("dissatisfied", {"dissatisfied": 1}, {"rated": 1}),
+        )
+    return (_linear_coefficients(ratio),)
+
+
+CLASS_LABELS_VI = {
+    EARLY: "Trước hạn",
+    ON_TIME: "Đúng hạn",
+    LATE: "Quá hạn",
+    IN_PROGRESS: "Đang giải quyết, trong hạn",
+    OVERDUE: "Đang giải quyết, quá hạn",
+    REJECTED: "Từ chối",
+    WITHDRAWN: "Rút hồ sơ",
+}
+
+CHANNEL_LABELS_VI = {"direct": "Trực tiếp", "online": "Trực tuyến", "postal": "Bưu chính"}
+
+
+def _row_class(keys: Sequence[str]) -> str:
+    """The classification a contribution row stands for, in Vietnamese."""
+    if "resolved_early" in keys:
+        label = CLASS_LABELS_VI[EARLY]
+    elif "resolved_on_time" in keys:
+        label = CLASS_LABELS_VI[ON_TIME]
+    elif "resolved_late" in keys:
+        label = CLASS_LABELS_VI[LATE]
+        if "late_with_apology" in keys:
+            label += " (có thư xin lỗi)"
+    elif "in_progress_overdue" in keys:
+        label = CLASS_LABELS_VI[OVERDUE] + " (cuối kỳ)"
+    elif "in_progress" in keys:
+        label = CLASS_LABELS_VI[IN_PROGRESS] + " (cuối kỳ)"
+    elif "rated" in keys:
+        label = "Đánh giá: " + (
+            "hài lòng" if "satisfied" in keys
+            else "không hài lòng" if "dissatisfied" in keys else "bình thường"
+        )
+    else:
+        label = "Tiếp nhận"
+    return label
+
+
+def _when(ts: float | None) -> str:
+    return "" if ts is None else to_local_datetime(ts).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One dossier row behind a criterion (one contribution row of the period)."""
+
+    term: str
+    code: str
+    procedure: str
+    channel: str
+    received: str
+    due: str
+    extended_due: str
+    completion: str
+    classification: str
+    status_as_of: str
+    basis: str
+    numerator: int
+    denominator: int
+
+    @property
+    def in_numerator(self) -> bool:
+        return self.numerator > 0
+
+    HEADERS = (
+        "Thành phần", "Mã hồ sơ", "Thủ tục", "Kênh", "Tiếp nhận", "Hạn xử lý", "Hẹn lại",
+        "Hoàn thành", "Phân loại trong kỳ", "Trạng thái đến thời điểm tính",
+        "Căn cứ (khóa đếm)", "Tính vào tử số", "Tính vào mẫu số",
+    )
+
+    def cells(self) -> list[Any]:
+        return [
+            self.term, self.code, self.procedure, self.channel, self.received, self.due,
+            self.extended_due, self.completion, self.classification, self.status_as_of,
+            self.basis, "có" if self.in_numerator else "không",
+            "có" if self.denominator > 0 else "không",
+        ]
+
+
+def criterion_rows(
+    ratio: str, dossiers: Iterable[Dossier], unit: str, period: str, horizon: float
+) -> list[EvidenceRow]:
+    """Every dossier row of ``unit`` that adds to ``ratio``'s numerator or denominator in
+    ``period``, in dossier-code order. Summing ``numerator`` / ``denominator`` over the rows
+    of a term gives the term's numerator / denominator of the report."""
+    terms = ratio_terms(ratio)
+    out: list[EvidenceRow] = []
+    for d in sorted((d for d in dossiers if d.unit == unit), key=lambda d: d.code):
+        status = CLASS_LABELS_VI.get(d.status_at(horizon), d.status_at(horizon))
+        for periods, keys in contribution_rows(d, horizon):
+            if period not in periods:
+                continue
+            for term in terms:
+                num = sum(term.numerator.get(k, 0) for k in keys)
+                den = sum(term.denominator.get(k, 0) for k in keys)
+                if not num and not den:
+                    continue
+                out.append(EvidenceRow(
+                    term=term.name,
+                    code=d.code,
+                    procedure=d.procedure,
+                    channel=CHANNEL_LABELS_VI.get(d.channel, d.channel),
+                    received=_when(d.received_at),
+                    due=_when(d.due_at),
+                    extended_due=_when(d.extended_due_at),
+                    completion=_when(d.completed_at),
+                    classification=_row_class(keys),
+                    status_as_of=status,
+                    basis=", ".join(keys),
+                    numerator=num,
+                    denominator=den,
+                ))
+    return out
+
+
+__all__ = [
+    "CHANNEL_LABELS_VI",
+    "CLASS_LABELS_VI",
+    "EvidenceRow",
+    "Term",
+    "criterion_rows",
+    "ratio_terms",
+]

@@ -1,0 +1,85 @@
+"""The summary's content as text rows (criteria, metadata, sub-units), shared by the HTML
+and Markdown renderers; numbers in Vietnamese notation (``1.234``, ``12,50%``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kpi.evidence.model import Bundle, term_counts
+from kpi.ratios import compute_ratios
+
+
+def pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:.2f}%".replace(".", ",")
+
+
+def pts(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}".replace(".", ",")
+
+
+def integer(v: int | None) -> str:
+    return "—" if v is None else f"{v:,}".replace(",", ".")
+
+
+def criterion_cells(c: Mapping[str, Any]) -> list[str]:
+    parts = term_counts(c)
+    if len(parts) == 1:
+        num, den = integer(parts[0][1]), integer(parts[0][2])
+    else:
+        num = "; ".join(f"{t}: {integer(n)}" for t, n, _ in parts)
+        den = "; ".join(f"{t}: {integer(d)}" for t, _, d in parts)
+    return [
+        c["id"], c["name"], c["formula"], num, den, pct(c["value"]), pts(c["points"]),
+        f"{c['max_points']:g}".replace(".", ","), c.get("gap_text", ""),
+    ]
+
+
+CRITERIA_HEADERS = ("Mã", "Tiêu chí", "Công thức", "Tử số", "Mẫu số", "Giá trị", "Điểm",
+                    "Tối đa", "Khoảng cách đến mục tiêu")
+
+
+def meta_rows(bundle: Bundle) -> list[tuple[str, str]]:
+    m = bundle.manifest
+    unit = bundle.unit + (f" — {m['unit_name']}" if m.get("unit_name") else "")
+    rows = [
+        ("Đơn vị", unit),
+        ("Cấp", m.get("level") or "—"),
+        ("Kỳ báo cáo", f"{bundle.period} (từ {m['period_start'][:10]} đến trước "
+                       f"{m['period_end'][:10]})"),
+        ("Số liệu tính đến", m["as_of"]),
+        ("Thời điểm lập", m["generated_at"]),
+        ("Bộ tiêu chí", "; ".join(f"{c['id']} phiên bản {c['version']}" for c in m["catalogs"])
+         or "—"),
+    ]
+    if m.get("input"):
+        i = m["input"]
+        rows.append(("Dữ liệu nguồn", f"{i['path']} ({integer(i['lines'])} dòng)"))
+        rows.append(("SHA-256 dữ liệu nguồn", i["sha256"]))
+    return rows
+
+
+def subunit_table(bundle: Bundle) -> tuple[list[str], list[list[str]]]:
+    labels = sorted({label for s in bundle.subunits for label in s.totals})
+    header = ["Mã", "Tên", "Tiếp nhận", "Trực tuyến", "Đã giải quyết", "Trước/đúng hạn",
+              "Quá hạn", "Đang giải quyết", "Tỷ lệ đúng hạn (766)",
+              *(f"Điểm {label}" for label in labels)]
+
+    def line(code: str, name: str, c: Mapping[str, int], r: Mapping[str, float | None],
+             t: Mapping[str, Mapping[str, float]]) -> list[str]:
+        return [code, name, integer(c["received"]), integer(c["received_online"]),
+                integer(c["resolved"]), integer(c["resolved_early"] + c["resolved_on_time"]),
+                integer(c["resolved_late"]), integer(c["in_progress"]), pct(r["on_time_766"]),
+                *(f"{pts(t[lb]['points'])}/{t[lb]['max_points']:g}".replace(".", ",")
+                  if lb in t else "—"
+                  for lb in labels)]
+
+    rows = [line(s.code, s.name, s.counts, s.ratios, s.totals) for s in bundle.subunits]
+    if bundle.rollup_counts is not None:
+        rows.append(line(bundle.unit, "Tổng hợp (đơn vị và các đơn vị trực thuộc)",
+                         bundle.rollup_counts, compute_ratios(bundle.rollup_counts), {}))
+    return header, rows
+
+
+__all__ = ["CRITERIA_HEADERS", "criterion_cells", "meta_rows", "pct", "pts", "integer",
+           "subunit_table"]

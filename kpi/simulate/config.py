@@ -1,0 +1,174 @@
+"""What a simulation run depends on (:class:`SimulationConfig`), what it counts while it
+runs (:class:`SimulationStats`) and the exact receipt volumes it plans (:func:`planned_counts`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from kpi.calendar import (
+    DAY_SECONDS,
+    DEFAULT_RULES,
+    LOCAL_OFFSET_SECONDS,
+    CalendarRules,
+    WorkingCalendar,
+    date_to_day,
+)
+from kpi.simulate.procedures import PROCEDURES_BY_LEVEL, Procedure
+from kpi.simulate.profiles import UnitProfile, default_units
+
+DEFAULT_SOURCE = "urn:motcua:dvc:dong-thap"
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything a run depends on; the same config and seed give the same events.
+
+    Shares are probabilities per dossier unless said otherwise.
+    """
+
+    seed: int = 2025
+    start: date = date(2025, 1, 1)
+    end: date = date(2025, 12, 31)
+    scale: float = 1.0
+    communes: int = 9
+    units: tuple[UnitProfile, ...] | None = None
+    source: str = DEFAULT_SOURCE
+    code_prefix: str = "DT"
+    calendar_rules: CalendarRules = DEFAULT_RULES
+    procedures: tuple[tuple[str, tuple[Procedure, ...]], ...] = tuple(
+        PROCEDURES_BY_LEVEL.items()
+    )
+    """(unit level, procedure catalog) pairs; hashable so a config can be a cache key."""
+    # dossier fates and behaviours
+    supplement_share: float = 0.05
+    double_supplement_late_share: float = 0.25
+    apology_before_due_share: float = 0.75
+    apology_after_due_share: float = 0.15
+    rejection_share: float = 0.005
+    withdrawal_share: float = 0.003
+    fee_exempt_share: float = 0.05
+    online_payment_share: float = 0.5
+    digitized_event_share: float = 0.95
+    digitized_complete_share: float = 0.85
+    rated_share: float = 0.30
+    satisfied_share: float = 0.95
+    e_result_share: float = 0.40
+    full_online_share: float = 0.85
+    due_at_share: float = 0.4
+    transfer_share: float = 0.8
+    returned_only_share: float = 0.03
+    # test-data options
+    shuffle: bool = False
+    shuffle_window: int | None = None
+    duplicates: float = 0.0
+    invalid: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        if self.scale <= 0:
+            raise ValueError("scale must be > 0")
+        for name in (
+            "supplement_share", "double_supplement_late_share", "apology_before_due_share",
+            "apology_after_due_share", "rejection_share", "withdrawal_share",
+            "fee_exempt_share", "online_payment_share", "digitized_event_share",
+            "digitized_complete_share", "rated_share", "satisfied_share", "e_result_share",
+            "full_online_share", "due_at_share", "transfer_share", "returned_only_share",
+            "duplicates", "invalid",
+        ):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {v}")
+        if self.apology_before_due_share + self.apology_after_due_share > 1:
+            raise ValueError("apology shares must sum to <= 1")
+        if self.digitized_complete_share > self.digitized_event_share:
+            raise ValueError("digitized_complete_share must be <= digitized_event_share")
+        for _, procs in self.procedures:
+            for p in procs:
+                if not 0 <= p.days <= 60:
+                    raise ValueError(f"procedure {p.code}: days must be within 0..60")
+
+    def procedures_by_level(self) -> dict[str, tuple[Procedure, ...]]:
+        return dict(self.procedures)
+
+    def resolved_units(self) -> tuple[UnitProfile, ...]:
+        return self.units if self.units is not None else default_units(self.communes)
+
+    @property
+    def end_instant(self) -> int:
+        """Epoch seconds of local midnight after ``end``: nothing is emitted at or after it."""
+        return (date_to_day(self.end) + 1) * DAY_SECONDS - LOCAL_OFFSET_SECONDS
+
+
+@dataclass
+class UnitStats:
+    dossiers: int = 0
+    online: int = 0
+    events: int = 0
+
+
+@dataclass
+class SimulationStats:
+    """Filled while a generator runs (pass one in to watch progress)."""
+
+    dossiers: int = 0
+    events: int = 0
+    duplicates: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)
+    by_unit: dict[str, UnitStats] = field(default_factory=dict)
+    by_type: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def lines(self) -> int:
+        return self.events + self.duplicates + sum(self.invalid.values())
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def working_days(cal: WorkingCalendar, first: date, last: date) -> list[int]:
+    """Day numbers (:func:`kpi.calendar.date_to_day`) of the working days in ``first..last``."""
+    out = []
+    d = first
+    one = timedelta(days=1)
+    while d <= last:
+        if cal.is_working_day(d):
+            out.append(date_to_day(d))
+        d += one
+    return out
+
+
+def _years_equivalent(cal: WorkingCalendar, start: date, end: date) -> float:
+    """The range as a number of years, counted in working days of each calendar year."""
+    total = 0.0
+    for year in range(start.year, end.year + 1):
+        in_year = len(working_days(cal, date(year, 1, 1), date(year, 12, 31)))
+        lo = max(start, date(year, 1, 1))
+        hi = min(end, date(year, 12, 31))
+        total += len(working_days(cal, lo, hi)) / in_year
+    return total
+
+
+def planned_counts(config: SimulationConfig) -> dict[str, tuple[int, int]]:
+    """Exact (received, online) per unit code that a run of ``config`` generates."""
+    cal = WorkingCalendar(config.calendar_rules)
+    years = _years_equivalent(cal, config.start, config.end)
+    out = {}
+    for u in config.resolved_units():
+        n = round(u.dossiers_per_year * config.scale * years + 1e-9)
+        on = min(n, round(u.online_per_year * config.scale * years + 1e-9))
+        out[u.code] = (n, on)
+    return out
+
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "SimulationConfig",
+    "SimulationStats",
+    "UnitStats",
+    "planned_counts",
+    "working_days",
+]

@@ -1,0 +1,97 @@
+"""The SQL sink and the Prometheus endpoint as threads of this process (``motcua demo`` and
+``motcua soak`` run them next to the worker child process), and the wait for the sink.
+
+Contract:
+
+* :func:`services` starts the metrics endpoint on ``settings.metrics_port`` (port taken:
+  on a free port, and says so) and the sink thread; on exit it stops the sink (joins up to
+  30 s) and closes the endpoint. The metrics feed also watches the pipeline's group lag.
+* :func:`wait_for_pipeline` returns the latest KPI snapshots once the pipeline is idle
+  (:func:`streams.idle.wait_until_idle`), and raises :class:`schemas.errors.NotIdle` at
+  once when the worker process exits meanwhile, else at the deadline.
+* :func:`wait_for_sink` returns once the sink's group has committed every record of the
+  events, DLQ and kpi topics. The sink commits offsets only after its database
+  transaction, so the store then answers for everything published. Raises
+  :class:`schemas.errors.NotIdle` naming the lag left.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from rich.console import Console
+
+from consumers.metrics import default_groups, start_metrics
+from consumers.sink import run_sink
+from runtime.kafka import group_lag
+from runtime.settings import Settings
+from runtime.topics import pipeline_group, sink_group
+from runtime.waiting import wait_for
+from schemas.errors import NotIdle
+from streams.idle import wait_until_idle
+
+IDLE_SLICE = 15.0
+"""Seconds of one idleness probe: how soon a dead worker is noticed."""
+
+
+@contextmanager
+def services(settings: Settings, bootstrap: str, console: Console) -> Iterator[None]:
+    """The SQL sink and the metrics endpoint, as threads of this process."""
+    registry = CollectorRegistry()
+    groups = {**default_groups(settings),
+              pipeline_group(settings): [settings.topics.events, settings.topics.contributions]}
+    try:
+        metrics = start_metrics(settings, bootstrap, registry=registry, groups=groups)
+        console.print(f"metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
+    except OSError as exc:  # port taken: run without the configured port
+        console.print(f"[yellow]metrics port {settings.metrics_port} unavailable ({exc}); "
+                      "set MOTCUA_METRICS_PORT[/yellow]")
+        metrics = start_metrics(settings, bootstrap, registry=registry, groups=groups, port=0)
+    stop = threading.Event()
+    db_url = settings.database_url.get_secret_value()  # handed to the engine only
+    sink = threading.Thread(target=run_sink, name="motcua-sink",
+                            args=(settings, bootstrap, db_url, stop),
+                            kwargs={"registry": registry}, daemon=True)
+    sink.start()
+    console.print(f"SQL sink → {settings.database_url_shown()}")
+    try:
+        yield
+    finally:
+        stop.set()
+        sink.join(timeout=30)
+        with suppress(Exception):
+            metrics.close()
+
+
+def wait_for_pipeline(settings: Settings, bootstrap: str, worker: subprocess.Popen[bytes],
+                      *, timeout: float) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest snapshot per (unit, period) once the pipeline has caught up."""
+
+    def idle() -> tuple[dict[tuple[str, str], dict[str, Any]]]:
+        return (wait_until_idle(settings, bootstrap, timeout=IDLE_SLICE),)
+
+    (snapshots,) = wait_for(idle, timeout=timeout, poll=0.0, errors=(NotIdle,),
+                            process=worker, what="the pipeline to catch up")
+    return snapshots
+
+
+def wait_for_sink(settings: Settings, bootstrap: str, *, timeout: float) -> None:
+    """Until the SQL sink's group has no lag on the events, DLQ and kpi topics."""
+    t = settings.topics
+    lag: dict[str, int] = {}
+
+    def caught_up() -> bool:
+        lag.clear()
+        lag.update(group_lag(settings, bootstrap, sink_group(settings),
+                             [t.events, t.dlq, t.kpi]))
+        return not any(lag.values())
+
+    try:
+        wait_for(caught_up, timeout=timeout, poll=0.5, what="the SQL sink")
+    except NotIdle as exc:
+        raise NotIdle(f"the SQL sink is still behind after {timeout:.0f} s: {lag}") from exc

@@ -1,0 +1,87 @@
+"""The soak run's final checks: live snapshots, SQL store, raw events and DLQ against the
+batch report of ``produced.jsonl`` (the rule of :mod:`kpi.reconcile`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer
+from sqlalchemy import func, select
+
+from consumers import store
+from kpi.batch import fold_file
+from kpi.reconcile import batch_reports, differences
+from motcua.soak.figures import SoakResult
+from runtime.kafka import end_offsets
+from runtime.settings import Settings
+from runtime.waiting import wait_for
+from schemas.errors import NotIdle
+from streams.idle import read_snapshots
+
+SETTLE_SECONDS = 10.0
+"""How long the live snapshots may take to agree: a due instant passing between the
+worker's sweep (every second) and the batch's horizon can differ for a moment."""
+
+
+def check(settings: Settings, bootstrap: str, db_url: str, produced_file: Path,
+          result: SoakResult, echo: Callable[[str], None]) -> None:
+    """Append to ``result.problems`` every way the stack differs from the batch report."""
+    started = time.monotonic()
+    batch = fold_file(produced_file)
+    want = batch_reports(batch, time.time())
+    result.lines_total, result.valid, result.invalid = batch.lines, batch.valid, batch.invalid
+    result.distinct_events = sum(len(f) for f in batch.facts.values())
+    echo(f"[soak] batch report of {produced_file.name}: {len(want):,} (unit, period), "
+         f"{time.monotonic() - started:.1f} s")
+    diffs: list[str] = []
+    probes = 0
+
+    def live_agrees() -> bool:
+        nonlocal want, diffs, probes
+        if probes:
+            want = batch_reports(batch, time.time())
+        probes += 1
+        diffs = differences(read_snapshots(settings, bootstrap), want)
+        return not diffs
+
+    try:
+        wait_for(live_agrees, timeout=SETTLE_SECONDS, poll=2.0,
+                 what="the live snapshots to equal the batch report")
+    except NotIdle:
+        result.problems.append(f"{len(diffs)} live snapshot(s) differ from the batch report: "
+                               f"{diffs[:5]}")
+    _check_store(db_url, want, result)
+    _check_dlq(settings, bootstrap, result)
+
+
+def _check_store(db_url: str, want: dict[tuple[str, str], dict[str, Any]],
+                 result: SoakResult) -> None:
+    engine = store.make_engine(db_url)
+    try:
+        stored = {(r["unit"], r["period"]): r for r in store.load_reports(engine)}
+        with engine.connect() as conn:
+            events = conn.execute(select(func.count()).select_from(store.raw_events)).scalar()
+    finally:
+        engine.dispose()
+    sql_diffs = differences(stored, want)
+    if sql_diffs:
+        result.problems.append(f"{len(sql_diffs)} SQL report(s) differ from the batch report: "
+                               f"{sql_diffs[:5]}")
+    if events != result.distinct_events:
+        result.problems.append(f"the SQL store holds {events:,} events; "
+                               f"{result.distinct_events:,} distinct valid ones were produced")
+
+
+def _check_dlq(settings: Settings, bootstrap: str, result: SoakResult) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             **settings.kafka_client_options())
+    try:
+        dead = sum(end_offsets(consumer, settings.topics.dlq).values())
+    finally:
+        consumer.close()
+    if dead != result.invalid:
+        result.problems.append(f"{dead:,} dead letters on {settings.topics.dlq}; "
+                               f"{result.invalid:,} invalid lines were produced")

@@ -1,0 +1,356 @@
+"""The live pipeline as one object, free of faust: what the worker does with each batch of
+records, each timer tick and each rebalance.
+
+Data flow::
+
+    events topic (key = dossier code, raw CloudEvents JSON)
+      │  track_batch
+      │    invalid ──► DLQ (runtime.dlq: reason + original bytes + topic/partition/offset)
+      │    wrong key ─► re-sent to the events topic keyed by ``subject`` (one dossier, one
+      │                 partition, one owner)
+      │    valid ───► Tracker (kpi.dossier fold, idempotent); changed dossiers' rows ──►
+      │                 dossiers changelog
+      ▼
+    contributions topic (key = unit): the WHOLE current contribution of every dossier
+      │  touched in the batch, with a version number, one message per unit per batch
+      │  aggregate_batch
+      │    Aggregator: per unit␟code the last applied (version, rows), applied only if the
+      │    version is newer; counters += new rows − old rows; changed rows ──► applied
+      │    changelog
+      ▼
+    publish (timer): changed (unit, period) buckets only ──► kpi topic (compacted, key =
+      ``unit|period``, the kpi.report.build_report JSON)
+    sweep (timer): dossiers whose next change (due instant passing, a new month, a
+      future-dated fact becoming visible) is due are re-emitted like a new event.
+
+Why versions and whole contributions (DESIGN.md): delivery is at-least-once, so after a
+crash events whose changelog rows were already written are processed again. The tracker's
+fold ignores duplicate facts, and it re-sends the dossier's whole contribution after every
+event (a duplicate too, so a contribution lost in the crash is sent again). The aggregator
+keeps one row per dossier and applies only newer versions, so replays are no-ops and the
+counters always equal the sum of the latest contributions.
+
+Contracts:
+
+* A batch method returns only when every record it produced is acknowledged by the broker
+  (:meth:`Pipeline.delivered`); if it raises, its input must not be acknowledged for
+  commit and the process must stop (its in-memory state may be half-applied): the caller
+  (:mod:`streams.app`) does both.
+* :meth:`Pipeline.recover` rebuilds the state of the owned partitions from the changelogs
+  (each read once) and raises :class:`schemas.errors.LogLost` when a changelog ends at or
+  before an offset this process wrote there. Until it succeeds, :meth:`handle_track` and
+  :meth:`handle_aggregate` refuse records (they are fetched again later) and the timers do
+  nothing.
+* :meth:`Pipeline.revoke` waits for a batch in progress, then drops the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from kpi.calendar import local_date
+from kpi.catalog import shipped_catalogs
+from kpi.decode import decode
+from kpi.periods import parse_period
+from kpi.report import build_report, report_criteria
+from kpi.units import CalendarBook
+from runtime.dlq import DeadLetter
+from schemas.errors import DeliveryFailed, InvalidEvent, LogLost
+from streams.core import Aggregator, Entry, Tracker, decode_entries, encode_entries
+from streams.ports import ChangelogSource, Delivery, Producer, Row
+
+log = logging.getLogger("motcua.streams")
+
+MAX_ENTRIES_PER_MESSAGE = 2000
+"""Contributions entries per message (one unit); bigger batches are split."""
+
+
+class Record(Protocol):
+    """A consumed record (aiokafka's ``ConsumerRecord``)."""
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names the pipeline reads and writes."""
+
+    events: str
+    contributions: str
+    kpi: str
+    dlq: str
+    dossiers_changelog: str
+    applied_changelog: str
+
+
+class Pipeline:
+    """Tracker + aggregator of this worker's partitions, their producer and the delivery
+    check. One instance per worker process; every method runs on the event loop."""
+
+    def __init__(self, topics: Topics, producer: Producer, changelogs: ChangelogSource, *,
+                 clock: Callable[[], float] = time.time, with_criteria: bool = False,
+                 tracker: Tracker | None = None) -> None:
+        self.topics = topics
+        self.producer = producer
+        self.changelogs = changelogs
+        self.clock = clock
+        self.with_criteria = with_criteria
+        self.tracker = tracker if tracker is not None else Tracker(CalendarBook())
+        self.aggregator = Aggregator()
+        self.ready = False
+        """True once the state of the owned partitions is rebuilt (:meth:`recover`)."""
+        self.stats: defaultdict[str, int] = defaultdict(int)
+        self.written: dict[tuple[str, int], int] = {}
+        """(topic, partition) → the highest offset the broker acknowledged to this process."""
+        self.first_offsets: dict[int, int] = {}
+        """Per events partition, the first offset processed since the last assignment."""
+        self._lock = asyncio.Lock()
+        """Held by every batch, by the revocation and by the end of a rebuild."""
+        self._epoch = 0
+        """Bumped by every revocation: a rebuild begun before one is dropped."""
+        self._catalogs: list[Any] = []
+
+    # ------------------------------------------------------------------- delivery
+    async def delivered(self, sent: list[Delivery]) -> None:
+        """Wait until every delivery in ``sent`` resolved; raise :class:`DeliveryFailed`
+        (from the broker's error) for the first that failed, else record the offsets in
+        :attr:`written`. One producer flush instead of awaiting each future: gathering
+        thousands of futures costs far more (docs/decisions/streams-delivery-check.md)."""
+        if not sent:
+            return
+        if not sent[-1].done() or not all(f.done() for f in sent):
+            await self.producer.flush()
+        written = self.written
+        for f in sent:
+            if not f.done():
+                await asyncio.wait([f])
+            exc = f.exception()
+            if exc is not None:
+                raise DeliveryFailed(f"the broker did not acknowledge a record: {exc!r}"
+                                     ) from exc
+            md = f.result()
+            if md is not None and md.offset is not None:
+                tp = (md.topic, md.partition)
+                if md.offset > written.get(tp, -1):
+                    written[tp] = md.offset
+
+    def check_not_lost(self, topic: str, partitions: set[int], ends: dict[int, int]) -> None:
+        """Raise :class:`LogLost` if a changelog partition ends at or before an offset this
+        process wrote there: the broker lost records (an in-memory broker restarted, a log
+        truncated). Going on would rebuild the state from what is left and publish
+        snapshots that silently miss everything before."""
+        written = self.written
+        lost = {p: (ends.get(p, 0), written[(topic, p)]) for p in sorted(partitions)
+                if (topic, p) in written and ends.get(p, 0) <= written[(topic, p)]}
+        if lost:
+            raise LogLost(
+                f"the broker lost records of {topic} (partition: (end offset now, offset "
+                f"this worker wrote)) {lost}. Stopping rather than publish KPIs rebuilt "
+                "from what is left. Recover by replaying the source events into an empty "
+                "pipeline (README, Fault matrix).")
+
+    # ---------------------------------------------------------------------- track
+    async def handle_track(self, records: list[Any]) -> bool:
+        """:meth:`track_batch` once recovered; False (not taken) before."""
+        return await self._handle(self.track_batch, records)
+
+    async def handle_aggregate(self, records: list[Any]) -> bool:
+        """:meth:`aggregate_batch` once recovered; False (not taken) before."""
+        return await self._handle(self.aggregate_batch, records)
+
+    async def _handle(self, work: Callable[[list[Any]], Awaitable[None]],
+                      records: list[Any]) -> bool:
+        async with self._lock:
+            if not self.ready:
+                return False
+            await work(records)
+            return True
+
+    async def track_batch(self, records: list[Record]) -> None:
+        """Fold a batch of event records and send what changed: dead letters, re-keyed
+        events, the changed dossiers' changelog rows and one contributions message per
+        unit (split above :data:`MAX_ENTRIES_PER_MESSAGE`)."""
+        now = self.clock()
+        topics, tracker, send = self.topics, self.tracker, self.producer.send
+        sent: list[Delivery] = []
+        first = self.first_offsets
+        for msg in records:
+            if msg.partition not in first:
+                first[msg.partition] = msg.offset
+                log.info("events partition %d: processing from offset %d", msg.partition,
+                         msg.offset)
+        touched: dict[str, Any] = {}
+        changed: set[str] = set()
+        dead: list[DeadLetter] = []
+        for msg in records:
+            raw_value = msg.value
+            try:
+                subject, fkey, fact = decode(raw_value)
+            except InvalidEvent as exc:
+                dead.append(_dead(exc.reason, msg))
+                continue
+            except Exception as exc:  # a validator bug must not drop the event silently
+                dead.append(_dead(f"processing failed: {exc!r}", msg))
+                continue
+            key = subject.encode()
+            if msg.key != key:
+                sent.append(await send(topics.events, key, raw_value))
+                self.stats["rekeyed"] += 1
+                continue
+            rec, did_change = tracker.apply_fact(subject, fkey, fact, msg.partition)
+            touched[subject] = rec
+            if did_change:
+                changed.add(subject)
+        for dl in dead:
+            sent.append(await send(topics.dlq, dl.key, dl.encode(), None, dl.headers()))
+        self.stats["dead"] += len(dead)
+        by_unit: dict[str, list[Entry]] = defaultdict(list)
+        rows: list[Row] = []
+        for code, rec in touched.items():
+            for unit, entry in tracker.emit(rec, now):
+                by_unit[unit].append(entry)
+            if code in changed:
+                rows.append((code.encode(), tracker.row(rec, now), rec.partition))
+        sent.extend(await self.producer.send_rows(topics.dossiers_changelog, rows))
+        await self._send_entries(sent, by_unit)
+        await self.delivered(sent)
+        self.stats["events"] += len(records)
+
+    async def _send_entries(self, sent: list[Delivery], by_unit: dict[str, list[Entry]]
+                            ) -> None:
+        send, topic = self.producer.send, self.topics.contributions
+        for unit, entries in by_unit.items():
+            key = unit.encode()
+            for i in range(0, len(entries), MAX_ENTRIES_PER_MESSAGE):
+                chunk = entries[i : i + MAX_ENTRIES_PER_MESSAGE]
+                sent.append(await send(topic, key, encode_entries(chunk)))
+
+    async def sweep(self) -> None:
+        """Re-emit every dossier whose next change is due (nothing before recovery)."""
+        if not self.ready:
+            return
+        now = self.clock()
+        by_unit: dict[str, list[Entry]] = defaultdict(list)
+        for rec in list(self.tracker.due(now)):
+            for unit, entry in self.tracker.emit(rec, now):
+                by_unit[unit].append(entry)
+        if by_unit:
+            self.stats["swept"] += sum(len(v) for v in by_unit.values())
+            sent: list[Delivery] = []
+            await self._send_entries(sent, by_unit)
+            await self.delivered(sent)
+
+    # ------------------------------------------------------------------ aggregate
+    async def aggregate_batch(self, records: list[Record]) -> None:
+        """Apply a batch of contributions messages; send the changed applied rows."""
+        aggregator = self.aggregator
+        rows: list[Row] = []
+        for msg in records:
+            unit = msg.key.decode() if msg.key is not None else ""
+            for entry in decode_entries(msg.value):
+                row = aggregator.apply(unit, entry, msg.partition)
+                if row is not None:
+                    rows.append((row[0].encode(), row[1], msg.partition))
+        sent = await self.producer.send_rows(self.topics.applied_changelog, rows)
+        await self.delivered(sent)
+        self.stats["contributions"] += len(records)
+
+    async def publish(self) -> None:
+        """Send a snapshot of every changed (unit, period) bucket to the kpi topic; if that
+        fails the buckets stay changed (sent again next time)."""
+        aggregator = self.aggregator
+        if not self.ready or not aggregator.dirty:
+            return
+        if self.with_criteria and not self._catalogs:
+            self._catalogs.extend(shipped_catalogs())
+        now = self.clock()
+        buckets = aggregator.take_dirty()
+        sent: list[Delivery] = []
+        try:
+            for unit, period, counters in buckets:
+                level = aggregator.levels.get(unit)
+                criteria = report_criteria(
+                    counters.to_dict(), level, local_date(parse_period(period).start),
+                    self._catalogs) if self.with_criteria else []
+                report = build_report(unit, period, counters, now, criteria=criteria,
+                                      level=level)
+                sent.append(await self.producer.send(
+                    self.topics.kpi, f"{unit}|{period}".encode(), orjson.dumps(report)))
+            await self.delivered(sent)
+        except BaseException:
+            aggregator.dirty.update((u, p) for u, p, _ in buckets)
+            raise
+        self.stats["snapshots"] += len(buckets)
+
+    # ------------------------------------------------------------------ rebalance
+    async def revoke(self) -> None:
+        """Partitions are being taken away: after the batch in progress (its sends
+        delivered, so the rebuild that follows reads them), drop every state."""
+        async with self._lock:
+            self._epoch += 1
+            self.ready = False
+            self.first_offsets.clear()
+            self.tracker.clear()
+            self.aggregator.clear()
+
+    async def recover(self, events: set[int], contributions: set[int]) -> bool:
+        """Rebuild the tracker (``events`` partitions) and the aggregator
+        (``contributions`` partitions) from their changelogs, each read once; then every
+        bucket is published again (a crash may have lost some). Returns False if a
+        revocation came meanwhile (the next assignment rebuilds). Raises
+        :class:`LogLost` (see :meth:`check_not_lost`)."""
+        epoch = self._epoch
+        topics = self.topics
+        (dossier_rows, dossier_ends), (applied_rows, applied_ends) = await asyncio.gather(
+            self.changelogs.read(topics.dossiers_changelog, events),
+            self.changelogs.read(topics.applied_changelog, contributions))
+        self.check_not_lost(topics.dossiers_changelog, events, dossier_ends)
+        self.check_not_lost(topics.applied_changelog, contributions, applied_ends)
+        async with self._lock:
+            if epoch != self._epoch:
+                log.info("partitions revoked during the rebuild: dropped")
+                return False
+            tracker, aggregator = self.tracker, self.aggregator
+            tracker.clear()
+            for k, v in dossier_rows.items():
+                tracker.restore(k.decode(), v, events)
+            del dossier_rows
+            aggregator.clear()
+            for k, v in applied_rows.items():
+                aggregator.restore(k.decode(), v, contributions)
+            del applied_rows
+            aggregator.dirty.update(aggregator.counters)
+            self.ready = True
+        gc.freeze()  # the rebuilt state is long-lived: keep it out of every future GC scan
+        log.info("tracker rebuilt: %d dossiers on partitions %s", len(tracker.dossiers),
+                 sorted(events))
+        log.info("aggregator rebuilt: %d rows, %d buckets", len(aggregator.applied),
+                 len(aggregator.counters))
+        return True
+
+
+def _dead(reason: str, msg: Record) -> DeadLetter:
+    return DeadLetter(reason, msg.value, topic=msg.topic, partition=msg.partition,
+                      offset=msg.offset)

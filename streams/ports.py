@@ -1,0 +1,63 @@
+"""The live pipeline's ports: what :class:`streams.pipeline.Pipeline` needs from the
+outside, as abstract classes. The faust/aiokafka adapters (:mod:`streams.app`,
+:mod:`streams.changelog`) subclass them; unit tests subclass them with fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+
+
+class Acknowledged(Protocol):
+    """What the broker acknowledged for a produced record or record batch (aiokafka's
+    ``RecordMetadata``): where it was written. For a batch, ``offset`` is its first."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
+Delivery = asyncio.Future[Any]
+"""A produced record's (or record batch's) delivery: resolves to an
+:class:`Acknowledged`, or fails with the broker's error."""
+
+Row = tuple[bytes, bytes, int]
+"""A changelog row: (key, value, partition)."""
+
+
+class Producer(ABC):
+    """Sends records to the broker. Nothing is known to be written until its
+    :data:`Delivery` resolved (:meth:`streams.pipeline.Pipeline.delivered` checks)."""
+
+    @abstractmethod
+    async def send(self, topic: str, key: bytes | None, value: bytes,
+                   partition: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> Delivery:
+        """Hand one record over; return its delivery (``partition`` ``None``: by key)."""
+
+    @abstractmethod
+    async def send_rows(self, topic: str, rows: list[Row]) -> list[Delivery]:
+        """Hand changelog rows over as record batches (one delivery per batch, each batch
+        within one partition, rows in order)."""
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Push out everything handed over so far (deliveries then resolve soon)."""
+
+
+class ChangelogSource(ABC):
+    """Reads a changelog back, to its true end."""
+
+    @abstractmethod
+    async def read(self, topic: str, partitions: set[int]
+                   ) -> tuple[dict[bytes, bytes], dict[int, int]]:
+        """``(rows, ends)``: the latest value per key of ``partitions`` of ``topic`` (keys
+        whose latest value is a tombstone left out) and the end offset the broker lists for
+        each partition (a missing topic or partition: absent, i.e. ending at 0)."""
