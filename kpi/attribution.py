@@ -36,6 +36,10 @@ AS_WAS = "as_was"
 RESTATED = "restated"
 VIEWS = (AS_WAS, RESTATED)
 
+VIEW_LABELS_VI = {AS_WAS: "Theo thời điểm phát sinh", RESTATED: "Quy đổi theo đơn vị hiện nay"}
+SCOPE_LABELS_VI = {OWN: "Số liệu của đơn vị", TOTAL: "Tổng hợp"}
+"""How reports, tables and evidence files name a view and a scope, in Vietnamese."""
+
 TOTAL_MARK = "\x1e"
 """Ends the counter key of a unit's total (a control character: never in a unit code)."""
 
@@ -144,9 +148,11 @@ __all__ = [
     "OWN",
     "RESTATED",
     "SCOPES",
+    "SCOPE_LABELS_VI",
     "TOTAL",
     "TOTAL_MARK",
     "VIEWS",
+    "VIEW_LABELS_VI",
     "restate",
     "scoped",
     "split_scoped",
