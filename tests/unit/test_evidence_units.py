@@ -175,3 +175,28 @@ def test_a_unit_with_nothing_below_has_only_its_own_figures(registry: UnitRegist
     assert [p.scope for p in b.parts] == ["own"] and b.total_counts is None
     assert _pick(b.report["counts"]) == (0, 1, 0, 1, 0, 0, 0, 0)
     assert b.subunits == [] and "summary_total.csv" not in b.files
+
+
+def test_cli_evidence_with_a_registry(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from motcua.cli import app
+    from tests.eventkit import write_jsonl
+
+    events = write_jsonl(tmp_path / "events.jsonl", _events())
+    units = tmp_path / "units.csv"
+    units.write_text(REGISTRY, encoding="utf-8")
+    result = CliRunner().invoke(app, [
+        "evidence", "--events", str(events), "--units", str(units), "--unit", "870",
+        "--unit", "82", "--period", "2025-06", "--period", "2025-Q3",
+        "--as-of", "2025-10-01", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    target = tmp_path / "out" / "870_2025-06"
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["registry"]["path"] == str(units) and manifest["view"] == "as_was"
+    assert manifest["unit_name"] == "Huyện Tân Hồng"
+    total = list(csv.DictReader(io.StringIO(
+        (target / "counts_total.csv").read_text(encoding="utf-8-sig"))))
+    assert {r["Khóa"]: r["Giá trị"] for r in total}["received"] == "2"
+    q3 = json.loads((tmp_path / "out" / "82_2025-Q3" / "manifest.json").read_text("utf-8"))
+    assert list(q3["scopes"]) == ["own", "total"]
