@@ -197,7 +197,9 @@ def report_from_events(
             counters = figures.get((u, p), Counters())
             on_date = local_date(parse_period(p).start)
             level = agg.levels.get(u) or (registry.level_on(u, on_date) if registry else None)
-            name = registry.name_on(u, on_date) if registry is not None else None
+            # restated: today's unit, so today's name
+            named_on = local_date(as_of) if view == RESTATED else on_date
+            name = registry.name_on(u, named_on) if registry is not None else None
             if par_catalog is not None and not par_catalog.valid_on(on_date):
                 err.print(
                     f"[yellow]--catalog {par_catalog.label} is not valid on {on_date} "

@@ -94,6 +94,7 @@ def test_restated_totals_agree_with_as_was_at_the_top(files: tuple[Path, Path]) 
                                             "2025", "--scope", "total")}
     assert restated["counts"] == {k: as_was["82"]["counts"][k] + as_was["87"]["counts"][k]
                                   for k in restated["counts"]}
+    assert as_was["87"]["unit_name"] == "Tỉnh Đồng Tháp (cũ)"
     june = _report(events, "--units", str(units), "--unit", "29901", "--period", "2025-06",
                    "--view", "restated")
     assert _pick(june) == (2, 1, 1, 1, 2, 1)
