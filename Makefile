@@ -38,7 +38,7 @@ demo: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/ruff check kpi schemas runtime streams consumers motcua tests
-	$(BIN)/mypy kpi schemas
+	$(BIN)/mypy kpi schemas runtime streams consumers motcua
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -5,8 +5,9 @@ Tables (the initial Alembic revision in ``migrations/`` creates exactly these):
 
 * ``raw_events``: every distinct valid event, keyed by (``source``, ``id``) — the
   deduplication key of EVENTS.md; a duplicate changes nothing (first copy kept);
-* ``dossiers``: the ledger (sổ theo dõi hồ sơ), one row per dossier code, re-derived from
-  that dossier's ``raw_events`` rows with :mod:`kpi.dossier` + :func:`kpi.sla.summarize`;
+* ``dossiers``: the ledger (sổ theo dõi hồ sơ), one row per dossier code: the
+  :class:`kpi.ledger.LedgerEntry` judged from that dossier's ``raw_events`` rows
+  (:func:`ledger_row` converts it);
 * ``kpi_snapshots``: the latest KPI report per (unit, period) — the last ``as_of`` wins;
 * ``dlq_records``: dead letters, keyed by their (topic, partition, offset);
 * ``sink_offsets``: the next offset per (group, topic, partition), written in the same
@@ -24,6 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -41,14 +45,13 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from kpi.calendar import to_local_datetime
 from kpi.counters import COUNT_KEYS
+from kpi.ledger import LedgerEntry
 from kpi.ratios import RATIO_KEYS
-
-RULE_SET_VERSION = "events-v1/sla-1"
-"""Which rules classified a ledger row (bump when :mod:`kpi.sla` changes meaning)."""
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -154,9 +157,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
-    from alembic.config import Config
-
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """The Alembic configuration of ``migrations/`` (on ``connection``, or ``url``)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
@@ -168,27 +170,26 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations up to ``revision`` on ``engine`` (idempotent)."""
-    from alembic import command
-
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
+    """The Alembic revision the database is at (``None``: not migrated)."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-# --------------------------------------------------------------------------- upserts
+# --------------------------------------------------------------------------- instants
 
 
-def _utc(ts: float | None) -> datetime | None:
+def utc(ts: float | None) -> datetime | None:
+    """The column value of an instant in epoch seconds (an aware UTC datetime)."""
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
-def _epoch(value: datetime | None) -> float | None:
+def epoch(value: datetime | None) -> float | None:
+    """Epoch seconds of a datetime column value (SQLite's naive values are UTC)."""
     if value is None:
         return None
     if value.tzinfo is None:  # SQLite hands back naive UTC
@@ -196,14 +197,16 @@ def _epoch(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
+# --------------------------------------------------------------------------- upserts
+
+
 def _insert(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only the two dialects are supported
-        raise NotImplementedError(f"dialect {conn.dialect.name!r} is not supported")
-    return insert(table)
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(  # pragma: no cover - only the two dialects are supported
+        f"dialect {conn.dialect.name!r} is not supported")
 
 
 def _dedupe(rows: Iterable[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
@@ -226,9 +229,8 @@ def _upsert(
     unique = _dedupe(rows, key)
     if not unique:
         return
-    # One statement executed with many parameter sets: SQLAlchemy batches it
-    # ("insertmanyvalues") without compiling a new multi-row VALUES statement per chunk,
-    # which profiling showed was most of the sink's time.
+    # One statement executed with many parameter sets (SQLAlchemy "insertmanyvalues"):
+    # docs/decisions/sink-one-statement-many-rows.md.
     stmt = _insert(conn, table)
     if update:
         cols = {c: stmt.excluded[c] for c in unique[0] if c not in key}
@@ -278,6 +280,13 @@ def upsert_offsets(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
     _upsert(conn, sink_offsets, rows, update=True)
 
 
+def stored_offsets(conn: Connection, group_id: str) -> dict[tuple[str, int], int]:
+    """(topic, partition) → the next offset ``sink_offsets`` holds for ``group_id``."""
+    o = sink_offsets.c
+    q = select(o.topic, o.partition, o.next_offset).where(o.group_id == group_id)
+    return {(t, p): n for t, p, n in conn.execute(q)}
+
+
 def load_payloads(conn: Connection, subjects: Iterable[str]) -> dict[str, list[bytes]]:
     """The stored event payloads of each dossier code."""
     out: dict[str, list[bytes]] = {}
@@ -313,6 +322,15 @@ def export_events(engine: Engine) -> tuple[list[bytes], dict[str, dict[str, list
 # --------------------------------------------------------------------------- rows
 
 
+def ledger_row(entry: LedgerEntry, updated_at: datetime) -> dict[str, Any]:
+    """The ``dossiers`` row of a ledger entry (instants as UTC datetimes)."""
+    row = entry._asdict()
+    for key in ("received_at", "due_at", "extended_due_at", "completed_at", "ended_at"):
+        row[key] = utc(row[key])
+    row["updated_at"] = updated_at
+    return row
+
+
 def snapshot_row(report: dict[str, Any]) -> dict[str, Any]:
     """The ``kpi_snapshots`` row of an EVENTS.md report (as published on the KPI topic)."""
     as_of = datetime.fromisoformat(report["as_of"]).astimezone(UTC)
@@ -335,7 +353,7 @@ def snapshot_row(report: dict[str, Any]) -> dict[str, Any]:
 
 def report_of_row(row: Any) -> dict[str, Any]:
     m = row._mapping
-    as_of = _epoch(m["as_of"])
+    as_of = epoch(m["as_of"])
     assert as_of is not None
     report: dict[str, Any] = {
         "unit": m["unit"],
@@ -377,10 +395,11 @@ def load_reports(
 
 
 __all__ = [
-    "RULE_SET_VERSION",
     "dlq_records",
     "dossiers",
+    "epoch",
     "kpi_snapshots",
+    "ledger_row",
     "load_report",
     "load_reports",
     "make_engine",
@@ -388,5 +407,7 @@ __all__ = [
     "raw_events",
     "sink_offsets",
     "snapshot_row",
+    "stored_offsets",
     "upgrade",
+    "utc",
 ]

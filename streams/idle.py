@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from runtime.settings import Settings
+from runtime.waiting import wait_for
 from schemas.errors import NotIdle
 
 
@@ -56,25 +57,30 @@ def wait_until_idle(
 
     from runtime.kafka import end_offsets
 
-    deadline = time.monotonic() + timeout
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              client_id="motcua-idle", **settings.kafka_client_options())
+    quiet_since: float | None = None
+    last_kpi: dict[Any, int] | None = None
+    lag: dict[str, int] = {}
+
+    def settled() -> bool:
+        nonlocal quiet_since, last_kpi, lag
+        lag = group_lag(settings, bootstrap)
+        kpi_end = end_offsets(consumer, settings.topics.kpi)
+        now = time.monotonic()
+        if any(lag.values()) or kpi_end != last_kpi:
+            quiet_since = None if any(lag.values()) else now
+            last_kpi = kpi_end
+        elif quiet_since is not None and now - quiet_since >= settle:
+            return True
+        elif quiet_since is None:
+            quiet_since = now
+        return False
+
     try:
-        quiet_since: float | None = None
-        last_kpi: dict[Any, int] | None = None
-        lag: dict[str, int] = {}
-        while time.monotonic() < deadline:
-            lag = group_lag(settings, bootstrap)
-            kpi_end = end_offsets(consumer, settings.topics.kpi)
-            now = time.monotonic()
-            if any(lag.values()) or kpi_end != last_kpi:
-                quiet_since = None if any(lag.values()) else now
-                last_kpi = kpi_end
-            elif quiet_since is not None and now - quiet_since >= settle:
-                return read_snapshots(settings, bootstrap)
-            elif quiet_since is None:
-                quiet_since = now
-            time.sleep(poll)
+        wait_for(settled, timeout=timeout, poll=poll, what="the pipeline to be idle")
+    except NotIdle:
+        raise NotIdle(f"pipeline not idle after {timeout:.0f}s; lag {lag}") from None
     finally:
         consumer.close()
-    raise NotIdle(f"pipeline not idle after {timeout:.0f}s; lag {lag}")
+    return read_snapshots(settings, bootstrap)

@@ -12,11 +12,15 @@ another :class:`schemas.errors.MotcuaError` its ``exit_code``; faust's own statu
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
+import faust
+
 from runtime.settings import Settings, load_settings
 from schemas.errors import MotcuaError
+from streams.app import PipelineApp, create_app
 
 EX_SOFTWARE = 70
 """Exit status of a worker stopped by a failure that is not a :class:`MotcuaError`."""
@@ -32,23 +36,20 @@ def exit_code_for(failure: BaseException) -> int:
 
 
 def run_worker(settings: Settings, bootstrap: str, *, loglevel: str = "warn") -> None:
-    """Start the faust worker and block until it stops; always raises :class:`SystemExit`
-    with the status above.
+    """Build the pipeline's app and :func:`run_app` it (raises :class:`SystemExit`).
 
     The cyclic garbage collector runs less often (young generation every 50,000
     allocations instead of 700): the worker allocates millions of short-lived acyclic
     objects per second; reference counting frees everything as before
     (docs/decisions/streams-gc-threshold.md).
     """
-    import gc
-
-    import faust
-
     gc.set_threshold(50_000, 50, 100)
+    run_app(create_app(settings, bootstrap), loglevel=loglevel)
 
-    from streams.app import create_app
 
-    app = create_app(settings, bootstrap)
+def run_app(app: PipelineApp, *, loglevel: str = "warn") -> None:
+    """Run a faust worker for ``app`` until it stops; always raises :class:`SystemExit`
+    with the status above (the app's recorded failure decides it, logged first)."""
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     status: int | str | None = 0
     try:

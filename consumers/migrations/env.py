@@ -12,6 +12,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
 
 from consumers.store import metadata
 
@@ -22,7 +23,7 @@ if config.config_file_name is not None and not config.attributes.get("connection
 target_metadata = metadata
 
 
-def _configure(connection) -> None:  # type: ignore[no-untyped-def]
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -34,9 +35,12 @@ def _configure(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 def _url() -> str:
-    return context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
-        "sqlalchemy.url"
-    )
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
+        "sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL: pass a connection, -x url=... or set "
+                           "sqlalchemy.url")
+    return url
 
 
 def run_offline() -> None:

@@ -20,7 +20,8 @@ def metrics(
     db: str | None = typer.Option(None, "--db", help="database URL for --with-sink"),
 ) -> None:
     """Serve /metrics: motcua_kpi_ratio / motcua_kpi_count for the current month, quarter
-    and year, DLQ size, consumer lag and newest event age. Ctrl-C stops."""
+    and year, DLQ size, consumer lag and newest event age. Ctrl-C stops. With --with-sink,
+    a sink stopped by lost broker records exits 75, as ``motcua sink`` does."""
     import signal
     import threading
 
@@ -28,7 +29,9 @@ def metrics(
     from rich.console import Console
 
     from consumers.metrics import start_metrics
+    from consumers.sink import run_sink
     from motcua.commands._common import service_settings
+    from motcua.commands.sink import lost_log_exits
     from runtime.broker import bootstrap_for
     from runtime.topics import declared_topics, ensure_topics
 
@@ -45,10 +48,9 @@ def metrics(
         console.print(f"serving http://0.0.0.0:{listen}/metrics (Ctrl-C to stop)")
         try:
             if with_sink:
-                from consumers.sink import run_sink
-
-                run_sink(settings, servers, settings.database_url.get_secret_value(), stop,
-                         registry=registry)
+                with lost_log_exits(console):
+                    run_sink(settings, servers, settings.database_url.get_secret_value(),
+                             stop, registry=registry)
             else:
                 stop.wait()
         finally:

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import typer
+from rich.console import Console
+
+from schemas.errors import LogLost
 
 
 def register(app: typer.Typer) -> None:
     app.command("sink")(sink)
+
+
+@contextlib.contextmanager
+def lost_log_exits(console: Console) -> Iterator[None]:
+    """A sink that stopped on :class:`LogLost` (the broker lost records it had stored):
+    its message in red, then exit 75 (``EX_TEMPFAIL``: recover, then restart). Used by
+    every command that runs a sink (``motcua sink``, ``motcua metrics --with-sink``)."""
+    try:
+        yield
+    except LogLost as exc:
+        console.print(f"[red]sink stopped: {exc}[/red]")
+        raise typer.Exit(exc.exit_code) from None
 
 
 def sink(
@@ -29,13 +47,11 @@ def sink(
     import threading
 
     from prometheus_client import CollectorRegistry, start_http_server
-    from rich.console import Console
 
     from consumers.sink import run_sink
     from motcua.commands._common import service_settings
     from runtime.broker import bootstrap_for
     from runtime.topics import declared_topics, ensure_topics, sink_group
-    from schemas.errors import LogLost
 
     settings = service_settings(bootstrap, db)
     console = Console(stderr=True)
@@ -59,12 +75,9 @@ def sink(
             ensure_topics(servers, declared_topics(settings), settings)
             console.print(f"sink: group {sink_group(settings)} → "
                           f"{settings.database_url_shown()}")
-            try:
+            with lost_log_exits(console):
                 result = run_sink(settings, servers, settings.database_url.get_secret_value(),
                                   stop, registry=registry, from_beginning=from_beginning)
-            except LogLost as exc:
-                console.print(f"[red]sink stopped: {exc}[/red]")
-                raise typer.Exit(75) from None
             console.print(f"sink stopped after {result.batches} committed batch(es)")
     finally:
         if server is not None:

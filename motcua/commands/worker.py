@@ -6,6 +6,10 @@ rebalance. Without ``--bootstrap`` / ``MOTCUA_KAFKA_BOOTSTRAP`` an embedded in-m
 broker is started for the worker's lifetime and its address printed, so that
 ``motcua ingest`` and friends can be pointed at it (``MOTCUA_KAFKA_BOOTSTRAP=<address>``);
 everything is lost when the worker stops.
+
+Exit status (:func:`streams.run.run_worker`): 0 after SIGTERM / Ctrl-C; 75 when the broker
+lost records the worker had written (``LogLost``: recover by replay, then restart); 70
+when a batch failed otherwise (its input was not committed; a restart processes it again).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 
 from consumers import store
-from consumers.metrics import current_periods, start_metrics
+from consumers.kpi_board import current_periods
+from consumers.metrics import start_metrics
 from consumers.sink import Sink
 from kpi.counters import Counters
 from kpi.report import build_report

@@ -2,11 +2,11 @@
 Kafka offset commit (``python -m tests.integration.sink_killed_after_db_commit``).
 
 The fault injection lives here, not in :mod:`consumers.sink`: a :class:`~consumers.sink.Sink`
-subclass whose ``_commit`` (the Kafka offset commit, called only after ``write_batch``'s
-transaction has committed) counts the batches and, at the ``--kill-after``-th one, prints
-that batch's offsets as one JSON line and kills its own process before committing them to
-Kafka. Otherwise it runs like ``motcua sink`` (settings from ``MOTCUA_*``, migrations,
-the declared topics ensured first). Used by
+subclass whose offset committer (called by :func:`consumers.sink.deliver` only after the
+writer's flush, i.e. the database transaction, has committed) counts the batches and, at the
+``--kill-after``-th one, prints that batch's offsets as one JSON line and kills its own
+process before committing them to Kafka. Otherwise it runs like ``motcua sink`` (settings
+from ``MOTCUA_*``, migrations, the declared topics ensured first). Used by
 ``tests/integration/test_sink_kill.py::test_sink_killed_between_db_and_kafka_commit``.
 """
 
@@ -20,9 +20,10 @@ import threading
 from typing import Any
 
 import orjson
+from kafka import KafkaConsumer
 
 from consumers import store
-from consumers.sink import Batch, Sink
+from consumers.sink import KafkaCommitter, OffsetCommitter, Offsets, Sink
 from motcua.commands._common import service_settings
 from runtime.topics import declared_topics, ensure_topics
 
@@ -31,21 +32,33 @@ KILLED_MARK = "KILLED-AFTER-DB-COMMIT "
 ``{"batch": n, "offsets": [[topic, partition, next_offset], ...]}``."""
 
 
+class KillingCommitter(KafkaCommitter):
+    """Commits like the sink's own committer, but SIGKILLs the process instead of the
+    ``kill_after``-th commit."""
+
+    def __init__(self, consumer: KafkaConsumer, kill_after: int) -> None:
+        super().__init__(consumer)
+        self.kill_after = kill_after
+        self.db_commits = 0
+
+    def commit(self, offsets: Offsets) -> bool:
+        self.db_commits += 1  # called only once the flush's transaction committed
+        if self.db_commits == self.kill_after:
+            listed = sorted([t, p, o] for (t, p), o in offsets.items())
+            line = orjson.dumps({"batch": self.db_commits, "offsets": listed}).decode()
+            sys.stdout.write(f"{KILLED_MARK}{line}\n")
+            sys.stdout.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().commit(offsets)
+
+
 class KilledAfterDbCommit(Sink):
     def __init__(self, *args: Any, kill_after: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.kill_after = kill_after
-        self.db_commits = 0
 
-    def _commit(self, consumer: Any, batch: Batch) -> None:
-        self.db_commits += 1  # _commit runs only once write_batch's transaction committed
-        if self.db_commits == self.kill_after:
-            offsets = sorted([t, p, o] for (t, p), o in batch.offsets.items())
-            line = orjson.dumps({"batch": self.db_commits, "offsets": offsets}).decode()
-            sys.stdout.write(f"{KILLED_MARK}{line}\n")
-            sys.stdout.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-        super()._commit(consumer, batch)
+    def committer(self, consumer: KafkaConsumer) -> OffsetCommitter:
+        return KillingCommitter(consumer, self.kill_after)
 
 
 def main(argv: list[str] | None = None) -> None:

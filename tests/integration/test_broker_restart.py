@@ -10,10 +10,11 @@ What they do (asserted below): both notice that the new log lacks records they h
 written or stored, and stop with exit status 75 instead of counting what is left —
 
 * the worker: its rejoin revokes and re-recovers its partitions; the changelogs now end
-  before offsets the broker had acknowledged to it (or are gone), so it logs CRITICAL
-  "the broker lost records of …" and exits before rebuilding (streams/app.py
-  ``check_not_lost``). Before this check it rebuilt from the empty changelogs and published
-  snapshots of the post-restart events only: all 108 buckets wrong, 24 extra;
+  before offsets the broker had acknowledged to it (or are gone), so its rebuild raises
+  ``LogLost`` ("the broker lost records of …", ``streams.pipeline.Pipeline.check_not_lost``)
+  and ``python -m streams.run`` exits 75. Before this check it rebuilt from the empty
+  changelogs and published snapshots of the post-restart events only (every bucket
+  wrong: docs/decisions/streams-lost-log-stops-the-worker.md);
 * the sink: on (re)assignment it compares each partition's end offset with the next offset
   ``sink_offsets`` holds and refuses to write ("the broker lost records this sink already
   stored", ``consumers.sink.LogLost``). Before, it stored the wrong snapshots over the
@@ -35,11 +36,12 @@ matrix".
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +50,16 @@ from sqlalchemy import Engine, select
 
 from consumers import store
 from kpi.batch import fold_lines
+from kpi.reconcile import batch_reports, differences
 from runtime.broker import embedded_broker, free_port, stop_process
 from runtime.kafka import group_lag, read_topic
 from runtime.settings import Settings, load_settings
 from runtime.topics import sink_group
+from runtime.waiting import wait_for
 from schemas.validate import InvalidEvent, parse_event
 from streams.idle import read_snapshots
+from streams.launcher import spawn_worker
 from tests.integration.test_sink import _classifications, _count, _ledger, _lines
-from tests.integration.test_streams import differences, expected, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -94,14 +98,8 @@ def broker() -> Iterator[Broker]:
         b.stop()
 
 
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)  # readiness polling, not a fixed wait
-    return result
+def expected(lines: list[bytes], horizon: float) -> dict[tuple[str, str], dict[str, Any]]:
+    return batch_reports(fold_lines(lines), horizon)
 
 
 def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
@@ -114,7 +112,8 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
                 "contributions": f"r.contributions.{suffix}", "kpi": f"r.kpi.{suffix}"},
     )
     topics = settings.topics
-    env = worker_env(settings, tmp_path)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")},
+           **settings.as_env()}
     db_url = f"sqlite:///{tmp_path / 'sink.db'}"
     lines = _lines(scale=0.03, seed=43)
     half = len(lines) // 2
@@ -129,6 +128,13 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
         with log.open("wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", *cmd], cwd=ROOT, env=env,
                                     stdout=out, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        logs.append(log)
+        return proc
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        log = tmp_path / f"worker-{len(procs)}.log"
+        proc = spawn_worker(settings, broker.bootstrap, log, loglevel="info")
         procs.append(proc)
         logs.append(log)
         return proc
@@ -169,11 +175,13 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
 
     try:
         # ---- 1. the pipeline on the first half
-        worker = start("worker", "streams.run", "info")
+        worker = start_worker()
         sink = start("sink", "motcua", "sink", "--db", db_url, "--bootstrap", broker.bootstrap)
         ingest(first, "first")
-        _wait(lambda: snapshots_equal(first), 120, "snapshots of the first half")
-        _wait(lambda: sink_agrees(first), 60, "the sink to store the first half")
+        wait_for(lambda: snapshots_equal(first), timeout=120, poll=0.5,
+                 what="snapshots of the first half")
+        wait_for(lambda: sink_agrees(first), timeout=60, poll=0.5,
+                 what="the sink to store the first half")
         dlq_before = _dead_letters(engine)
         assert set(dlq_before.values()) == {ln for ln in first if ln in invalid}
         t_first = time.monotonic()
@@ -186,7 +194,8 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
         # both survivors notice that the log lost records they had written or stored, and
         # stop instead of counting only what is left
         for proc, name in ((worker, "worker"), (sink, "sink")):
-            _wait(lambda p=proc: p.poll() is not None, 90, f"the {name} to stop")
+            wait_for(lambda p=proc: p.poll() is not None,  # type: ignore[misc]
+                     timeout=90, poll=0.5, what=f"the {name} to stop")
         t_stopped = time.monotonic()
         worker_log = logs[0].read_text(errors="replace")
         sink_log = logs[1].read_text(errors="replace")
@@ -217,11 +226,13 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
         with engine.begin() as conn:
             for table in (store.kpi_snapshots, store.dlq_records, store.sink_offsets):
                 conn.execute(table.delete())
-        start("worker", "streams.run", "info")
+        start_worker()
         start("sink", "motcua", "sink", "--db", db_url, "--bootstrap", broker.bootstrap)
         ingest(lines, "replay")
-        _wait(lambda: snapshots_equal(lines), 120, "snapshots of the whole file")
-        _wait(lambda: sink_agrees(lines), 60, "the sink to store the whole file's snapshots")
+        wait_for(lambda: snapshots_equal(lines), timeout=120, poll=0.5,
+                 what="snapshots of the whole file")
+        wait_for(lambda: sink_agrees(lines), timeout=60, poll=0.5,
+                 what="the sink to store the whole file's snapshots")
         t_recovered = time.monotonic()
         whole = expected(lines, time.time())
         distinct = sum(len(f) for f in fold_lines(lines).facts.values())

@@ -13,13 +13,11 @@ back from the code under test."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,15 +28,21 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from consumers import store
-from consumers.sink import build_batch, write_batch
-from kpi.batch import aggregate, fold_lines
-from kpi.report import build_report
+from consumers.rows import build_batch
+from consumers.writer import write_batch
+from kpi.batch import fold_lines
+from kpi.reconcile import batch_reports, differences
 from kpi.units import CalendarBook
-from runtime.broker import stop_process
 from runtime.dlq import MAX_DLQ_RAW_BYTES, DeadLetter
-from runtime.kafka import read_topic
+from runtime.kafka import producer, read_topic
 from runtime.settings import Settings, load_settings
+from runtime.topics import declared_topics, ensure_topics
+from runtime.waiting import wait_for
+from schemas.errors import NotIdle
 from schemas.validate import MAX_EVENT_BYTES
+from streams.idle import read_snapshots
+from streams.launcher import worker_process
+from tests.eventkit import event_dict
 from tests.integration import test_sink
 from tests.integration.test_ingest import _app
 
@@ -47,17 +51,11 @@ pytestmark = pytest.mark.integration
 SOURCE = "urn:motcua:dvc:hostile-test"
 
 
-def event(subject: str, id_: str, type_: str, time_: str = "2025-04-01T09:00:00+07:00",
-          **data: Any) -> dict[str, Any]:
-    return {"specversion": "1.0", "id": id_, "source": SOURCE,
-            "type": f"vn.gov.motcua.{type_}", "time": time_, "subject": subject, "data": data}
-
-
-def received(subject: str, id_: str, **over: Any) -> dict[str, Any]:
-    data = {"unit_code": "DT.HOSTILE", "unit_level": "commune", "procedure_code": "1.0001",
-            "channel": "online", "processing_days": 3}
-    data.update(over)
-    return event(subject, id_, "dossier.received", **data)
+T0 = "2025-04-01T09:00:00+07:00"
+RECEIVED: dict[str, Any] = {"unit_code": "DT.HOSTILE", "unit_level": "commune",
+                            "procedure_code": "1.0001", "channel": "online",
+                            "processing_days": 3}
+"""The data of the ``dossier.received`` events below, before each line's changes."""
 
 
 def dumps(obj: Any) -> bytes:
@@ -86,20 +84,21 @@ def valid_lines(rng: random.Random) -> tuple[list[bytes], set[str]]:
         if code.startswith("x"):
             extra = {"processing_days": 1000, "unit_code": "U" * 100,
                      "procedure_code": "P" * 100}
-        data = {k: v for k, v in {**received(code, "r")["data"], **extra}.items()
-                if v is not None}
-        lines.append(dumps(event(code, f"{code[:200]}-r", "dossier.received", t0, **data)))
+        data = {k: v for k, v in {**RECEIVED, **extra}.items() if v is not None}
+        lines.append(dumps(event_dict("dossier.received", t0, code, SOURCE,
+                                      f"{code[:200]}-r", **data)))
         if rng.random() < 0.7:
-            lines.append(dumps(event(code, f"{code[:200]}-ok", "dossier.resolved",
-                                     f"2025-03-{day:02d}T15:00:00+07:00",
-                                     result_electronic=True)))
+            lines.append(dumps(event_dict("dossier.resolved",
+                                          f"2025-03-{day:02d}T15:00:00+07:00", code, SOURCE,
+                                          f"{code[:200]}-ok", result_electronic=True)))
         if rng.random() < 0.3:
-            lines.append(dumps(event(code, f"{code[:200]}-rate", "feedback.rated",
-                                     f"2025-04-{day:02d}T10:00:00Z", rating="satisfied")))
-    lines.append(dumps(event("D-0000", "at-first-instant", "dossier.transferred",
-                             "2000-01-01T00:00:00+07:00", from_unit="A", to_unit="B")))
-    lines.append(dumps(event("D-0001", "at-last-instant", "feedback.rated",
-                             "2099-12-31T23:59:59.999999+07:00", rating="neutral")))
+            lines.append(dumps(event_dict("feedback.rated", f"2025-04-{day:02d}T10:00:00Z",
+                                          code, SOURCE, f"{code[:200]}-rate",
+                                          rating="satisfied")))
+    lines.append(dumps(event_dict("dossier.transferred", "2000-01-01T00:00:00+07:00", "D-0000",
+                                  SOURCE, "at-first-instant", from_unit="A", to_unit="B")))
+    lines.append(dumps(event_dict("feedback.rated", "2099-12-31T23:59:59.999999+07:00",
+                                  "D-0001", SOURCE, "at-last-instant", rating="neutral")))
     lines.append(lines[0])  # a duplicate: published twice, deduplicated downstream
     return lines, set(codes)
 
@@ -132,7 +131,8 @@ def hostile_lines(rng: random.Random) -> list[Hostile]:
         add(line, None, "not an event object")
     # valid events cut short (never a complete JSON value)
     for i in range(60):
-        whole = dumps(received(f"H-cut-{i}", f"cut-{i}"))
+        whole = dumps(event_dict("dossier.received", T0, f"H-cut-{i}", SOURCE, f"cut-{i}",
+                                 **RECEIVED))
         add(whole[: rng.randrange(1, len(whole) - 1)], None, "truncated")
     # wrong type, for every envelope field and every field of received's data
     bad_values: list[Any] = [12345, [], {}, None, True, 2.5]
@@ -141,22 +141,24 @@ def hostile_lines(rng: random.Random) -> list[Hostile]:
             if name == "data" and bad == {}:
                 continue  # an empty data object is still "missing fields": covered below
             code = f"H-type-{name}-{j}"
-            add(dumps({**received(code, f"t-{name}-{j}"), name: bad}),
-                None if name == "subject" else code, "wrong type")
+            obj = event_dict("dossier.received", T0, code, SOURCE, f"t-{name}-{j}", **RECEIVED)
+            add(dumps({**obj, name: bad}), None if name == "subject" else code, "wrong type")
     for name in ("unit_code", "unit_level", "procedure_code", "channel", "online_level",
                  "full_online_eligible", "processing_days", "fee_required", "paper_result"):
         for j, bad in enumerate(["", [], {"a": 1}, 2.5, "true"]):
             if name in ("unit_code", "procedure_code") and bad == "true":
                 continue  # a valid code
             code = f"H-data-{name}-{j}"
-            add(dumps(received(code, f"d-{name}-{j}", **{name: bad})), code, "wrong type")
+            add(dumps(event_dict("dossier.received", T0, code, SOURCE, f"d-{name}-{j}",
+                                 **{**RECEIVED, name: bad})), code, "wrong type")
     # required fields missing
     for name in ("specversion", "id", "source", "type", "time", "subject", "data"):
         code = f"H-missing-{name}"
-        obj = received(code, f"m-{name}")
+        obj = event_dict("dossier.received", T0, code, SOURCE, f"m-{name}", **RECEIVED)
         del obj[name]
         add(dumps(obj), None if name == "subject" else code, "missing field")
-    add(dumps(received("H-missing-due", "m-due", processing_days=None)), "H-missing-due",
+    add(dumps(event_dict("dossier.received", T0, "H-missing-due", SOURCE, "m-due",
+                         **{**RECEIVED, "processing_days": None})), "H-missing-due",
         "missing field")
     # timestamps outside 2000–2099 or not RFC 3339 text
     for j, t in enumerate(["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59",
@@ -164,53 +166,65 @@ def hostile_lines(rng: random.Random) -> list[Hostile]:
                            "1970-01-01T00:00:00Z", "1745888400", "2025-04-01",
                            "2025-04-01T09:00:00", "2025-02-29T09:00:00+07:00"]):
         code = f"H-time-{j}"
-        add(dumps(event(code, f"time-{j}", "dossier.withdrawn", t)), code, "time")
+        add(dumps(event_dict("dossier.withdrawn", t, code, SOURCE, f"time-{j}")), code, "time")
         code = f"H-due-{j}"
-        add(dumps(received(code, f"due-{j}", processing_days=None, due_at=t)), code, "time")
+        add(dumps(event_dict("dossier.received", T0, code, SOURCE, f"due-{j}",
+                             **{**RECEIVED, "processing_days": None, "due_at": t})),
+            code, "time")
     # identifiers that are not printable or too long
     for j, subject in enumerate(["", "a\x00b", "tab\there", "rtl\u200fmark", "\u202eevil",
                                  "zero\u200bwidth", "nb\u00a0sp", "\ufeffbom", "a\x85c1",
                                  "x" * 256, "line\u2028sep"]):
-        add(dumps(received(subject, f"subj-{j}")), None, "bad subject")
+        add(dumps(event_dict("dossier.received", T0, subject, SOURCE, f"subj-{j}",
+                             **RECEIVED)), None, "bad subject")
     for j, (name, value) in enumerate([("id", "i" * 256), ("source", "s" * 256),
                                        ("id", "nul\x00id"), ("source", "tab\tsource")]):
         code = f"H-ident-{j}"
-        add(dumps({**received(code, "x"), name: value}), code, "bad identifier")
+        obj = event_dict("dossier.received", T0, code, SOURCE, "x", **RECEIVED)
+        add(dumps({**obj, name: value}), code, "bad identifier")
     for j, (name, value) in enumerate([("unit_code", "U" * 101),
                                        ("procedure_code", "P" * 101),
                                        ("unit_code", "U\x00"), ("procedure_code", "P\u200f")]):
         code = f"H-unit-{j}"
-        add(dumps(received(code, f"unit-{j}", **{name: value})), code, "bad unit code")
+        add(dumps(event_dict("dossier.received", T0, code, SOURCE, f"unit-{j}",
+                             **{**RECEIVED, name: value})), code, "bad unit code")
     # lone surrogates escaped in JSON, invalid UTF-8: orjson refuses them too, so no key
-    add(dumps(received("H-sur-1", "sur-1")).replace(b'"H-sur-1"', b'"H\\ud800"'), None,
-        "lone surrogate")
-    add(dumps(event("H-sur-2", "sur-2", "dossier.rejected", reason="REASON"))
+    add(dumps(event_dict("dossier.received", T0, "H-sur-1", SOURCE, "sur-1", **RECEIVED))
+        .replace(b'"H-sur-1"', b'"H\\ud800"'), None, "lone surrogate")
+    add(dumps(event_dict("dossier.rejected", T0, "H-sur-2", SOURCE, "sur-2", reason="REASON"))
         .replace(b'"REASON"', b'"\\udc00 x"'), None, "lone surrogate")
-    add(dumps(event("H-utf-1", "utf-1", "dossier.rejected", reason="REASON"))
+    add(dumps(event_dict("dossier.rejected", T0, "H-utf-1", SOURCE, "utf-1", reason="REASON"))
         .replace(b'"REASON"', b'"\xff\xfe"'), None, "invalid UTF-8")
-    add(dumps({**received("H-utf-2", "utf-2"), "extra": "X"})
+    add(dumps({**event_dict("dossier.received", T0, "H-utf-2", SOURCE, "utf-2", **RECEIVED),
+               "extra": "X"})
         .replace(b'"X"', b'"\xed\xa0\x80"'), None, "invalid UTF-8")
     # deep nesting: past pydantic's 200 levels (orjson still reads 250), past orjson's 1024
     for depth, key in ((250, "H-deep-250"), (2000, None)):
         code = f"H-deep-{depth}"
-        add(dumps({**received(code, f"deep-{depth}"), "extra": "X"})
+        add(dumps({**event_dict("dossier.received", T0, code, SOURCE, f"deep-{depth}",
+                                **RECEIVED), "extra": "X"})
             .replace(b'"X"', b"[" * depth + b"]" * depth), key, "deep nesting")
     # numbers out of range
     for j, days in enumerate(["1001", "-1", "2.0", '"2"', "1" + "0" * 30]):
         code = f"H-days-{j}"
-        add(dumps(received(code, f"days-{j}", processing_days=7777))
+        add(dumps(event_dict("dossier.received", T0, code, SOURCE, f"days-{j}",
+                             **{**RECEIVED, "processing_days": 7777}))
             .replace(b"7777", days.encode()), code, "processing_days")
-    add(dumps(event("H-dig", "dig", "dossier.digitized", components_total=2,
-                    components_digitized=3)), "H-dig", "digitized > total")
-    add(dumps(event("H-amt", "amt", "payment.completed", amount_vnd=7777, method="cash"))
+    add(dumps(event_dict("dossier.digitized", T0, "H-dig", SOURCE, "dig", components_total=2,
+                         components_digitized=3)), "H-dig", "digitized > total")
+    add(dumps(event_dict("payment.completed", T0, "H-amt", SOURCE, "amt", amount_vnd=7777,
+                         method="cash"))
         .replace(b"7777", str(2**53).encode()), "H-amt", "amount")
     # unknown type and version, data null
-    add(dumps(event("H-type", "ty", "dossier.teleported")), "H-type", "unknown type")
-    add(dumps({**event("H-ver", "ver", "dossier.withdrawn"), "specversion": "2.0"}), "H-ver",
-        "spec version")
-    add(dumps({**received("H-null", "null"), "data": None}), "H-null", "null data")
+    add(dumps(event_dict("dossier.teleported", T0, "H-type", SOURCE, "ty")), "H-type",
+        "unknown type")
+    add(dumps({**event_dict("dossier.withdrawn", T0, "H-ver", SOURCE, "ver"),
+               "specversion": "2.0"}), "H-ver", "spec version")
+    add(dumps({**event_dict("dossier.received", T0, "H-null", SOURCE, "null", **RECEIVED),
+               "data": None}), "H-null", "null data")
     # too big: a valid event padded past the limit by one byte, and a 1 MB line
-    base = dumps({**received("H-big", "big"), "pad": ""})
+    base = dumps({**event_dict("dossier.received", T0, "H-big", SOURCE, "big", **RECEIVED),
+                  "pad": ""})
     add(base.replace(b'"pad":""', b'"pad":"' + b"x" * (MAX_EVENT_BYTES + 1 - len(base)) + b'"'),
         "H-big", "oversize")
     add(b'{"subject":"H-huge","pad":"' + b"x" * 1_000_000, None, "oversize")  # unclosed
@@ -340,47 +354,15 @@ def test_sink_writes_hostile_records_in_one_transaction(db_url: str) -> None:
 
 # --------------------------------------------------------------------------- the worker
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen[bytes]]]:
-    """The stream worker as a child process (the pattern of test_streams.py)."""
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(settings: Settings) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MOTCUA_")}
-        env.update(settings.as_env())
-        env["MOTCUA_DATA_DIR"] = str(tmp_path)
-        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "streams.run", "info"], cwd=ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        stop_process(proc, timeout=15)
-
-
-def _batch_reports(lines: list[bytes], horizon: float) -> dict[tuple[str, str], Any]:
-    agg = aggregate(fold_lines(lines).states(), horizon, CalendarBook())
-    return {b: build_report(b[0], b[1], c, horizon) for b, c in agg.counters.items()}
-
-
 def test_worker_dead_letters_hostile_records_and_keeps_counting(
     tmp_path: Path, topic_settings: Callable[..., Settings],
-    start_worker: Callable[[Settings], subprocess.Popen[bytes]],
 ) -> None:
     """Hostile records and tombstones produced straight onto the events topic (each with
     some key, as a careless producer would): the worker dead-letters every one with its
     topic/partition/offset and keeps running; its snapshots equal the batch report of the
-    valid lines. A tombstone or deeply nested JSON used to end the worker's batch with an
-    exception (and the restarted worker met the same record again)."""
-    from runtime.kafka import producer
-    from runtime.topics import declared_topics, ensure_topics
-    from streams.idle import read_snapshots
-
+    valid lines (:mod:`kpi.reconcile`). A tombstone or deeply nested JSON must not end the
+    worker's batch with an exception: the restarted worker would meet the same record
+    again."""
     settings = topic_settings(topic_partitions=2)
     bootstrap = str(settings.kafka_bootstrap)
     rng = random.Random(10)
@@ -389,39 +371,42 @@ def test_worker_dead_letters_hostile_records_and_keeps_counting(
     hostile.append(b'{"subject":"H-300k","pad":"' + b"x" * 300_000 + b'"}')  # > 256 KiB
     tombstones = 3
     ensure_topics(bootstrap, declared_topics(settings), settings)
-    proc = start_worker(settings)
-    prod = producer(settings, bootstrap, linger_ms=20)
-    try:
-        order: list[bytes | None] = [*valid, *hostile, *([None] * tombstones)]
-        rng.shuffle(order)
-        for value in order:
-            key = orjson.loads(value)["subject"].encode() if value in valid else b"junk-key"
-            prod.send(settings.topics.events, value, key=key)
-        prod.flush()
-    finally:
-        prod.close()
+    log = tmp_path / "worker-0.log"
+    with worker_process(settings, bootstrap, log, loglevel="info",
+                        env={"MOTCUA_DATA_DIR": str(tmp_path)}, stop_timeout=15) as proc:
+        prod = producer(settings, bootstrap, linger_ms=20)
+        try:
+            order: list[bytes | None] = [*valid, *hostile, *([None] * tombstones)]
+            rng.shuffle(order)
+            for value in order:
+                key = (orjson.loads(value)["subject"].encode() if value in valid
+                       else b"junk-key")
+                prod.send(settings.topics.events, value, key=key)
+            prod.flush()
+        finally:
+            prod.close()
 
-    want = _batch_reports(valid, time.time())
-    deadline = time.monotonic() + 240
-    letters: list[DeadLetter] = []
-    diffs: list[str] = ["(never read)"]
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp_path / "worker-0.log").read_text("utf-8", "replace")
-        letters = [DeadLetter.decode(r.value)
-                   for r in read_topic(settings, bootstrap, settings.topics.dlq)]
-        snapshots = read_snapshots(settings, bootstrap)
-        diffs = [f"{b}: {snapshots.get(b, {}).get('counts')} != {r['counts']}"
-                 for b, r in want.items()
-                 if snapshots.get(b, {}).get("counts") != r["counts"]]
-        if len(letters) >= len(hostile) + tombstones and not diffs:
-            break
-        time.sleep(1.0)
-    assert not diffs, diffs[:3]
-    assert len(letters) == len(hostile) + tombstones
-    assert Counter(x.raw for x in letters) == Counter(
-        [h[:MAX_DLQ_RAW_BYTES] for h in hostile] + [b""] * tombstones)
-    for x in letters:
-        assert x.reason and "\n" not in x.reason, x.reason
-        assert x.topic == settings.topics.events and x.offset is not None
-    assert [x.raw_size for x in letters if x.raw_size] == [len(hostile[-1])]
-    assert proc.poll() is None
+        want = batch_reports(fold_lines(valid), time.time())
+        letters: list[DeadLetter] = []
+        diffs: list[str] = ["(never read)"]
+
+        def caught_up() -> bool:
+            nonlocal letters, diffs
+            letters = [DeadLetter.decode(r.value)
+                       for r in read_topic(settings, bootstrap, settings.topics.dlq)]
+            diffs = differences(read_snapshots(settings, bootstrap), want)
+            return len(letters) >= len(hostile) + tombstones and not diffs
+
+        with contextlib.suppress(NotIdle):  # the assertions below say what is missing
+            wait_for(caught_up, timeout=240, poll=1.0, process=proc,
+                     what="the worker's dead letters and snapshots")
+        assert proc.poll() is None, log.read_text("utf-8", "replace")
+        assert not diffs, diffs[:3]
+        assert len(letters) == len(hostile) + tombstones
+        assert Counter(x.raw for x in letters) == Counter(
+            [h[:MAX_DLQ_RAW_BYTES] for h in hostile] + [b""] * tombstones)
+        for x in letters:
+            assert x.reason and "\n" not in x.reason, x.reason
+            assert x.topic == settings.topics.events and x.offset is not None
+        assert [x.raw_size for x in letters if x.raw_size] == [len(hostile[-1])]
+        assert proc.poll() is None

@@ -14,47 +14,42 @@ from pathlib import Path
 import orjson
 import pytest
 import typer
+from orjson import dumps
 from typer.testing import CliRunner
 
 from motcua.commands import ingest
 from runtime.dlq import DeadLetter
 from runtime.kafka import read_topic
 from runtime.settings import Settings
+from tests.eventkit import envelope
 
 pytestmark = pytest.mark.integration
 
 
-def line(subject: str, id_: str, type_: str, data: dict | None = None, **over: object) -> bytes:
-    ev: dict[str, object] = {
-        "specversion": "1.0",
-        "id": id_,
-        "source": "urn:motcua:dvc:test",
-        "type": f"vn.gov.motcua.{type_}",
-        "time": "2025-04-01T09:00:00+07:00",
-        "subject": subject,
-    }
-    if data is not None:
-        ev["data"] = data
-    ev.update(over)
-    return orjson.dumps(ev)
-
+ENVELOPE = {"source": "urn:motcua:dvc:test", "time": "2025-04-01T09:00:00+07:00"}
+"""Envelope attributes the lines below share (the rest by :func:`tests.eventkit.envelope`)."""
 
 RECEIVED = {"unit_code": "U1", "unit_level": "commune", "procedure_code": "P1",
             "channel": "online", "processing_days": 3}
 
-V1 = line("D1", "1", "dossier.received", RECEIVED)
-V2 = line("D2", "2", "dossier.received", {**RECEIVED, "channel": "direct"})
-V3 = line("D1", "3", "dossier.resolved", {"result_electronic": True})
-V4 = line("D2", "4", "payment.completed", {"amount_vnd": 20000, "method": "cash"})
+V1 = dumps(envelope("dossier.received", RECEIVED, id="1", subject="D1", **ENVELOPE))
+V2 = dumps(envelope("dossier.received", {**RECEIVED, "channel": "direct"}, id="2",
+                    subject="D2", **ENVELOPE))
+V3 = dumps(envelope("dossier.resolved", {"result_electronic": True}, id="3", subject="D1",
+                    **ENVELOPE))
+V4 = dumps(envelope("payment.completed", {"amount_vnd": 20000, "method": "cash"}, id="4",
+                    subject="D2", **ENVELOPE))
 V5 = b'{"specversion":"1.0","id":"5","source":"s","type":"vn.gov.motcua.feedback.rated",' \
      b'"time":"2025-04-02T10:00:00Z","subject":"D\xc3\xa0","data":{"rating":"neutral"}}'
 
 BAD_JSON = b'{"specversion": "1.0", "subject": "D9"'
-BAD_TYPE = line("D3", "6", "dossier.teleported", {})
-BAD_TIME = line("D1", "7", "dossier.withdrawn", time="2025-04-01T09:00:00")
-BAD_AMOUNT = line("D2", "8", "payment.completed", {"amount_vnd": -5, "method": "cash"})
-NO_SUBJECT = orjson.dumps({k: v for k, v in orjson.loads(line("X", "9", "dossier.withdrawn"))
-                           .items() if k != "subject"})
+BAD_TYPE = dumps(envelope("dossier.teleported", {}, id="6", subject="D3", **ENVELOPE))
+BAD_TIME = dumps(envelope("dossier.withdrawn", None, id="7", subject="D1",
+                          **{**ENVELOPE, "time": "2025-04-01T09:00:00"}))
+BAD_AMOUNT = dumps(envelope("payment.completed", {"amount_vnd": -5, "method": "cash"}, id="8",
+                            subject="D2", **ENVELOPE))
+NO_SUBJECT = dumps({k: v for k, v in envelope("dossier.withdrawn", None, id="9", subject="X",
+                                              **ENVELOPE).items() if k != "subject"})
 
 # (line number, raw bytes, key, reason) — worked out from the file layout below
 FILE = [

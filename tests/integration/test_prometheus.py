@@ -26,13 +26,16 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumers.metrics import current_periods, start_metrics
+from consumers.kpi_board import current_periods
+from consumers.metrics import start_metrics
 from kpi.counters import Counters
 from kpi.report import build_report
 from runtime.broker import free_port
 from runtime.kafka import producer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
+from runtime.waiting import wait_for
+from tests.scrape import LOCAL
 
 pytestmark = pytest.mark.integration
 
@@ -84,33 +87,8 @@ def test_promtool_rule_unit_tests_pass() -> None:
 # --------------------------------------------------------------------------- a real server
 
 
-def _wait_for(
-    probe: Callable[[], Any], timeout: float, what: str, proc: subprocess.Popen[bytes] | None
-) -> Any:
-    """Poll ``probe`` until it returns something truthy (readiness polling, no fixed wait)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"prometheus exited with {proc.returncode} while waiting "
-                                 f"for {what}")
-        try:
-            last = probe()
-        except OSError as exc:  # not listening yet
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-"""Straight to 127.0.0.1, whatever ``http_proxy`` says."""
-
-
 def _get_json(url: str) -> Any:
-    with _LOCAL.open(url, timeout=5) as resp:
+    with LOCAL.open(url, timeout=5) as resp:
         return json.loads(resp.read())
 
 
@@ -145,10 +123,11 @@ def _prometheus(tmp_path: Path, target: str) -> Iterator[tuple[str, subprocess.P
     base = f"http://127.0.0.1:{port}"
     try:
         def ready() -> bool:
-            with _LOCAL.open(f"{base}/-/ready", timeout=2) as resp:
+            with LOCAL.open(f"{base}/-/ready", timeout=2) as resp:
                 return bool(resp.status == 200)
 
-        _wait_for(ready, 60, "prometheus /-/ready", proc)
+        wait_for(ready, timeout=60, what="prometheus /-/ready", process=proc,
+                 errors=(OSError,))
         yield base, proc
     finally:
         if proc.poll() is None:
@@ -197,10 +176,12 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
     served = start_metrics(settings, kafka_bootstrap, registry=CollectorRegistry(),
                            port=metrics_port, addr="127.0.0.1")
     try:
-        _wait_for(lambda: len(served.board) == 3, 60, "the KPI feed to read 3 snapshots", None)
+        wait_for(lambda: len(served.board) == 3, timeout=60,
+                 what="the KPI feed to read 3 snapshots")
         with _prometheus(tmp_path, f"127.0.0.1:{metrics_port}") as (base, proc):
             selector = f'motcua_kpi_ratio{{unit="U1",kpi="on_time_766",period="{month}"}}'
-            result = _wait_for(lambda: _query(base, selector), 60, selector, proc)
+            result = wait_for(lambda: _query(base, selector), timeout=60, what=selector,
+                              process=proc, errors=(OSError,))
             assert len(result) == 1
             sample = result[0]
             assert sample["metric"] == {
@@ -230,7 +211,8 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
                 return [a for a in alerts if a["labels"].get("alertname")
                         == "MotcuaOnTimeRatioLow" and a["labels"].get("kpi") == "on_time_766"]
 
-            alerts = _wait_for(pending, 30, "MotcuaOnTimeRatioLow pending", proc)
+            alerts = wait_for(pending, timeout=30, what="MotcuaOnTimeRatioLow pending",
+                              process=proc, errors=(OSError,))
             assert [(a["state"], a["labels"]["unit"], a["labels"]["period"])
                     for a in alerts] == [("pending", "U1", month)]
             groups = _get_json(f"{base}/api/v1/rules")["data"]["groups"]

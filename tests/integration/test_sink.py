@@ -20,14 +20,15 @@ from typing import Any
 
 import orjson
 import pytest
+from consumers.health import KafkaHealth
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 
 from consumers import store
-from consumers.metrics import KafkaHealth
 from consumers.sink import Sink
-from kpi.batch import BatchInput, aggregate, fold_lines
+from kpi.batch import BatchInput, fold_lines
 from kpi.counters import Counters
+from kpi.reconcile import batch_reports, differences
 from kpi.report import build_report
 from kpi.simulate import SimulationConfig, generate_lines
 from kpi.sla import summarize
@@ -37,6 +38,7 @@ from runtime.ingest import ingest_file
 from runtime.kafka import admin, committed_offsets, group_lag, producer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
+from runtime.waiting import wait_for
 from tests.pgschema import pg_schema
 
 pytestmark = pytest.mark.integration
@@ -68,11 +70,18 @@ def _lines(scale: float = 0.02, seed: int = 7) -> list[bytes]:
 
 
 def _reports(batch: BatchInput) -> dict[tuple[str, str], dict[str, Any]]:
-    agg = aggregate(batch.states(), HORIZON, CalendarBook())
-    return {
-        (unit, period): build_report(unit, period, c, HORIZON, level=agg.levels.get(unit))
-        for (unit, period), c in agg.counters.items()
-    }
+    """The batch reports of the stream at :data:`HORIZON` (:mod:`kpi.reconcile`)."""
+    return batch_reports(batch, HORIZON)
+
+
+def assert_stored_reports(engine: Engine, reports: dict[tuple[str, str], dict[str, Any]]
+                          ) -> None:
+    """The stored snapshots are exactly the batch reports: the reconciliation rule
+    (:func:`kpi.reconcile.differences`, whose lines name what differs) and then equality of
+    the whole reports (``as_of``, ``level`` and ``criteria`` too; no extra bucket)."""
+    stored = {(r["unit"], r["period"]): r for r in store.load_reports(engine)}
+    assert differences(stored, reports) == []
+    assert stored == reports
 
 
 def _ledger(batch: BatchInput) -> dict[str, str]:
@@ -139,14 +148,6 @@ def _running(sink: Sink) -> Iterator[threading.Thread]:
         raise errors[0]
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = 90.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.2)  # readiness polling, not a fixed wait
-
-
 def _caught_up(engine: Engine, group: str, expected: dict[str, int]) -> Callable[[], bool]:
     """True once the sink has committed, in the database, offsets past every record
     published (offsets are contiguous from 0 here: no transactions on these topics)."""
@@ -201,16 +202,15 @@ def test_sink_matches_batch_and_replays_idempotently(
         group = f"{settings.consumer_group_prefix}-sink-a"
         registry = CollectorRegistry()
         with _running(_sink(settings, engine, kafka_bootstrap, group, registry)):
-            _wait(_caught_up(engine, group, published), what="sink caught up")
-        assert registry.get_sample_value("motcua_sink_batch_seconds_count") >= 1
+            wait_for(_caught_up(engine, group, published), timeout=90, what="sink caught up")
+        assert (registry.get_sample_value("motcua_sink_batch_seconds_count") or 0) >= 1
         assert registry.get_sample_value("motcua_sink_db_errors_total") == 0
 
         # the ledger: one row per received dossier, classified as the batch path does
         expected_ledger = _ledger(batch)
         assert _classifications(engine) == expected_ledger
         # the snapshots: every unit and period, exactly the batch report (stale one lost)
-        stored = {(r["unit"], r["period"]): r for r in store.load_reports(engine)}
-        assert stored == reports
+        assert_stored_reports(engine, reports)
         some = next(iter(reports))
         assert store.load_report(engine, *some) == reports[some]
         assert store.load_report(engine, "nobody", "2025") is None
@@ -224,12 +224,13 @@ def test_sink_matches_batch_and_replays_idempotently(
                   if t.name != "sink_offsets"}
         group_b = f"{settings.consumer_group_prefix}-sink-b"
         with _running(_sink(settings, engine, kafka_bootstrap, group_b)):
-            _wait(_caught_up(engine, group_b, published), what="replay caught up")
+            wait_for(_caught_up(engine, group_b, published), timeout=90,
+                     what="replay caught up")
         after = {t.name: _count(engine, t) for t in store.metadata.sorted_tables
                  if t.name != "sink_offsets"}
         assert after == counts
         assert _classifications(engine) == expected_ledger
-        assert {(r["unit"], r["period"]): r for r in store.load_reports(engine)} == reports
+        assert_stored_reports(engine, reports)
 
         # pipeline health as /metrics would report it
         health = KafkaHealth(settings, kafka_bootstrap, {group: [settings.topics.events]})
@@ -353,8 +354,9 @@ def test_database_down_commits_nothing_then_drains(
     try:
         with _running(_sink(settings, engine, kafka_bootstrap, group, registry,
                             migrate=False)):
-            _wait(lambda: (registry.get_sample_value("motcua_sink_db_errors_total") or 0) >= 3,
-                  what="failed writes")
+            wait_for(
+                lambda: (registry.get_sample_value("motcua_sink_db_errors_total") or 0) >= 3,
+                timeout=90, what="failed writes")
             assert committed_offsets(kadmin, group) == {}
             assert registry.get_sample_value("motcua_sink_batch_seconds_count") == 0
             # restore the database: the backlog drains without a restart
@@ -364,9 +366,9 @@ def test_database_down_commits_nothing_then_drains(
                 lock = None
             if proxy is not None:
                 proxy.up()
-            _wait(_caught_up(good, group, published), what="backlog drained")
+            wait_for(_caught_up(good, group, published), timeout=90, what="backlog drained")
         assert _classifications(good) == _ledger(batch)
-        assert {(r["unit"], r["period"]): r for r in store.load_reports(good)} == reports
+        assert_stored_reports(good, reports)
         assert _count(good, store.dlq_records) == batch.invalid + 1
     finally:
         kadmin.close()

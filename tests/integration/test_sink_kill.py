@@ -36,6 +36,7 @@ from kpi.dossier import fact_key
 from runtime.kafka import admin, committed_offsets, group_lag
 from runtime.settings import Settings
 from runtime.topics import sink_group
+from runtime.waiting import wait_for
 from tests.integration import test_sink as base
 from tests.integration.test_sink import (
     _caught_up,
@@ -45,7 +46,7 @@ from tests.integration.test_sink import (
     _ledger,
     _lines,
     _publish,
-    _wait,
+    assert_stored_reports,
 )
 from tests.pgschema import PG_URL
 
@@ -146,7 +147,7 @@ def _assert_store_is_the_batch(engine: Engine, batch: BatchInput, reports: dict[
     assert len(keys) == distinct
     assert set(keys) == {k for facts in batch.facts.values() for k in facts}
     assert _classifications(engine) == _ledger(batch)
-    assert {(r["unit"], r["period"]): r for r in store.load_reports(engine)} == reports
+    assert_stored_reports(engine, reports)
     assert _count(engine, store.dlq_records) == batch.invalid + 1
 
 
@@ -180,23 +181,24 @@ def test_sink_killed_mid_batch_restarts_without_duplicates_or_gaps(
         # ---- first run: SIGKILL once some, not all, is committed and a write is open
         first = _start_sink(settings, db_url, kafka_bootstrap, log, app_name)
         procs.append(first)
+        first_commit: list[float] = []
         with _write_probe(db_url, app_name) as writing:
-            deadline = time.monotonic() + 30
-            t_first_commit = None
-            while True:
-                assert first.poll() is None, f"sink exited early:\n{_tail(log)}"
+
+            def killable() -> bool:
+                """Some records committed, not all, and a write transaction open."""
                 done = _committed(engine, group)
-                if done and t_first_commit is None:
-                    t_first_commit = time.monotonic()
+                if done and not first_commit:
+                    first_commit.append(time.monotonic())
                 assert done < total, (
                     "the sink committed everything before it could be killed mid-stream "
                     "(publish more)")
-                if done and writing():
-                    os.kill(first.pid, signal.SIGKILL)
-                    break
-                assert time.monotonic() < deadline, f"no progress:\n{_tail(log)}"
-                time.sleep(0.005)  # readiness polling, not a fixed wait
+                return bool(done) and writing()
+
+            wait_for(killable, timeout=30, what="a write of the sink past its first commit",
+                     poll=0.005, process=first)
+            os.kill(first.pid, signal.SIGKILL)
             t_kill = time.monotonic()
+        t_first_commit = first_commit[0] if first_commit else None
         assert first.wait(10) == -signal.SIGKILL
 
         # what the killed process left behind: a committed prefix, the open batch gone
@@ -211,7 +213,7 @@ def test_sink_killed_mid_batch_restarts_without_duplicates_or_gaps(
         second = _start_sink(settings, db_url, kafka_bootstrap, log, app_name)
         procs.append(second)
         t_restart = time.monotonic()
-        _wait(_caught_up(engine, group, published), timeout=60, what="restarted sink caught up")
+        wait_for(_caught_up(engine, group, published), timeout=60, what="restarted sink caught up")
         t_caught_up = time.monotonic()
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, f"sink did not stop cleanly:\n{_tail(log)}"
@@ -306,8 +308,8 @@ def test_sink_killed_between_db_and_kafka_commit(
             now_in_kafka = _kafka_offsets(settings, kafka_bootstrap, group)
             return all(now_in_kafka.get(tp, -1) >= o for tp, o in killed.items())
 
-        _wait(replayed, timeout=60, what="the replayed batch committed to Kafka")
-        _wait(_caught_up(engine, group, published), timeout=60, what="restarted sink caught up")
+        wait_for(replayed, timeout=60, what="the replayed batch committed to Kafka")
+        wait_for(_caught_up(engine, group, published), timeout=60, what="restarted sink caught up")
         t_caught_up = time.monotonic()
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, f"sink did not stop cleanly:\n{_tail(log)}"

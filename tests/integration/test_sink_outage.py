@@ -9,7 +9,7 @@ offsets may move (sampled every second, through a direct connection and the admi
 once the relay is back on the same port the backlog drains without a restart and the
 store equals the batch computation of the whole file.
 
-The 30-second outage runs under ``make soak`` (it costs ~45 s); ``make test`` runs the
+The 30-second outage runs under ``make soak`` (too long for ``make test``), which runs the
 same test with a 5-second outage.
 """
 
@@ -33,6 +33,7 @@ from runtime.ingest import ingest_file
 from runtime.kafka import admin, committed_offsets, group_lag, producer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
+from runtime.waiting import wait_for
 from tests.integration.test_sink import (
     HORIZON,
     Relay,
@@ -44,7 +45,7 @@ from tests.integration.test_sink import (
     _lines,
     _reports,
     _running,
-    _wait,
+    assert_stored_reports,
 )
 from tests.pgschema import pg_schema
 
@@ -112,7 +113,7 @@ def test_database_unreachable_while_events_flow(
         try:
             with _running(sink) as thread:
                 publish(lines[:head], "head")
-                _wait(_caught_up(good, group, published), timeout=60, what="head drained")
+                wait_for(_caught_up(good, group, published), timeout=60, what="head drained")
                 before = _state(good, group)
                 kafka_before = kafka_offsets()
                 assert before["raw_events"] > 0 and kafka_before
@@ -142,7 +143,7 @@ def test_database_unreachable_while_events_flow(
                 assert _state(good, group) == before and kafka_offsets() == kafka_before
                 t_up = time.monotonic()
                 relay.up()
-                _wait(_caught_up(good, group, published), timeout=60, what="backlog drained")
+                wait_for(_caught_up(good, group, published), timeout=60, what="backlog drained")
                 t_drained = time.monotonic()
         finally:
             relay.down()
@@ -154,7 +155,7 @@ def test_database_unreachable_while_events_flow(
             assert len(keys) == _distinct_events(batch)  # no duplicates
             assert set(keys) == {k for facts in batch.facts.values() for k in facts}
             assert _classifications(good) == _ledger(batch)
-            assert {(r["unit"], r["period"]): r for r in store.load_reports(good)} == reports
+            assert_stored_reports(good, reports)
             assert _count(good, store.dlq_records) == batch.invalid
             lag = group_lag(settings, kafka_bootstrap, group, list(published))
             assert lag == dict.fromkeys(published, 0)

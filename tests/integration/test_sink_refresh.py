@@ -11,22 +11,23 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import Engine, func, select
 
 from consumers import store
-from consumers.sink import Sink, build_batch, refresh_open_dossiers, write_batch
+from consumers.rows import build_batch
+from consumers.sink import Sink
+from consumers.writer import refresh_open_dossiers, write_batch
 from kpi.units import CalendarBook
 from runtime.kafka import producer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
-from tests.eventkit import event_dict
-from tests.integration.test_sink import _running, _wait
+from runtime.waiting import wait_for
+from tests.eventkit import event_dict, json_line, received_dict
+from tests.integration.test_sink import _running
 from tests.pgschema import pg_schema
 
 pytestmark = pytest.mark.integration
-
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,13 +48,13 @@ def _iso(ts: float) -> str:
 
 
 def _received(code: str, at: float, due: float) -> bytes:
-    return orjson.dumps(event_dict(
-        "dossier.received", _iso(at), code, id_=f"{code}-r", unit_code="U1",
-        unit_level="commune", procedure_code="P1", channel="online", due_at=_iso(due)))
+    """Dossier ``code`` received at ``at`` with the due instant ``due`` (epoch seconds)."""
+    return json_line(received_dict(_iso(at), code, level="commune", due=_iso(due),
+                                   id_=f"{code}-r"))
 
 
 def _resolved(code: str, at: float) -> bytes:
-    return orjson.dumps(event_dict("dossier.resolved", _iso(at), code, id_=f"{code}-c"))
+    return json_line(event_dict("dossier.resolved", _iso(at), code, id_=f"{code}-c"))
 
 
 def _ledger(engine: Engine) -> dict[str, str]:
@@ -115,14 +116,16 @@ def test_open_dossier_turns_overdue_without_new_events(
     sink = Sink(settings, engine, kafka_bootstrap, group_id=group, ledger_refresh_interval=0.5,
                 backoff_initial=0.2, backoff_cap=1.0)
     with _running(sink):
-        _wait(lambda: len(_ledger(engine)) == 3, 60, "the ledger rows of H1, H2, H3")
+        wait_for(lambda: len(_ledger(engine)) == 3, timeout=60,
+                 what="the ledger rows of H1, H2, H3")
         seen = _ledger(engine)
         assert seen["H3"] == "early" and seen["H2"] == "in_progress"
         if time.time() < soon:  # normally: the sink caught up well within 8 s
             assert seen["H1"] == "in_progress"
         events = _count(engine, store.raw_events)
         batches = sink.batches
-        _wait(lambda: _ledger(engine)["H1"] == "overdue", 30, "H1 to turn overdue")
+        wait_for(lambda: _ledger(engine)["H1"] == "overdue", timeout=30,
+                 what="H1 to turn overdue")
         assert _ledger(engine) == {"H1": "overdue", "H2": "in_progress", "H3": "early"}
         # no event arrived meanwhile: the refresh did it
         assert _count(engine, store.raw_events) == events == 4

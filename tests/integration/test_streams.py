@@ -212,6 +212,38 @@ def test_two_workers_one_killed(topic_settings: Callable[..., Settings],
     wait_for_agreement(settings, lines, timeout=150)
 
 
+def test_a_failed_batch_stops_the_worker(topic_settings: Callable[..., Settings],
+                                         start_worker: Any, tmp_path: Path) -> None:
+    """A batch whose records the broker does not acknowledge raises ``DeliveryFailed``
+    inside faust's fetch loop: the worker process exits with its status (1), nothing of the
+    failed input is committed, and a fresh worker processes it again to equality with the
+    batch (at-least-once)."""
+    import sys
+
+    from schemas.errors import DeliveryFailed
+
+    settings = topic_settings()
+    lines = fallback_lines(2_000, seed=31)
+    publish(settings, lines)
+    log = tmp_path / "unacknowledged.log"
+    env = {**os.environ, **settings.as_env(), "MOTCUA_DATA_DIR": str(tmp_path)}
+    with log.open("wb") as out:
+        failing = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.streams_unacknowledged", "info"],
+            cwd=Path(__file__).resolve().parents[2], env=env, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        status = failing.wait(timeout=120)
+    finally:
+        stop_process(failing, timeout=15)
+    text = log.read_text(errors="replace")
+    assert status == DeliveryFailed.exit_code, (status, text[-3000:])
+    assert "the pipeline cannot go on: the broker did not acknowledge" in text
+    assert processed(settings) == 0
+    start_worker(settings)
+    wait_for_agreement(settings, lines, timeout=90)
+
+
 def _ts(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat()
 

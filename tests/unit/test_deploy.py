@@ -19,7 +19,6 @@ import json
 import random
 import re
 import shlex
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ import pytest
 import typer
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
@@ -252,20 +250,18 @@ def test_topics_create_refuses_without_a_broker(monkeypatch: pytest.MonkeyPatch)
 # --------------------------------------------------------------------------- metrics
 
 
-def _serve(registry: CollectorRegistry) -> tuple[Any, str]:
-    server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    return server, f"http://127.0.0.1:{server.server_port}/metrics"
-
-
 @pytest.fixture(scope="module")
 def scraped() -> Iterator[dict[str, set[str]]]:
     """Sample names scraped over HTTP from the two real endpoints: ``motcua metrics``
-    (KPI + health collectors) and ``motcua sink --metrics-port`` (SinkMetrics)."""
+    (:func:`consumers.metrics.serve_metrics`: health collector and KPI board) and
+    ``motcua sink --metrics-port`` (prometheus_client's server with SinkMetrics)."""
     from datetime import datetime
 
-    from consumers.metrics import HealthCollector, KpiBoard, KpiCollector, PipelineHealth
+    from consumers.health import HealthCollector, PipelineHealth
+    from consumers.kpi_board import KpiBoard
     from consumers.sink import SinkMetrics
     from kpi.report import build_report
+    from tests.scrape import get, samples, scrape
 
     now = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
     counts = dict.fromkeys(COUNT_KEYS, 3) | {"received": 10, "resolved": 6, "in_progress": 4}
@@ -274,7 +270,6 @@ def scraped() -> Iterator[dict[str, set[str]]]:
         board.put(build_report("U1", period, Counters.from_mapping(counts), now,
                                level="commune"))
     metrics_registry = CollectorRegistry()
-    KpiCollector(board, clock=lambda: now, registry=metrics_registry)
     health = PipelineHealth(dlq_records=5, lag={("motcua-sql-sink", "motcua.events.v1"): 9},
                             newest_event_ts=now - 12)
     HealthCollector(lambda: health, clock=lambda: now, registry=metrics_registry)
@@ -284,21 +279,16 @@ def scraped() -> Iterator[dict[str, set[str]]]:
     sink.db_errors.inc()
     sink.records.labels("event").inc(4)
 
-    servers = []
     out: dict[str, set[str]] = {}
+    out["metrics"] = {s[0] for s in samples(scrape(metrics_registry, board, now))}
+    server, _thread = start_http_server(0, addr="127.0.0.1", registry=sink_registry)
     try:
-        for job, registry in (("metrics", metrics_registry), ("sink", sink_registry)):
-            server, url = _serve(registry)
-            servers.append(server)
-            with urllib.request.urlopen(url, timeout=10) as response:
-                text = response.read().decode("utf-8")
-            out[job] = {s.name for fam in text_string_to_metric_families(text)
-                        for s in fam.samples}
-        yield out
+        text = get(f"http://127.0.0.1:{server.server_port}/metrics")
     finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+        server.shutdown()
+        server.server_close()
+    out["sink"] = {s[0] for s in samples(text)}
+    yield out
 
 
 def test_endpoint_exports_the_documented_families(scraped: dict[str, set[str]]) -> None:

@@ -25,11 +25,12 @@ import pytest
 from hypothesis import HealthCheck, currently_in_test_context, event, example, given, settings
 from hypothesis import strategies as st
 
-from consumers.sink import ledger_row
+from consumers.store import ledger_row
 from kpi.calendar import CalendarRules, WorkingCalendar
 from kpi.contribution import contribution_rows, dossier_contribution, next_change
 from kpi.dossier import DossierState, fact_key, fact_of
 from kpi.fastparse import fast_fact, fast_time
+from kpi.ledger import ledger_entry
 from kpi.sla import summarize
 from runtime.dlq import MAX_DLQ_RAW_BYTES, DeadLetter, recover_subject
 from schemas.events import (
@@ -103,7 +104,7 @@ def checked_chain(event: Event) -> None:
                     contribution_rows(d, horizon)
                     dossier_contribution(d, horizon)
                     d.status_at(horizon)
-                    ledger_row(d, horizon, datetime.now(UTC))
+                    ledger_row(ledger_entry(d, horizon), datetime.now(UTC))
                 next_change(state, horizon, lambda _unit, c=calendar: c, d)
 
 

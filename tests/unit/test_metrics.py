@@ -1,22 +1,19 @@
-"""The Prometheus collectors with a fresh registry each (client_python style)."""
+"""The gauges of ``/metrics`` with a fresh registry each (client_python style), read from
+what the real server serves (:mod:`tests.scrape`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import orjson
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
-from consumers.metrics import (
-    HealthCollector,
-    KpiBoard,
-    KpiCollector,
-    PipelineHealth,
-    current_periods,
-)
+from consumers.health import HealthCollector, PipelineHealth
+from consumers.kpi_board import KpiBoard, current_periods
 from consumers.sink import SinkMetrics
 from kpi.counters import Counters
 from kpi.report import build_report
+from tests.scrape import sample_value, scrape
 
 NOW = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
 
@@ -40,7 +37,6 @@ def test_current_periods_are_local() -> None:
 
 
 def test_kpi_gauges_current_periods_only_and_no_fake_zero() -> None:
-    registry = CollectorRegistry()
     board = _board(
         _report("U1", "2025-05", received=10, received_online=7),
         _report("U1", "2025-Q2", received=30, received_online=15, resolved=4,
@@ -48,15 +44,17 @@ def test_kpi_gauges_current_periods_only_and_no_fake_zero() -> None:
         _report("U1", "2025", received=100),
         _report("U1", "2025-04", received=20, received_online=20),  # not current
     )
-    KpiCollector(board, clock=lambda: NOW, registry=registry)
+    text = scrape(CollectorRegistry(), board, NOW)
 
     def ratio(period: str, kpi: str) -> float | None:
-        return registry.get_sample_value(
-            "motcua_kpi_ratio", {"unit": "U1", "level": "commune", "period": period, "kpi": kpi})
+        return sample_value(
+            text, "motcua_kpi_ratio",
+            {"unit": "U1", "level": "commune", "period": period, "kpi": kpi})
 
     def count(period: str, kpi: str) -> float | None:
-        return registry.get_sample_value(
-            "motcua_kpi_count", {"unit": "U1", "level": "commune", "period": period, "kpi": kpi})
+        return sample_value(
+            text, "motcua_kpi_count",
+            {"unit": "U1", "level": "commune", "period": period, "kpi": kpi})
 
     assert ratio("2025-05", "online_receipt") == 0.7
     assert ratio("2025-Q2", "on_time_resolved") == 0.75
@@ -65,7 +63,6 @@ def test_kpi_gauges_current_periods_only_and_no_fake_zero() -> None:
     assert count("2025", "received") == 100
     assert count("2025-05", "resolved") == 0
     assert count("2025-04", "received") is None  # only current month/quarter/year
-    text = generate_latest(registry).decode()
     assert 'period="2025-04"' not in text
 
 
@@ -86,11 +83,13 @@ def test_health_gauges() -> None:
     health = PipelineHealth(dlq_records=7, lag={("motcua-sql-sink", "motcua.events.v1"): 42},
                             newest_event_ts=NOW - 30)
     HealthCollector(lambda: health, clock=lambda: NOW, registry=registry)
-    assert registry.get_sample_value("motcua_dlq_records") == 7
-    assert registry.get_sample_value(
-        "motcua_consumer_lag", {"group": "motcua-sql-sink", "topic": "motcua.events.v1"}) == 42
-    assert registry.get_sample_value("motcua_newest_event_age_seconds") == 30
-    assert registry.get_sample_value("motcua_health_probe_up") == 1
+    text = scrape(registry, None, NOW)
+    assert sample_value(text, "motcua_dlq_records") == 7
+    assert sample_value(
+        text, "motcua_consumer_lag",
+        {"group": "motcua-sql-sink", "topic": "motcua.events.v1"}) == 42
+    assert sample_value(text, "motcua_newest_event_age_seconds") == 30
+    assert sample_value(text, "motcua_health_probe_up") == 1
 
 
 def test_health_probe_failure_does_not_break_the_scrape() -> None:
@@ -100,8 +99,9 @@ def test_health_probe_failure_does_not_break_the_scrape() -> None:
         raise OSError("broker away")
 
     HealthCollector(broken, registry=registry)
-    assert registry.get_sample_value("motcua_health_probe_up") == 0
-    assert registry.get_sample_value("motcua_dlq_records") is None
+    text = scrape(registry, None, NOW)
+    assert sample_value(text, "motcua_health_probe_up") == 0
+    assert sample_value(text, "motcua_dlq_records") is None
 
 
 def test_sink_metrics_names() -> None:
@@ -110,6 +110,7 @@ def test_sink_metrics_names() -> None:
     m.db_errors.inc()
     m.batch_seconds.observe(0.2)
     m.records.labels("event").inc(3)
-    assert registry.get_sample_value("motcua_sink_db_errors_total") == 1
-    assert registry.get_sample_value("motcua_sink_batch_seconds_count") == 1
-    assert registry.get_sample_value("motcua_sink_records_total", {"kind": "event"}) == 3
+    text = scrape(registry, None, NOW)
+    assert sample_value(text, "motcua_sink_db_errors_total") == 1
+    assert sample_value(text, "motcua_sink_batch_seconds_count") == 1
+    assert sample_value(text, "motcua_sink_records_total", {"kind": "event"}) == 3

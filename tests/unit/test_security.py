@@ -9,7 +9,6 @@ import io
 import logging
 import signal
 import threading
-import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -18,27 +17,22 @@ from typing import Any
 import orjson
 import pytest
 import typer
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from rich.console import Console
 from typer.testing import CliRunner
 
-from consumers.metrics import (
-    HealthCollector,
-    KpiBoard,
-    KpiCollector,
-    PipelineHealth,
-    current_periods,
-    serve_metrics,
-)
+from consumers.health import HealthCollector, PipelineHealth
+from consumers.kpi_board import KpiBoard, current_periods
 from consumers.sink import Sink, SinkMetrics
 from consumers.store import make_engine
 from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report, report_criteria
 from kpi.units import CalendarBook
-from runtime.broker import free_port
 from runtime.settings import Settings, shown_url
+from tests.eventkit import event_dict
+from tests.scrape import scrape
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,11 +63,12 @@ def test_secrets_are_secret_str_and_never_shown() -> None:
     s = _settings()
     assert isinstance(s.kafka_sasl_password, SecretStr)
     assert isinstance(s.database_url, SecretStr)
-    console = Console(file=io.StringIO(), width=200)
+    printed = io.StringIO()
+    console = Console(file=printed, width=200)
     console.print(s)
     console.print(s.model_dump())
     for shown in (repr(s), str(s), s.model_dump_json(), str(s.model_dump()), f"{s}",
-                  f"{s!r}", console.file.getvalue(), s.database_url_shown()):
+                  f"{s!r}", printed.getvalue(), s.database_url_shown()):
         _assert_hidden(shown)
     assert s.database_url_shown() == "postgresql+psycopg://motcua:***@127.0.0.1:1/motcua"
     assert shown_url("not a url at all " + DB_PASSWORD) == "<unparsable database URL>"
@@ -202,7 +197,7 @@ def test_stream_worker_hands_faust_the_plain_password() -> None:
 
 # --------------------------------------------------------------------------- /metrics
 
-CITIZEN = {  # recognisable strings that must never reach /metrics
+CITIZEN: dict[str, Any] = {  # recognisable strings that must never reach /metrics
     "codes": ["HS-NGUYENVANAN-0912345678", "000.00.23.H16-250429-SECRET1"],
     "ids": ["evt-cccd-079123456789", "evt-passport-C1234567"],
     "source": "urn:motcua:dvc:leak-test-source",
@@ -232,11 +227,8 @@ def _citizen_events() -> list[bytes]:
         ("dossier.extended", "2025-05-06T09:00:00+07:00", code_b,
          {"new_due_at": "2025-05-12T17:00:00+07:00", "apology_ref": CITIZEN["apology"]}),
     ]):
-        out.append(orjson.dumps({
-            "specversion": "1.0", "id": CITIZEN["ids"][i % 2] + f"-{i}",
-            "source": CITIZEN["source"], "type": "vn.gov.motcua." + type_, "time": time_,
-            "subject": code, "data": data,
-        }))
+        out.append(orjson.dumps(event_dict(type_, time_, code, source=CITIZEN["source"],
+                                           id_=CITIZEN["ids"][i % 2] + f"-{i}", **data)))
     return out
 
 
@@ -253,37 +245,27 @@ def test_metrics_expose_no_dossier_identifiers_or_personal_data() -> None:
     assert len(board) == 3  # 2025-05, 2025-Q2, 2025
 
     registry = CollectorRegistry()
-    KpiCollector(board, clock=lambda: now, registry=registry)
     SinkMetrics(registry)
     HealthCollector(lambda: PipelineHealth(dlq_records=2, lag={("g", "motcua.events.v1"): 0},
                                            newest_event_ts=now), registry=registry)
-    server = serve_metrics(registry, board, free_port(), "127.0.0.1", clock=lambda: now)
-    try:
-        port = server.server_address[1]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-            served = resp.read().decode("utf-8")
-    finally:
-        server.shutdown()
-        server.server_close()
-    collected = generate_latest(registry).decode("utf-8")
-
-    for text in (served, collected):
-        assert 'unit="DT.TANHONG"' in text and "motcua_kpi_count{" in text
-        secrets = [*CITIZEN["codes"], *CITIZEN["ids"], CITIZEN["source"], CITIZEN["reason"],
-                   CITIZEN["apology"], CITIZEN["gateway"], "079123456789", "0912345678",
-                   "NGUYENVANAN", "Nguyễn", "SECRET1", "1.0001", "1.0002"]
-        for secret in secrets:
-            assert secret not in text, secret
-        labels = {name: set() for name in ("unit", "level", "period", "kpi", "group", "topic",
-                                           "kind", "le")}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                for name, value in sample.labels.items():
-                    assert name in labels, (family.name, name)
-                    labels[name].add(value)
-        assert labels["unit"] == {"DT.TANHONG"}
-        assert labels["period"] == set(current_periods(now))
-        assert labels["level"] == {"district"}
+    text = scrape(registry, board, now)  # what GET /metrics answers
+    assert 'unit="DT.TANHONG"' in text and "motcua_kpi_count{" in text
+    secrets = [*CITIZEN["codes"], *CITIZEN["ids"], CITIZEN["source"], CITIZEN["reason"],
+               CITIZEN["apology"], CITIZEN["gateway"], "079123456789", "0912345678",
+               "NGUYENVANAN", "Nguyễn", "SECRET1", "1.0001", "1.0002"]
+    for secret in secrets:
+        assert secret not in text, secret
+    labels: dict[str, set[str]] = {
+        name: set() for name in ("unit", "level", "period", "kpi", "group", "topic", "kind",
+                                 "le")}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            for name, value in sample.labels.items():
+                assert name in labels, (family.name, name)
+                labels[name].add(value)
+    assert labels["unit"] == {"DT.TANHONG"}
+    assert labels["period"] == set(current_periods(now))
+    assert labels["level"] == {"district"}
 
 
 # --------------------------------------------------------------------------- SQL

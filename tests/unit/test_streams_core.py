@@ -5,18 +5,19 @@ from __future__ import annotations
 import orjson
 
 from kpi.units import CalendarBook
-from schemas.validate import parse_event
+from schemas.events import Event
+from schemas.validate import parse_obj
 from streams.core import Aggregator, Tracker, Versions
+from tests.eventkit import event_dict
 
 T0 = 1_750_000_000.0  # 2025-06-15
 
 
-def _received(eid: str = "r1", unit: str = "U1", due: str = "2025-06-20T17:00:00+07:00"):
-    return parse_event(orjson.dumps({
-        "specversion": "1.0", "id": eid, "source": "s", "subject": "HS1",
-        "type": "vn.gov.motcua.dossier.received", "time": "2025-06-15T08:00:00+07:00",
-        "data": {"unit_code": unit, "unit_level": "commune", "procedure_code": "P",
-                 "channel": "online", "due_at": due}}))
+def _received(eid: str = "r1", unit: str = "U1",
+              due: str = "2025-06-20T17:00:00+07:00") -> Event:
+    return parse_obj(event_dict(
+        "dossier.received", "2025-06-15T08:00:00+07:00", "HS1", "s", eid, unit_code=unit,
+        unit_level="commune", procedure_code="P", channel="online", due_at=due))
 
 
 def test_versions_strictly_increase_and_follow_the_clock() -> None:
@@ -66,10 +67,9 @@ def test_due_instant_is_scheduled_and_turns_overdue() -> None:
     tracker, agg = Tracker(CalendarBook()), Aggregator()
     rec, _ = tracker.apply(_received(due="2025-06-15T09:00:00+07:00"), 0)
     now = T0  # 2025-06-15 ~22:13 local: past the 09:00 due instant
-    start = parse_event(orjson.dumps({
-        "specversion": "1.0", "id": "x", "source": "s", "subject": "HS1",
-        "type": "vn.gov.motcua.dossier.digitized", "time": "2025-06-15T08:30:00+07:00",
-        "data": {"components_total": 1, "components_digitized": 1}})).time.timestamp()
+    start = parse_obj(event_dict(
+        "dossier.digitized", "2025-06-15T08:30:00+07:00", "HS1", "s", "x",
+        components_total=1, components_digitized=1)).time.timestamp()
     for unit, entry in tracker.emit(rec, start):
         agg.apply(unit, entry, 0)
     assert agg.counters[("U1", "2025-06")]["in_progress_overdue"] == 0

@@ -16,6 +16,7 @@ from kpi.contribution import contribution_rows, next_change
 from kpi.dossier import DossierState
 from kpi.sla import summarize
 from streams.core import Tracker, pack_facts, unpack_facts
+from tests.eventkit import event_dict
 from tests.unit.test_properties import CAL, T0, dossier_events, fold_all
 
 HOURS = st.integers(min_value=0, max_value=24 * 330)
@@ -92,11 +93,9 @@ def test_tracker_emits_rows_and_restores_like_the_plain_state(events, rnd, hours
 
 
 def _received(eid: str, time: str, unit: str) -> bytes:
-    return orjson.dumps({
-        "specversion": "1.0", "id": eid, "source": "s", "subject": "HS1",
-        "type": "vn.gov.motcua.dossier.received", "time": time,
-        "data": {"unit_code": unit, "unit_level": "commune", "procedure_code": "P",
-                 "channel": "online", "processing_days": 3}})
+    return orjson.dumps(event_dict("dossier.received", time, "HS1", "s", eid, unit_code=unit,
+                                   unit_level="commune", procedure_code="P",
+                                   channel="online", processing_days=3))
 
 
 def test_a_unit_change_retracts_from_the_old_unit() -> None:

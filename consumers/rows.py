@@ -1,0 +1,181 @@
+"""Kafka records → the rows of one sink batch (:class:`Batch`), before any database I/O.
+
+:func:`build_batch` sorts the records of a poll by topic:
+
+* events topic: a valid event becomes a ``raw_events`` row (its dossier code goes into
+  ``subjects``, whose ledger rows the writer re-judges); an invalid one a dead letter;
+* DLQ topic: the dead letter it carries (its original reason and bytes), or the record's
+  own bytes as a dead letter when it is not in our encoding;
+* KPI topic: a ``kpi_snapshots`` row, a tombstone (``unit|period`` key, no value), or a
+  dead letter when the snapshot cannot be read.
+
+Nothing here raises on bad input: what cannot be read becomes a dead letter, keyed by its
+(topic, partition, offset). Every record moves ``offsets`` past itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from consumers.store import snapshot_row
+from runtime.dlq import DeadLetter, recover_subject
+from runtime.settings import Settings
+from schemas.errors import InvalidEvent
+from schemas.events import TYPE_PREFIX
+from schemas.validate import parse_event
+
+RECEIVED_TYPE = TYPE_PREFIX + "dossier.received"
+
+Row = dict[str, Any]
+TopicPartition = tuple[str, int]
+
+
+@dataclass
+class Batch:
+    """The rows of one or more poll batches, in the store's row shapes."""
+
+    events: list[Row] = field(default_factory=list)
+    subjects: set[str] = field(default_factory=set)
+    """Dossier codes whose ledger rows the batch's events may change."""
+    snapshots: list[Row] = field(default_factory=list)
+    tombstones: list[tuple[str, str]] = field(default_factory=list)
+    """(unit, period) of snapshots to delete."""
+    dead_letters: list[Row] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    """(topic, partition) → next offset to read."""
+    read: int = 0
+    """Kafka records the rows come from."""
+
+    def extend(self, other: Batch) -> None:
+        """Add the rows of a later batch (offsets: the furthest wins)."""
+        self.events.extend(other.events)
+        self.subjects.update(other.subjects)
+        self.snapshots.extend(other.snapshots)
+        self.tombstones.extend(other.tombstones)
+        self.dead_letters.extend(other.dead_letters)
+        for tp, offset in other.offsets.items():
+            self.offsets[tp] = max(self.offsets.get(tp, 0), offset)
+        self.read += other.read
+
+    @property
+    def rows_by_kind(self) -> dict[str, int]:
+        """Rows by kind (``event``, ``dead_letter``, ``snapshot``: tombstones included)."""
+        return {"event": len(self.events), "dead_letter": len(self.dead_letters),
+                "snapshot": len(self.snapshots) + len(self.tombstones)}
+
+
+def merged(batches: Iterable[Batch]) -> Batch:
+    """One batch holding the rows of ``batches`` in order."""
+    out = Batch()
+    for batch in batches:
+        out.extend(batch)
+    return out
+
+
+def build_batch(records: Iterable[Any], settings: Settings) -> Batch:
+    """The rows of ``records`` (``ConsumerRecord``-like: topic, partition, offset, key,
+    value); records of topics other than the settings' events, DLQ and KPI topics only move
+    the offsets."""
+    topics = settings.topics
+    batch = Batch()
+    for rec in records:
+        batch.read += 1
+        tp = (rec.topic, rec.partition)
+        batch.offsets[tp] = max(batch.offsets.get(tp, 0), rec.offset + 1)
+        value: bytes | None = rec.value
+        if rec.topic == topics.events:
+            _add_event(batch, rec, value)
+        elif rec.topic == topics.dlq:
+            _add_dead_letter(batch, rec, value)
+        elif rec.topic == topics.kpi:
+            _add_snapshot(batch, rec, value)
+    return batch
+
+
+def _dead_letter_row(
+    topic: str, partition: int, offset: int, reason: str, raw: bytes, **origin: Any
+) -> Row:
+    return {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "reason": reason,
+        "raw": raw,
+        "subject": origin.get("subject", recover_subject(raw)),
+        "source_file": origin.get("source_file"),
+        "line": origin.get("line"),
+        "recorded_at": datetime.now(UTC),
+    }
+
+
+def _add_event(batch: Batch, rec: Any, value: bytes | None) -> None:
+    raw = value or b""
+    try:
+        event = parse_event(raw)
+    except InvalidEvent as exc:
+        batch.dead_letters.append(
+            _dead_letter_row(rec.topic, rec.partition, rec.offset, exc.reason, raw)
+        )
+        return
+    data = event.data
+    batch.events.append(
+        {
+            "source": event.source,
+            "id": event.id,
+            "subject": event.subject,
+            "type": event.type,
+            "time": event.time.astimezone(UTC),
+            "unit": getattr(data, "unit_code", None) if event.type == RECEIVED_TYPE else None,
+            "payload": raw.decode("utf-8"),
+            "topic": rec.topic,
+            "partition": rec.partition,
+            "offset": rec.offset,
+        }
+    )
+    batch.subjects.add(event.subject)
+
+
+def _add_dead_letter(batch: Batch, rec: Any, value: bytes | None) -> None:
+    raw = value or b""
+    try:
+        letter = DeadLetter.decode(raw)
+    except Exception as exc:  # not our encoding: keep the bytes as they are
+        batch.dead_letters.append(
+            _dead_letter_row(
+                rec.topic, rec.partition, rec.offset,
+                f"undecodable dead letter ({type(exc).__name__}: {exc})", raw,
+            )
+        )
+        return
+    batch.dead_letters.append(
+        _dead_letter_row(
+            rec.topic, rec.partition, rec.offset, letter.reason, letter.raw,
+            source_file=letter.source_file, line=letter.line,
+        )
+    )
+
+
+def _add_snapshot(batch: Batch, rec: Any, value: bytes | None) -> None:
+    if value is None:  # tombstone on the compacted topic
+        key = (rec.key or b"").decode("utf-8", "replace")
+        unit, sep, period = key.rpartition("|")
+        if sep:
+            batch.tombstones.append((unit, period))
+        return
+    try:
+        batch.snapshots.append(snapshot_row(orjson.loads(value)))
+    except Exception as exc:
+        batch.dead_letters.append(
+            _dead_letter_row(
+                rec.topic, rec.partition, rec.offset,
+                f"invalid KPI snapshot ({type(exc).__name__}: {exc})", value,
+            )
+        )
+
+
+__all__ = ["Batch", "build_batch", "merged"]

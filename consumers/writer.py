@@ -1,0 +1,210 @@
+"""Where the sink puts its batches: the :class:`SinkWriter` port and its SQL adapter.
+
+The port (quix-streams style): :meth:`SinkWriter.write` stages a batch, no I/O;
+:meth:`SinkWriter.flush` makes every batch staged since the last successful flush durable,
+all or nothing, and returns them merged. A flush that raises
+:class:`schemas.errors.StoreError` made nothing durable and keeps the batches staged (the
+next flush tries them again, with whatever was written meanwhile); only after a flush
+returned may the caller commit the batch's offsets to Kafka (:func:`consumers.sink.deliver`).
+Subclasses implement :meth:`SinkWriter.store`.
+
+:class:`SqlWriter` stores one flush in **one** database transaction
+(:func:`write_batch`):
+
+1. valid events are inserted into ``raw_events`` (a duplicate (source, id) changes nothing);
+2. each affected dossier is re-judged from *all* its stored events at the horizon "now"
+   (:func:`kpi.ledger.judge`) and its ledger row upserted, so the ledger is a pure function
+   of the stored events, whatever the arrival order;
+3. KPI snapshots are upserted (the latest ``as_of`` wins; a tombstone deletes);
+4. dead letters are inserted, keyed by their (topic, partition, offset);
+5. the next offsets are recorded in ``sink_offsets``.
+
+Every write is idempotent, so a replayed batch changes nothing.
+:func:`refresh_open_dossiers` re-judges the ledger rows that time alone can turn overdue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from consumers import store
+from consumers.rows import Batch, merged
+from kpi.ledger import judge
+from kpi.sla import IN_PROGRESS, OVERDUE, CalendarFor
+from schemas.errors import StoreError
+
+# --------------------------------------------------------------------------- the port
+
+
+class SinkWriter(ABC):
+    """Stages batches (:meth:`write`) and makes them durable together (:meth:`flush`)."""
+
+    def __init__(self) -> None:
+        self._staged: list[Batch] = []
+
+    def write(self, batch: Batch) -> None:
+        """Stage ``batch`` for the next flush (no I/O)."""
+        self._staged.append(batch)
+
+    def flush(self) -> Batch:
+        """Store every staged batch, all or nothing, and return them merged (their
+        offsets are then safe to commit). On :class:`StoreError` nothing was stored and
+        the batches stay staged."""
+        if not self._staged:
+            return Batch()
+        batch = self._staged[0] if len(self._staged) == 1 else merged(self._staged)
+        self.store(batch)
+        self._staged.clear()
+        return batch
+
+    def discard(self) -> None:
+        """Forget the staged batches (their records will be read again: no commit)."""
+        self._staged.clear()
+
+    @property
+    def staged_records(self) -> int:
+        """How many Kafka records the staged batches come from."""
+        return sum(b.read for b in self._staged)
+
+    @abstractmethod
+    def store(self, batch: Batch) -> None:
+        """Make ``batch`` durable in one atomic step, or raise :class:`StoreError` having
+        changed nothing."""
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of an exception, with its class name (for logs and StoreError)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+class SqlWriter(SinkWriter):
+    """The SQL adapter: one flush is one :func:`write_batch` transaction, judged at the
+    horizon ``clock()``. Database errors become :class:`StoreError`."""
+
+    def __init__(
+        self, engine: Engine, *, group_id: str, clock: Callable[[], float],
+        calendar_for: CalendarFor,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.group_id = group_id
+        self.clock = clock
+        self.calendar_for = calendar_for
+
+    def store(self, batch: Batch) -> None:
+        with _store_errors():
+            write_batch(self.engine, batch, group_id=self.group_id, horizon=self.clock(),
+                        calendar_for=self.calendar_for)
+
+    def migrate(self) -> None:
+        """Run the migrations up to the newest revision (idempotent)."""
+        with _store_errors():
+            store.upgrade(self.engine)
+
+    def stored_offsets(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) → next offset ``sink_offsets`` holds for this group."""
+        with _store_errors(), self.engine.connect() as conn:
+            return store.stored_offsets(conn, self.group_id)
+
+    def refresh_open_dossiers(self) -> tuple[int, int]:
+        """:func:`refresh_open_dossiers` at the horizon ``clock()``."""
+        with _store_errors():
+            return refresh_open_dossiers(self.engine, self.clock(), self.calendar_for)
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """Turns a SQLAlchemy error into :class:`StoreError` (one line, the cause chained)."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreError(short_reason(exc)) from exc
+
+
+def write_batch(
+    engine: Engine, batch: Batch, *, group_id: str, horizon: float, calendar_for: CalendarFor
+) -> None:
+    """Write one batch in one transaction (all or nothing); raises SQLAlchemy's errors."""
+    with engine.begin() as conn:
+        store.insert_raw_events(conn, batch.events)
+        if batch.subjects:
+            refresh_ledger(conn, batch.subjects, horizon, calendar_for)
+        store.upsert_snapshots(conn, batch.snapshots)
+        store.delete_snapshots(conn, batch.tombstones)
+        store.insert_dlq_records(conn, batch.dead_letters)
+        now = datetime.now(UTC)
+        store.upsert_offsets(
+            conn,
+            [
+                {"group_id": group_id, "topic": t, "partition": p, "next_offset": o,
+                 "updated_at": now}
+                for (t, p), o in batch.offsets.items()
+            ],
+        )
+
+
+def refresh_ledger(
+    conn: Connection, subjects: Iterable[str], horizon: float, calendar_for: CalendarFor
+) -> list[dict[str, Any]]:
+    """Re-judge the dossiers ``subjects`` from their stored events at ``horizon`` and
+    upsert their ledger rows; returns the rows written (a dossier whose ``received`` is not
+    stored yet has none: its events wait in ``raw_events``)."""
+    now = datetime.now(UTC)
+    rows = []
+    for code, payloads in store.load_payloads(conn, subjects).items():
+        entry = judge(code, payloads, horizon, calendar_for)
+        if entry is not None:
+            rows.append(store.ledger_row(entry, now))
+    store.upsert_dossiers(conn, rows)
+    return rows
+
+
+def refresh_open_dossiers(
+    engine: Engine, horizon: float, calendar_for: CalendarFor, *, chunk: int = 1000
+) -> tuple[int, int]:
+    """Re-judge at ``horizon`` the ledger rows still ``in_progress`` whose original due
+    instant is before it (only those can have turned overdue: the SLA clock never runs
+    ahead of the wall clock); returns (rows re-judged, rows now ``overdue``).
+
+    Each chunk is its own transaction and locks its rows first (``FOR UPDATE SKIP LOCKED``
+    on PostgreSQL; SQLite has one writer anyway), so a batch writing the same dossier
+    concurrently either waits and writes last (its fold includes its new events) or is
+    skipped here and judges the row itself. Raises SQLAlchemy's errors."""
+    d = store.dossiers
+    due_before = store.utc(horizon)
+    with engine.connect() as conn:
+        codes = list(conn.execute(
+            select(d.c.code).where(d.c.classification == IN_PROGRESS,
+                                   d.c.due_at < due_before)
+        ).scalars())
+    judged = overdue = 0
+    for i in range(0, len(codes), chunk):
+        with engine.begin() as conn:
+            locked = list(conn.execute(
+                select(d.c.code)
+                .where(d.c.code.in_(codes[i : i + chunk]),
+                       d.c.classification == IN_PROGRESS, d.c.due_at < due_before)
+                .with_for_update(skip_locked=True)
+            ).scalars())
+            if not locked:
+                continue
+            rows = refresh_ledger(conn, locked, horizon, calendar_for)
+        judged += len(rows)
+        overdue += sum(1 for r in rows if r["classification"] == OVERDUE)
+    return judged, overdue
+
+
+__all__ = ["SinkWriter", "SqlWriter", "refresh_ledger", "refresh_open_dossiers",
+           "short_reason", "write_batch"]

@@ -1,0 +1,153 @@
+"""The sink commits Kafka offsets only after a successful flush (quix-streams style).
+
+:func:`consumers.sink.deliver` — the step the sink's consumer loop runs for every poll — is
+driven with a fake writer that subclasses the :class:`~consumers.writer.SinkWriter` port
+(its ``store`` fails on demand) and a recording committer that subclasses the
+:class:`~consumers.sink.OffsetCommitter` port; both append to one journal, so the order of
+flushes and commits is what is asserted.
+"""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from consumers.rows import Batch
+from consumers.sink import OffsetCommitter, Offsets, SinkMetrics, deliver
+from consumers.writer import SinkWriter
+from schemas.errors import LogLost, StoreError
+
+
+class FakeWriter(SinkWriter):
+    """Stores into a list; the first ``failures`` stores raise :class:`StoreError`."""
+
+    def __init__(self, journal: list[str], failures: int = 0) -> None:
+        super().__init__()
+        self.journal = journal
+        self.failures = failures
+        self.stored: list[Batch] = []
+
+    def store(self, batch: Batch) -> None:
+        if self.failures:
+            self.failures -= 1
+            self.journal.append("flush failed")
+            raise StoreError("OperationalError: database is down")
+        self.stored.append(batch)
+        self.journal.append(f"flushed {sorted(batch.offsets.items())}")
+
+
+class RecordingCommitter(OffsetCommitter):
+    def __init__(self, journal: list[str], accept: bool = True) -> None:
+        self.journal = journal
+        self.accept = accept
+
+    def commit(self, offsets: Offsets) -> bool:
+        self.journal.append(f"committed {sorted(offsets.items())}")
+        return self.accept
+
+
+def _batch(topic: str, partition: int, next_offset: int, events: int = 1) -> Batch:
+    return Batch(events=[{"id": f"e{i}"} for i in range(events)], subjects={"H1"},
+                 offsets={(topic, partition): next_offset}, read=events)
+
+
+def _metrics() -> tuple[SinkMetrics, CollectorRegistry]:
+    registry = CollectorRegistry()
+    return SinkMetrics(registry), registry
+
+
+def test_commit_follows_a_successful_flush() -> None:
+    journal: list[str] = []
+    writer = FakeWriter(journal)
+    metrics, registry = _metrics()
+    done = deliver(_batch("ev", 0, 5, events=3), writer, RecordingCommitter(journal),
+                   idle=lambda _s: pytest.fail("no retry expected"), metrics=metrics)
+    assert done is True
+    assert journal == ["flushed [(('ev', 0), 5)]", "committed [(('ev', 0), 5)]"]
+    assert writer.staged_records == 0
+    assert registry.get_sample_value("motcua_sink_records_total", {"kind": "event"}) == 3
+    assert registry.get_sample_value("motcua_sink_batch_seconds_count") == 1
+
+
+def test_a_failed_flush_commits_nothing_when_stopped() -> None:
+    journal: list[str] = []
+    writer = FakeWriter(journal, failures=1)
+    metrics, registry = _metrics()
+    waits: list[float] = []
+
+    def stop_now(seconds: float) -> Batch | None:
+        waits.append(seconds)
+        return None  # stop was set while waiting
+
+    done = deliver(_batch("ev", 0, 5), writer, RecordingCommitter(journal),
+                   idle=stop_now, metrics=metrics, backoff_initial=0.5)
+    assert done is None
+    assert journal == ["flush failed"]  # and no commit
+    assert waits == [0.5]
+    assert writer.stored == [] and writer.staged_records == 0  # to be read again
+    assert registry.get_sample_value("motcua_sink_db_errors_total") == 1
+    assert registry.get_sample_value("motcua_sink_batch_seconds_count") == 0
+
+
+def test_failed_flushes_are_retried_with_backoff_then_committed_once() -> None:
+    """Two failures, then success: records read while waiting (another partition) are
+    flushed with the first batch, and one commit covers both, after the flush."""
+    journal: list[str] = []
+    writer = FakeWriter(journal, failures=2)
+    metrics, registry = _metrics()
+    waits: list[float] = []
+    arriving = [_batch("kpi", 1, 9), Batch()]
+
+    def idle(seconds: float) -> Batch | None:
+        waits.append(seconds)
+        assert not any(j.startswith("committed") for j in journal)
+        return arriving.pop(0)
+
+    done = deliver(_batch("ev", 0, 5), writer, RecordingCommitter(journal), idle=idle,
+                   metrics=metrics, backoff_initial=0.5, backoff_cap=0.8)
+    assert done is True
+    assert journal == [
+        "flush failed", "flush failed",
+        "flushed [(('ev', 0), 5), (('kpi', 1), 9)]",
+        "committed [(('ev', 0), 5), (('kpi', 1), 9)]",
+    ]
+    assert waits == [0.5, 0.8]  # doubled, capped
+    assert len(writer.stored) == 1 and writer.stored[0].read == 2
+    assert registry.get_sample_value("motcua_sink_db_errors_total") == 2
+
+
+def test_a_refused_commit_is_reported_after_the_flush() -> None:
+    journal: list[str] = []
+    done = deliver(_batch("ev", 0, 5), FakeWriter(journal),
+                   RecordingCommitter(journal, accept=False),
+                   idle=lambda _s: None, metrics=_metrics()[0])
+    assert done is False  # stored; the records will be replayed, which changes nothing
+    assert journal == ["flushed [(('ev', 0), 5)]", "committed [(('ev', 0), 5)]"]
+
+
+def test_a_lost_log_stops_before_any_flush_or_commit() -> None:
+    journal: list[str] = []
+    writer = FakeWriter(journal)
+
+    def check() -> None:
+        raise LogLost("the broker lost records")
+
+    with pytest.raises(LogLost):
+        deliver(_batch("ev", 0, 5), writer, RecordingCommitter(journal),
+                idle=lambda _s: None, metrics=_metrics()[0], check=check)
+    assert journal == []
+    assert writer.staged_records == 0
+
+
+def test_a_store_error_in_the_check_is_retried_like_a_failed_flush() -> None:
+    journal: list[str] = []
+    calls = [StoreError("OperationalError: cannot read sink_offsets")]
+
+    def check() -> None:
+        if calls:
+            raise calls.pop()
+
+    done = deliver(_batch("ev", 0, 5), FakeWriter(journal), RecordingCommitter(journal),
+                   idle=lambda _s: Batch(), metrics=_metrics()[0], check=check)
+    assert done is True
+    assert journal == ["flushed [(('ev', 0), 5)]", "committed [(('ev', 0), 5)]"]
