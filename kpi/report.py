@@ -6,12 +6,38 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kpi.attribution import AS_WAS, OWN
+from kpi.attribution import AS_WAS, OWN, TOTAL, scoped
 from kpi.calendar import to_local_datetime
 from kpi.catalog import UNIT_LEVEL_TO_SCOPE, Catalog, shipped_catalogs
 from kpi.counters import Counters
 from kpi.ratios import compute_ratios
 from kpi.scoring import Gap, criteria_for_report, gap, score
+
+
+def snapshot_key(unit: str, period: str, scope: str = OWN) -> str:
+    """The key of a KPI snapshot record on the kpi topic: ``unit|period`` for a unit's own
+    figures (as in v1), ``unit|period|total`` for its total."""
+    return f"{unit}|{period}|{TOTAL}" if scope == TOTAL else f"{unit}|{period}"
+
+
+def parse_snapshot_key(key: str) -> tuple[str, str, str]:
+    """(unit, period, scope) of a :func:`snapshot_key`; raises ValueError if it is none."""
+    head, sep, last = key.rpartition("|")
+    if not sep:
+        raise ValueError(f"not a snapshot key: {key!r}")
+    if last == TOTAL:
+        unit, sep, period = head.rpartition("|")
+        if not sep:
+            raise ValueError(f"not a snapshot key: {key!r}")
+        return unit, period, TOTAL
+    return head, last, OWN
+
+
+def report_bucket(report: Mapping[str, Any]) -> tuple[str, str]:
+    """The (counter key, period) a report stands for: its unit for own figures, the
+    unit's scoped key (:func:`kpi.attribution.scoped`) for a total — the bucket keys of
+    :mod:`kpi.reconcile` and of the aggregators."""
+    return scoped(report["unit"], report.get("scope", OWN)), report["period"]
 
 
 def build_report(

@@ -243,3 +243,15 @@ def test_restated_view_puts_predecessors_under_todays_unit(tmp_path: Path) -> No
                                              "due": 1}
     assert {u for u, _ in own} == {"29901"}
     assert total[("82", "2025")].to_dict() == own[("29901", "2025")].to_dict()
+
+
+def test_snapshot_keys_round_trip() -> None:
+    from kpi.report import parse_snapshot_key, report_bucket, snapshot_key
+
+    assert snapshot_key("82", "2025-Q3") == "82|2025-Q3"
+    assert snapshot_key("82", "2025-Q3", "total") == "82|2025-Q3|total"
+    for unit in ("82", "DT.TANHONG", "a|b"):
+        for scope in ("own", "total"):
+            assert parse_snapshot_key(snapshot_key(unit, "2025", scope)) == (unit, "2025", scope)
+    assert report_bucket({"unit": "82", "period": "2025", "scope": "total"}) == ("82\x1e", "2025")
+    assert report_bucket({"unit": "82", "period": "2025"}) == ("82", "2025")
