@@ -23,7 +23,7 @@ and each also to the totals of that unit and the units above it at that instant.
 
 from __future__ import annotations
 
-from kpi.attribution import NO_REGISTRY, Attribution
+from kpi.attribution import NO_REGISTRY, Attribution, split_scoped
 from kpi.dossier import DossierState
 from kpi.periods import next_month_start, period_keys, periods_between
 from kpi.sla import EARLY, LATE, ON_TIME, CalendarFor, Dossier, summarize
@@ -73,7 +73,8 @@ def contribution_rows(
         if levels is not None:
             levels[unit] = registered or level
             for total in totals:
-                levels.setdefault(total, registered or level)
+                if total not in levels:  # the level of the total's own unit
+                    levels[total] = at(split_scoped(total)[0], t)[2] or level
 
     keys = ["received", "received_" + d.channel]
     if d.online_level == "full":
