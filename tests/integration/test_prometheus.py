@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from consumers.kpi_board import current_periods
 from consumers.metrics import start_metrics
 from kpi.counters import Counters
-from kpi.report import build_report
+from kpi.report import build_report, snapshot_key
 from runtime.broker import free_port
 from runtime.kafka import producer
 from runtime.settings import Settings
@@ -166,7 +166,7 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
     prod = producer(settings, kafka_bootstrap)
     try:
         for report in (month_report, year_report, old_report):
-            key = f"{report['unit']}|{report['period']}".encode()
+            key = snapshot_key(report["unit"], report["period"], report["scope"]).encode()
             prod.send(settings.topics.kpi, key=key, value=orjson.dumps(report))
         prod.flush(30)
     finally:
@@ -187,7 +187,7 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
             assert sample["metric"] == {
                 "__name__": "motcua_kpi_ratio", "job": "motcua",
                 "instance": f"127.0.0.1:{metrics_port}", "unit": "U1", "level": "commune",
-                "period": month, "kpi": "on_time_766",
+                "period": month, "scope": "own", "view": "as_was", "kpi": "on_time_766",
             }
             assert float(sample["value"][1]) == pytest.approx(expected_on_time, abs=1e-12)
 
