@@ -90,10 +90,11 @@ def show(result: DemoResult, period: str, console: Console) -> None:
                       f"{', '.join(result.mismatches[:10])}[/red]")
     else:
         scopes = ", ".join(f"{n:,} {scope}" for scope, n in result.scopes.items() if n)
-        units = f" --units {result.registry_file}" if result.registry_file else ""
-        console.print(f"all {result.snapshots:,} live KPI snapshots equal the batch report of "
-                      f"{result.events_file} ({scopes}; motcua report --events FILE{units} "
-                      f"--unit U --period P --scope own|total)")
+        units = (f" --units {result.registry_file} --scope own|total"
+                 if result.registry_file else "")
+        console.print(f"all {result.snapshots:,} live KPI snapshots equal the batch report "
+                      f"({scopes}) of {result.events_file} (motcua report --events FILE"
+                      f"{units} --unit U --period P)")
 
 
 def _top_totals(result: DemoResult, console: Console) -> None:
