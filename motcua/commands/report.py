@@ -215,29 +215,86 @@ def report_from_events(
 
 def report_from_store(
     db: str | None, unit: str | None, period: str | None, par_catalog: Any, err: Console,
-    registry: UnitRegistry | None = None,
+    registry: UnitRegistry | None = None, *, view: str = AS_WAS, scope: str = OWN,
+    now: float | None = None,
 ) -> list[dict[str, Any]]:
-    """The stored KPI snapshots (written by ``motcua sink``), scored like the batch path:
-    own figures, view as_was (the store keeps no other yet); ``unit_name`` from
-    ``registry`` when it knows the unit."""
+    """Reports of ``view`` and ``scope`` from the stored KPI snapshots (written by ``motcua
+    sink``: the live "as it was" view, own figures and totals), scored like the batch path.
+
+    * ``as_was``: the stored snapshots; ``total`` is a unit's stored total, else (a unit
+      with no units below it) its own figures;
+    * ``restated``: computed when read from the stored *own* snapshots of every unit
+      (:func:`kpi.attribution.restate` with ``registry``): each unit replaced by its unit
+      in force at ``now`` (default: the wall clock), totals over the hierarchy in force
+      then; ``as_of`` is the newest ``as_of`` of the snapshots summed, the name today's.
+
+    ``unit_name`` is the stored one, else from ``registry`` (as on the period's first day
+    for as_was, on ``now`` for restated)."""
     from consumers.store import load_reports
     from kpi.calendar import local_date
     from kpi.periods import parse_period
     from kpi.report import report_criteria
     from motcua.commands._common import read_store
 
-    reports, _ = read_store(db, lambda engine: load_reports(engine, unit, period), err)
+    if view == RESTATED:
+        stored, _ = read_store(db, lambda engine: load_reports(engine, None, period, OWN),
+                               err)
+        at = time.time() if now is None else now
+        reports = [r for r in restated_reports(stored, registry, at, scope)
+                   if unit is None or r["unit"] == unit]
+    else:
+        wanted = None if scope == TOTAL else OWN
+        stored, _ = read_store(db, lambda engine: load_reports(engine, unit, period, wanted),
+                               err)
+        reports = totals_or_own(stored) if scope == TOTAL else stored
     for r in reports:
         on_date = local_date(parse_period(r["period"]).start)
         if not r.get("criteria") or par_catalog is not None:
             r["criteria"] = report_criteria(r["counts"], r.get("level"), on_date,
                                             par_catalog=par_catalog)
-        r.setdefault("view", AS_WAS)
-        r.setdefault("scope", OWN)
         name = registry.name_on(r["unit"], on_date) if registry is not None else None
         if name is not None:
             r.setdefault("unit_name", name)
     return reports
+
+
+def totals_or_own(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scope ``total`` from stored snapshots of both scopes: each (unit, period)'s total,
+    or its own figures (relabelled ``total``) when it keeps no total."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in stored:
+        key = (r["unit"], r["period"])
+        if r["scope"] == TOTAL or key not in best:
+            best[key] = {**r, "scope": TOTAL}
+    return [best[k] for k in sorted(best)]
+
+
+def restated_reports(
+    stored: list[dict[str, Any]], registry: UnitRegistry | None, at: float, scope: str
+) -> list[dict[str, Any]]:
+    """The restated view, at ``at``, of the stored own snapshots ``stored`` (every unit's,
+    for the periods wanted): reports of ``scope`` ordered by (unit, period), without
+    criteria. A unit's level is the one its stored snapshots carry, else the registry's.
+    The figures come from :func:`choose_figures`, as on the ``--events`` path."""
+    from kpi.calendar import local_date
+    from kpi.periods import parse_period
+    from kpi.report import build_report
+
+    own = {(r["unit"], r["period"]): Counters.from_mapping(r["counts"]) for r in stored}
+    levels = {r["unit"]: r["level"] for r in stored if r.get("level")}
+    as_of = max((datetime.fromisoformat(r["as_of"]).timestamp() for r in stored),
+                default=at)
+    figures = choose_figures(own, {}, registry, at, RESTATED, scope)
+    today = local_date(at)
+    out = []
+    for (u, p), counters in sorted(figures.items()):
+        level = levels.get(u)
+        if level is None and registry is not None:
+            level = registry.level_on(u, local_date(parse_period(p).start))
+        name = registry.name_on(u, today) if registry is not None else None
+        out.append(build_report(u, p, counters, as_of, level=level, view=RESTATED,
+                                scope=scope, unit_name=name))
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -270,7 +327,8 @@ def register(app: typer.Typer) -> None:
         view: str = typer.Option(
             AS_WAS, "--view",
             help="as_was: units as they were when each count was judged; restated: every "
-            "unit replaced by its unit in force at --as-of (today's structure)",
+            "unit replaced by its unit in force at --as-of (today's structure; with --db: "
+            "now, computed from the stored own figures)",
         ),
         scope: str = typer.Option(
             OWN, "--scope",
@@ -292,13 +350,8 @@ def register(app: typer.Typer) -> None:
             if as_of is not None:
                 err.print("[red]--as-of needs --events: the store holds the latest snapshots")
                 raise typer.Exit(2)
-            if (view, scope) != (AS_WAS, OWN):
-                # TODO(issue 14): the SQL store keeps own figures as they were only; totals
-                # and the restated view come with the store's scope/view columns.
-                err.print(f"[red]--view {view} --scope {scope} needs --events for now: the "
-                          "store holds own figures as they were (as_was, own) only")
-                raise typer.Exit(2)
-            reports = report_from_store(db, unit, period, par_catalog, err, registry)
+            reports = report_from_store(db, unit, period, par_catalog, err, registry,
+                                        view=view, scope=scope)
         else:
             reports = report_from_events(
                 events, unit, period, parse_as_of(as_of), err, par_catalog,
