@@ -135,8 +135,10 @@ def test_refusals(files: tuple[Path, Path], tmp_path: Path) -> None:
     runner = CliRunner()
     bad = runner.invoke(app, ["report", "--events", str(events), "--view", "today"])
     assert bad.exit_code == 2 and "--view" in bad.output
+    # the store holds the latest snapshots (totals and the restated view: see
+    # tests/integration/test_report_store.py); an --as-of needs the events
     store = runner.invoke(app, ["report", "--db", f"sqlite:///{tmp_path / 'x.db'}",
-                                "--scope", "total"])
+                                "--scope", "total", "--as-of", AS_OF])
     assert store.exit_code == 2 and "needs --events" in store.output
     broken = tmp_path / "broken.csv"
     broken.write_text(REGISTRY + "30001,Xã X,commune,870,2025-06-01,,\n", encoding="utf-8")
