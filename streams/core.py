@@ -225,15 +225,19 @@ class Tracker:
         out: list[tuple[str, Entry]] = []
         by_key: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         if d is not None:
-            levels: dict[str, str] = {}
-            for key, periods, counts in contribution_rows(d, now, self.attribution, levels):
+            attribution = self.attribution
+            levels: dict[str, str] | None = {} if attribution.keeps_totals else None
+            for key, periods, counts in contribution_rows(d, now, attribution, levels):
                 rows = by_key.get(key)
                 if rows is None:
                     by_key[key] = [(periods, counts)]  # tuples: JSON arrays on the wire
                 else:
                     rows.append((periods, counts))
             for key, rows in by_key.items():
-                out.append((key, [rec.code, v, levels[key], rows]))
+                # without a registry the level is the dossier's (cheaper than ``levels``)
+                level = levels[key] if levels is not None else (
+                    d.level if key == d.unit else d.handling_level)
+                out.append((key, [rec.code, v, level, rows]))
         if len(by_key) == 1:
             keys: str | None = sys.intern(next(iter(by_key)))
         else:
