@@ -17,8 +17,9 @@ from kpi.units import CalendarBook
 from schemas.events import Event
 from schemas.validate import parse_obj
 from streams.core import Aggregator, Tracked, Tracker, Versions, join_keys, split_keys
+from streams.units import UnitNames, registry_fingerprint
 from tests.eventkit import ev, event_dict, received
-from tests.unit.test_dossier_v11 import _registry
+from tests.unit.test_dossier_v11 import REGISTRY, _registry
 
 T0 = 1_750_000_000.0  # 2025-06-15
 
@@ -250,3 +251,28 @@ def test_join_and_split_keys() -> None:
     assert join_keys(["U2", "U1\x1e", "U2"]) == "U1\x1e\x1fU2"
     assert split_keys(join_keys(["U2", "U1\x1e"])) == ["U1\x1e", "U2"]
     assert join_keys(["A", "B"]) is join_keys(["B", "A"])  # interned
+
+
+def test_the_registry_fingerprint_follows_attribution_not_names(tmp_path: Path) -> None:
+    reg = _registry(tmp_path)
+    assert registry_fingerprint(None) is None
+    fp = registry_fingerprint(reg)
+    assert fp is not None and len(fp) == 16
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(REGISTRY.replace("Xã Tân Thành A", "Xã Tân Thành A (mới)"),
+                       encoding="utf-8")
+    assert registry_fingerprint(UnitRegistry.load(renamed)) == fp
+    later = tmp_path / "later.csv"
+    later.write_text(REGISTRY.replace("2025-06-30,29901", "2025-05-31,29901", 1),
+                     encoding="utf-8")
+    assert registry_fingerprint(UnitRegistry.load(later)) != fp
+
+
+def test_unit_names_on_the_last_day_or_today(tmp_path: Path) -> None:
+    names = UnitNames(_registry(tmp_path))
+    aug_1 = local_instant(date(2025, 8, 1))
+    assert names.name("87", "2025-06", aug_1) == "Tỉnh Đồng Tháp (cũ)"
+    assert names.name("82", "2025-Q3", aug_1) == "Tỉnh Đồng Tháp"  # running: today's
+    assert names.name("30001", "2025", aug_1) == "Xã Tân Thành A"  # ceased: its last name
+    assert names.name("NOPE", "2025", aug_1) is None
+    assert UnitNames(None).name("87", "2025", aug_1) is None
