@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -91,6 +92,11 @@ log = logging.getLogger("motcua.streams")
 
 MAX_ENTRIES_PER_MESSAGE = 2000
 """Contributions entries per message (one counter key); bigger batches are split."""
+
+MAX_SWEPT = 20_000
+"""Dossiers re-emitted per sweep at most; the others stay due for the next sweep, so that
+a mass re-emission (a registry change, a long downtime) does not hold the event loop for
+seconds (group heartbeats run on it)."""
 
 
 class Record(Protocol):
@@ -284,7 +290,8 @@ class Pipeline:
                 sent.append(await send(topic, key, encode_entries(chunk)))
 
     async def sweep(self) -> None:
-        """Re-emit every dossier whose next change is due (nothing before recovery).
+        """Re-emit the dossiers whose next change is due, at most :data:`MAX_SWEPT` (nothing
+        before recovery).
 
         No event is replayed for a sweep lost in a crash, so a swept dossier's table row
         is written only after its entries are delivered — and, when the emission sends to
@@ -299,7 +306,7 @@ class Pipeline:
         by_unit: dict[str, list[Entry]] = defaultdict(list)
         ahead: list[Row] = []
         after: list[Row] = []
-        for rec in list(tracker.due(now)):
+        for rec in list(itertools.islice(tracker.due(now), MAX_SWEPT)):
             old = rec.keys
             pairs = tracker.emit(rec, now)
             for unit, entry in pairs:

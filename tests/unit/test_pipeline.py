@@ -446,3 +446,22 @@ async def test_a_sweep_onto_a_new_key_writes_the_row_ahead_and_after() -> None:
     assert ahead["a"] is True and "a" not in after
     assert ahead["u"] == after["u"] == "29901\x1f30001\x1f82\x1e\x1f87\x1e\x1f870\x1e"
     assert ahead["r"] == after["r"] == registry_fingerprint(registry)
+
+
+@sync
+async def test_a_sweep_takes_at_most_max_swept_and_leaves_the_rest_due() -> None:
+    import streams.pipeline
+
+    pipeline, producer = _pipeline()
+    await _ready(pipeline)
+    await pipeline.track_batch([_event(_received(f"H{i}", id_=f"r{i}"), f"H{i}".encode(), i)
+                                for i in range(5)])
+    for rec in pipeline.tracker.dossiers.values():
+        pipeline.tracker.schedule(rec, T0)  # all due
+    kept, streams.pipeline.MAX_SWEPT = streams.pipeline.MAX_SWEPT, 2
+    try:
+        for swept in (2, 4, 5, 5):
+            await pipeline.sweep()
+            assert pipeline.stats["swept"] == swept
+    finally:
+        streams.pipeline.MAX_SWEPT = kept
