@@ -49,9 +49,12 @@ FIGURES = ("Tiếp nhận", "Trực tuyến", "Đúng hạn", "Đúng hạn 766"
 
 
 def _named_on(report: Mapping[str, Any], as_of: float) -> dt.date:
+    """As the live snapshots: restated → ``as_of``; as it was → the period's last day (or
+    ``as_of`` while it runs, :meth:`kpi.registry.UnitRegistry.naming_day`)."""
     if report.get("view", AS_WAS) == RESTATED:
         return local_date(as_of)
-    return local_date(parse_period(report["period"]).start)
+    p = parse_period(report["period"])
+    return local_date(as_of) if as_of < p.end else local_date(p.end - 1.0)
 
 
 def present(

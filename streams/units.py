@@ -17,8 +17,6 @@ import datetime as dt
 import hashlib
 from functools import lru_cache
 
-from kpi.calendar import local_date
-from kpi.periods import parse_period
 from kpi.registry import UnitRegistry
 from runtime.settings import Settings
 
@@ -59,9 +57,7 @@ class UnitNames:
     def name(self, unit: str, period: str, now: float) -> str | None:
         if self.registry is None:
             return None
-        p = parse_period(period)
-        day = local_date(now) if p.end > now else local_date(p.end - 1.0)
-        return self._on(unit, day.toordinal())
+        return self._on(unit, self.registry.naming_day(period, now).toordinal())
 
     def _name_on(self, unit: str, ordinal: int) -> str | None:
         assert self.registry is not None

@@ -188,7 +188,7 @@ def assemble(
     last_day = local_date(p.end) - dt.timedelta(days=1)
     pool = list(catalogs) if catalogs is not None else shipped_catalogs()
     attribution = Attribution(registry)
-    name = registry.name_on(unit, on_date) if registry is not None else None
+    name = registry.name_in(unit, period, horizon) if registry is not None else None
     level = levels.get(unit) or (registry.level_on(unit, on_date) if registry else None)
     scopes = [OWN, TOTAL] if unit in attribution.parents else [OWN]
     figures = {OWN: counters, TOTAL: totals or {}}

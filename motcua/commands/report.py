@@ -197,8 +197,9 @@ def report_from_events(
             counters = figures.get((u, p), Counters())
             on_date = local_date(parse_period(p).start)
             level = agg.levels.get(u) or (registry.level_on(u, on_date) if registry else None)
-            # restated: today's unit, so today's name
-            named_on = local_date(as_of) if view == RESTATED else on_date
+            # restated: today's unit, so today's name; as it was: the period's last day
+            named_on = (local_date(as_of) if view == RESTATED
+                        else registry.naming_day(p, as_of) if registry is not None else on_date)
             name = registry.name_on(u, named_on) if registry is not None else None
             if par_catalog is not None and not par_catalog.valid_on(on_date):
                 err.print(
@@ -228,8 +229,9 @@ def report_from_store(
       in force at ``now`` (default: the wall clock), totals over the hierarchy in force
       then; ``as_of`` is the newest ``as_of`` of the snapshots summed, the name today's.
 
-    ``unit_name`` is the stored one, else from ``registry`` (as on the period's first day
-    for as_was, on ``now`` for restated)."""
+    ``unit_name`` is the stored one, else from ``registry`` (as on the period's last day
+    for as_was — :meth:`kpi.registry.UnitRegistry.naming_day` —, on ``now`` for
+    restated)."""
     from consumers.store import load_reports
     from kpi.calendar import local_date
     from kpi.periods import parse_period
@@ -252,9 +254,12 @@ def report_from_store(
         if not r.get("criteria") or par_catalog is not None:
             r["criteria"] = report_criteria(r["counts"], r.get("level"), on_date,
                                             par_catalog=par_catalog)
-        name = registry.name_on(r["unit"], on_date) if registry is not None else None
-        if name is not None:
-            r.setdefault("unit_name", name)
+        if registry is not None:
+            day = (local_date(time.time() if now is None else now) if view == RESTATED
+                   else registry.naming_day(r["period"], time.time() if now is None else now))
+            name = registry.name_on(r["unit"], day)
+            if name is not None:
+                r.setdefault("unit_name", name)
     return reports
 
 

@@ -48,8 +48,9 @@ def test_period_reports_split_by_scope_named_and_ordered(tmp_path: Path) -> None
     assert [r["unit"] for r in shown] == ["DT", "DT.TANHONG", *OLD_COMMUNES, *NEW_COMMUNES]
     assert {r["scope"] for r in shown} == {OWN}
     assert {r["period"] for r in shown} == {"2025"}
-    # as it was: named as on the period's first day; a unit not yet in force by its latest
-    assert shown[0]["unit_name"] == "UBND tỉnh Đồng Tháp"
+    # as it was: named as on the period's last day (the live snapshots' rule,
+    # UnitRegistry.naming_day); a unit that ceased before it by its last name
+    assert shown[0]["unit_name"] == "UBND tỉnh Đồng Tháp (hợp nhất với Tiền Giang)"
     assert shown[1]["unit_name"] == "UBND huyện Tân Hồng"
     assert shown[-3]["unit_name"] == "UBND xã Tân Hồng [M]"
     assert all(r["criteria"] for r in shown)
