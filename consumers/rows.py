@@ -6,8 +6,10 @@
   ``subjects``, whose ledger rows the writer re-judges); an invalid one a dead letter;
 * DLQ topic: the dead letter it carries (its original reason and bytes), or the record's
   own bytes as a dead letter when it is not in our encoding;
-* KPI topic: a ``kpi_snapshots`` row, a tombstone (``unit|period`` key, no value), or a
-  dead letter when the snapshot cannot be read.
+* KPI topic: a ``kpi_snapshots`` row, a tombstone (no value; its key a
+  :func:`kpi.report.snapshot_key`: ``unit|period`` for own figures, ``unit|period|total``
+  for a total), or a dead letter when the snapshot cannot be read (a tombstone whose key
+  is no snapshot key deletes nothing).
 
 Nothing here raises on bad input: what cannot be read becomes a dead letter, keyed by its
 (topic, partition, offset). Every record moves ``offsets`` past itself.
@@ -23,6 +25,7 @@ from typing import Any
 import orjson
 
 from consumers.store import snapshot_row
+from kpi.report import parse_snapshot_key
 from runtime.dlq import DeadLetter, recover_subject
 from runtime.settings import Settings
 from schemas.errors import InvalidEvent
@@ -43,19 +46,28 @@ class Batch:
     subjects: set[str] = field(default_factory=set)
     """Dossier codes whose ledger rows the batch's events may change."""
     snapshots: list[Row] = field(default_factory=list)
-    tombstones: list[tuple[str, str]] = field(default_factory=list)
-    """(unit, period) of snapshots to delete."""
+    tombstones: list[tuple[str, str, str]] = field(default_factory=list)
+    """(unit, period, scope) of snapshots to delete."""
     dead_letters: list[Row] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     """(topic, partition) → next offset to read."""
     read: int = 0
     """Kafka records the rows come from."""
 
+    def add_snapshot(self, row: Row) -> None:
+        """A snapshot read after the batch's tombstones: an earlier tombstone of its key
+        no longer deletes (the writer deletes after it upserts)."""
+        if self.tombstones:
+            key = (row["unit"], row["period"], row["scope"])
+            self.tombstones = [t for t in self.tombstones if t != key]
+        self.snapshots.append(row)
+
     def extend(self, other: Batch) -> None:
         """Add the rows of a later batch (offsets: the furthest wins)."""
         self.events.extend(other.events)
         self.subjects.update(other.subjects)
-        self.snapshots.extend(other.snapshots)
+        for row in other.snapshots:
+            self.add_snapshot(row)
         self.tombstones.extend(other.tombstones)
         self.dead_letters.extend(other.dead_letters)
         for tp, offset in other.offsets.items():
@@ -162,13 +174,14 @@ def _add_dead_letter(batch: Batch, rec: Any, value: bytes | None) -> None:
 
 def _add_snapshot(batch: Batch, rec: Any, value: bytes | None) -> None:
     if value is None:  # tombstone on the compacted topic
-        key = (rec.key or b"").decode("utf-8", "replace")
-        unit, sep, period = key.rpartition("|")
-        if sep:
-            batch.tombstones.append((unit, period))
+        try:
+            batch.tombstones.append(
+                parse_snapshot_key((rec.key or b"").decode("utf-8", "replace")))
+        except ValueError:
+            pass  # not a snapshot key: there is nothing to delete
         return
     try:
-        batch.snapshots.append(snapshot_row(orjson.loads(value)))
+        batch.add_snapshot(snapshot_row(orjson.loads(value)))
     except Exception as exc:
         batch.dead_letters.append(
             _dead_letter_row(

@@ -1,14 +1,18 @@
 """The SQL store of the pipeline (SQLAlchemy 2.x Core): tables, migrations, idempotent
 upserts, and the report read back from ``kpi_snapshots``.
 
-Tables (the initial Alembic revision in ``migrations/`` creates exactly these):
+Tables (the Alembic revisions in ``migrations/`` create exactly these):
 
 * ``raw_events``: every distinct valid event, keyed by (``source``, ``id``) — the
   deduplication key of EVENTS.md; a duplicate changes nothing (first copy kept);
 * ``dossiers``: the ledger (sổ theo dõi hồ sơ), one row per dossier code: the
   :class:`kpi.ledger.LedgerEntry` judged from that dossier's ``raw_events`` rows
-  (:func:`ledger_row` converts it);
-* ``kpi_snapshots``: the latest KPI report per (unit, period) — the last ``as_of`` wins;
+  (:func:`ledger_row` converts it), receiving ``unit`` and ``handling_unit``;
+* ``kpi_snapshots``: the latest KPI report per (unit, period, scope) — the last ``as_of``
+  wins. ``scope`` is ``own`` (the unit's own figures) or ``total`` (plus every unit below
+  it); ``view`` is always ``as_was``: the stored snapshots are the live "as it was" view
+  (EVENTS.md v1.1), the restated view is computed from them when read
+  (``motcua report --db --view restated``). ``unit_name`` is the name the snapshot carries;
 * ``dlq_records``: dead letters, keyed by their (topic, partition, offset);
 * ``sink_offsets``: the next offset per (group, topic, partition), written in the same
   transaction as the rows (for operators; Kafka's committed offsets stay authoritative).
@@ -48,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from kpi.attribution import AS_WAS, OWN, SCOPES
 from kpi.calendar import to_local_datetime
 from kpi.counters import COUNT_KEYS
 from kpi.ledger import LedgerEntry
@@ -78,6 +83,7 @@ dossiers = Table(
     Column("code", String(255), primary_key=True),
     Column("unit", String(100), nullable=False, index=True),
     Column("level", String(20), nullable=False),
+    Column("handling_unit", String(100), nullable=False, index=True),
     Column("procedure", String(100), nullable=False),
     Column("channel", String(20), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
@@ -100,6 +106,9 @@ kpi_snapshots = Table(
     metadata,
     Column("unit", String(100), primary_key=True),
     Column("period", String(10), primary_key=True),
+    Column("scope", String(10), primary_key=True),
+    Column("view", String(10), nullable=False),
+    Column("unit_name", String(255), nullable=True),
     Column("level", String(20), nullable=True),
     Column("as_of", DateTime(timezone=True), nullable=False),
     *[Column(key, Integer, nullable=False) for key in COUNT_KEYS],
@@ -253,23 +262,23 @@ def upsert_dossiers(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def upsert_snapshots(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
-    """KPI snapshots; an existing row is replaced only by one with an ``as_of`` ≥ its own."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
+    """KPI snapshots; an existing row of the same (unit, period, scope) is replaced only by
+    one with an ``as_of`` ≥ its own."""
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in rows:
-        k = (row["unit"], row["period"])
+        k = (row["unit"], row["period"], row["scope"])
         if k not in best or row["as_of"] >= best[k]["as_of"]:
             best[k] = row
     _upsert(conn, kpi_snapshots, best.values(), update=True, where_newer="as_of")
 
 
-def delete_snapshots(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
-    """Tombstones on the compacted KPI topic remove the snapshot."""
-    for unit, period in keys:
-        conn.execute(
-            kpi_snapshots.delete().where(
-                kpi_snapshots.c.unit == unit, kpi_snapshots.c.period == period
-            )
-        )
+def delete_snapshots(conn: Connection, keys: Iterable[tuple[str, str, str]]) -> None:
+    """Tombstones on the compacted KPI topic remove the snapshot of (unit, period, scope)
+    (:func:`kpi.report.parse_snapshot_key` of the record key)."""
+    s = kpi_snapshots.c
+    for unit, period, scope in keys:
+        conn.execute(kpi_snapshots.delete().where(
+            s.unit == unit, s.period == period, s.scope == scope))
 
 
 def insert_dlq_records(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
@@ -332,13 +341,24 @@ def ledger_row(entry: LedgerEntry, updated_at: datetime) -> dict[str, Any]:
 
 
 def snapshot_row(report: dict[str, Any]) -> dict[str, Any]:
-    """The ``kpi_snapshots`` row of an EVENTS.md report (as published on the KPI topic)."""
+    """The ``kpi_snapshots`` row of an EVENTS.md report (as published on the KPI topic).
+    A report without ``view`` / ``scope`` (v1) is ``as_was`` / ``own``; one of another view
+    or an unknown scope raises ValueError (the store holds the live "as was" view only)."""
+    view = report.get("view", AS_WAS)
+    scope = report.get("scope", OWN)
+    if view != AS_WAS:
+        raise ValueError(f"view {view!r}: the store holds snapshots of view {AS_WAS!r} only")
+    if scope not in SCOPES:
+        raise ValueError(f"scope {scope!r}: expected one of {', '.join(SCOPES)}")
     as_of = datetime.fromisoformat(report["as_of"]).astimezone(UTC)
     counts = report["counts"]
     ratios = report.get("ratios") or {}
     row: dict[str, Any] = {
         "unit": report["unit"],
         "period": report["period"],
+        "scope": scope,
+        "view": view,
+        "unit_name": report.get("unit_name"),
         "level": report.get("level"),
         "as_of": as_of,
         "criteria": json.dumps(report.get("criteria") or [], ensure_ascii=False),
@@ -359,37 +379,47 @@ def report_of_row(row: Any) -> dict[str, Any]:
         "unit": m["unit"],
         "period": m["period"],
         "as_of": to_local_datetime(as_of).isoformat(),
+        "view": m["view"],
+        "scope": m["scope"],
         "counts": {key: int(m[key]) for key in COUNT_KEYS},
         "ratios": {key: m[key] for key in RATIO_KEYS},
         "criteria": json.loads(m["criteria"]),
     }
+    if m["unit_name"] is not None:
+        report["unit_name"] = m["unit_name"]
     if m["level"] is not None:
         report["level"] = m["level"]
     return report
 
 
-def load_report(engine: Engine, unit: str, period: str) -> dict[str, Any] | None:
-    """The latest KPI report of ``unit`` and ``period`` from ``kpi_snapshots`` in the
-    EVENTS.md shape (``unit, period, as_of, counts, ratios, criteria`` and ``level``), or
-    ``None`` when the sink has stored no snapshot for them."""
+def load_report(
+    engine: Engine, unit: str, period: str, scope: str = OWN
+) -> dict[str, Any] | None:
+    """The latest KPI report of ``unit``, ``period`` and ``scope`` from ``kpi_snapshots``
+    in the EVENTS.md v1.1 shape (``unit, period, as_of, view, scope, counts, ratios,
+    criteria``, and ``unit_name`` / ``level`` when known), or ``None`` when the sink has
+    stored no such snapshot."""
+    s = kpi_snapshots.c
     with engine.connect() as conn:
-        row = conn.execute(
-            select(kpi_snapshots).where(
-                kpi_snapshots.c.unit == unit, kpi_snapshots.c.period == period
-            )
-        ).first()
+        row = conn.execute(select(kpi_snapshots).where(
+            s.unit == unit, s.period == period, s.scope == scope)).first()
     return None if row is None else report_of_row(row)
 
 
 def load_reports(
-    engine: Engine, unit: str | None = None, period: str | None = None
+    engine: Engine, unit: str | None = None, period: str | None = None,
+    scope: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Every stored report, optionally filtered, ordered by unit then period."""
-    q = select(kpi_snapshots).order_by(kpi_snapshots.c.unit, kpi_snapshots.c.period)
+    """Every stored report, optionally filtered (``scope`` None: both scopes), ordered by
+    unit, period, then scope."""
+    s = kpi_snapshots.c
+    q = select(kpi_snapshots).order_by(s.unit, s.period, s.scope)
     if unit is not None:
-        q = q.where(kpi_snapshots.c.unit == unit)
+        q = q.where(s.unit == unit)
     if period is not None:
-        q = q.where(kpi_snapshots.c.period == period)
+        q = q.where(s.period == period)
+    if scope is not None:
+        q = q.where(s.scope == scope)
     with engine.connect() as conn:
         return [report_of_row(r) for r in conn.execute(q)]
 

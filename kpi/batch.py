@@ -12,10 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kpi.attribution import TOTAL, Attribution, split_scoped
 from kpi.contribution import contribution_rows
 from kpi.counters import INDEX, Counters
 from kpi.decode import InvalidEvent, decode
 from kpi.dossier import DossierState, Fact, FactKey, add_fact
+from kpi.registry import UnitRegistry
 from kpi.sla import CalendarFor, summarize
 
 MAX_KEPT_ERRORS = 1000
@@ -98,20 +100,29 @@ def fold_file(path: Path, progress: Callable[[int], None] | None = None) -> Batc
 @dataclass
 class Aggregate:
     counters: dict[tuple[str, str], Counters]
+    """(unit, period) → the unit's own figures (số liệu của đơn vị), view "as it was"."""
     levels: dict[str, str]
-    """unit code → unit level (from its dossiers)."""
+    """unit code → unit level (from the registry, else from its dossiers)."""
+    totals: dict[tuple[str, str], Counters] = field(default_factory=dict)
+    """(unit, period) → the unit's total (tổng hợp) for units that have units below them
+    in the registry; empty without a registry (every total is then the own figures)."""
 
 
 def aggregate(
-    states: Iterable[DossierState], horizon: float, calendar_for: CalendarFor
+    states: Iterable[DossierState],
+    horizon: float,
+    calendar_for: CalendarFor,
+    registry: UnitRegistry | None = None,
 ) -> Aggregate:
-    """Sum every dossier's contribution as known before ``horizon``."""
+    """Sum every dossier's contribution as known before ``horizon``, each count attributed
+    to the unit in force at its judged instant (:mod:`kpi.attribution`)."""
     with _no_cyclic_gc():
-        return _aggregate(states, horizon, calendar_for)
+        return _aggregate(states, horizon, calendar_for, Attribution(registry))
 
 
 def _aggregate(
-    states: Iterable[DossierState], horizon: float, calendar_for: CalendarFor
+    states: Iterable[DossierState], horizon: float, calendar_for: CalendarFor,
+    attribution: Attribution,
 ) -> Aggregate:
     counters: dict[tuple[str, str], Counters] = {}
     levels: dict[str, str] = {}
@@ -121,9 +132,7 @@ def _aggregate(
         d = summarize(state, horizon, calendar_for)
         if d is None:
             continue
-        unit = d.unit
-        levels[unit] = d.level
-        for periods, keys in contribution_rows(d, horizon):
+        for unit, periods, keys in contribution_rows(d, horizon, attribution, levels):
             idx = indices.get(keys)
             if idx is None:
                 idx = indices[keys] = tuple(INDEX[k] for k in keys)
@@ -135,4 +144,9 @@ def _aggregate(
             for v in vectors:
                 for i in idx:
                     v[i] += 1
-    return Aggregate(counters, levels)
+    own: dict[tuple[str, str], Counters] = {}
+    totals: dict[tuple[str, str], Counters] = {}
+    for (key, period), c in counters.items():
+        unit, scope = split_scoped(key)
+        (totals if scope == TOTAL else own)[(unit, period)] = c
+    return Aggregate(own, {split_scoped(k)[0]: v for k, v in levels.items()}, totals)

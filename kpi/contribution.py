@@ -5,16 +5,32 @@ month, quarter and year it touches, judged with the facts visible before the hor
 When a dossier changes (a new event, or time passing its due instant or a period
 boundary), the stream layer applies ``delta(old, new)`` to the counters; summing deltas in
 any order equals recomputing contributions from the final states.
+
+Each count goes to a unit judged at its own instant (EVENTS.md v1.1, attribution "as it
+was", :class:`kpi.attribution.Attribution`):
+
+* receipt-side counts (``received*``, ``full_online_eligible``, ``fee_dossiers``,
+  ``paid_online``, ``digitized``, ``reused``, ``synced``): the unit in force for
+  ``unit_code`` at the receipt instant;
+* handling-side counts: the unit in force for the handling unit at the completion instant
+  (``resolved*``, ``late_with_apology``, ``e_results``, ``paper_result_dossiers``), at the
+  period's last instant — or the horizon for a period not yet ended — (``in_progress*``),
+  at the original due instant (``due*``) and at the rating time (``rated``,
+  ``satisfied``, ``dissatisfied``);
+
+and each also to the totals of that unit and the units above it at that instant.
 """
 
 from __future__ import annotations
 
+from kpi.attribution import NO_REGISTRY, Attribution, split_scoped
 from kpi.dossier import DossierState
 from kpi.periods import next_month_start, period_keys, periods_between
 from kpi.sla import EARLY, LATE, ON_TIME, CalendarFor, Dossier, summarize
 
 Bucket = tuple[str, str]
-"""(unit code, period key)."""
+"""(counter key — a unit code, or a unit's total: :func:`kpi.attribution.scoped` —,
+period key)."""
 Contribution = dict[Bucket, dict[str, int]]
 
 _EPSILON = 0.001
@@ -23,17 +39,43 @@ _EPSILON = 0.001
 _RESOLVED_KEY = {EARLY: "resolved_early", ON_TIME: "resolved_on_time", LATE: "resolved_late"}
 
 
-Row = tuple[tuple[str, ...], tuple[str, ...]]
-"""(period keys, count keys): add one to each count key in each of those periods."""
+Row = tuple[str, tuple[str, ...], tuple[str, ...]]
+"""(counter key, period keys, count keys): add one to each count key in each of those
+periods of that unit's own figures or total."""
+Levels = dict[str, str]
+"""Counter key → the unit's level (cấp), filled by :func:`contribution_rows` on request."""
 
 _IN_PROGRESS = ("in_progress",)
 _OVERDUE = ("in_progress", "in_progress_overdue")
+_DUE = ("due",)
+_DUE_MET = ("due", "due_met")
 _RATED = {"satisfied": ("rated", "satisfied"), "dissatisfied": ("rated", "dissatisfied"),
           "neutral": ("rated",)}
 
 
-def contribution_rows(d: Dossier, horizon: float) -> list[Row]:
-    """What one dossier, as known before ``horizon``, adds to its unit: a list of rows."""
+def contribution_rows(
+    d: Dossier,
+    horizon: float,
+    attribution: Attribution = NO_REGISTRY,
+    levels: Levels | None = None,
+) -> list[Row]:
+    """What one dossier, as known before ``horizon``, adds to each unit: a list of rows.
+    ``levels``, if given, receives the level of every counter key the rows name."""
+    at = attribution.at
+    rows: list[Row] = []
+
+    def add(code: str, level: str, t: float, periods: tuple[str, ...],
+            keys: tuple[str, ...]) -> None:
+        unit, totals, registered = at(code, t)
+        rows.append((unit, periods, keys))
+        for total in totals:
+            rows.append((total, periods, keys))
+        if levels is not None:
+            levels[unit] = registered or level
+            for total in totals:
+                if total not in levels:  # the level of the total's own unit
+                    levels[total] = at(split_scoped(total)[0], t)[2] or level
+
     keys = ["received", "received_" + d.channel]
     if d.online_level == "full":
         keys.append("received_full_online")
@@ -45,8 +87,13 @@ def contribution_rows(d: Dossier, horizon: float) -> list[Row]:
             keys.append("paid_online")
     if d.digitized:
         keys.append("digitized")
-    rows: list[Row] = [(period_keys(d.received_at), tuple(keys))]
+    if d.reused:
+        keys.append("reused")
+    if d.synced:
+        keys.append("synced")
+    add(d.unit, d.level, d.received_at, period_keys(d.received_at), tuple(keys))
 
+    handling, handling_level = d.handling_unit, d.handling_level
     cls = d.completion_class()
     if cls is not None:
         assert d.completed_at is not None
@@ -57,34 +104,40 @@ def contribution_rows(d: Dossier, horizon: float) -> list[Row]:
             keys.append("e_results")
         if d.paper_result:
             keys.append("paper_result_dossiers")
-        rows.append((period_keys(d.completed_at), tuple(keys)))
+        add(handling, handling_level, d.completed_at, period_keys(d.completed_at), tuple(keys))
 
     for ts, rating in d.ratings:
-        rows.append((period_keys(ts), _RATED[rating]))
+        add(handling, handling_level, ts, period_keys(ts), _RATED[rating])
+
+    if d.due_at < horizon and d.counts_as_due():
+        add(handling, handling_level, d.due_at, period_keys(d.due_at),
+            _DUE_MET if d.due_met() else _DUE)
 
     closed = d.closed_at
     last = horizon if closed is None else min(closed, horizon)
-    open_periods: list[str] = []
-    overdue_periods: list[str] = []
+    judged_periods: dict[tuple[float, bool], list[str]] = {}
     for period in periods_between(d.received_at, last):
         if period.start >= horizon:  # only periods that began before the horizon
             continue
         judged = period.end if period.end < horizon else horizon
         if d.received_at >= judged or (closed is not None and closed < judged):
             continue
-        (overdue_periods if d.is_overdue_at(judged) else open_periods).append(period.key)
-    if open_periods:
-        rows.append((tuple(open_periods), _IN_PROGRESS))
-    if overdue_periods:
-        rows.append((tuple(overdue_periods), _OVERDUE))
+        # the unit is the one in force at the period's last instant (or just before the
+        # horizon): judged - ε
+        judged_periods.setdefault((judged - _EPSILON, d.is_overdue_at(judged)),
+                                  []).append(period.key)
+    for (instant, overdue), periods in judged_periods.items():
+        add(handling, handling_level, instant, tuple(periods),
+            _OVERDUE if overdue else _IN_PROGRESS)
     return rows
 
 
-def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
+def dossier_contribution(
+    d: Dossier, horizon: float, attribution: Attribution = NO_REGISTRY
+) -> Contribution:
     """The rows of :func:`contribution_rows` as ``{(unit, period): {count key: n}}``."""
     out: Contribution = {}
-    unit = d.unit
-    for periods, keys in contribution_rows(d, horizon):
+    for unit, periods, keys in contribution_rows(d, horizon, attribution):
         for pk in periods:
             bucket = out.get((unit, pk))
             if bucket is None:
@@ -94,9 +147,14 @@ def dossier_contribution(d: Dossier, horizon: float) -> Contribution:
     return out
 
 
-def contribution(state: DossierState, horizon: float, calendar_for: CalendarFor) -> Contribution:
+def contribution(
+    state: DossierState,
+    horizon: float,
+    calendar_for: CalendarFor,
+    attribution: Attribution = NO_REGISTRY,
+) -> Contribution:
     d = summarize(state, horizon, calendar_for)
-    return dossier_contribution(d, horizon) if d is not None else {}
+    return dossier_contribution(d, horizon, attribution) if d is not None else {}
 
 
 def delta(old: Contribution, new: Contribution) -> Contribution:
@@ -119,11 +177,14 @@ def next_change(
     summary: Dossier | None = None,
     *,
     summarized: bool = False,
+    attribution: Attribution = NO_REGISTRY,
 ) -> float | None:
     """The earliest instant ``T ≥ horizon`` such that the contribution stays as it is on
     ``[horizon, T]`` and may change just after ``T`` with no new event: a future-dated fact
-    becoming visible, the due instant passing on the SLA clock, or a new month starting
-    while the dossier is open. None when nothing will change without a new event.
+    becoming visible, the original due instant passing (``due``) or passing on the SLA
+    clock, a new month starting while the dossier is open, or — while it is open — a day
+    on which a unit version of the registry begins or ends (its handling unit in force may
+    change). None when nothing will change without a new event.
 
     The stream layer re-judges a dossier once the clock is past ``T``. ``summary`` is
     ``summarize(state, horizon, calendar_for)`` when the caller already has it; pass
@@ -131,11 +192,16 @@ def next_change(
     candidates = [f[1] for f in state.facts.values() if f[1] >= horizon]
     d = summary if summary is not None or summarized else summarize(
         state, horizon, calendar_for)
+    if d is not None and d.due_at >= horizon and d.counts_as_due():
+        candidates.append(d.due_at)
     if d is not None and d.closed_at is None:
         boundary = next_month_start(horizon - _EPSILON)
         if boundary < horizon:  # horizon within the first millisecond of a month
             boundary = next_month_start(horizon)
         candidates.append(boundary)
+        change = attribution.next_change(horizon - _EPSILON)
+        if change is not None:
+            candidates.append(change)
         open_pause = bool(d.pauses) and d.pauses[-1][1] is None
         if not open_pause and not d.is_overdue_at(horizon):
             paused = sum(end - start for start, end in d.pauses if end is not None)
@@ -147,6 +213,7 @@ def next_change(
 __all__ = [
     "Bucket",
     "Contribution",
+    "Levels",
     "Row",
     "contribution",
     "contribution_rows",

@@ -30,8 +30,12 @@ COUNT_KEYS: tuple[str, ...] = (
     "rated",
     "satisfied",
     "dissatisfied",
+    "reused",
+    "synced",
+    "due",
+    "due_met",
 )
-"""Every count key of EVENTS.md, plus ``dissatisfied`` (an added optional key that
+"""Every count key of EVENTS.md v1.1, plus ``dissatisfied`` (an added optional key that
 Decision 766 indicator 5.4 needs)."""
 
 COUNT_LABELS_VI: dict[str, str] = {
@@ -56,6 +60,10 @@ COUNT_LABELS_VI: dict[str, str] = {
     "rated": "Lượt đánh giá",
     "satisfied": "Đánh giá hài lòng",
     "dissatisfied": "Đánh giá không hài lòng",
+    "reused": "Hồ sơ tái sử dụng dữ liệu số hóa",
+    "synced": "Hồ sơ đồng bộ lên Cổng DVCQG",
+    "due": "Hồ sơ đến hạn trong kỳ",
+    "due_met": "Đến hạn và giải quyết đúng hạn",
 }
 
 INDEX: dict[str, int] = {k: i for i, k in enumerate(COUNT_KEYS)}

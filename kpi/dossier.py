@@ -18,7 +18,10 @@ kind                       payload
 =========================  =====================================================
 ``received``               unit, level, procedure, channel, online_level,
                            full_online_eligible, due_at (ts or None),
-                           processing_days (or None), fee_required, paper_result
+                           processing_days (or None), fee_required, paper_result,
+                           handling unit (or None), handling level (or None) — the
+                           last two since v1.1: a 12-field fact of an older
+                           state means "handled where received"
 ``transferred``            from_unit, to_unit
 ``supplement_requested``   —  (yêu cầu bổ sung: the SLA clock pauses)
 ``supplemented``           —  (đã bổ sung: the clock resumes)
@@ -26,7 +29,10 @@ kind                       payload
 ``resolved``               result_electronic
 ``returned``               —
 ``rejected``/``withdrawn`` —
-``digitized``              components_total, components_digitized
+``stopped``                —  (dừng giải quyết, v1.1: terminal like withdrawn)
+``synced``                 target (đồng bộ lên Cổng DVCQG, v1.1)
+``digitized``              components_total, components_digitized,
+                           components_reused (v1.1; absent in older states: 0)
 ``payment``                method
 ``rated``                  rating
 =========================  =====================================================
@@ -55,6 +61,8 @@ KIND_OF_TYPE = {  # type without the vn.gov.motcua. prefix → fact kind
     "dossier.returned": "returned",
     "dossier.rejected": "rejected",
     "dossier.withdrawn": "withdrawn",
+    "dossier.stopped": "stopped",
+    "dossier.synced": "synced",
     "dossier.digitized": "digitized",
     "payment.completed": "payment",
     "feedback.rated": "rated",
@@ -84,6 +92,9 @@ def fact_of(event: Event) -> Fact:
             d.processing_days,  # type: ignore[union-attr]
             d.fee_required,  # type: ignore[union-attr]
             d.paper_result,  # type: ignore[union-attr]
+            d.handling_unit_code,  # type: ignore[union-attr]
+            (d.handling_unit_level.value  # type: ignore[union-attr]
+             if d.handling_unit_level is not None else None),  # type: ignore[union-attr]
         )
     if kind == "transferred":
         return (kind, ts, d.from_unit, d.to_unit)  # type: ignore[union-attr]
@@ -92,7 +103,10 @@ def fact_of(event: Event) -> Fact:
     if kind == "resolved":
         return (kind, ts, d.result_electronic)  # type: ignore[union-attr]
     if kind == "digitized":
-        return (kind, ts, d.components_total, d.components_digitized)  # type: ignore[union-attr]
+        return (kind, ts, d.components_total, d.components_digitized,  # type: ignore[union-attr]
+                d.components_reused)  # type: ignore[union-attr]
+    if kind == "synced":
+        return (kind, ts, d.target)  # type: ignore[union-attr]
     if kind == "payment":
         return (kind, ts, d.method.value)  # type: ignore[union-attr]
     if kind == "rated":

@@ -114,7 +114,7 @@ class _Envelope(Struct, kw_only=True):
 
 class _ReceivedData(Struct):
     unit_code: UnitText
-    unit_level: Literal["province", "district", "commune"]
+    unit_level: Literal["ministry", "province", "district", "commune"]
     procedure_code: UnitText
     channel: Literal["direct", "online", "postal"]
     online_level: Literal["none", "partial", "full"] = "none"
@@ -123,6 +123,8 @@ class _ReceivedData(Struct):
     processing_days: Days | None = None
     fee_required: bool = False
     paper_result: bool = True
+    handling_unit_code: UnitText | None = None
+    handling_unit_level: Literal["ministry", "province", "district", "commune"] | None = None
 
 
 class _TransferredData(Struct):
@@ -157,6 +159,10 @@ class _DigitizedData(Struct):
     components_reused: Count = 0
 
 
+class _SyncedData(Struct):
+    target: str = "dvcqg"
+
+
 class _PaymentData(Struct):
     amount_vnd: Count
     method: Literal["online", "cash", "transfer"]
@@ -185,6 +191,8 @@ _TYPES = {
     "dossier.returned": (_ReturnedData, False),
     "dossier.rejected": (_ReasonData, False),
     "dossier.withdrawn": (_NoData, False),
+    "dossier.stopped": (_ReasonData, False),
+    "dossier.synced": (_SyncedData, False),
     "dossier.digitized": (_DigitizedData, True),
     "payment.completed": (_PaymentData, True),
     "feedback.rated": (_RatedData, True),
@@ -233,6 +241,9 @@ def fast_fact(raw: bytes) -> tuple[str, str, Fact] | None:
     if kind == "received":
         if not (d.unit_code.isprintable() and d.procedure_code.isprintable()):
             return None
+        handling = d.handling_unit_code
+        if handling is not None and not handling.isprintable():
+            return None
         due = None
         if d.due_at is not None:
             due = fast_time(d.due_at)
@@ -242,13 +253,14 @@ def fast_fact(raw: bytes) -> tuple[str, str, Fact] | None:
             return None
         fact = ("received", ts, d.unit_code, d.unit_level, d.procedure_code, d.channel,
                 d.online_level, d.full_online_eligible, due, d.processing_days,
-                d.fee_required, d.paper_result)
+                d.fee_required, d.paper_result, handling, d.handling_unit_level)
     elif kind == "resolved":
         fact = ("resolved", ts, d.result_electronic)
     elif kind == "digitized":
         if d.components_digitized > d.components_total:
             return None
-        fact = ("digitized", ts, d.components_total, d.components_digitized)
+        fact = ("digitized", ts, d.components_total, d.components_digitized,
+                d.components_reused)
     elif kind == "payment":
         fact = ("payment", ts, d.method)
     elif kind == "rated":
@@ -262,6 +274,8 @@ def fast_fact(raw: bytes) -> tuple[str, str, Fact] | None:
         if not (d.from_unit.isprintable() and d.to_unit.isprintable()):
             return None
         fact = ("transferred", ts, d.from_unit, d.to_unit)
+    elif kind == "synced":
+        fact = ("synced", ts, d.target)
     else:
         fact = (kind, ts)
     return ev.subject, f"{ev.source}{KEY_SEPARATOR}{ev.id}", fact

@@ -19,10 +19,27 @@ from typing import NamedTuple
 
 from kpi.decode import decode
 from kpi.dossier import DossierState, Fact, FactKey, add_fact
-from kpi.sla import CalendarFor, Dossier, summarize
+from kpi.sla import (
+    EARLY,
+    IN_PROGRESS,
+    LATE,
+    ON_TIME,
+    OVERDUE,
+    REJECTED,
+    STOPPED,
+    WITHDRAWN,
+    CalendarFor,
+    Dossier,
+    summarize,
+)
 
-RULE_SET_VERSION = "events-v1/sla-1"
-"""Which rules classified a ledger entry (bump when :mod:`kpi.sla` changes meaning)."""
+RULE_SET_VERSION = "events-v1.1/sla-2"
+"""Which rules classified a ledger entry (bump when :mod:`kpi.sla` changes meaning):
+``sla-2`` is EVENTS.md v1.1 (``stopped``; an open dossier with two supplement requests is
+overdue)."""
+
+CLASSIFICATIONS = (EARLY, ON_TIME, LATE, IN_PROGRESS, OVERDUE, REJECTED, WITHDRAWN, STOPPED)
+"""Every value of :attr:`LedgerEntry.classification`."""
 
 
 class LedgerEntry(NamedTuple):
@@ -30,7 +47,11 @@ class LedgerEntry(NamedTuple):
 
     code: str
     unit: str
+    """The receiving unit's code as sent (nơi tiếp nhận)."""
     level: str
+    handling_unit: str
+    """The handling unit's code as sent (cơ quan giải quyết; EVENTS.md v1.1
+    ``handling_unit_code``), else the receiving unit's."""
     procedure: str
     channel: str
     received_at: float
@@ -39,9 +60,10 @@ class LedgerEntry(NamedTuple):
     extended_due_at: float | None
     completed_at: float | None
     ended_at: float | None
-    """Rejection or withdrawal before completion."""
+    """Rejection, withdrawal or stop notice (dừng giải quyết) before completion."""
     classification: str
-    """early / on_time / late / in_progress / overdue / rejected / withdrawn."""
+    """early / on_time / late / in_progress / overdue / rejected / withdrawn / stopped
+    (:data:`CLASSIFICATIONS`)."""
     supplement_requests: int
     paused_seconds: float
     """Citizen time (supplement pauses) before the horizon."""
@@ -63,7 +85,7 @@ def paused_seconds(d: Dossier, horizon: float) -> float:
 def ledger_entry(d: Dossier, horizon: float) -> LedgerEntry:
     """The ledger entry of a dossier summarized at ``horizon``."""
     return LedgerEntry(
-        d.code, d.unit, d.level, d.procedure, d.channel, d.received_at, d.due_at,
+        d.code, d.unit, d.level, d.handling_unit, d.procedure, d.channel, d.received_at, d.due_at,
         d.extended_due_at, d.completed_at, d.ended_at, d.status_at(horizon),
         d.supplement_requests, paused_seconds(d, horizon), d.apology_at is not None,
         d.paid_online, d.digitized, RULE_SET_VERSION,
@@ -90,5 +112,5 @@ def judge(
     return None if d is None else ledger_entry(d, horizon)
 
 
-__all__ = ["RULE_SET_VERSION", "LedgerEntry", "fold_events", "judge", "ledger_entry",
-           "paused_seconds"]
+__all__ = ["CLASSIFICATIONS", "RULE_SET_VERSION", "LedgerEntry", "fold_events", "judge",
+           "ledger_entry", "paused_seconds"]

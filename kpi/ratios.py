@@ -47,6 +47,9 @@ RATIO_FORMULAS: dict[str, tuple[str, Callable[[Counts], tuple[int, int]]]] = {
         lambda c: (c["e_results"], c["paper_result_dossiers"]),
     ),
     "satisfaction": ("satisfied / rated", lambda c: (c["satisfied"], c["rated"])),
+    "on_time_due": ("due_met / due", lambda c: (c["due_met"], c["due"])),
+    "data_reuse": ("reused / received", lambda c: (c["reused"], c["received"])),
+    "portal_sync": ("synced / received", lambda c: (c["synced"], c["received"])),
 }
 """ratio key → (formula text, counts → (numerator, denominator))."""
 
@@ -62,6 +65,9 @@ RATIO_LABELS_VI: dict[str, str] = {
     "digitization": "Tỷ lệ số hóa hồ sơ",
     "e_result": "Tỷ lệ cấp kết quả điện tử",
     "satisfaction": "Tỷ lệ hài lòng",
+    "on_time_due": "Tỷ lệ đúng hạn trên số hồ sơ đến hạn",
+    "data_reuse": "Tỷ lệ tái sử dụng dữ liệu số hóa",
+    "portal_sync": "Tỷ lệ đồng bộ lên Cổng DVCQG",
 }
 
 

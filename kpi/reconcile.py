@@ -12,28 +12,41 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kpi.attribution import OWN, TOTAL, scoped
 from kpi.batch import BatchInput, aggregate, fold_file
+from kpi.registry import UnitRegistry
 from kpi.report import build_report
 from kpi.units import CalendarBook
 
 Bucket = tuple[str, str]
-"""(unit, period)."""
+"""(counter key, period): the counter key is the unit code for its own figures and the
+unit's scoped key (:func:`kpi.attribution.scoped`) for its total (see
+:func:`kpi.report.report_bucket`)."""
 Reports = Mapping[Bucket, Mapping[str, Any]]
 """Reports by bucket, each with at least ``counts`` and ``ratios``."""
 
 
-def batch_reports(batch: BatchInput, horizon: float) -> dict[Bucket, dict[str, Any]]:
+def batch_reports(
+    batch: BatchInput, horizon: float, registry: UnitRegistry | None = None
+) -> dict[Bucket, dict[str, Any]]:
     """The batch report of every (unit, period) the folded input touches, as known before
-    ``horizon`` (epoch seconds)."""
-    agg = aggregate(batch.states(), horizon, CalendarBook())
-    return {b: build_report(b[0], b[1], c, horizon, level=agg.levels.get(b[0]))
-            for b, c in agg.counters.items()}
+    ``horizon`` (epoch seconds), view "as it was": own figures, and with a registry the
+    totals of the units that have units below them."""
+    agg = aggregate(batch.states(), horizon, CalendarBook(), registry=registry)
+    out: dict[Bucket, dict[str, Any]] = {}
+    for scope, counters in ((OWN, agg.counters), (TOTAL, agg.totals)):
+        for (unit, period), c in counters.items():
+            out[(scoped(unit, scope), period)] = build_report(
+                unit, period, c, horizon, level=agg.levels.get(unit), scope=scope)
+    return out
 
 
-def file_reports(path: Path, horizon: float) -> tuple[BatchInput, dict[Bucket, dict[str, Any]]]:
+def file_reports(
+    path: Path, horizon: float, registry: UnitRegistry | None = None
+) -> tuple[BatchInput, dict[Bucket, dict[str, Any]]]:
     """The folded input of a JSON Lines file and its batch reports at ``horizon``."""
     batch = fold_file(path)
-    return batch, batch_reports(batch, horizon)
+    return batch, batch_reports(batch, horizon, registry)
 
 
 def differences(got: Reports, want: Reports) -> list[str]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kpi.calendar import local_date
+from kpi.periods import parse_period
 from schemas.errors import RegistryError
 
 LEVELS = ("ministry", "province", "district", "commune")
@@ -142,6 +143,18 @@ class UnitRegistry:
             versions = self._versions.get(code)
             version = versions[-1] if versions else None
         return version.name if version is not None else None
+
+    def naming_day(self, period: str, as_of: float) -> dt.date:
+        """The day whose names label a report of ``period`` known at ``as_of`` (view "as it
+        was"): the period's last day, or ``as_of``'s local date while the period runs.
+        (The restated view names units as on ``as_of``.)"""
+        p = parse_period(period)
+        return local_date(as_of) if as_of < p.end else local_date(p.end - 1.0)
+
+    def name_in(self, code: str, period: str, as_of: float) -> str | None:
+        """The name that labels ``code``'s report of ``period`` as known at ``as_of``: its
+        name on :meth:`naming_day` (or its last name before, if it had ceased)."""
+        return self.name_on(code, self.naming_day(period, as_of))
 
     def level_on(self, code: str, day: dt.date) -> str | None:
         version = self.version_on(code, day)

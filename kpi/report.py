@@ -6,11 +6,38 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kpi.attribution import AS_WAS, OWN, TOTAL, scoped
 from kpi.calendar import to_local_datetime
 from kpi.catalog import UNIT_LEVEL_TO_SCOPE, Catalog, shipped_catalogs
 from kpi.counters import Counters
 from kpi.ratios import compute_ratios
 from kpi.scoring import Gap, criteria_for_report, gap, score
+
+
+def snapshot_key(unit: str, period: str, scope: str = OWN) -> str:
+    """The key of a KPI snapshot record on the kpi topic: ``unit|period`` for a unit's own
+    figures (as in v1), ``unit|period|total`` for its total."""
+    return f"{unit}|{period}|{TOTAL}" if scope == TOTAL else f"{unit}|{period}"
+
+
+def parse_snapshot_key(key: str) -> tuple[str, str, str]:
+    """(unit, period, scope) of a :func:`snapshot_key`; raises ValueError if it is none."""
+    head, sep, last = key.rpartition("|")
+    if not sep:
+        raise ValueError(f"not a snapshot key: {key!r}")
+    if last == TOTAL:
+        unit, sep, period = head.rpartition("|")
+        if not sep:
+            raise ValueError(f"not a snapshot key: {key!r}")
+        return unit, period, TOTAL
+    return head, last, OWN
+
+
+def report_bucket(report: Mapping[str, Any]) -> tuple[str, str]:
+    """The (counter key, period) a report stands for: its unit for own figures, the
+    unit's scoped key (:func:`kpi.attribution.scoped`) for a total — the bucket keys of
+    :mod:`kpi.reconcile` and of the aggregators."""
+    return scoped(report["unit"], report.get("scope", OWN)), report["period"]
 
 
 def build_report(
@@ -20,16 +47,27 @@ def build_report(
     as_of: float,
     criteria: list[dict[str, Any]] | None = None,
     level: str | None = None,
+    *,
+    view: str = AS_WAS,
+    scope: str = OWN,
+    unit_name: str | None = None,
 ) -> dict[str, Any]:
+    """The report of EVENTS.md v1.1: ``view`` (``as_was`` | ``restated``), ``scope``
+    (``own`` | ``total``) and ``unit_name`` (from the registry, when known) besides the
+    counts, ratios and criteria."""
     counts = counters.to_dict()
     report: dict[str, Any] = {
         "unit": unit,
         "period": period,
         "as_of": to_local_datetime(as_of).isoformat(),
+        "view": view,
+        "scope": scope,
         "counts": counts,
         "ratios": compute_ratios(counts),
         "criteria": criteria if criteria is not None else [],
     }
+    if unit_name is not None:
+        report["unit_name"] = unit_name
     if level is not None:
         report["level"] = level
     return report

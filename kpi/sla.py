@@ -6,8 +6,9 @@ the live stream at wall-clock ``T`` judge the same facts the same way.
 
 Rules (EVENTS.md):
 
-* completion = first of ``resolved`` / ``returned``; a ``rejected`` / ``withdrawn`` before
-  completion takes the dossier out of the on-time counts (one after completion is ignored);
+* completion = first of ``resolved`` / ``returned``; a ``rejected`` / ``withdrawn`` /
+  ``stopped`` before completion takes the dossier out of the on-time counts (one after
+  completion is ignored);
 * pauses run from ``supplement_requested`` to the next ``supplemented``; a request while
   paused or a resume while running is ignored (but every request counts for the
   more-than-one rule);
@@ -17,7 +18,10 @@ Rules (EVENTS.md):
   (citizen time never counts), which EVENTS.md leaves implicit;
 * early: adjusted completion's local date before the original due date; on time: not early
   and adjusted completion ≤ original due; late: the rest, or more than one supplement
-  request; late with apology: late and an ``extended`` event came before the original due.
+  request; late with apology: late and an ``extended`` event came before the original due;
+* overdue while open (v1.1): judged past the original due on the SLA clock, or with more
+  than one supplement request before the judged instant (it is late whatever happens next);
+* the handling unit (v1.1 ``handling_unit_code``) defaults to the receiving unit.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ IN_PROGRESS = "in_progress"
 OVERDUE = "overdue"
 REJECTED = "rejected"
 WITHDRAWN = "withdrawn"
+STOPPED = "stopped"
+TERMINAL_KINDS = ("rejected", "withdrawn", "stopped")
+"""Fact kinds that end a dossier before completion and take it out of the on-time counts."""
 NOT_RECEIVED = "not_received"
 
 CalendarFor = Callable[[str], WorkingCalendar]
@@ -50,6 +57,7 @@ class Dossier:
 
     code: str
     unit: str
+    """The receiving unit's code as sent (``unit_code``: nơi tiếp nhận)."""
     level: str
     procedure: str
     channel: str
@@ -75,6 +83,15 @@ class Dossier:
     paid: bool
     digitized: bool
     ratings: tuple[tuple[float, str], ...]
+    handling_unit: str
+    """``handling_unit_code`` as sent, else ``unit`` (cơ quan giải quyết)."""
+    handling_level: str
+    request_times: tuple[float, ...]
+    """Instants of the supplement requests counted (those before the dossier stopped)."""
+    reused: bool
+    """The latest digitization reused at least one component (tái sử dụng dữ liệu)."""
+    synced: bool
+    """Synced to the national portal (any target)."""
 
     @property
     def due_effective(self) -> float:
@@ -115,8 +132,21 @@ class Dossier:
         )
 
     def is_overdue_at(self, judged: float) -> bool:
-        """Open at ``judged`` and past the original due on the SLA clock."""
-        return self.adjusted(judged) > self.due_at
+        """Open at ``judged`` and past the original due on the SLA clock, or with more than
+        one supplement request before ``judged`` (EVENTS.md v1.1)."""
+        if self.adjusted(judged) > self.due_at:
+            return True
+        times = self.request_times
+        return len(times) > 1 and times[1] < judged
+
+    def due_met(self) -> bool:
+        """Completed with adjusted completion ≤ the original due and at most one supplement
+        request (``due_met`` of EVENTS.md v1.1)."""
+        return self.completion_class() in (EARLY, ON_TIME)
+
+    def counts_as_due(self) -> bool:
+        """Not rejected, withdrawn or stopped before its original due instant."""
+        return self.ended_at is None or self.ended_at >= self.due_at
 
     def status_at(self, horizon: float) -> str:
         """Classification for the ledger as of ``horizon`` (facts already filtered)."""
@@ -151,7 +181,7 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
     result_electronic = False
     ends: list[Fact] = []
     digitized: list[Fact] = []
-    paid_online = paid = False
+    paid_online = paid = synced = False
     ratings: list[tuple[float, str]] = []
     for fact in state.facts.values():
         ts = fact[1]
@@ -181,13 +211,18 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
             resumes.append(ts)
         elif kind == "extended":
             extensions.append(fact)
-        elif kind in ("rejected", "withdrawn"):
+        elif kind == "synced":
+            synced = True
+        elif kind in TERMINAL_KINDS:
             ends.append(fact)
     rec = _first(received)
     if rec is None:
         return None
     (_, received_at, unit, level, procedure, channel, online_level, foe, due_at, days, fee,
-     paper) = rec
+     paper) = rec[:12]
+    handling_unit = handling_level = None
+    if len(rec) > 12:  # a v1.1 fact (older states have 12 fields)
+        handling_unit, handling_level = rec[12], rec[13]
     if due_at is None:
         due_at = calendar_for(unit).due_instant(received_at, days, paper=channel != "online")
     completed_at = min(completions) if completions else None
@@ -211,7 +246,7 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
                 start = None
         if start is not None:
             pauses.append((start, stop))
-    n_requests = len(requests) if stop is None else len([t for t in requests if t < stop])
+    counted = sorted(requests if stop is None else [t for t in requests if t < stop])
     extended_due = apology_at = None
     if extensions:
         latest = _last(extensions)
@@ -219,13 +254,17 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
         extended_due = latest[2]
         apology_at = min(f[1] for f in extensions)
     latest_digitized = _last(digitized)
-    is_digitized = bool(latest_digitized and latest_digitized[3] == latest_digitized[2] > 0)
+    is_digitized = reused = False
+    if latest_digitized is not None:
+        is_digitized = latest_digitized[3] == latest_digitized[2] > 0
+        reused = len(latest_digitized) > 4 and latest_digitized[4] > 0
     ratings.sort()
     return Dossier(  # positional, in field order: keyword calls cost more per dossier
         state.code, unit, level, procedure, channel, online_level, bool(foe), bool(fee),
         bool(paper), received_at, due_at, extended_due, apology_at, tuple(pauses),
-        n_requests, completed_at, result_electronic, ended_at, ended_kind, paid_online, paid,
-        is_digitized, tuple(ratings),
+        len(counted), completed_at, result_electronic, ended_at, ended_kind, paid_online, paid,
+        is_digitized, tuple(ratings), handling_unit or unit, handling_level or level,
+        tuple(counted), reused, synced,
     )
 
 
@@ -238,6 +277,8 @@ __all__ = [
     "ON_TIME",
     "OVERDUE",
     "REJECTED",
+    "STOPPED",
+    "TERMINAL_KINDS",
     "WITHDRAWN",
     "summarize",
 ]

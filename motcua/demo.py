@@ -1,17 +1,24 @@
 """The main job on the embedded default: simulate → Kafka → faust pipeline → SQL, /metrics
-→ scorecard per unit.
+→ scorecard per unit, own figures and totals.
 
 Steps (each shown as it happens):
 
-1. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics;
-2. start the pipeline worker (a child process, :mod:`streams.launcher`), the SQL sink and
-   the Prometheus endpoint (threads of this process, :mod:`motcua.services`);
-3. write a simulated year of Tân Hồng dossiers (or take ``--events FILE.jsonl``) and publish
-   it with ``motcua ingest``'s code (invalid lines to the DLQ);
-4. wait until the pipeline has processed everything and its KPI snapshots settle;
-5. check the live snapshots against the batch report of the same file (the rule of
-   :mod:`kpi.reconcile`), wait for the SQL sink, and print a scorecard per unit from the
-   live snapshots.
+1. write a simulated year of Tân Hồng dossiers (or take ``--events FILE.jsonl``). By default
+   the year crosses the 1/7/2025 reorganisation (:mod:`kpi.simulate.reorg`: district gone,
+   communes merged into new ones under the province) and the unit registry the run used is
+   written to ``<data_dir>/units.csv`` (:data:`UNITS_FILE`); the pipeline and the check
+   attribute with it unless ``MOTCUA_UNITS_FILE`` names another registry. Without the
+   reorganisation no registry is written (every code stands for itself, as in v1);
+2. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics;
+3. start the pipeline worker (a child process, :mod:`streams.launcher`), the SQL sink and
+   the Prometheus endpoint (threads of this process, :mod:`motcua.services`), all with the
+   same settings, the registry included;
+4. publish the file with ``motcua ingest``'s code (invalid lines to the DLQ);
+5. wait until the pipeline has processed everything and its KPI snapshots settle;
+6. check every live snapshot — own figures and totals, by report bucket — against the batch
+   report of the same file with the same registry (the rule of :mod:`kpi.reconcile`), wait
+   for the SQL sink, and give the scorecard period's reports (:mod:`motcua.scorecard`):
+   own and total as it was, from the live snapshots, and restated from their own figures.
 """
 
 from __future__ import annotations
@@ -26,15 +33,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-from rich.table import Table
 
-from kpi.calendar import local_date
-from kpi.periods import parse_period
+from kpi.attribution import OWN, TOTAL, split_scoped
 from kpi.reconcile import differences, file_reports
-from kpi.report import report_criteria
-from kpi.scoring import totals
-from kpi.simulate import SimulationConfig, generate_lines, write_jsonl
-from motcua.services import services, wait_for_pipeline, wait_for_sink
+from kpi.registry import UnitRegistry
+from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_registry
+from motcua.scorecard import present, restated_reports
+from motcua.services import Snapshots, services, wait_for_pipeline, wait_for_sink
 from runtime.broker import bootstrap_for
 from runtime.ingest import ingest_file
 from runtime.kafka import producer
@@ -46,6 +51,9 @@ from streams.launcher import worker_process
 SINK_TIMEOUT = 120.0
 """Seconds the demo waits for the SQL sink before it says it is still behind."""
 
+UNITS_FILE = "units.csv"
+"""Name of the registry the simulated run used, in the settings' ``data_dir``."""
+
 
 @dataclass
 class DemoResult:
@@ -53,34 +61,45 @@ class DemoResult:
     published: int
     rejected: int
     reports: list[dict[str, Any]]
-    """The live KPI snapshots of the scorecard period, one per unit."""
+    """The live KPI snapshots of the scorecard period, own figures, one per unit
+    (:func:`motcua.scorecard.present`: named, scored, sorted)."""
     mismatches: list[str] = field(default_factory=list)
     """:func:`kpi.reconcile.differences` of the live snapshots against the batch report of
-    the same file, one line per differing (unit, period); empty when they agree."""
+    the same file (with the same registry), one line per differing bucket; empty when they
+    agree."""
     snapshots: int = 0
+    """Live snapshots compared, own and total."""
+    totals: list[dict[str, Any]] = field(default_factory=list)
+    """The live totals (tổng hợp) of the scorecard period, for units with units below."""
+    restated: list[dict[str, Any]] = field(default_factory=list)
+    """The scorecard period restated to the units in force now, own then total."""
+    scopes: dict[str, int] = field(default_factory=dict)
+    """Live snapshots per scope (``own``, ``total``)."""
+    registry_file: Path | None = None
+    """The unit registry the pipeline and the check used (None: none)."""
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
-def scorecard(reports: list[dict[str, Any]], console: Console, title: str) -> None:
-    """One row per unit: the figures a leader reads first, with Vietnamese headers."""
-    table = Table(title=title, title_justify="left")
-    for header in ("Đơn vị", "Cấp", "Tiếp nhận", "Trực tuyến", "Đúng hạn",
-                   "Đúng hạn 766", "TT trực tuyến", "Số hóa", "Hài lòng", "Điểm 766"):
-        left = header in ("Đơn vị", "Cấp")
-        table.add_column(header, justify="left" if left else "right", no_wrap=True)
-    for r in reports:
-        c, q = r["counts"], r["ratios"]
-        t = totals([e for e in r["criteria"] if e["id"].startswith("766.")])
-        table.add_row(
-            r["unit"], r.get("level") or "", f"{c['received']:,}", _pct(q["online_receipt"]),
-            _pct(q["on_time_resolved"]), _pct(q["on_time_766"]), _pct(q["online_payment"]),
-            _pct(q["digitization"]), _pct(q["satisfaction"]),
-            f"{t['points']:.2f}/{t['max_points']:g}",
-        )
-    console.print(table)
+def simulate(settings: Settings, console: Console, scale: float, reorganisation: bool
+             ) -> tuple[Path, Path | None, dict[str, str]]:
+    """Write the simulated events (and, crossing the reorganisation, the registry the run
+    used) to ``settings.data_dir``: (events file, registry file or None, unit names)."""
+    events = settings.data_dir / "demo-events.jsonl"
+    config = SimulationConfig(scale=scale, shuffle=True, duplicates=0.005, invalid=0.001,
+                              reorganisation=reorganisation)
+    rows = config.registry_rows()
+    what = "across the 1/7/2025 reorganisation" if reorganisation else "no reorganisation"
+    with console.status(f"Sinh dữ liệu mô phỏng (simulating Tân Hồng 2025, {what})…"):
+        n = write_jsonl(events, generate_lines(config))
+    console.print(f"simulated {n:,} events ({what}) → {events}")
+    names = {row[0]: row[1] for row in rows if not row[5]}  # the name in force last
+    names.update({row[0]: row[1] for row in rows if row[0] not in names})
+    if not reorganisation:
+        return events, None, names
+    units = settings.data_dir / UNITS_FILE
+    versions = write_registry(units, rows)
+    console.print(f"unit registry the run used ({versions} unit versions; new structure "
+                  f"from {config.cutover:%d/%m/%Y}) → {units}")
+    return events, units.resolve(), names
 
 
 def _still_running(worker: subprocess.Popen[bytes], log: Path) -> None:
@@ -98,25 +117,36 @@ def run_demo(
     events: Path | None = None,
     scale: float = 0.25,
     period: str = "2025",
+    reorganisation: bool = True,
     on_ready: Callable[[DemoResult], None] | None = None,
     serve: threading.Event | None = None,
 ) -> DemoResult:
     """Run the whole pipeline over the input; call ``on_ready`` with the result while
     everything still runs, then with ``serve`` keep it up until that event is set.
 
-    ``mismatches`` of the result lists every (unit, period) whose live snapshot breaks
-    the rule of :mod:`kpi.reconcile` against the batch report of the same file. A worker
-    that exits meanwhile raises :class:`~schemas.errors.PipelineError` (:class:`LogLost`
-    when it exited with 75); a pipeline that does not catch up
-    within 600 s, :class:`schemas.errors.NotIdle`. A sink still behind after
-    :data:`SINK_TIMEOUT` is reported, not fatal (the live check does not depend on it)."""
+    ``reorganisation`` chooses the simulated year (ignored with ``events``). The registry
+    is ``settings.units_file`` when set, else the one the simulation wrote (if any).
+    ``mismatches`` of the result lists every bucket (unit and scope, period) whose live
+    snapshot breaks the rule of :mod:`kpi.reconcile` against the batch report of the same
+    file with that registry. A worker that exits meanwhile raises
+    :class:`~schemas.errors.PipelineError` (:class:`LogLost` when it exited with 75); a
+    pipeline that does not catch up within 600 s, :class:`schemas.errors.NotIdle`; a
+    registry that cannot be used, :class:`schemas.errors.RegistryError`. A sink still
+    behind after :data:`SINK_TIMEOUT` is reported, not fatal (the live check does not
+    depend on it)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    names: dict[str, str] = {}
     if events is None:
-        events = settings.data_dir / "demo-events.jsonl"
-        config = SimulationConfig(scale=scale, shuffle=True, duplicates=0.005, invalid=0.001)
-        with console.status("Sinh dữ liệu mô phỏng (simulating a year of Tân Hồng dossiers)…"):
-            n = write_jsonl(events, generate_lines(config))
-        console.print(f"simulated {n:,} events → {events}")
+        events, written, names = simulate(settings, console, scale, reorganisation)
+        if written is not None and settings.units_file is None:
+            settings = settings.model_copy(update={"units_file": written})
+        elif written is not None:
+            console.print(f"[yellow]MOTCUA_UNITS_FILE is set: the pipeline and the check "
+                          f"use {settings.units_file}, not {written}[/yellow]")
+    registry = UnitRegistry.load(settings.units_file) if settings.units_file else None
+    if registry is not None:
+        console.print(f"units: {settings.units_file} — counts go to the unit in force when "
+                      "judged (view as_was), totals to the units above it then")
     if settings.kafka_bootstrap is None:
         console.print("starting the embedded Kafka-protocol broker (Tansu, in memory)…")
     with bootstrap_for(settings) as servers:
@@ -126,19 +156,7 @@ def run_demo(
         with worker_process(settings, servers, worker_log) as worker, \
                 services(settings, servers, console):
             console.print(f"pipeline worker started (pid {worker.pid}, log {worker_log})")
-            prod = producer(settings, servers)
-            size = events.stat().st_size
-            try:
-                with Progress(TextColumn("[bold]Gửi sự kiện (publish)"), BarColumn(),
-                              DownloadColumn(), console=console, transient=True) as progress:
-                    task = progress.add_task("publish", total=size)
-                    summary = ingest_file(events, prod, settings,
-                                          on_progress=lambda b: progress.advance(task, b))
-            finally:
-                prod.close()
-            console.print(f"published {summary.published:,} events to "
-                          f"{settings.topics.events}, {summary.rejected:,} invalid lines to "
-                          f"{settings.topics.dlq}")
+            published, rejected = _publish(settings, servers, events, console)
             with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):
                 started = time.monotonic()
                 try:
@@ -151,7 +169,8 @@ def run_demo(
             console.print(f"pipeline idle after {took:.1f} s: {len(snapshots):,} KPI "
                           f"snapshots on {settings.topics.kpi}")
             # reconcile the live snapshots with the batch path over the same file
-            _, want = file_reports(events, time.time())
+            as_of = time.time()
+            _, want = file_reports(events, as_of, registry)
             mismatches = differences(snapshots, want)
             with console.status("Ghi vào CSDL (waiting for the SQL sink)…"):
                 try:
@@ -159,19 +178,55 @@ def run_demo(
                     console.print(f"SQL store up to date: {settings.database_url_shown()}")
                 except NotIdle as exc:
                     console.print(f"[yellow]{exc}[/yellow]")
-            # the live snapshots carry no criteria (scored where read): score them here
-            on_date = local_date(parse_period(period).start)
-            reports = []
-            for u in sorted({unit for unit, _ in want}):
-                if (u, period) in snapshots:
-                    r = dict(snapshots[(u, period)])
-                    r["criteria"] = report_criteria(r["counts"], r.get("level"), on_date)
-                    reports.append(r)
-            result = DemoResult(events, summary.published, summary.rejected, reports,
-                                mismatches, len(snapshots))
+            own, total = period_reports(snapshots, want, period)
+            result = DemoResult(
+                events, published, rejected, present(own, registry, as_of, names),
+                mismatches, len(snapshots),
+                totals=present(total, registry, as_of, names),
+                restated=(present(restated_reports(own, registry, as_of), registry, as_of,
+                                  names) if registry is not None else []),
+                scopes=_scopes(snapshots), registry_file=settings.units_file)
             if on_ready is not None:
                 on_ready(result)
             if serve is not None:
                 console.print("serving (worker, sink, /metrics); Ctrl-C to stop")
                 serve.wait()
             return result
+
+
+def _publish(settings: Settings, servers: str, events: Path, console: Console
+             ) -> tuple[int, int]:
+    """Publish ``events`` as ``motcua ingest`` does: (published, rejected to the DLQ)."""
+    prod = producer(settings, servers)
+    size = events.stat().st_size
+    try:
+        with Progress(TextColumn("[bold]Gửi sự kiện (publish)"), BarColumn(),
+                      DownloadColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("publish", total=size)
+            summary = ingest_file(events, prod, settings,
+                                  on_progress=lambda b: progress.advance(task, b))
+    finally:
+        prod.close()
+    console.print(f"published {summary.published:,} events to {settings.topics.events}, "
+                  f"{summary.rejected:,} invalid lines to {settings.topics.dlq}")
+    return summary.published, summary.rejected
+
+
+def period_reports(snapshots: Snapshots, want: Snapshots, period: str
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The live snapshots of ``period`` for every unit the batch report knows: (own
+    figures, totals)."""
+    own: list[dict[str, Any]] = []
+    total: list[dict[str, Any]] = []
+    for key in sorted({key for key, _ in want}):
+        report = snapshots.get((key, period))
+        if report is not None:
+            (total if split_scoped(key)[1] == TOTAL else own).append(report)
+    return own, total
+
+
+def _scopes(snapshots: Snapshots) -> dict[str, int]:
+    out = {OWN: 0, TOTAL: 0}
+    for key, _ in snapshots:
+        out[split_scoped(key)[1]] += 1
+    return out

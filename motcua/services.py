@@ -6,7 +6,11 @@ Contract:
 * :func:`services` starts the metrics endpoint on ``settings.metrics_port`` (port taken:
   on a free port, and says so) and the sink thread; on exit it stops the sink (joins up to
   30 s) and closes the endpoint. The metrics feed also watches the pipeline's group lag.
-* :func:`wait_for_pipeline` returns the latest KPI snapshots once the pipeline is idle
+* :func:`live_snapshots` reads the latest KPI snapshot of every report bucket on the kpi
+  topic, keyed by :func:`kpi.report.report_bucket` — ``(unit, period)`` for a unit's own
+  figures, ``(scoped total key, period)`` for its total — the bucket keys of
+  :mod:`kpi.reconcile`, so own and total snapshots of one (unit, period) never collide.
+* :func:`wait_for_pipeline` returns those snapshots once the pipeline is idle
   (:func:`streams.idle.wait_until_idle`), and raises :class:`schemas.errors.NotIdle` at
   once when the worker process exits meanwhile, else at the deadline.
 * :func:`wait_for_sink` returns once the sink's group has committed every record of the
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -28,12 +32,13 @@ from rich.console import Console
 
 from consumers.metrics import default_groups, start_metrics
 from consumers.sink import run_sink
+from kpi.report import report_bucket
 from runtime.kafka import group_lag
 from runtime.settings import Settings
 from runtime.topics import pipeline_group, sink_group
 from runtime.waiting import wait_for
 from schemas.errors import NotIdle
-from streams.idle import wait_until_idle
+from streams.idle import read_snapshots, wait_until_idle
 
 IDLE_SLICE = 15.0
 """Seconds of one idleness probe: how soon a dead worker is noticed."""
@@ -68,12 +73,26 @@ def services(settings: Settings, bootstrap: str, console: Console) -> Iterator[N
             metrics.close()
 
 
-def wait_for_pipeline(settings: Settings, bootstrap: str, worker: subprocess.Popen[bytes],
-                      *, timeout: float) -> dict[tuple[str, str], dict[str, Any]]:
-    """The latest snapshot per (unit, period) once the pipeline has caught up."""
+Snapshots = dict[tuple[str, str], dict[str, Any]]
+"""KPI snapshots by report bucket (:func:`kpi.report.report_bucket`)."""
 
-    def idle() -> tuple[dict[tuple[str, str], dict[str, Any]]]:
-        return (wait_until_idle(settings, bootstrap, timeout=IDLE_SLICE),)
+
+def by_bucket(reports: Iterable[Mapping[str, Any]]) -> Snapshots:
+    """``reports`` keyed by :func:`kpi.report.report_bucket` (the last one of a bucket wins)."""
+    return {report_bucket(r): dict(r) for r in reports}
+
+
+def live_snapshots(settings: Settings, bootstrap: str) -> Snapshots:
+    """The latest snapshot of every report bucket on the kpi topic."""
+    return by_bucket(read_snapshots(settings, bootstrap).values())
+
+
+def wait_for_pipeline(settings: Settings, bootstrap: str, worker: subprocess.Popen[bytes],
+                      *, timeout: float) -> Snapshots:
+    """The latest snapshot per report bucket once the pipeline has caught up."""
+
+    def idle() -> tuple[Snapshots]:
+        return (by_bucket(wait_until_idle(settings, bootstrap, timeout=IDLE_SLICE).values()),)
 
     (snapshots,) = wait_for(idle, timeout=timeout, poll=0.0, errors=(NotIdle,),
                             process=worker, what="the pipeline to catch up")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     metrics_port: int = 9464
     data_dir: Path = Path("./data")
     consumer_group_prefix: str = "motcua"
+    units_file: Path | None = Field(
+        default=None,
+        description="the unit registry CSV of EVENTS.md v1.1 (units in force, successors); "
+        "unset or empty: every unit code stands for itself",
+    )
+
+    @field_validator("units_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """``MOTCUA_UNITS_FILE=`` (empty) means no registry, not the current directory."""
+        return None if value == "" else value
 
     def kafka_client_options(self) -> dict[str, object]:
         """Security options in kafka-python's spelling (aiokafka uses the same names)."""
@@ -92,6 +103,8 @@ class Settings(BaseSettings):
                                            if self.kafka_sasl_password is not None else None),
             "MOTCUA_KAFKA_SSL_CAFILE": (str(self.kafka_ssl_cafile)
                                         if self.kafka_ssl_cafile is not None else None),
+            "MOTCUA_UNITS_FILE": (str(self.units_file)
+                                  if self.units_file is not None else None),
         }
         env.update({k: v for k, v in optional.items() if v is not None})
         return env

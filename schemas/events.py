@@ -1,4 +1,4 @@
-"""Pydantic v2 models of the event contract v1 (../shared/EVENTS.md).
+"""Pydantic v2 models of the event contract v1.1 (../shared/EVENTS.md).
 
 One event is a CloudEvents 1.0 envelope in structured JSON mode. The ``type`` selects the
 shape of ``data``; every type is prefixed with ``vn.gov.motcua.``. Field names are an
@@ -14,7 +14,11 @@ Vietnamese terms, so a civil servant can map a field to a form:
 * ``dossier.extended``: xin lỗi và hẹn lại
 * ``dossier.resolved`` / ``dossier.returned``: đã xử lý xong / đã trả kết quả
 * ``dossier.rejected`` / ``dossier.withdrawn``: từ chối / công dân rút hồ sơ
-* ``dossier.digitized``: số hóa thành phần hồ sơ
+* ``dossier.digitized``: số hóa thành phần hồ sơ; ``components_reused``: tái sử dụng dữ liệu số
+* ``dossier.stopped``: thông báo dừng giải quyết (Circular 03/2025/TT-VPCP form 05)
+* ``dossier.synced``: đồng bộ lên Cổng Dịch vụ công quốc gia
+* ``handling_unit_code``: cơ quan có thẩm quyền giải quyết (Decree 118/2025 "phi địa giới":
+  the desk that receives and the unit that handles may differ)
 * ``payment.completed``: thực hiện nghĩa vụ tài chính; ``feedback.rated``: đánh giá hài lòng
 
 Extra fields are ignored (EVENTS.md lets producers add optional fields freely).
@@ -133,8 +137,9 @@ Flag = Annotated[bool, Field(strict=True)]
 
 
 class UnitLevel(StrEnum):
-    """Cấp đơn vị: tỉnh / huyện / xã."""
+    """Cấp đơn vị: bộ / tỉnh / huyện (until 30/6/2025) / xã."""
 
+    ministry = "ministry"
     province = "province"
     district = "district"
     commune = "commune"
@@ -197,6 +202,10 @@ class ReceivedData(_Data):
     processing_days: Days | None = None
     fee_required: Flag = False
     paper_result: Flag = True
+    handling_unit_code: UnitCode | None = None
+    """Cơ quan có thẩm quyền giải quyết (v1.1); default: ``unit_code``."""
+    handling_unit_level: UnitLevel | None = None
+    """v1.1; default: ``unit_level``."""
 
     @model_validator(mode="after")
     def _due_known(self) -> ReceivedData:
@@ -253,6 +262,18 @@ class DigitizedData(_Data):
         if self.components_digitized > self.components_total:
             raise ValueError("components_digitized must not exceed components_total")
         return self
+
+
+class StoppedData(_Data):
+    """Thông báo dừng giải quyết hồ sơ (v1.1)."""
+
+    reason: str | None = None
+
+
+class SyncedData(_Data):
+    """Đồng bộ hồ sơ lên Cổng DVCQG (v1.1)."""
+
+    target: str = "dvcqg"
 
 
 class PaymentData(_Data):
@@ -337,6 +358,16 @@ class DossierWithdrawn(_Envelope):
     data: EmptyData = EmptyData()
 
 
+class DossierStopped(_Envelope):
+    type: Literal["vn.gov.motcua.dossier.stopped"]
+    data: StoppedData = StoppedData()
+
+
+class DossierSynced(_Envelope):
+    type: Literal["vn.gov.motcua.dossier.synced"]
+    data: SyncedData = SyncedData()
+
+
 class DossierDigitized(_Envelope):
     type: Literal["vn.gov.motcua.dossier.digitized"]
     data: DigitizedData
@@ -362,6 +393,8 @@ EVENT_MODELS: tuple[type[_Envelope], ...] = (
     DossierReturned,
     DossierRejected,
     DossierWithdrawn,
+    DossierStopped,
+    DossierSynced,
     DossierDigitized,
     PaymentCompleted,
     FeedbackRated,
@@ -383,12 +416,14 @@ Event = Annotated[
     | DossierReturned
     | DossierRejected
     | DossierWithdrawn
+    | DossierStopped
+    | DossierSynced
     | DossierDigitized
     | PaymentCompleted
     | FeedbackRated,
     Field(discriminator="type"),
 ]
-"""Any v1 event, discriminated by ``type``."""
+"""Any v1.1 event, discriminated by ``type``."""
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type, unused-ignore]
 

@@ -41,6 +41,7 @@ from streams.changelog import KafkaChangelogs
 from streams.faust_internals import App, aiokafka_producer, owned_partitions
 from streams.pipeline import Pipeline, Topics
 from streams.ports import Delivery, Producer, Row
+from streams.units import load_registry
 
 log = logging.getLogger("motcua.streams")
 T = TypeVar("T")
@@ -153,11 +154,15 @@ def create_app(
     """Build the pipeline's faust app (nothing runs until a worker starts it).
 
     ``ensure`` creates the declared topics first (:func:`runtime.topics.ensure_topics`).
+    The unit registry is ``settings.units_file`` (:func:`streams.units.load_registry`; a
+    broken file raises :class:`schemas.errors.RegistryError` first, before any topic is
+    touched).
     ``with_criteria`` scores the criteria catalogs into every snapshot (``criteria``); off
     by default because it is costly per snapshot and readers (``motcua report``, the sink)
     score the stored counts themselves (docs/decisions/streams-criteria-off.md).
     """
     logging.getLogger("aiokafka").setLevel(logging.INFO)  # a debug record per send otherwise
+    registry = load_registry(settings)
     if ensure:
         ensure_topics(bootstrap, declared_topics(settings), settings)
     n = settings.topic_partitions
@@ -187,7 +192,8 @@ def create_app(
                     dlq=names.dlq, dossiers_changelog=changelog_topic(settings, "dossiers"),
                     applied_changelog=changelog_topic(settings, "applied"))
     pipeline = Pipeline(topics, FaustProducer(app), KafkaChangelogs(settings, bootstrap),
-                        clock=clock, with_criteria=with_criteria)
+                        clock=clock, with_criteria=with_criteria,
+                        registry=registry)
     app.pipeline = pipeline
     for name in (names.events, names.contributions):  # subscribed, without agents
         app.topics.add(app.topic(name, partitions=n, key_type=bytes, value_type=bytes,

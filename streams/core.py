@@ -4,16 +4,34 @@ tested and reasoned about alone.
 
 * :class:`Tracker` — dossier states of the owned ``events`` partitions; turns touched
   dossiers into *versioned whole contributions* and keeps a heap of due instants.
-* :class:`Aggregator` — per (unit, dossier) the last applied version and its rows; KPI
-  counters per (unit, period) that are always the sum of those rows.
+* :class:`Aggregator` — per (counter key, dossier) the last applied version and its rows;
+  KPI counters per (counter key, period) that are always the sum of those rows.
+
+A *counter key* is a unit code (the unit's own figures) or a unit's scoped total key
+(:func:`kpi.attribution.scoped`). Each count of a dossier goes to the unit in force at its
+judged instant and to the totals above it (:func:`kpi.contribution.contribution_rows` with
+the tracker's :class:`kpi.attribution.Attribution`), so one dossier may touch several
+counter keys: the receiving unit, the handling unit, the units in force at different
+instants and their totals.
 
 Wire formats (JSON, orjson):
 
-* contributions message, key = unit: ``{"d": [[code, version, level, rows], ...]}`` with
-  ``rows`` = ``[[period keys], [count keys]]`` pairs (:func:`kpi.contribution.contribution_rows`);
-  empty ``rows`` retract the dossier from that unit.
-* dossier table row: ``{"f": facts, "v": version, "u": unit, "h": horizon, "p": partition}``.
-* applied table row (key ``unit␟code``): ``{"v": version, "l": level, "r": rows, "p": partition}``.
+* contributions message, key = counter key: ``{"d": [[code, version, level, rows], ...]}``
+  with ``rows`` = ``[[period keys], [count keys]]`` pairs: the dossier's rows of that
+  counter key; empty ``rows`` retract the dossier from that key.
+* dossier table row: ``{"f": facts, "v": version, "u": keys, "h": horizon, "p": partition}``
+  and, with a registry, ``"r": fingerprint`` (:func:`streams.units.registry_fingerprint`);
+  ``"a": true`` marks a row written *ahead* of an emission not yet delivered. ``keys``: the
+  counter keys the dossier may hold rows under, sorted, joined by ``␟`` (null: none).
+* applied table row (key ``counterkey␟code``): ``{"v": version, "l": level, "r": rows,
+  "p": partition}``.
+
+Retractions: every emission sends the dossier's rows to each counter key it touches now and
+an empty entry to each key of its previous emission it no longer touches, so a dossier that
+moves (another handling unit, a merger, a registry change) leaves no stale counts. The
+table row's ``keys`` always include every key the aggregator may hold non-empty rows of the
+dossier under (the keys of the emission it accompanies, retracted ones too), so a restored
+dossier still retracts what a lost emission sent.
 
 Memory: a worker holds every open dossier of its partitions, so :class:`Tracked` keeps a
 dossier's facts packed in one ``bytes`` object (the JSON of its row's ``"f"``) and unpacks
@@ -26,13 +44,14 @@ from __future__ import annotations
 import heapq
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import orjson
 
+from kpi.attribution import NO_REGISTRY, Attribution
 from kpi.contribution import contribution_rows, next_change
 from kpi.counters import INDEX, Counters
 from kpi.dossier import DossierState, Fact, FactKey, fact_key, fact_of
@@ -44,6 +63,18 @@ Rows = list[list[list[str]]]
 """``[[period keys], [count keys]]`` pairs."""
 Entry = list[Any]
 """``[code, version, level, rows]`` of a contributions message."""
+
+
+def join_keys(keys: Iterable[str]) -> str | None:
+    """A set of counter keys as one interned string (sorted, joined by ``␟``); None if
+    empty. Few distinct sets, many dossiers: they share the string."""
+    ks = sorted(set(keys))
+    return sys.intern(SEP.join(ks)) if ks else None
+
+
+def split_keys(keys: str | None) -> list[str]:
+    """:func:`join_keys` reversed."""
+    return keys.split(SEP) if keys is not None else []
 
 
 class Versions:
@@ -89,6 +120,8 @@ class _Row(msgspec.Struct):
     u: str | None
     h: float
     p: int
+    r: str | None = None
+    a: bool = False
 
 
 _decode_row = msgspec.json.Decoder(_Row).decode
@@ -97,30 +130,31 @@ _decode_row = msgspec.json.Decoder(_Row).decode
 class Tracked:
     """One dossier as the tracker holds it, compactly: the facts stay packed
     (:func:`pack_facts`) and :attr:`state` unpacks them on every read, so read it once per
-    use; the unit string is interned (few units, many dossiers). ``due`` is the instant it
-    is scheduled to be re-emitted at (its next change)."""
+    use. ``keys`` are the counter keys its last emission sent rows to (:func:`join_keys`,
+    interned: few sets, many dossiers; after a restore, those of its table row). ``due`` is
+    the instant it is scheduled to be re-emitted at (its next change)."""
 
-    __slots__ = ("code", "packed", "partition", "version", "unit", "due")
+    __slots__ = ("code", "packed", "partition", "version", "keys", "due")
 
     def __init__(self, state: DossierState, partition: int, version: int = 0,
-                 unit: str | None = None, due: float | None = None) -> None:
-        self._set(state.code, pack_facts(state.facts), partition, version, unit, due)
+                 keys: str | None = None, due: float | None = None) -> None:
+        self._set(state.code, pack_facts(state.facts), partition, version, keys, due)
 
     def _set(self, code: str, packed: bytes, partition: int, version: int,
-             unit: str | None, due: float | None) -> None:
+             keys: str | None, due: float | None) -> None:
         self.code = code
         self.packed = packed
         self.partition = partition
         self.version = version
-        self.unit = sys.intern(unit) if unit is not None else None
+        self.keys = sys.intern(keys) if keys is not None else None
         self.due = due
 
     @classmethod
     def packed_as(cls, code: str, packed: bytes, partition: int, version: int,
-                  unit: str | None) -> Tracked:
+                  keys: str | None) -> Tracked:
         """A dossier whose facts are already packed (as in its table row)."""
         rec = cls.__new__(cls)
-        rec._set(code, packed, partition, version, unit, None)
+        rec._set(code, packed, partition, version, keys, None)
         return rec
 
     @property
@@ -134,22 +168,32 @@ class Tracked:
 
     def __repr__(self) -> str:
         return (f"Tracked({self.code!r}, {len(unpack_facts(self.packed))} facts, "
-                f"partition={self.partition}, version={self.version}, unit={self.unit!r}, "
+                f"partition={self.partition}, version={self.version}, keys={self.keys!r}, "
                 f"due={self.due})")
 
 
 @dataclass
 class Tracker:
-    """Dossier states (hồ sơ) of this worker's partitions of the events topic."""
+    """Dossier states (hồ sơ) of this worker's partitions of the events topic, attributed
+    with ``attribution`` (:data:`kpi.attribution.NO_REGISTRY`: every code stands for
+    itself, no totals) whose registry has ``fingerprint``
+    (:func:`streams.units.registry_fingerprint`; None without a registry)."""
 
     calendar_for: CalendarFor
     versions: Versions = field(default_factory=Versions)
     dossiers: dict[str, Tracked] = field(default_factory=dict)
     _heap: list[tuple[float, str]] = field(default_factory=list)
+    attribution: Attribution = NO_REGISTRY
+    fingerprint: str | None = None
+    stale: set[str] = field(default_factory=set)
+    """Dossiers whose table row does not say what their next emission will: restored from a
+    row of another registry or written ahead of an emission. Their next emission writes
+    their row (the caller discards them here then)."""
 
     def clear(self) -> None:
         self.dossiers.clear()
         self._heap.clear()
+        self.stale.clear()
 
     def apply(self, event: Event, partition: int) -> tuple[Tracked, bool]:
         """Fold one valid event in; returns the dossier and whether its state changed."""
@@ -172,22 +216,40 @@ class Tracker:
 
     def emit(self, rec: Tracked, now: float) -> list[tuple[str, Entry]]:
         """The dossier's whole contribution at ``now`` under a new version, as
-        ``(unit, entry)`` pairs (two when its unit changed: a retraction for the old one),
-        and its next change scheduled."""
+        ``(counter key, entry)`` pairs: one per key it touches now, then a retraction
+        (empty rows, level None) per key of :attr:`Tracked.keys` it no longer touches; its
+        keys and its next change updated."""
         state = rec.state
         d = summarize(state, now, self.calendar_for)
         rec.version = v = self.versions.next(rec.version)
         out: list[tuple[str, Entry]] = []
-        unit = None
+        by_key: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         if d is not None:
-            unit = sys.intern(d.unit)
-            rows = contribution_rows(d, now)  # tuples: JSON arrays on the wire
-            out.append((unit, [rec.code, v, d.level, rows]))
-        if rec.unit is not None and rec.unit != unit:
-            out.append((rec.unit, [rec.code, v, None, []]))
-        rec.unit = unit
+            attribution = self.attribution
+            levels: dict[str, str] | None = {} if attribution.keeps_totals else None
+            for key, periods, counts in contribution_rows(d, now, attribution, levels):
+                rows = by_key.get(key)
+                if rows is None:
+                    by_key[key] = [(periods, counts)]  # tuples: JSON arrays on the wire
+                else:
+                    rows.append((periods, counts))
+            for key, rows in by_key.items():
+                # without a registry the level is the dossier's (cheaper than ``levels``)
+                level = levels[key] if levels is not None else (
+                    d.level if key == d.unit else d.handling_level)
+                out.append((key, [rec.code, v, level, rows]))
+        if len(by_key) == 1:
+            keys: str | None = sys.intern(next(iter(by_key)))
+        else:
+            keys = join_keys(by_key)
+        old = rec.keys
+        if old is not None and old != keys:
+            for key in split_keys(old):
+                if key not in by_key:
+                    out.append((key, [rec.code, v, None, []]))
+        rec.keys = keys
         self.schedule(rec, next_change(state, now, self.calendar_for, summary=d,
-                                       summarized=True))
+                                       summarized=True, attribution=self.attribution))
         return out
 
     def schedule(self, rec: Tracked, at: float | None) -> None:
@@ -208,21 +270,37 @@ class Tracker:
                 yield rec
 
     # ----------------------------------------------------------------- table rows
-    @staticmethod
-    def row(rec: Tracked, horizon: float) -> bytes:
-        return _kept(orjson.dumps({"f": orjson.Fragment(rec.packed), "v": rec.version,
-                                   "u": rec.unit, "h": horizon, "p": rec.partition}))
+    def row(self, rec: Tracked, horizon: float, sent: Iterable[str] | None = None, *,
+            ahead: bool = False) -> bytes:
+        """The dossier's table row after an emission at ``horizon``; ``keys`` are ``sent``
+        (every key the emission sent an entry to, retractions included) if given, else
+        :attr:`Tracked.keys`. ``ahead``: written before that emission is delivered (a
+        restore then re-emits the dossier at once)."""
+        keys = rec.keys if sent is None else join_keys(sent)
+        row: dict[str, Any] = {"f": orjson.Fragment(rec.packed), "v": rec.version,
+                               "u": keys, "h": horizon, "p": rec.partition}
+        if self.fingerprint is not None:
+            row["r"] = self.fingerprint
+        if ahead:
+            row["a"] = True
+        return _kept(orjson.dumps(row))
 
     def restore(self, code: str, raw: bytes, partitions: set[int]) -> None:
-        """Take one table row back (after recovery) if its partition is ours; its next
+        """Take one table row back (after recovery) if its partition is ours. Its next
         change is computed from the horizon it was last written at, so a re-emission lost
-        in a crash is redone at once."""
+        in a crash is redone at once; a row of another registry (fingerprint) or written
+        ahead is due at once (and :attr:`stale`): its attribution may have changed."""
         row = _decode_row(raw)
         if row.p not in partitions:
             return
         rec = Tracked.packed_as(code, bytes(row.f), row.p, row.v, row.u)
         self.dossiers[code] = rec
-        self.schedule(rec, next_change(rec.state, row.h, self.calendar_for))
+        if row.r != self.fingerprint or row.a:
+            self.stale.add(code)
+            self.schedule(rec, row.h)
+        else:
+            self.schedule(rec, next_change(rec.state, row.h, self.calendar_for,
+                                           attribution=self.attribution))
 
 
 @dataclass(slots=True)
@@ -254,8 +332,9 @@ def _indices(keys: list[str]) -> tuple[int, ...]:
 
 @dataclass
 class Aggregator:
-    """KPI counters per (unit, period) of this worker's partitions of the contributions
-    topic, kept equal to the sum of the last applied rows of every dossier."""
+    """KPI counters per (counter key, period) of this worker's partitions of the
+    contributions topic, kept equal to the sum of the last applied rows of every dossier.
+    Its "unit" strings are counter keys (a unit's total: :func:`kpi.attribution.scoped`)."""
 
     applied: dict[str, Applied] = field(default_factory=dict)
     counters: dict[tuple[str, str], Counters] = field(default_factory=dict)
@@ -330,4 +409,4 @@ def encode_entries(entries: list[Entry]) -> bytes:
 
 
 __all__ = ["Aggregator", "Applied", "Tracked", "Tracker", "Versions", "decode_entries",
-           "encode_entries", "pack_facts", "unpack_facts"]
+           "encode_entries", "join_keys", "pack_facts", "split_keys", "unpack_facts"]

@@ -2,7 +2,8 @@
 
 * :func:`group_lag` — records of the events and contributions topics not yet committed by
   the pipeline's consumer group.
-* :func:`read_snapshots` — the latest KPI snapshot per ``unit|period`` on the kpi topic.
+* :func:`read_snapshots` — the latest KPI snapshot per record key on the kpi topic, by
+  bucket (:func:`kpi.report.report_bucket`).
 * :func:`wait_until_idle` — blocks until the pipeline has processed everything it was given
   and its snapshots stopped changing; returns those snapshots.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from kpi.report import report_bucket
 from runtime.settings import Settings
 from runtime.waiting import wait_for
 from schemas.errors import NotIdle
@@ -30,7 +32,10 @@ def group_lag(settings: Settings, bootstrap: str, group: str | None = None) -> d
 
 
 def read_snapshots(settings: Settings, bootstrap: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """The latest snapshot of every (unit, period) on the kpi topic."""
+    """The latest snapshot of every bucket on the kpi topic, keyed by
+    :func:`kpi.report.report_bucket`: ``(unit, period)`` for a unit's own figures,
+    ``(scoped total key, period)`` for its total — the buckets of
+    :func:`kpi.reconcile.batch_reports`."""
     from runtime.kafka import read_topic
 
     out: dict[tuple[str, str], dict[str, Any]] = {}
@@ -38,7 +43,7 @@ def read_snapshots(settings: Settings, bootstrap: str) -> dict[tuple[str, str], 
         if record.value is None:
             continue
         report = orjson.loads(record.value)
-        out[(report["unit"], report["period"])] = report
+        out[report_bucket(report)] = report
     return out
 
 

@@ -8,20 +8,25 @@ Data flow::
       │    invalid ──► DLQ (runtime.dlq: reason + original bytes + topic/partition/offset)
       │    wrong key ─► re-sent to the events topic keyed by ``subject`` (one dossier, one
       │                 partition, one owner)
-      │    valid ───► Tracker (kpi.dossier fold, idempotent); changed dossiers' rows ──►
+      │    valid ───► Tracker (kpi.dossier fold, idempotent; counts attributed with the
+      │                 unit registry, kpi.attribution); changed dossiers' rows ──►
       │                 dossiers changelog
       ▼
-    contributions topic (key = unit): the WHOLE current contribution of every dossier
-      │  touched in the batch, with a version number, one message per unit per batch
+    contributions topic (key = counter key: a unit's own figures, or its total): the
+      │  WHOLE current contribution of every dossier touched in the batch, with a version
+      │  number, one message per counter key per batch; empty rows retract a dossier
+      │  from a key it no longer touches
       │  aggregate_batch
-      │    Aggregator: per unit␟code the last applied (version, rows), applied only if the
+      │    Aggregator: per key␟code the last applied (version, rows), applied only if the
       │    version is newer; counters += new rows − old rows; changed rows ──► applied
       │    changelog
       ▼
-    publish (timer): changed (unit, period) buckets only ──► kpi topic (compacted, key =
-      ``unit|period``, the kpi.report.build_report JSON)
+    publish (timer): changed (counter key, period) buckets only ──► kpi topic (compacted,
+      key = kpi.report.snapshot_key: ``unit|period`` own, ``unit|period|total`` total; the
+      kpi.report.build_report JSON, view ``as_was``, with the scope and the unit's name)
     sweep (timer): dossiers whose next change (due instant passing, a new month, a
-      future-dated fact becoming visible) is due are re-emitted like a new event.
+      future-dated fact becoming visible, a unit version beginning or ending) is due are
+      re-emitted like a new event.
 
 Why versions and whole contributions (DESIGN.md): delivery is at-least-once, so after a
 crash events whose changelog rows were already written are processed again. The tracker's
@@ -42,12 +47,16 @@ Contracts:
   :meth:`handle_aggregate` refuse records (they are fetched again later) and the timers do
   nothing.
 * :meth:`Pipeline.revoke` waits for a batch in progress, then drops the state.
+* A registry change reaches the live numbers on restart: every dossier whose table row was
+  written under another registry is re-emitted at once (:meth:`streams.core.Tracker.restore`,
+  docs/decisions/streams-registry-change.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -57,21 +66,37 @@ from typing import Any, Protocol
 
 import orjson
 
+from kpi.attribution import AS_WAS, Attribution, split_scoped
 from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
 from kpi.decode import decode
 from kpi.periods import parse_period
-from kpi.report import build_report, report_criteria
+from kpi.registry import UnitRegistry
+from kpi.report import build_report, report_criteria, snapshot_key
 from kpi.units import CalendarBook
 from runtime.dlq import DeadLetter
 from schemas.errors import DeliveryFailed, InvalidEvent, LogLost
-from streams.core import Aggregator, Entry, Tracker, decode_entries, encode_entries
+from streams.core import (
+    Aggregator,
+    Entry,
+    Tracked,
+    Tracker,
+    decode_entries,
+    encode_entries,
+    split_keys,
+)
 from streams.ports import ChangelogSource, Delivery, Producer, Row
+from streams.units import UnitNames, registry_fingerprint
 
 log = logging.getLogger("motcua.streams")
 
 MAX_ENTRIES_PER_MESSAGE = 2000
-"""Contributions entries per message (one unit); bigger batches are split."""
+"""Contributions entries per message (one counter key); bigger batches are split."""
+
+MAX_SWEPT = 20_000
+"""Dossiers re-emitted per sweep at most; the others stay due for the next sweep, so that
+a mass re-emission (a registry change, a long downtime) does not hold the event loop for
+seconds (group heartbeats run on it)."""
 
 
 class Record(Protocol):
@@ -107,17 +132,25 @@ class Topics:
 
 class Pipeline:
     """Tracker + aggregator of this worker's partitions, their producer and the delivery
-    check. One instance per worker process; every method runs on the event loop."""
+    check. One instance per worker process; every method runs on the event loop.
+
+    ``registry`` (None: every unit code stands for itself, no totals) attributes the counts
+    (:class:`kpi.attribution.Attribution`) and names the units in the snapshots; a given
+    ``tracker`` is used as it is."""
 
     def __init__(self, topics: Topics, producer: Producer, changelogs: ChangelogSource, *,
                  clock: Callable[[], float] = time.time, with_criteria: bool = False,
-                 tracker: Tracker | None = None) -> None:
+                 tracker: Tracker | None = None,
+                 registry: UnitRegistry | None = None) -> None:
         self.topics = topics
         self.producer = producer
         self.changelogs = changelogs
         self.clock = clock
         self.with_criteria = with_criteria
-        self.tracker = tracker if tracker is not None else Tracker(CalendarBook())
+        self.tracker = tracker if tracker is not None else Tracker(
+            CalendarBook(), attribution=Attribution(registry),
+            fingerprint=registry_fingerprint(registry))
+        self.names = UnitNames(registry)
         self.aggregator = Aggregator()
         self.ready = False
         """True once the state of the owned partitions is rebuilt (:meth:`recover`)."""
@@ -190,8 +223,10 @@ class Pipeline:
 
     async def track_batch(self, records: list[Record]) -> None:
         """Fold a batch of event records and send what changed: dead letters, re-keyed
-        events, the changed dossiers' changelog rows and one contributions message per
-        unit (split above :data:`MAX_ENTRIES_PER_MESSAGE`)."""
+        events, the changelog rows of the dossiers that changed (or moved between counter
+        keys, or were :attr:`Tracker.stale`) and one contributions message per counter key
+        (split above :data:`MAX_ENTRIES_PER_MESSAGE`). Should the batch be lost, its events
+        are processed again, so the rows go with the entries."""
         now = self.clock()
         topics, tracker, send = self.topics, self.tracker, self.producer.send
         sent: list[Delivery] = []
@@ -228,11 +263,18 @@ class Pipeline:
         self.stats["dead"] += len(dead)
         by_unit: dict[str, list[Entry]] = defaultdict(list)
         rows: list[Row] = []
+        stale = tracker.stale
         for code, rec in touched.items():
-            for unit, entry in tracker.emit(rec, now):
+            old = rec.keys
+            pairs = tracker.emit(rec, now)
+            for unit, entry in pairs:
                 by_unit[unit].append(entry)
-            if code in changed:
-                rows.append((code.encode(), tracker.row(rec, now), rec.partition))
+            if rec.keys != old:  # the row names the retracted keys too
+                rows.append(self._row(rec, now, [k for k, _ in pairs]))
+                stale.discard(code)
+            elif code in changed or code in stale:
+                rows.append(self._row(rec, now))
+                stale.discard(code)
         sent.extend(await self.producer.send_rows(topics.dossiers_changelog, rows))
         await self._send_entries(sent, by_unit)
         await self.delivered(sent)
@@ -248,19 +290,47 @@ class Pipeline:
                 sent.append(await send(topic, key, encode_entries(chunk)))
 
     async def sweep(self) -> None:
-        """Re-emit every dossier whose next change is due (nothing before recovery)."""
+        """Re-emit the dossiers whose next change is due, at most :data:`MAX_SWEPT` (nothing
+        before recovery).
+
+        No event is replayed for a sweep lost in a crash, so a swept dossier's table row
+        is written only after its entries are delivered — and, when the emission sends to
+        a counter key its row may not name, also *ahead* of them (:meth:`Tracker.row`),
+        so that a restore re-emits it and retracts that key. Rows are written for dossiers
+        whose keys moved or that were :attr:`Tracker.stale`; the others keep their row,
+        whose horizon makes a restore redo the re-emission."""
         if not self.ready:
             return
         now = self.clock()
+        tracker = self.tracker
         by_unit: dict[str, list[Entry]] = defaultdict(list)
-        for rec in list(self.tracker.due(now)):
-            for unit, entry in self.tracker.emit(rec, now):
+        ahead: list[Row] = []
+        after: list[Row] = []
+        for rec in list(itertools.islice(tracker.due(now), MAX_SWEPT)):
+            old = rec.keys
+            pairs = tracker.emit(rec, now)
+            for unit, entry in pairs:
                 by_unit[unit].append(entry)
-        if by_unit:
-            self.stats["swept"] += sum(len(v) for v in by_unit.values())
-            sent: list[Delivery] = []
-            await self._send_entries(sent, by_unit)
-            await self.delivered(sent)
+            if rec.keys != old or rec.code in tracker.stale:
+                tracker.stale.discard(rec.code)
+                after.append(self._row(rec, now))
+                if not set(split_keys(rec.keys)) <= set(split_keys(old)):
+                    ahead.append(self._row(rec, now, [k for k, _ in pairs], ahead=True))
+        if not by_unit and not after:
+            return
+        self.stats["swept"] += sum(len(v) for v in by_unit.values())
+        changelog, send_rows = self.topics.dossiers_changelog, self.producer.send_rows
+        if ahead:
+            await self.delivered(await send_rows(changelog, ahead))
+        sent: list[Delivery] = []
+        await self._send_entries(sent, by_unit)
+        await self.delivered(sent)
+        if after:
+            await self.delivered(await send_rows(changelog, after))
+
+    def _row(self, rec: Tracked, now: float, sent: list[str] | None = None, *,
+             ahead: bool = False) -> Row:
+        return rec.code.encode(), self.tracker.row(rec, now, sent, ahead=ahead), rec.partition
 
     # ------------------------------------------------------------------ aggregate
     async def aggregate_batch(self, records: list[Record]) -> None:
@@ -278,8 +348,10 @@ class Pipeline:
         self.stats["contributions"] += len(records)
 
     async def publish(self) -> None:
-        """Send a snapshot of every changed (unit, period) bucket to the kpi topic; if that
-        fails the buckets stay changed (sent again next time)."""
+        """Send a snapshot of every changed (counter key, period) bucket to the kpi topic,
+        keyed by :func:`kpi.report.snapshot_key`: view ``as_was``, the scope of the key and
+        the unit's name (:class:`streams.units.UnitNames`); if that fails the buckets stay
+        changed (sent again next time)."""
         aggregator = self.aggregator
         if not self.ready or not aggregator.dirty:
             return
@@ -289,15 +361,18 @@ class Pipeline:
         buckets = aggregator.take_dirty()
         sent: list[Delivery] = []
         try:
-            for unit, period, counters in buckets:
-                level = aggregator.levels.get(unit)
+            for key, period, counters in buckets:
+                level = aggregator.levels.get(key)
+                unit, scope = split_scoped(key)
                 criteria = report_criteria(
                     counters.to_dict(), level, local_date(parse_period(period).start),
                     self._catalogs) if self.with_criteria else []
                 report = build_report(unit, period, counters, now, criteria=criteria,
-                                      level=level)
+                                      level=level, view=AS_WAS, scope=scope,
+                                      unit_name=self.names.name(unit, period, now))
                 sent.append(await self.producer.send(
-                    self.topics.kpi, f"{unit}|{period}".encode(), orjson.dumps(report)))
+                    self.topics.kpi, snapshot_key(unit, period, scope).encode(),
+                    orjson.dumps(report)))
             await self.delivered(sent)
         except BaseException:
             aggregator.dirty.update((u, p) for u, p, _ in buckets)

@@ -4,7 +4,8 @@ Settings come from the environment (``MOTCUA_*``); ``MOTCUA_KAFKA_BOOTSTRAP`` is
 (``motcua worker`` can start an embedded broker instead). Several workers with the same
 ``MOTCUA_CONSUMER_GROUP_PREFIX`` share the partitions. SIGTERM/SIGINT stop it cleanly.
 
-Exit status: 0 after a clean stop; 75 when the broker lost records the worker had written
+Exit status: 0 after a clean stop; 1 when it cannot start (e.g. a broken unit registry,
+``MOTCUA_UNITS_FILE``); 75 when the broker lost records the worker had written
 (:class:`schemas.errors.LogLost`: recover, then restart); 70 when a batch, timer or
 rebuild failed otherwise (its input was not committed: a restart processes it again);
 another :class:`schemas.errors.MotcuaError` its ``exit_code``; faust's own status else.
@@ -44,7 +45,12 @@ def run_worker(settings: Settings, bootstrap: str, *, loglevel: str = "warn") ->
     (docs/decisions/streams-gc-threshold.md).
     """
     gc.set_threshold(50_000, 50, 100)
-    run_app(create_app(settings, bootstrap), loglevel=loglevel)
+    try:
+        app = create_app(settings, bootstrap)
+    except MotcuaError as exc:  # e.g. a broken unit registry: one line, its exit status
+        log.critical("the worker cannot start: %s", exc)
+        sys.exit(exit_code_for(exc))
+    run_app(app, loglevel=loglevel)
 
 
 def run_app(app: PipelineApp, *, loglevel: str = "warn") -> None:

@@ -9,6 +9,12 @@ Three dashboards, all on the provisioned datasource uid ``prometheus``:
   dossiers, and the level's month-to-date trend (ratios recomputed from summed counts);
 * ``motcua-unit``      Chi tiết đơn vị: one unit (templated from
   ``label_values(motcua_kpi_ratio, unit)``) across month, quarter and year;
+
+Both KPI dashboards have a ``scope`` variable (Phạm vi, EVENTS.md v1.1): ``own`` — the
+unit's own figures (số liệu của đơn vị), the default — or ``total`` — plus every unit below
+it (tổng hợp); every KPI query selects it. The gauges are the live view "as it was"
+(``view="as_was"``); series are named by unit code and, when known, ``unit_name``. Units of
+one level never overlap, so summing a level's units is right in either scope.
 * ``motcua-pipeline``  Tình trạng hệ thống: throughput, DLQ, consumer lag, freshness,
   sink latency and errors.
 
@@ -45,6 +51,9 @@ RATIOS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
     "e_result": ("Tỷ lệ cấp kết quả điện tử", ("e_results",), (), ("paper_result_dossiers",)),
     "satisfaction": ("Tỷ lệ hài lòng", ("satisfied",), (), ("rated",)),
     "late_apology": ("Tỷ lệ quá hạn có xin lỗi", ("late_with_apology",), (), ("resolved_late",)),
+    "on_time_due": ("Tỷ lệ đúng hạn trên số đến hạn", ("due_met",), (), ("due",)),
+    "data_reuse": ("Tỷ lệ tái sử dụng dữ liệu số hóa", ("reused",), (), ("received",)),
+    "portal_sync": ("Tỷ lệ đồng bộ lên Cổng DVCQG", ("synced",), (), ("received",)),
 }
 OVERVIEW_RATIOS = ("on_time_766", "online_receipt", "online_payment", "digitization",
                    "full_online")
@@ -60,6 +69,12 @@ RATIO_DESCRIPTIONS = {
     "e_result": "Electronic results issued / dossiers that also have a paper result.",
     "satisfaction": "Satisfied ratings / all ratings.",
     "late_apology": "Late dossiers with an apology letter / dossiers resolved late.",
+    "on_time_due": "Dossiers due in the period (original due instant) and met on time / "
+                   "dossiers due in the period (EVENTS.md v1.1, third convention).",
+    "data_reuse": "Dossiers received whose digitization reused stored data / dossiers "
+                  "received.",
+    "portal_sync": "Dossiers received and synced to the national public-service portal "
+                   "(DVCQG) / dossiers received.",
 }
 COUNTS_VI = {
     "received": "Hồ sơ tiếp nhận",
@@ -69,6 +84,9 @@ COUNTS_VI = {
     "in_progress_overdue": "Đang giải quyết quá hạn",
 }
 PERIOD_KINDS = "Tháng : [0-9]{4}-[0-9]{2},Quý : [0-9]{4}-Q[1-4],Năm : [0-9]{4}"
+SCOPES = "Số liệu của đơn vị : own,Tổng hợp : total"
+"""The ``scope`` variable's options, own figures first (the default)."""
+UNIT_LEGEND = "{{unit}} {{unit_name}}"
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -195,23 +213,25 @@ def level_ratio(key: str, selector: str) -> str:
 
 UNIT_LINK = [{"title": "Chi tiết đơn vị ${__field.labels.unit}",
               "url": "/d/motcua-unit/motcua-unit?var-unit=${__field.labels.unit}"
-                     "&var-period_kind=${period_kind}&${__url_time_range}"}]
+                     "&var-period_kind=${period_kind}&var-scope=${scope}"
+                     "&${__url_time_range}"}]
 
 
 # --------------------------------------------------------------------------- dashboards
 
 
 def overview() -> dict[str, Any]:
-    sel = 'level="$level",unit=~"$unit",period=~"$period_kind"'
+    sel = 'level="$level",unit=~"$unit",period=~"$period_kind",scope="$scope"'
     b = Board()
-    b.row("Chỉ số theo đơn vị — kỳ hiện tại")
+    b.row("Chỉ số theo đơn vị — kỳ hiện tại ($scope)")
     for key in OVERVIEW_RATIOS:
         title = RATIOS[key][0]
         b.add("bargauge", title,
               f"{RATIO_DESCRIPTIONS[key]} Per unit of the selected level, current period "
-              "of the selected kind (month, quarter or year); units with a zero "
-              "denominator have no bar. Click a bar for the unit's dashboard.",
-              [target(f'motcua_kpi_ratio{{{sel},kpi="{key}"}}', "{{unit}}", instant=True)],
+              "of the selected kind (month, quarter or year), the selected scope (own "
+              "figures or total); units with a zero denominator have no bar. Click a bar "
+              "for the unit's dashboard.",
+              [target(f'motcua_kpi_ratio{{{sel},kpi="{key}"}}', UNIT_LEGEND, instant=True)],
               w=8, h=9, field=percent_field(links=UNIT_LINK),
               options={"orientation": "horizontal", "displayMode": "gradient",
                        "showUnfilled": True, "valueMode": "color",
@@ -219,8 +239,8 @@ def overview() -> dict[str, Any]:
                                          "values": False}})
     b.add("bargauge", "Hồ sơ đang giải quyết quá hạn",
           "Dossiers still in progress past their due instant (in_progress_overdue), per "
-          "unit, current period of the selected kind.",
-          [target(f'motcua_kpi_count{{{sel},kpi="in_progress_overdue"}}', "{{unit}}",
+          "unit, current period of the selected kind, selected scope.",
+          [target(f'motcua_kpi_count{{{sel},kpi="in_progress_overdue"}}', UNIT_LEGEND,
                   instant=True)],
           w=8, h=9, field=number_field(red_above=1),
           options={"orientation": "horizontal", "displayMode": "gradient",
@@ -228,7 +248,7 @@ def overview() -> dict[str, Any]:
                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
                                      "values": False}})
     b.row("Toàn cấp đã chọn")
-    level_sel = 'level="$level",unit=~"$unit",period=~"$period_kind"'
+    level_sel = 'level="$level",unit=~"$unit",period=~"$period_kind",scope="$scope"'
     b.add("stat", "Chỉ số chung của các đơn vị đã chọn",
           "Each KPI over all selected units of the level, recomputed from the summed counts "
           "(not an average of unit ratios).",
@@ -244,7 +264,7 @@ def overview() -> dict[str, Any]:
           options={"colorMode": "background", "graphMode": "none",
                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
     b.row("Xu hướng theo tháng")
-    month_sel = f'level="$level",unit=~"$unit",period=~"{MONTH_RE}"'
+    month_sel = f'level="$level",unit=~"$unit",period=~"{MONTH_RE}",scope="$scope"'
     b.add("timeseries", "Xu hướng các chỉ số (lũy kế tháng)",
           "Month-to-date value of each KPI over the selected units; each calendar month "
           "starts again from its first dossiers (the gauges carry the current month only).",
@@ -255,8 +275,8 @@ def overview() -> dict[str, Any]:
                    "tooltip": {"mode": "multi"}})
     b.add("timeseries", "Hồ sơ quá hạn theo đơn vị (tháng)",
           "in_progress_overdue of the current month per unit over time.",
-          [target(f'sum by (unit) (motcua_kpi_count{{{month_sel},kpi="in_progress_overdue"}})',
-                  "{{unit}}")],
+          [target(f'sum by (unit, unit_name) '
+                  f'(motcua_kpi_count{{{month_sel},kpi="in_progress_overdue"}})', UNIT_LEGEND)],
           w=8, h=9, field=number_field(),
           options={"legend": {"displayMode": "list", "placement": "bottom"},
                    "tooltip": {"mode": "multi"}})
@@ -265,16 +285,18 @@ def overview() -> dict[str, Any]:
         query_var("unit", "Đơn vị", 'label_values(motcua_kpi_ratio{level="$level"}, unit)',
                   multi=True, include_all=True),
         custom_var("period_kind", "Kỳ", PERIOD_KINDS),
+        custom_var("scope", "Phạm vi", SCOPES),
     ]
     return dashboard("motcua-overview", "Tổng quan chỉ số một cửa",
                      "Decision 766 one-stop KPIs per unit of one level, current month, "
-                     "quarter or year, from motcua metrics.", b, variables)
+                     "quarter or year, own figures or totals (scope), view as it was, from "
+                     "motcua metrics.", b, variables)
 
 
 def unit_detail() -> dict[str, Any]:
-    sel = 'unit="$unit",period=~"$period_kind"'
+    sel = 'unit="$unit",period=~"$period_kind",scope="$scope"'
     b = Board()
-    b.row("Đơn vị $unit — kỳ hiện tại")
+    b.row("Đơn vị $unit — kỳ hiện tại ($scope)")
     b.add("stat", "Các tỷ lệ", "Every KPI ratio of the unit for the current period of the "
           "selected kind; a KPI whose denominator is 0 shows no value.",
           refs([(f'motcua_kpi_ratio{{{sel},kpi="{k}"}}', title)
@@ -293,15 +315,15 @@ def unit_detail() -> dict[str, Any]:
     for key in ("on_time_766", "online_receipt", "online_payment"):
         b.add("bargauge", f"{RATIOS[key][0]} theo kỳ",
               f"{RATIO_DESCRIPTIONS[key]} Current month, quarter and year side by side.",
-              [target(f'motcua_kpi_ratio{{unit="$unit",kpi="{key}"}}', "{{period}}",
-                      instant=True)],
+              [target(f'motcua_kpi_ratio{{unit="$unit",scope="$scope",kpi="{key}"}}',
+                      "{{period}}", instant=True)],
               w=8, h=7, field=percent_field(),
               options={"orientation": "horizontal", "displayMode": "gradient",
                        "showUnfilled": True,
                        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
                                          "values": False}})
     b.row("Diễn biến")
-    month = f'unit="$unit",period=~"{MONTH_RE}"'
+    month = f'unit="$unit",period=~"{MONTH_RE}",scope="$scope"'
     b.add("timeseries", "Diễn biến các tỷ lệ (lũy kế tháng)",
           "Month-to-date ratios of the unit over time.",
           refs([(f'max(motcua_kpi_ratio{{{month},kpi="{k}"}})', RATIOS[k][0])
@@ -317,22 +339,27 @@ def unit_detail() -> dict[str, Any]:
           options={"legend": {"displayMode": "list", "placement": "bottom"},
                    "tooltip": {"mode": "multi"}})
     b.add("table", "Bảng chỉ số", "All ratios of the unit for its current month, quarter "
-          "and year (one row per KPI and period).",
-          [target('motcua_kpi_ratio{unit="$unit"}', "", instant=True, fmt="table")],
+          "and year (one row per KPI and period), in the selected scope.",
+          [target('motcua_kpi_ratio{unit="$unit",scope="$scope"}', "", instant=True,
+                  fmt="table")],
           w=24, h=10, field=percent_field(),
           options={"showHeader": True, "sortBy": [{"displayName": "kpi", "desc": False}]},
           transformations=[{"id": "organize", "options": {
               "excludeByName": {"Time": True, "__name__": True, "instance": True,
                                 "job": True},
               "renameByName": {"kpi": "Chỉ số (kpi)", "period": "Kỳ", "level": "Cấp",
-                               "unit": "Đơn vị", "Value": "Giá trị"}}}])
+                               "unit": "Đơn vị", "unit_name": "Tên đơn vị",
+                               "scope": "Phạm vi", "view": "Góc nhìn",
+                               "Value": "Giá trị"}}}])
     variables = [
         query_var("unit", "Đơn vị", "label_values(motcua_kpi_ratio, unit)"),
         custom_var("period_kind", "Kỳ", PERIOD_KINDS),
+        custom_var("scope", "Phạm vi", SCOPES),
     ]
     return dashboard("motcua-unit", "Chi tiết đơn vị",
                      "Drill-down of one unit: every KPI for its current month, quarter and "
-                     "year, and their month-to-date history.", b, variables)
+                     "year, and their month-to-date history; its own figures or its total "
+                     "(scope), view as it was.", b, variables)
 
 
 def pipeline() -> dict[str, Any]:

@@ -7,11 +7,13 @@ no SQL, Kafka or HTTP. :func:`write_bundle` only writes the built files to a dir
 A bundle (``<unit>_<period>/``) holds:
 
 * ``summary.html`` (Vietnamese, prints to A4) and ``summary.md``: each criterion with value,
-  points, max, formula, numerator, denominator and gap to target; the counts and ratios; with
-  a unit registry, one row per unit directly below (e.g. the communes of a district) and the
-  rolled-up total;
-* ``evidence.xlsx``: a summary sheet, a counts sheet, one sheet per criterion listing the
-  dossiers behind its numerator and denominator (and a sub-units sheet with a registry);
+  points, max, formula, numerator, denominator and gap to target; the counts and ratios —
+  of the unit's own figures, and of its total when it has units below it in the registry
+  (view ``as_was``, said in the header); with a registry, one row per unit directly below
+  it during the period (e.g. the communes of a district), then the own and total rows;
+* ``evidence.xlsx``: per scope a summary sheet, a counts sheet and one sheet per criterion
+  listing the dossiers behind its numerator and denominator (and a sub-units sheet with a
+  registry); every table names its view and scope (:mod:`~kpi.evidence.sheets`);
 * one CSV per sheet (UTF-8 with BOM, so Excel reads Vietnamese correctly);
 * ``manifest.json``: catalogs (id, version), the input file (path, SHA-256, lines),
   generation time, as_of and the SHA-256 of every other file of the bundle.
@@ -29,23 +31,35 @@ from __future__ import annotations
 from kpi.evidence.bundle import build_bundle, digest_file, sha256_bytes, write_bundle
 from kpi.evidence.html import render_html
 from kpi.evidence.markdown import render_markdown
-from kpi.evidence.model import FORMAT, Bundle, InputInfo, SubunitRow, bundle_dirname
-from kpi.evidence.select import EvidenceRow, Term, criterion_rows, ratio_terms
+from kpi.evidence.model import FORMAT, Bundle, InputInfo, ScopePart, SubunitRow, bundle_dirname
+from kpi.evidence.select import (
+    Contributed,
+    EvidenceRow,
+    Term,
+    contributions_to,
+    criterion_rows,
+    dossiers_behind,
+    ratio_terms,
+)
 from kpi.evidence.sheets import Sheet, evidence_sheets, neutralise
 from kpi.evidence.xlsx import render_xlsx
 
 __all__ = [
     "FORMAT",
     "Bundle",
+    "Contributed",
     "EvidenceRow",
     "InputInfo",
+    "ScopePart",
     "Sheet",
     "SubunitRow",
     "Term",
     "build_bundle",
     "bundle_dirname",
+    "contributions_to",
     "criterion_rows",
     "digest_file",
+    "dossiers_behind",
     "evidence_sheets",
     "neutralise",
     "ratio_terms",

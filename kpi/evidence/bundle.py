@@ -17,8 +17,8 @@ from kpi.evidence.markdown import render_markdown
 from kpi.evidence.model import Bundle, InputInfo, assemble
 from kpi.evidence.sheets import evidence_sheets
 from kpi.evidence.xlsx import render_xlsx
+from kpi.registry import UnitRegistry
 from kpi.sla import Dossier
-from kpi.units import UnitRegistry
 
 
 def build_bundle(
@@ -30,6 +30,7 @@ def build_bundle(
     levels: Mapping[str, str],
     horizon: float,
     generated_at: float,
+    totals: Mapping[tuple[str, str], Counters] | None = None,
     input_info: InputInfo | None = None,
     catalogs: Sequence[Catalog] | None = None,
     par_catalog: Catalog | None = None,
@@ -37,11 +38,15 @@ def build_bundle(
     registry_info: Mapping[str, Any] | None = None,
 ) -> Bundle:
     """Every file of the evidence bundle of ``unit`` and ``period``, as known before
-    ``horizon``. ``counters`` / ``levels`` are :class:`kpi.batch.Aggregate` fields;
-    ``dossiers`` the summarised dossiers (others than the unit's are ignored)."""
+    ``horizon``, in the view ``as_was``. ``counters`` / ``totals`` / ``levels`` are the
+    fields of :func:`kpi.batch.aggregate` run with the same ``registry`` (the bundle
+    attributes the dossier rows with it: the sheets add up to those counters);
+    ``dossiers`` the summarised dossiers (those without a row for the unit are ignored;
+    :func:`kpi.evidence.select.dossiers_behind` selects them beforehand)."""
     bundle = assemble(
         unit=unit, period=period, dossiers=dossiers, counters=counters, levels=levels,
-        horizon=horizon, generated_at=generated_at, input_info=input_info, catalogs=catalogs,
+        horizon=horizon, generated_at=generated_at, totals=totals, input_info=input_info,
+        catalogs=catalogs,
         par_catalog=par_catalog, registry=registry, registry_info=registry_info,
     )
     files: dict[str, bytes] = {}

@@ -14,6 +14,7 @@ from kpi.evidence.summary import (
     meta_rows,
     pct,
     pts,
+    scope_heading,
     subunit_table,
 )
 from kpi.ratios import RATIO_FORMULAS, RATIO_LABELS_VI
@@ -66,9 +67,9 @@ def _even_widths(n: int) -> tuple[int, ...]:
 
 
 def render_html(bundle: Bundle) -> str:
-    """summary.html: Vietnamese, A4, bordered tables."""
+    """summary.html: Vietnamese, A4, bordered tables; criteria and figures of each scope
+    (own, then total), then the units below."""
     e = html.escape
-    r = bundle.report
     parts = [
         "<!DOCTYPE html>",
         '<html lang="vi"><head><meta charset="utf-8">',
@@ -78,29 +79,36 @@ def render_html(bundle: Bundle) -> str:
         '<table class="meta"><tbody>',
         *(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in meta_rows(bundle)),
         "</tbody></table>",
-        "<h2>1. Điểm theo tiêu chí</h2>",
-        _html_table(CRITERIA_HEADERS, [criterion_cells(c) for c in r["criteria"]],
-                    numeric=(3, 4, 5, 6, 7), widths=(9, 17, 21, 9, 9, 8, 6, 5, 16)),
     ]
-    tot = bundle.manifest["totals"]
-    if tot:
-        parts.append(_html_table(
-            ("Bộ tiêu chí", "Tổng điểm", "Tối đa (các tiêu chí áp dụng)"),
-            [(label, pts(t["points"]), pts(t["max_points"])) for label, t in tot.items()],
-            numeric=(1, 2)))
-    parts += [
-        "<h2>2. Số liệu</h2>",
-        _html_table(("Chỉ số", "Khóa", "Giá trị"),
-                    [(COUNT_LABELS_VI[k], k, integer(r["counts"][k])) for k in COUNT_KEYS],
-                    numeric=(2,)),
-        _html_table(("Tỷ lệ", "Công thức", "Giá trị"),
-                    [(RATIO_LABELS_VI[k], RATIO_FORMULAS[k][0], pct(v))
-                     for k, v in r["ratios"].items()], numeric=(2,)),
-    ]
+    n = 0
+    for part in bundle.parts:
+        r = part.report
+        scope = e(scope_heading(part))
+        parts += [
+            f"<h2>{n + 1}. Điểm theo tiêu chí — {scope}</h2>",
+            _html_table(CRITERIA_HEADERS, [criterion_cells(c) for c in r["criteria"]],
+                        numeric=(3, 4, 5, 6, 7), widths=(9, 17, 21, 9, 9, 8, 6, 5, 16)),
+        ]
+        if part.points:
+            parts.append(_html_table(
+                ("Bộ tiêu chí", "Tổng điểm", "Tối đa (các tiêu chí áp dụng)"),
+                [(label, pts(t["points"]), pts(t["max_points"]))
+                 for label, t in part.points.items()],
+                numeric=(1, 2)))
+        parts += [
+            f"<h2>{n + 2}. Số liệu — {scope}</h2>",
+            _html_table(("Chỉ số", "Khóa", "Giá trị"),
+                        [(COUNT_LABELS_VI[k], k, integer(r["counts"][k])) for k in COUNT_KEYS],
+                        numeric=(2,)),
+            _html_table(("Tỷ lệ", "Công thức", "Giá trị"),
+                        [(RATIO_LABELS_VI[k], RATIO_FORMULAS[k][0], pct(v))
+                         for k, v in r["ratios"].items()], numeric=(2,)),
+        ]
+        n += 2
     if bundle.subunits:
         header, rows = subunit_table(bundle)
-        parts += ["<h2>3. Các đơn vị trực thuộc</h2>",
-                  _html_table(header, rows, numeric=range(2, len(header)),
+        parts += [f"<h2>{n + 1}. Các đơn vị trực thuộc</h2>",
+                  _html_table(header, rows, numeric=range(3, len(header)),
                               widths=_even_widths(len(header)))]
     parts.append(
         '<p class="note">Danh sách hồ sơ tính vào tử số và mẫu số của từng tiêu chí: tệp '

@@ -14,6 +14,7 @@ from kpi.evidence.summary import (
     meta_rows,
     pct,
     pts,
+    scope_heading,
     subunit_table,
 )
 from kpi.ratios import RATIO_FORMULAS, RATIO_LABELS_VI
@@ -32,22 +33,27 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]
 
 def render_markdown(bundle: Bundle) -> str:
     """summary.md: the same content as summary.html."""
-    r = bundle.report
     lines = [f"# Tài liệu kiểm chứng — {_md_cell(bundle.unit)} — {bundle.period}", ""]
     lines += [f"- **{k}**: {_md_cell(v)}" for k, v in meta_rows(bundle)]
-    lines += ["", "## 1. Điểm theo tiêu chí", ""]
-    lines += _md_table(CRITERIA_HEADERS, [criterion_cells(c) for c in r["criteria"]])
-    for label, t in bundle.manifest["totals"].items():
-        lines.append(f"- Tổng điểm {label}: {pts(t['points'])} / {pts(t['max_points'])}")
-    lines += ["", "## 2. Số liệu", ""]
-    lines += _md_table(("Chỉ số", "Khóa", "Giá trị"),
-                       [(COUNT_LABELS_VI[k], k, integer(r["counts"][k])) for k in COUNT_KEYS])
-    lines += _md_table(("Tỷ lệ", "Công thức", "Giá trị"),
-                       [(RATIO_LABELS_VI[k], RATIO_FORMULAS[k][0], pct(v))
-                        for k, v in r["ratios"].items()])
+    n = 0
+    for part in bundle.parts:
+        r = part.report
+        scope = scope_heading(part)
+        lines += ["", f"## {n + 1}. Điểm theo tiêu chí — {scope}", ""]
+        lines += _md_table(CRITERIA_HEADERS, [criterion_cells(c) for c in r["criteria"]])
+        for label, t in part.points.items():
+            lines.append(f"- Tổng điểm {label}: {pts(t['points'])} / {pts(t['max_points'])}")
+        lines += ["", f"## {n + 2}. Số liệu — {scope}", ""]
+        lines += _md_table(("Chỉ số", "Khóa", "Giá trị"),
+                           [(COUNT_LABELS_VI[k], k, integer(r["counts"][k]))
+                            for k in COUNT_KEYS])
+        lines += _md_table(("Tỷ lệ", "Công thức", "Giá trị"),
+                           [(RATIO_LABELS_VI[k], RATIO_FORMULAS[k][0], pct(v))
+                            for k, v in r["ratios"].items()])
+        n += 2
     if bundle.subunits:
         header, rows = subunit_table(bundle)
-        lines += ["## 3. Các đơn vị trực thuộc", ""]
+        lines += [f"## {n + 1}. Các đơn vị trực thuộc", ""]
         lines += _md_table(header, rows)
     lines.append("Danh sách hồ sơ theo từng tiêu chí: evidence.xlsx và các tệp CSV; "
                  "mã băm SHA-256: manifest.json. Thời gian theo giờ Việt Nam (UTC+7).")

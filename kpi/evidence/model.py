@@ -1,27 +1,37 @@
 """The evidence bundle as data: what a bundle of one unit and period holds before any file
 format (:func:`assemble`), and the input it was built from (:class:`InputInfo`).
 
+A bundle is in one *view* (``as_was``: every count attributed to the unit in force at its
+judged instant, EVENTS.md v1.1) and holds one :class:`ScopePart` per *scope*: the unit's own
+figures (số liệu của đơn vị) always, and its total (tổng hợp: own plus every unit below it
+at each count's instant) when the unit has units below it in the registry. With a
+registry, the sub-unit rows list the units below it during the period (a version with the
+unit as parent overlapping the period), each with its total if it has units below it, else
+its own figures.
+
 The manifest (``manifest.json`` without its ``files`` hashes, which :mod:`kpi.evidence.bundle`
-adds) records the catalogs (id, version), the input, the registry, the generation time, as_of
-and the points per catalog.
+adds) records the catalogs (id, version), the input, the registry, the view, the generation
+time, as_of and the points per catalog (``totals``: own figures; ``scopes``: per scope).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpi.attribution import AS_WAS, OWN, TOTAL, Attribution, scoped
 from kpi.calendar import local_date, to_local_datetime
 from kpi.catalog import Catalog, shipped_catalogs
 from kpi.counters import Counters
-from kpi.evidence.select import EvidenceRow, criterion_rows
+from kpi.evidence.select import EvidenceRow, contributions_to, criterion_rows
 from kpi.periods import parse_period
+from kpi.registry import UnitRegistry, UnitVersion
 from kpi.report import build_report, report_criteria
 from kpi.scoring import totals
 from kpi.sla import Dossier
-from kpi.units import UnitRegistry, rollup
 
 FORMAT = "motcua-evidence/1"
 
@@ -62,7 +72,8 @@ class InputInfo:
 
 @dataclass
 class SubunitRow:
-    """One unit directly below the bundle's unit: its counts, ratios and points."""
+    """One unit below the bundle's unit during the period: its counts, ratios and points,
+    of its ``scope`` (its total if it has units below it, else its own figures)."""
 
     code: str
     name: str
@@ -71,23 +82,56 @@ class SubunitRow:
     ratios: dict[str, float | None]
     totals: dict[str, dict[str, float]]
     """catalog label → {points, max_points}."""
+    scope: str = OWN
+
+
+@dataclass
+class ScopePart:
+    """The bundle's unit in one scope: the report (``scope`` inside it) and the dossier
+    rows behind each of its criteria."""
+
+    scope: str
+    report: dict[str, Any]
+    criteria_rows: dict[str, list[EvidenceRow]]
+    """criterion id → its dossier rows."""
+    points: dict[str, dict[str, float]]
+    """catalog label → {points, max_points}."""
 
 
 @dataclass
 class Bundle:
-    """A unit and period's evidence: the report, the dossier rows behind each criterion, the
-    sub-unit rows (with a registry), the manifest and, once built, the files."""
+    """A unit and period's evidence in one view: a :class:`ScopePart` per scope (own
+    first, then total when the unit has units below it), the sub-unit rows (with a
+    registry), the manifest and, once built, the files."""
 
     unit: str
     period: str
-    report: dict[str, Any]
-    criteria_rows: dict[str, list[EvidenceRow]]
-    """criterion id → its dossier rows."""
+    parts: list[ScopePart]
     subunits: list[SubunitRow]
-    rollup_counts: dict[str, int] | None
     manifest: dict[str, Any]
+    view: str = AS_WAS
     files: dict[str, bytes] = field(default_factory=dict)
     """file name → content, manifest.json included."""
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The report of the unit's own figures."""
+        return self.parts[0].report
+
+    @property
+    def criteria_rows(self) -> dict[str, list[EvidenceRow]]:
+        """criterion id → the dossier rows behind the unit's own figures."""
+        return self.parts[0].criteria_rows
+
+    @property
+    def total(self) -> ScopePart | None:
+        """The unit's total, when it has units below it in the registry."""
+        return next((p for p in self.parts if p.scope == TOTAL), None)
+
+    @property
+    def total_counts(self) -> dict[str, int] | None:
+        total = self.total
+        return total.report["counts"] if total is not None else None
 
     @property
     def dirname(self) -> str:
@@ -129,6 +173,7 @@ def assemble(
     levels: Mapping[str, str],
     horizon: float,
     generated_at: float,
+    totals: Mapping[tuple[str, str], Counters] | None = None,
     input_info: InputInfo | None = None,
     catalogs: Sequence[Catalog] | None = None,
     par_catalog: Catalog | None = None,
@@ -136,59 +181,81 @@ def assemble(
     registry_info: Mapping[str, Any] | None = None,
 ) -> Bundle:
     """The bundle of ``unit`` and ``period`` as known before ``horizon``, without files:
-    report, dossier rows per criterion, sub-unit rows and roll-up, manifest. Arguments as
-    :func:`kpi.evidence.bundle.build_bundle`."""
+    a report and dossier rows per criterion for each scope, sub-unit rows, manifest.
+    Arguments as :func:`kpi.evidence.bundle.build_bundle`."""
     p = parse_period(period)
     on_date = local_date(p.start)
+    last_day = local_date(p.end) - dt.timedelta(days=1)
     pool = list(catalogs) if catalogs is not None else shipped_catalogs()
-    unit_info = registry.units.get(unit) if registry is not None else None
-    level = levels.get(unit) or (unit_info.level if unit_info else None)
-    own = counters.get((unit, period), Counters())
-    criteria = report_criteria(own.to_dict(), level, on_date, pool, par_catalog)
-    report = build_report(unit, period, own, horizon, criteria=criteria, level=level)
-    if unit_info is not None:
-        report["unit_name"] = unit_info.name
-
-    mine = [d for d in dossiers if d.unit == unit]
-    rows = {c["id"]: criterion_rows(c["ratio"], mine, unit, period, horizon) for c in criteria}
+    attribution = Attribution(registry)
+    name = registry.name_in(unit, period, horizon) if registry is not None else None
+    level = levels.get(unit) or (registry.level_on(unit, on_date) if registry else None)
+    scopes = [OWN, TOTAL] if unit in attribution.parents else [OWN]
+    figures = {OWN: counters, TOTAL: totals or {}}
+    behind = contributions_to(dossiers, [scoped(unit, s) for s in scopes], period, horizon,
+                              attribution)
+    parts: list[ScopePart] = []
+    for scope in scopes:
+        c = figures[scope].get((unit, period), Counters())
+        criteria = report_criteria(c.to_dict(), level, on_date, pool, par_catalog)
+        report = build_report(unit, period, c, horizon, criteria=criteria, level=level,
+                              view=AS_WAS, scope=scope, unit_name=name)
+        mine = behind[scoped(unit, scope)]
+        rows = {e["id"]: criterion_rows(e["ratio"], mine, horizon) for e in criteria}
+        parts.append(ScopePart(scope, report, rows, _totals_by_catalog(criteria)))
 
     subunits: list[SubunitRow] = []
-    rolled: dict[str, int] | None = None
     if registry is not None:
-        children = sorted(registry.children(unit), key=lambda u: u.code)
-        for child in children:
-            cc = counters.get((child.code, period), Counters()).to_dict()
+        for child in _below(registry, unit, on_date, last_day):
+            scope = TOTAL if child.code in attribution.parents else OWN
+            cc = figures[scope].get((child.code, period), Counters()).to_dict()
             ccrit = report_criteria(cc, levels.get(child.code, child.level), on_date, pool)
             child_report = build_report(child.code, period, Counters.from_mapping(cc), horizon)
             subunits.append(SubunitRow(child.code, child.name, child.level, cc,
-                                       child_report["ratios"], _totals_by_catalog(ccrit)))
-        if children:
-            rolled = rollup(counters, registry).get((unit, period), Counters()).to_dict()
+                                       child_report["ratios"], _totals_by_catalog(ccrit),
+                                       scope))
 
-    used_labels = list(dict.fromkeys(c["catalog"] for c in criteria))
+    criteria = parts[0].report["criteria"]
+    used_labels = list(dict.fromkeys(
+        c["catalog"] for part in parts for c in part.report["criteria"]))
     by_label = {c.label: c for c in [*pool, *([par_catalog] if par_catalog else [])]}
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "unit": unit,
-        "unit_name": unit_info.name if unit_info else None,
+        "unit_name": name,
         "level": level,
         "period": period,
         "period_start": to_local_datetime(p.start).isoformat(),
         "period_end": to_local_datetime(p.end).isoformat(),
-        "as_of": report["as_of"],
+        "as_of": parts[0].report["as_of"],
         "generated_at": to_local_datetime(generated_at).isoformat(),
+        "view": AS_WAS,
         "catalogs": [_catalog_info(by_label[label]) for label in used_labels],
         "input": input_info.to_dict() if input_info else None,
         "registry": dict(registry_info) if registry_info else None,
         "totals": _totals_by_catalog(criteria),
+        "scopes": {part.scope: {"totals": part.points} for part in parts},
     }
-    return Bundle(unit, period, report, rows, subunits, rolled, manifest)
+    return Bundle(unit, period, parts, subunits, manifest)
+
+
+def _below(registry: UnitRegistry, unit: str, first: dt.date,
+           last: dt.date) -> list[UnitVersion]:
+    """The units with a version below ``unit`` overlapping ``first`` … ``last`` (each
+    code once: its latest such version), in code order."""
+    found: dict[str, UnitVersion] = {}
+    for code in registry.codes:
+        for v in registry.versions(code):
+            if v.parent == unit and v.valid_from <= last and (v.valid_to or last) >= first:
+                found[code] = v
+    return [found[code] for code in sorted(found)]
 
 
 __all__ = [
     "FORMAT",
     "Bundle",
     "InputInfo",
+    "ScopePart",
     "SubunitRow",
     "assemble",
     "bundle_dirname",

@@ -1,7 +1,12 @@
 """Which dossiers stand behind a criterion (pure selection; no file format here).
 
-A dossier's contribution rows for the unit and period (:func:`kpi.contribution.contribution_rows`)
-are mapped through the ratio's count keys. Every ratio of :mod:`kpi.ratios` is linear in the
+A dossier's contribution rows (:func:`kpi.contribution.contribution_rows`, attributed as the
+batch attributes them: :class:`kpi.attribution.Attribution`) that name a counter key — a
+unit's own figures or its total, :func:`kpi.attribution.scoped` — in a period
+(:func:`contributions_to`) are mapped through the ratio's count keys
+(:func:`criterion_rows`). A dossier stands behind a unit's figures whatever its receiving
+desk: a dossier received elsewhere and handled by the unit is listed for its handling-side
+rows only. Every ratio of :mod:`kpi.ratios` is linear in the
 counts, so its numerator and denominator coefficients per count key are read off the formula
 itself (:func:`ratio_terms`); a row is listed when it adds to the denominator (or numerator),
 and ``in_numerator`` says whether it adds to the numerator. Ratings are rows of their own, so a
@@ -11,10 +16,11 @@ overdue / resolved + in progress; dissatisfied / rated), listed with a ``term`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kpi.attribution import NO_REGISTRY, Attribution, split_scoped
 from kpi.calendar import to_local_datetime
 from kpi.catalog import SATISFACTION_766
 from kpi.contribution import contribution_rows
@@ -27,6 +33,7 @@ from kpi.sla import (
     ON_TIME,
     OVERDUE,
     REJECTED,
+    STOPPED,
     WITHDRAWN,
     Dossier,
 )
@@ -75,6 +82,7 @@ CLASS_LABELS_VI = {
     OVERDUE: "Đang giải quyết, quá hạn",
     REJECTED: "Từ chối",
     WITHDRAWN: "Rút hồ sơ",
+    STOPPED: "Dừng giải quyết",
 }
 
 CHANNEL_LABELS_VI = {"direct": "Trực tiếp", "online": "Trực tuyến", "postal": "Bưu chính"}
@@ -99,6 +107,10 @@ def _row_class(keys: Sequence[str]) -> str:
             "hài lòng" if "satisfied" in keys
             else "không hài lòng" if "dissatisfied" in keys else "bình thường"
         )
+    elif "due_met" in keys:
+        label = "Đến hạn trong kỳ, đã giải quyết đúng hạn"
+    elif "due" in keys:
+        label = "Đến hạn trong kỳ, chưa giải quyết đúng hạn"
     else:
         label = "Tiếp nhận"
     return label
@@ -145,19 +157,69 @@ class EvidenceRow:
         ]
 
 
+@dataclass(frozen=True)
+class Contributed:
+    """A dossier and the count keys of each of its contribution rows to one counter key in
+    one period (a dossier rated twice has two rating rows)."""
+
+    dossier: Dossier
+    rows: tuple[tuple[str, ...], ...]
+
+
+def contributions_to(
+    dossiers: Iterable[Dossier],
+    counter_keys: Collection[str],
+    period: str,
+    horizon: float,
+    attribution: Attribution = NO_REGISTRY,
+) -> dict[str, list[Contributed]]:
+    """For each counter key (a unit code, or ``scoped(unit, TOTAL)``), the dossiers with a
+    contribution row to it in ``period``, in dossier-code order, with those rows in the
+    order :func:`~kpi.contribution.contribution_rows` gives them. Summing a count key over
+    the rows of a counter key gives that counter's count in ``period``, when
+    ``attribution`` is the one the counters were aggregated with."""
+    out: dict[str, list[Contributed]] = {k: [] for k in counter_keys}
+    for d in sorted(dossiers, key=lambda d: d.code):
+        mine: dict[str, list[tuple[str, ...]]] = {}
+        for key, periods, keys in contribution_rows(d, horizon, attribution):
+            if key in out and period in periods:
+                mine.setdefault(key, []).append(keys)
+        for key, rows in mine.items():
+            out[key].append(Contributed(d, tuple(rows)))
+    return out
+
+
+def dossiers_behind(
+    dossiers: Iterable[Dossier],
+    units: Collection[str],
+    horizon: float,
+    attribution: Attribution = NO_REGISTRY,
+) -> list[Dossier]:
+    """The dossiers with a contribution row to the own figures or the total of one of
+    ``units`` (any period): what the evidence bundles of those units may list."""
+    wanted = set(units)
+    out = []
+    for d in dossiers:
+        for key, _periods, _keys in contribution_rows(d, horizon, attribution):
+            if split_scoped(key)[0] in wanted:
+                out.append(d)
+                break
+    return out
+
+
 def criterion_rows(
-    ratio: str, dossiers: Iterable[Dossier], unit: str, period: str, horizon: float
+    ratio: str, contributed: Iterable[Contributed], horizon: float
 ) -> list[EvidenceRow]:
-    """Every dossier row of ``unit`` that adds to ``ratio``'s numerator or denominator in
-    ``period``, in dossier-code order. Summing ``numerator`` / ``denominator`` over the rows
-    of a term gives the term's numerator / denominator of the report."""
+    """Every row of ``contributed`` (:func:`contributions_to` of one counter key and
+    period) that adds to ``ratio``'s numerator or denominator, in the given order. Summing
+    ``numerator`` / ``denominator`` over the rows of a term gives the term's numerator /
+    denominator of that counter's report."""
     terms = ratio_terms(ratio)
     out: list[EvidenceRow] = []
-    for d in sorted((d for d in dossiers if d.unit == unit), key=lambda d: d.code):
+    for c in contributed:
+        d = c.dossier
         status = CLASS_LABELS_VI.get(d.status_at(horizon), d.status_at(horizon))
-        for periods, keys in contribution_rows(d, horizon):
-            if period not in periods:
-                continue
+        for keys in c.rows:
             for term in terms:
                 num = sum(term.numerator.get(k, 0) for k in keys)
                 den = sum(term.denominator.get(k, 0) for k in keys)
@@ -184,8 +246,11 @@ def criterion_rows(
 __all__ = [
     "CHANNEL_LABELS_VI",
     "CLASS_LABELS_VI",
+    "Contributed",
     "EvidenceRow",
     "Term",
+    "contributions_to",
     "criterion_rows",
+    "dossiers_behind",
     "ratio_terms",
 ]

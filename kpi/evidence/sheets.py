@@ -1,6 +1,13 @@
 """The tables of a bundle (summary, counts, sub-units, one per criterion), each written both
 as a sheet of ``evidence.xlsx`` and as a CSV file, and the spreadsheet cell safety rule.
 
+Every table says which view and scope it holds: its last two columns, ``Góc nhìn`` and
+``Phạm vi``, on every row (Vietnamese labels of :mod:`kpi.attribution`). The unit's own
+figures are in ``Tổng hợp`` / ``summary.csv``, ``Số liệu`` / ``counts.csv`` and one sheet
+per criterion titled by its id (``criterion_<id>.csv``); its total, when it has one, in
+``TH Tổng hợp`` / ``summary_total.csv``, ``TH Số liệu`` / ``counts_total.csv`` and
+``TH <id>`` (``criterion_total_<id>.csv``).
+
 Text cells starting with ``=``, ``+``, ``-``, ``@``, tab or CR are neutralised with a leading
 ``'`` (:func:`neutralise`): dossier codes come from outside.
 """
@@ -11,8 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpi.attribution import OWN, SCOPE_LABELS_VI, TOTAL, VIEW_LABELS_VI
 from kpi.counters import COUNT_KEYS, COUNT_LABELS_VI
-from kpi.evidence.model import Bundle, file_stem, term_counts
+from kpi.evidence.model import Bundle, ScopePart, file_stem, term_counts
 from kpi.evidence.select import EvidenceRow
 from kpi.ratios import RATIO_FORMULAS, RATIO_LABELS_VI, compute_ratios
 
@@ -55,17 +63,44 @@ SUMMARY_HEADERS = (
     "Mã tiêu chí", "Tiêu chí", "Bộ tiêu chí", "Thành phần", "Công thức", "Tử số", "Mẫu số",
     "Giá trị", "Điểm", "Điểm tối đa", "Quy tắc", "Khoảng cách đến mục tiêu", "Trang chi tiết",
 )
+VIEW_SCOPE_HEADERS = ("Góc nhìn", "Phạm vi")
+"""The last two columns of every table."""
+
+_PREFIX = {OWN: "", TOTAL: "TH "}
+_SUFFIX = {OWN: "", TOTAL: "_total"}
+_RESERVED = {"tổng hợp", "số liệu", "đơn vị trực thuộc", "th tổng hợp", "th số liệu"}
 
 
 def evidence_sheets(bundle: Bundle) -> list[Sheet]:
-    """The sheets of evidence.xlsx (each also written as a CSV)."""
+    """The sheets of evidence.xlsx (each also written as a CSV): summary and counts of
+    each scope, the sub-units, then the criterion sheets of each scope."""
     taken: set[str] = set()
-    criteria = bundle.report["criteria"]
-    titles = {c["id"]: sheet_title(c["id"], taken | {"tổng hợp", "số liệu", "đơn vị trực thuộc"})
-              for c in criteria}
-    summary = Sheet(sheet_title("Tổng hợp", taken), "summary.csv", [list(SUMMARY_HEADERS)],
-                    {7: "0.00%"})
-    for c in criteria:
+    titles = {(part.scope, c["id"]): sheet_title(_PREFIX[part.scope] + c["id"],
+                                                   taken | _RESERVED)
+              for part in bundle.parts for c in part.report["criteria"]}
+    head: list[Sheet] = []
+    tail: list[Sheet] = []
+    for part in bundle.parts:
+        tag = [VIEW_LABELS_VI[bundle.view], SCOPE_LABELS_VI[part.scope]]
+        head += _scope_sheets(bundle, part, titles, taken, tag)
+        for c in part.report["criteria"]:
+            sheet = Sheet(titles[(part.scope, c["id"])],
+                          f"criterion{_SUFFIX[part.scope]}_{file_stem(c['id'])}.csv",
+                          [[*EvidenceRow.HEADERS, *VIEW_SCOPE_HEADERS]])
+            sheet.rows.extend([*r.cells(), *tag] for r in part.criteria_rows[c["id"]])
+            tail.append(sheet)
+    if bundle.subunits:
+        head.append(_subunit_sheet(bundle, taken))
+    return [*head, *tail]
+
+
+def _scope_sheets(bundle: Bundle, part: ScopePart, titles: dict[tuple[str, str], str],
+                  taken: set[str], tag: list[str]) -> list[Sheet]:
+    """The summary and counts sheets of one scope."""
+    prefix, suffix = _PREFIX[part.scope], _SUFFIX[part.scope]
+    summary = Sheet(sheet_title(prefix + "Tổng hợp", taken), f"summary{suffix}.csv",
+                    [[*SUMMARY_HEADERS, *VIEW_SCOPE_HEADERS]], {7: "0.00%"})
+    for c in part.report["criteria"]:
         for i, (term, n, d) in enumerate(term_counts(c)):
             first = i == 0
             summary.rows.append([
@@ -76,26 +111,19 @@ def evidence_sheets(bundle: Bundle) -> list[Sheet]:
                 c["max_points"] if first else None,
                 c["rule"] if first else "",
                 c.get("gap_text", "") if first else "",
-                titles[c["id"]],
+                titles[(part.scope, c["id"])], *tag,
             ])
-    for label, total in bundle.manifest["totals"].items():
+    for label, total in part.points.items():
         summary.rows.append(["Tổng điểm", "", label, "", "", None, None, None,
-                             total["points"], total["max_points"], "", "", ""])
-    counts = Sheet(sheet_title("Số liệu", taken), "counts.csv",
-                   [["Chỉ số", "Khóa", "Giá trị", "Công thức"]], {2: "#,##0.####"})
+                             total["points"], total["max_points"], "", "", "", *tag])
+    counts = Sheet(sheet_title(prefix + "Số liệu", taken), f"counts{suffix}.csv",
+                   [["Chỉ số", "Khóa", "Giá trị", "Công thức", *VIEW_SCOPE_HEADERS]],
+                   {2: "#,##0.####"})
     for key in COUNT_KEYS:
-        counts.rows.append([COUNT_LABELS_VI[key], key, bundle.report["counts"][key], ""])
-    for key, value in bundle.report["ratios"].items():
-        counts.rows.append([RATIO_LABELS_VI[key], key, value, RATIO_FORMULAS[key][0]])
-    sheets = [summary, counts]
-    if bundle.subunits:
-        sheets.append(_subunit_sheet(bundle, taken))
-    for c in criteria:
-        sheet = Sheet(titles[c["id"]], f"criterion_{file_stem(c['id'])}.csv",
-                      [list(EvidenceRow.HEADERS)])
-        sheet.rows.extend(r.cells() for r in bundle.criteria_rows[c["id"]])
-        sheets.append(sheet)
-    return sheets
+        counts.rows.append([COUNT_LABELS_VI[key], key, part.report["counts"][key], "", *tag])
+    for key, value in part.report["ratios"].items():
+        counts.rows.append([RATIO_LABELS_VI[key], key, value, RATIO_FORMULAS[key][0], *tag])
+    return [summary, counts]
 
 
 SUBUNIT_COUNT_KEYS = (
@@ -103,31 +131,42 @@ SUBUNIT_COUNT_KEYS = (
     "resolved_late", "in_progress", "in_progress_overdue",
 )
 SUBUNIT_RATIO_KEYS = ("on_time_resolved", "on_time_766", "online_receipt")
+OWN_ROW_VI = "Số liệu của đơn vị (không gồm đơn vị trực thuộc)"
+TOTAL_ROW_VI = "Tổng hợp (đơn vị và các đơn vị trực thuộc)"
 
 
 def _subunit_sheet(bundle: Bundle, taken: set[str]) -> Sheet:
+    """One row per unit below during the period (its total if it has units below it, else
+    its own figures), then the unit's own figures and its total."""
     labels = sorted({label for s in bundle.subunits for label in s.totals})
     header = ["Mã đơn vị", "Tên đơn vị", "Cấp",
               *(COUNT_LABELS_VI[k] for k in SUBUNIT_COUNT_KEYS),
               *(RATIO_LABELS_VI[k] for k in SUBUNIT_RATIO_KEYS),
-              *(f"Điểm {label}" for label in labels), *(f"Tối đa {label}" for label in labels)]
+              *(f"Điểm {label}" for label in labels), *(f"Tối đa {label}" for label in labels),
+              *VIEW_SCOPE_HEADERS]
     first_ratio = 3 + len(SUBUNIT_COUNT_KEYS)
     sheet = Sheet(sheet_title("Đơn vị trực thuộc", taken), "subunits.csv", [header],
                   {first_ratio + i: "0.00%" for i in range(len(SUBUNIT_RATIO_KEYS))})
+    view = VIEW_LABELS_VI[bundle.view]
+
+    def row(code: str, name: str, level: str, counts: dict[str, int],
+            points: dict[str, dict[str, float]], scope: str) -> list[Any]:
+        ratios = compute_ratios(counts)
+        return [
+            code, name, level, *(counts[k] for k in SUBUNIT_COUNT_KEYS),
+            *(ratios[k] for k in SUBUNIT_RATIO_KEYS),
+            *(points[label]["points"] if label in points else None for label in labels),
+            *(points[label]["max_points"] if label in points else None for label in labels),
+            view, SCOPE_LABELS_VI[scope],
+        ]
+
     for s in bundle.subunits:
-        sheet.rows.append([
-            s.code, s.name, s.level, *(s.counts[k] for k in SUBUNIT_COUNT_KEYS),
-            *(s.ratios[k] for k in SUBUNIT_RATIO_KEYS),
-            *(s.totals[label]["points"] if label in s.totals else None for label in labels),
-            *(s.totals[label]["max_points"] if label in s.totals else None for label in labels),
-        ])
-    if bundle.rollup_counts is not None:
-        rr = compute_ratios(bundle.rollup_counts)
-        sheet.rows.append([
-            bundle.unit, "Tổng hợp (đơn vị và các đơn vị trực thuộc)", "",
-            *(bundle.rollup_counts[k] for k in SUBUNIT_COUNT_KEYS),
-            *(rr[k] for k in SUBUNIT_RATIO_KEYS), *([None] * (2 * len(labels))),
-        ])
+        sheet.rows.append(row(s.code, s.name, s.level, s.counts, s.totals, s.scope))
+    level = bundle.manifest.get("level") or ""
+    for part in bundle.parts:
+        name = OWN_ROW_VI if part.scope == OWN else TOTAL_ROW_VI
+        sheet.rows.append(row(bundle.unit, name, level, part.report["counts"], part.points,
+                              part.scope))
     return sheet
 
 
@@ -135,6 +174,7 @@ __all__ = [
     "SUBUNIT_COUNT_KEYS",
     "SUBUNIT_RATIO_KEYS",
     "SUMMARY_HEADERS",
+    "VIEW_SCOPE_HEADERS",
     "Sheet",
     "evidence_sheets",
     "neutralise",

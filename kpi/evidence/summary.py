@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kpi.evidence.model import Bundle, term_counts
+from kpi.attribution import OWN, SCOPE_LABELS_VI, VIEW_LABELS_VI
+from kpi.evidence.model import Bundle, ScopePart, term_counts
+from kpi.evidence.sheets import OWN_ROW_VI, TOTAL_ROW_VI
 from kpi.ratios import compute_ratios
 
 
@@ -48,6 +50,9 @@ def meta_rows(bundle: Bundle) -> list[tuple[str, str]]:
         ("Kỳ báo cáo", f"{bundle.period} (từ {m['period_start'][:10]} đến trước "
                        f"{m['period_end'][:10]})"),
         ("Số liệu tính đến", m["as_of"]),
+        ("Góc nhìn", f"{VIEW_LABELS_VI[bundle.view]} ({bundle.view})"),
+        ("Phạm vi", "; ".join(f"{SCOPE_LABELS_VI[p.scope]} ({p.scope})"
+                              for p in bundle.parts)),
         ("Thời điểm lập", m["generated_at"]),
         ("Bộ tiêu chí", "; ".join(f"{c['id']} phiên bản {c['version']}" for c in m["catalogs"])
          or "—"),
@@ -59,27 +64,37 @@ def meta_rows(bundle: Bundle) -> list[tuple[str, str]]:
     return rows
 
 
+def scope_heading(part: ScopePart) -> str:
+    """How a section of the summary names its scope."""
+    if part.scope == OWN:
+        return SCOPE_LABELS_VI[OWN] + " (không gồm đơn vị trực thuộc)"
+    return SCOPE_LABELS_VI[part.scope] + " (đơn vị và các đơn vị trực thuộc)"
+
+
 def subunit_table(bundle: Bundle) -> tuple[list[str], list[list[str]]]:
+    """One line per unit below (its scope named), then the unit's own figures and total."""
     labels = sorted({label for s in bundle.subunits for label in s.totals})
-    header = ["Mã", "Tên", "Tiếp nhận", "Trực tuyến", "Đã giải quyết", "Trước/đúng hạn",
-              "Quá hạn", "Đang giải quyết", "Tỷ lệ đúng hạn (766)",
+    header = ["Mã", "Tên", "Phạm vi", "Tiếp nhận", "Trực tuyến", "Đã giải quyết",
+              "Trước/đúng hạn", "Quá hạn", "Đang giải quyết", "Tỷ lệ đúng hạn (766)",
               *(f"Điểm {label}" for label in labels)]
 
-    def line(code: str, name: str, c: Mapping[str, int], r: Mapping[str, float | None],
+    def line(code: str, name: str, scope: str, c: Mapping[str, int],
              t: Mapping[str, Mapping[str, float]]) -> list[str]:
-        return [code, name, integer(c["received"]), integer(c["received_online"]),
+        r = compute_ratios(c)
+        return [code, name, SCOPE_LABELS_VI[scope], integer(c["received"]),
+                integer(c["received_online"]),
                 integer(c["resolved"]), integer(c["resolved_early"] + c["resolved_on_time"]),
                 integer(c["resolved_late"]), integer(c["in_progress"]), pct(r["on_time_766"]),
                 *(f"{pts(t[lb]['points'])}/{t[lb]['max_points']:g}".replace(".", ",")
                   if lb in t else "—"
                   for lb in labels)]
 
-    rows = [line(s.code, s.name, s.counts, s.ratios, s.totals) for s in bundle.subunits]
-    if bundle.rollup_counts is not None:
-        rows.append(line(bundle.unit, "Tổng hợp (đơn vị và các đơn vị trực thuộc)",
-                         bundle.rollup_counts, compute_ratios(bundle.rollup_counts), {}))
+    rows = [line(s.code, s.name, s.scope, s.counts, s.totals) for s in bundle.subunits]
+    for part in bundle.parts:
+        rows.append(line(bundle.unit, OWN_ROW_VI if part.scope == OWN else TOTAL_ROW_VI,
+                         part.scope, part.report["counts"], part.points))
     return header, rows
 
 
 __all__ = ["CRITERIA_HEADERS", "criterion_cells", "meta_rows", "pct", "pts", "integer",
-           "subunit_table"]
+           "scope_heading", "subunit_table"]

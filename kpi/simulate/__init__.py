@@ -18,6 +18,8 @@ Modules, one job each:
 * :mod:`kpi.simulate.config`: the run's config, statistics and exact planned volumes
   (receipt volumes and online counts per unit are exact: ``round(annual × scale × years)``);
 * :mod:`kpi.simulate.core`: the per-dossier generator (timing on the working calendar);
+* :mod:`kpi.simulate.reorg`: the 1 July 2025 reorganisation a run may cross
+  (``SimulationConfig(reorganisation=True)``) and the v1.1 unit registry of a run;
 * :mod:`kpi.simulate.stream`: duplicates, shuffling, invalid lines, the JSON Lines writer;
 * :mod:`kpi.simulate.timefmt`: RFC 3339 local-time text of epoch seconds.
 """
@@ -39,6 +41,13 @@ from kpi.simulate.profiles import (
     default_units,
     write_unit_registry,
 )
+from kpi.simulate.reorg import (
+    REGISTRY_COLUMNS,
+    Reorganisation,
+    plan_reorganisation,
+    registry_rows,
+    write_registry,
+)
 from kpi.simulate.stream import (
     INVALID_KINDS,
     generate_events,
@@ -53,6 +62,8 @@ __all__ = [
     "PROCEDURES_BY_LEVEL",
     "PROVINCE",
     "Procedure",
+    "REGISTRY_COLUMNS",
+    "Reorganisation",
     "SimulationConfig",
     "SimulationStats",
     "TAN_HONG_2023",
@@ -63,7 +74,10 @@ __all__ = [
     "format_time",
     "generate_events",
     "generate_lines",
+    "plan_reorganisation",
     "planned_counts",
+    "registry_rows",
     "write_jsonl",
+    "write_registry",
     "write_unit_registry",
 ]

@@ -18,6 +18,7 @@ from kpi.calendar import (
 )
 from kpi.simulate.procedures import PROCEDURES_BY_LEVEL, Procedure
 from kpi.simulate.profiles import UnitProfile, default_units
+from kpi.simulate.reorg import Reorganisation, plan_reorganisation, registry_rows
 
 DEFAULT_SOURCE = "urn:motcua:dvc:dong-thap"
 
@@ -60,6 +61,18 @@ class SimulationConfig:
     due_at_share: float = 0.4
     transfer_share: float = 0.8
     returned_only_share: float = 0.03
+    # the two-level government (v1.1; kpi.simulate.reorg): off keeps the v1 stream as it was
+    reorganisation: bool = False
+    """Cross the reorganisation at ``cutover`` (new codes, merged communes, no district)
+    and play the v1.1 behaviours below; False: the v1 stream, byte for byte."""
+    cutover: date = date(2025, 7, 1)
+    merged_communes: int = 3
+    other_desk_share: float = 0.03
+    """With ``reorganisation``: filed at one desk, handled by another (handling_unit_code)."""
+    synced_share: float = 0.04
+    """With ``reorganisation``: synced to the national portal (dossier.synced)."""
+    stopped_share: float = 0.01
+    """With ``reorganisation``: stopped before completion (dossier.stopped)."""
     # test-data options
     shuffle: bool = False
     shuffle_window: int | None = None
@@ -77,7 +90,7 @@ class SimulationConfig:
             "fee_exempt_share", "online_payment_share", "digitized_event_share",
             "digitized_complete_share", "rated_share", "satisfied_share", "e_result_share",
             "full_online_share", "due_at_share", "transfer_share", "returned_only_share",
-            "duplicates", "invalid",
+            "duplicates", "invalid", "other_desk_share", "synced_share", "stopped_share",
         ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -86,6 +99,8 @@ class SimulationConfig:
             raise ValueError("apology shares must sum to <= 1")
         if self.digitized_complete_share > self.digitized_event_share:
             raise ValueError("digitized_complete_share must be <= digitized_event_share")
+        if self.merged_communes < 1:
+            raise ValueError("merged_communes must be >= 1")
         for _, procs in self.procedures:
             for p in procs:
                 if not 0 <= p.days <= 60:
@@ -96,6 +111,16 @@ class SimulationConfig:
 
     def resolved_units(self) -> tuple[UnitProfile, ...]:
         return self.units if self.units is not None else default_units(self.communes)
+
+    def reorganisation_plan(self) -> Reorganisation | None:
+        """The reorganisation the run crosses (None without ``reorganisation``)."""
+        if not self.reorganisation:
+            return None
+        return plan_reorganisation(self.resolved_units(), self.cutover, self.merged_communes)
+
+    def registry_rows(self) -> list[tuple[str, ...]]:
+        """The v1.1 unit registry of the run (:func:`kpi.simulate.reorg.registry_rows`)."""
+        return registry_rows(self.resolved_units(), self.reorganisation_plan())
 
     @property
     def end_instant(self) -> int:

@@ -9,6 +9,15 @@ the range (local midnight after ``end``) are not emitted, so dossiers received i
 days are still in progress. The other behaviours (supplements, apologies, rejections, fees,
 ratings…) are per-dossier draws with the shares of :class:`SimulationConfig`.
 
+With ``reorganisation`` (:mod:`kpi.simulate.reorg`) a dossier received from the cutover is
+received under its unit's successor; and, drawn from a random stream of their own (so the
+dossiers' other draws are those of the v1 stream): a share is handled by another unit than
+the receiving desk (``handling_unit_code``: before the cutover a commune's dossier by the
+district, a district's by the province; from it by another new commune or the province),
+a share synced to the national portal (``dossier.synced``), a share stopped before its due
+instant (``dossier.stopped``, later events dropped). Digitizations reuse components in
+either mode.
+
 The hot loop works on integer epoch seconds and formats timestamps with a per-day cache.
 The event type names are the contract's (:data:`schemas.events.EVENT_TYPES`).
 """
@@ -91,6 +100,13 @@ _T_WITHDRAWN = event_type("dossier.withdrawn")
 _T_DIGITIZED = event_type("dossier.digitized")
 _T_PAYMENT = event_type("payment.completed")
 _T_RATED = event_type("feedback.rated")
+_T_SYNCED = event_type("dossier.synced")
+_T_STOPPED = event_type("dossier.stopped")
+_STOP_REASONS = (
+    "Người yêu cầu không bổ sung hồ sơ theo thông báo",
+    "Thủ tục đã được bãi bỏ",
+    "Có tranh chấp cần giải quyết tại Tòa án",
+)
 
 
 class DossierGenerator:
@@ -112,6 +128,11 @@ class DossierGenerator:
         self.seq_by_year: Counter[int] = Counter()
         self.heap: list[tuple[int, int, dict[str, Any]]] = []
         self.push_seq = 0
+        self.reorg = config.reorganisation_plan()
+        self.rng11 = random.Random(f"v11:{config.seed}")
+        """The draws of the v1.1 behaviours (only with ``reorganisation``)."""
+        self.cutover_ts = (date_to_day(config.cutover) * DAY_SECONDS - LOCAL_OFFSET_SECONDS
+                           if self.reorg is not None else None)
         self.proc_tables: dict[str, tuple[tuple[Procedure, ...], list[float], float]] = {}
         for level, procs in config.procedures:
             cum = list(accumulate(p.weight for p in procs))
@@ -272,6 +293,8 @@ class DossierGenerator:
         else:
             self._resolution(events, unit, proc, subject, online, fee, paper, level,
                              ts_r, w_r, due_ts, due_start)
+        if self.reorg is not None:
+            self._v11(data, events, unit, ts_r, due_ts)
 
         # ---- emit
         end_ts = self.end_ts
@@ -286,9 +309,10 @@ class DossierGenerator:
             "data": data,
         }
         events.sort(key=_first)
-        ustats = self.stats.by_unit.get(unit.code)
+        code = data["unit_code"]
+        ustats = self.stats.by_unit.get(code)
         if ustats is None:
-            ustats = self.stats.by_unit[unit.code] = UnitStats()
+            ustats = self.stats.by_unit[code] = UnitStats()
         ustats.dossiers += 1
         ustats.online += online
         by_type = self.stats.by_type
@@ -316,6 +340,33 @@ class DossierGenerator:
         ustats.events += n
         self.stats.events += n
         return received
+
+    def _v11(self, data: dict[str, Any], events: list[tuple[int, str, dict[str, Any]]],
+             unit: UnitProfile, ts_r: int, due_ts: int) -> None:
+        """The reorganisation's codes and the v1.1 behaviours of one dossier (in place)."""
+        reorg, c, rand = self.reorg, self.c, self.rng11.random
+        assert reorg is not None and self.cutover_ts is not None
+        after = ts_r >= self.cutover_ts
+        if after:
+            data["unit_code"], data["unit_level"] = reorg.after(unit)
+        if rand() < c.other_desk_share:
+            if after:
+                others = [d for d in reorg.desks_after() if d[0] != data["unit_code"]]
+                desk = others[self.rng11.randrange(len(others))] if others else None
+            elif unit.level == "commune":
+                desk = (unit.parent, "district")
+            else:
+                desk = (unit.parent, "province") if unit.parent else None
+            if desk is not None:
+                data["handling_unit_code"], data["handling_unit_level"] = desk
+        if rand() < c.synced_share:
+            events.append((ts_r + 120 + int(rand() * 3600), _T_SYNCED, {"target": "dvcqg"}))
+        stop = rand() < c.stopped_share
+        t_stop = ts_r + 600 + int(rand() * max(600, due_ts - ts_r - 1200))
+        if stop and not any(typ in (_T_REJECTED, _T_WITHDRAWN) for _, typ, _ in events):
+            events[:] = [e for e in events if e[0] < t_stop]
+            events.append((t_stop, _T_STOPPED,
+                           {"reason": _STOP_REASONS[self.rng11.randrange(3)]}))
 
     def _office_ts(self, w: int) -> int:
         k, s = divmod(w, OFFICE_LEN)

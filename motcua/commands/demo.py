@@ -5,9 +5,14 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from motcua.demo import DemoResult
 
 
 def register(app: typer.Typer) -> None:
@@ -21,21 +26,30 @@ def demo(
     ] = None,
     scale: Annotated[float, typer.Option(help="simulated volume, 1.0 = Tân Hồng 2023")] = 0.25,
     period: Annotated[str, typer.Option(help="period of the scorecard")] = "2025",
+    reorganisation: Annotated[
+        bool,
+        typer.Option(help="simulate 2025 across the 1/7/2025 reorganisation (district gone, "
+                     "communes merged) and run with the registry it writes to "
+                     "<data dir>/units.csv (unless MOTCUA_UNITS_FILE is set); "
+                     "--no-reorganisation: the unchanged structure, no registry"),
+    ] = True,
     exit_when_idle: Annotated[
         bool, typer.Option(help="exit once the input is processed (else serve until Ctrl-C)")
     ] = False,
 ) -> None:
     """Start the embedded broker, the pipeline worker, the SQL sink and /metrics; publish
     simulated (or given) events; print a scorecard per unit (bảng điểm theo đơn vị) from the
-    live KPI snapshots, checked against the batch report of the same file."""
+    live KPI snapshots — own figures and totals, as it was, then restated to today's
+    units — every snapshot checked against the batch report of the same file (exit 1 if
+    one differs)."""
     from rich.console import Console
 
-    from motcua.demo import DemoResult, run_demo, scorecard
+    from motcua.demo import run_demo
     from runtime.settings import load_settings
 
     console = Console()
     if not console.is_terminal:  # logs and CI: wide enough for the scorecard
-        console = Console(width=140)
+        console = Console(width=150)
     settings = load_settings()
     serve: threading.Event | None = None
     if not exit_when_idle:
@@ -43,18 +57,56 @@ def demo(
         signal.signal(signal.SIGINT, lambda *_: serve.set())
         signal.signal(signal.SIGTERM, lambda *_: serve.set())
 
-    def show(result: DemoResult) -> None:
-        scorecard(result.reports, console, f"Bảng điểm kỳ {period} — scorecard per unit (live)")
-        if result.mismatches:
-            console.print(f"[red]live snapshots differ from the batch report for "
-                          f"{len(result.mismatches)} (unit, period): "
-                          f"{', '.join(result.mismatches[:10])}[/red]")
-        else:
-            console.print(f"all {result.snapshots:,} live KPI snapshots equal the batch "
-                          f"report of {result.events_file} (motcua report --events FILE "
-                          f"--unit U --period P)")
-
     result = run_demo(settings, console, events=events, scale=scale, period=period,
-                      on_ready=show, serve=serve)
+                      reorganisation=reorganisation,
+                      on_ready=lambda r: show(r, period, console), serve=serve)
     if result.mismatches:
         raise typer.Exit(1)
+
+
+def show(result: DemoResult, period: str, console: Console) -> None:
+    """The scorecards of ``period`` and the verdict of the live check (its last line)."""
+    from kpi.attribution import AS_WAS, OWN, RESTATED, TOTAL
+    from kpi.registry import UnitRegistry
+    from motcua.scorecard import scorecard, scorecard_title
+
+    registry = UnitRegistry.load(result.registry_file) if result.registry_file else None
+    live = "live"
+    scorecard(result.reports, console, scorecard_title(period, AS_WAS, OWN, live), registry)
+    if result.totals:
+        scorecard(result.totals, console, scorecard_title(
+            period, AS_WAS, TOTAL, "live, own + the units below then"), registry)
+    restated = "from the live own figures"
+    for scope in (OWN, TOTAL):
+        reports = [r for r in result.restated if r["scope"] == scope]
+        if reports:
+            scorecard(reports, console, scorecard_title(period, RESTATED, scope, restated),
+                      registry)
+    if result.restated:
+        _top_totals(result, console)
+    if result.mismatches:
+        console.print(f"[red]live snapshots differ from the batch report for "
+                      f"{len(result.mismatches)} (unit, period): "
+                      f"{', '.join(result.mismatches[:10])}[/red]")
+    else:
+        scopes = ", ".join(f"{n:,} {scope}" for scope, n in result.scopes.items() if n)
+        units = (f" --units {result.registry_file} --scope own|total"
+                 if result.registry_file else "")
+        console.print(f"all {result.snapshots:,} live KPI snapshots equal the batch report "
+                      f"({scopes}) of {result.events_file} (motcua report --events FILE"
+                      f"{units} --unit U --period P)")
+
+
+def _top_totals(result: DemoResult, console: Console) -> None:
+    """A province's total received as it was and restated (they agree at the top)."""
+    from kpi.attribution import SCOPE_LABELS_VI, TOTAL
+
+    restated = {r["unit"]: r for r in result.restated if r["scope"] == TOTAL}
+    for r in result.totals:
+        other = restated.get(r["unit"])
+        if other is None or r.get("level") != "province":
+            continue
+        a, b = r["counts"]["received"], other["counts"]["received"]
+        colour, sign = ("green", "=") if a == b else ("red", "≠")
+        console.print(f"[{colour}]{r['unit']} {r['period']} {SCOPE_LABELS_VI[TOTAL]}, hồ sơ "
+                      f"tiếp nhận: {a:,} as_was {sign} {b:,} restated[/{colour}]")

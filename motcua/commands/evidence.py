@@ -28,8 +28,10 @@ def evidence(
     ),
     units: Path | None = typer.Option(
         None, "--units", exists=True, dir_okay=False,
-        help="unit registry CSV (code,name,level,parent): names, and one row per unit "
-        "directly below (e.g. the communes of a district) with the rolled-up total",
+        help="unit registry CSV (code,name,level,parent,valid_from,valid_to,successor; "
+        "default: settings units_file / MOTCUA_UNITS_FILE): counts go to the unit in force "
+        "when judged (as_was); names, the unit's total besides its own figures, and one row "
+        "per unit directly below it during the period",
     ),
     catalog: Path | None = typer.Option(
         None, "--catalog", exists=True, dir_okay=False,
@@ -48,12 +50,19 @@ def evidence(
     """
     from rich.console import Console
 
+    from kpi.attribution import Attribution
     from kpi.batch import aggregate, fold_file, fold_lines
-    from kpi.evidence import InputInfo, build_bundle, digest_file, write_bundle
+    from kpi.evidence import (
+        InputInfo,
+        build_bundle,
+        digest_file,
+        dossiers_behind,
+        write_bundle,
+    )
     from kpi.periods import BadPeriod, parse_period
     from kpi.sla import summarize
-    from kpi.units import CalendarBook, RegistryError, UnitRegistry
-    from motcua.commands.report import load_par_catalog, parse_as_of
+    from kpi.units import CalendarBook
+    from motcua.commands.report import load_par_catalog, load_units, parse_as_of
 
     err = Console(stderr=True)
     for p in period:
@@ -63,15 +72,11 @@ def evidence(
             raise typer.BadParameter(str(exc), param_hint="--period") from exc
     horizon = parse_as_of(as_of)
     par_catalog = load_par_catalog(catalog)
-    registry = None
+    registry, units_path = load_units(units)
     registry_info = None
-    if units is not None:
-        try:
-            registry = UnitRegistry.load(units)
-        except RegistryError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--units") from exc
-        sha, _ = digest_file(units)
-        registry_info = {"path": str(units), "sha256": sha}
+    if units_path is not None:
+        sha, _ = digest_file(units_path)
+        registry_info = {"path": str(units_path), "sha256": sha}
 
     if events is not None:
         sha, lines = digest_file(events)
@@ -92,17 +97,17 @@ def evidence(
         source_name = "the store"
     book = CalendarBook()
     states = list(batch.states())
-    agg = aggregate(states, horizon, book)
-    wanted = set(unit)
-    dossiers = [d for s in states if (d := summarize(s, horizon, book)) is not None
-                and d.unit in wanted]
+    agg = aggregate(states, horizon, book, registry=registry)
+    dossiers = dossiers_behind(
+        (d for s in states if (d := summarize(s, horizon, book)) is not None), unit, horizon,
+        Attribution(registry))
     generated = time.time()
     for u in unit:
-        if u not in agg.levels and (registry is None or u not in registry.units):
+        if u not in agg.levels and (registry is None or not registry.versions(u)):
             err.print(f"[yellow]unit {u}: no dossiers in {source_name}[/]")
         for p in period:
             bundle = build_bundle(
-                unit=u, period=p, dossiers=dossiers, counters=agg.counters,
+                unit=u, period=p, dossiers=dossiers, counters=agg.counters, totals=agg.totals,
                 levels=agg.levels, horizon=horizon, generated_at=generated, input_info=info,
                 par_catalog=par_catalog, registry=registry, registry_info=registry_info,
             )

@@ -36,7 +36,18 @@ def register(app: typer.Typer) -> None:
     def simulate(
         out: str = typer.Option(..., "--out", "-o", help="JSONL file to write ('-' = stdout)."),
         units_out: Path | None = typer.Option(
-            None, "--units-out", help="Also write the unit registry CSV (code,name,level,parent)."
+            None, "--units-out",
+            help="Also write the unit registry CSV the run used (EVENTS.md v1.1: code,name,"
+            "level,parent,valid_from,valid_to,successor).",
+        ),
+        reorganisation: bool = typer.Option(
+            False, "--reorganisation/--no-reorganisation",
+            help="Cross the 1/7/2025 reorganisation (district gone, communes merged into new "
+            "ones under the province, illustrative codes) with v1.1 behaviours: another "
+            "handling desk, dossier.synced, dossier.stopped.",
+        ),
+        cutover: str = typer.Option(
+            "2025-07-01", "--cutover", help="First day of the new structure (local)."
         ),
         seed: int = typer.Option(2025, "--seed", help="Random seed: same seed, same events."),
         scale: float = typer.Option(
@@ -75,12 +86,11 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from kpi.simulate import (
-            PROVINCE,
             SimulationConfig,
             SimulationStats,
             generate_lines,
             planned_counts,
-            write_unit_registry,
+            write_registry,
         )
 
         try:
@@ -88,13 +98,14 @@ def register(app: typer.Typer) -> None:
                 seed=seed, start=_parse_date(start), end=_parse_date(end), scale=scale,
                 communes=units, source=source, shuffle=shuffle,
                 shuffle_window=shuffle_window or None, duplicates=duplicates, invalid=invalid,
+                reorganisation=reorganisation, cutover=_parse_date(cutover),
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         console = Console(stderr=True)
-        unit_list = config.resolved_units()
+        registry = config.registry_rows()
         if units_out is not None:
-            write_unit_registry(units_out, (PROVINCE, *unit_list))
+            write_registry(units_out, registry)
         total = sum(n for n, _ in planned_counts(config).values())
         stats = SimulationStats()
         lines: Iterator[bytes] = generate_lines(config, stats)
@@ -127,11 +138,12 @@ def register(app: typer.Typer) -> None:
         for col in ("unit", "name", "level", "dossiers", "online", "events"):
             table.add_column(col, justify="right" if col in ("dossiers", "online", "events")
                              else "left")
-        for u in unit_list:
-            s = stats.by_unit.get(u.code)
+        shown = {row[0]: row for row in registry}  # a code's latest version
+        for code, name, level, *_ in shown.values():
+            s = stats.by_unit.get(code)
             if s is None:
                 continue
-            table.add_row(u.code, u.name, u.level, f"{s.dossiers:,}", f"{s.online:,}",
+            table.add_row(code, name, level, f"{s.dossiers:,}", f"{s.online:,}",
                           f"{s.events:,}")
         table.add_row("total", "", "", f"{stats.dossiers:,}",
                       f"{sum(s.online for s in stats.by_unit.values()):,}", f"{stats.events:,}")

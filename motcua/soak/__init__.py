@@ -47,9 +47,11 @@ previous line.
 
 **Checks** (each failure is a line in :attr:`SoakResult.problems`): after the producer
 stops, the pipeline becomes idle (:func:`streams.idle.wait_until_idle`) and the sink's lag
-reaches 0; then the latest snapshot of every (unit, period) equals the batch report of
-``produced.jsonl`` and so does every report the sink stored in SQL (no loss, no
-duplication, no miscount; the rule of :mod:`kpi.reconcile`), the store holds exactly the
+reaches 0; then the latest snapshot of every report bucket (:func:`kpi.report.report_bucket`:
+unit and scope, period) equals the batch report of ``produced.jsonl`` — attributed with
+the settings' unit registry when ``MOTCUA_UNITS_FILE`` names one, totals included — and so
+does every report the sink stored in SQL (no loss, no duplication, no miscount; the rule
+of :mod:`kpi.reconcile`), the store holds exactly the
 distinct valid events, the DLQ exactly one dead letter per invalid line, every marker
 reached both stages, the producer saw no send error and the worker is still running.
 

@@ -1,5 +1,9 @@
 """The soak run's final checks: live snapshots, SQL store, raw events and DLQ against the
-batch report of ``produced.jsonl`` (the rule of :mod:`kpi.reconcile`)."""
+batch report of ``produced.jsonl`` (the rule of :mod:`kpi.reconcile`).
+
+With a unit registry in the settings (``MOTCUA_UNITS_FILE``, which the worker gets too) the
+batch report attributes with it and includes the totals; snapshots and stored reports are
+compared by report bucket (:func:`kpi.report.report_bucket`), own and total apart."""
 
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ from sqlalchemy import func, select
 from consumers import store
 from kpi.batch import fold_file
 from kpi.reconcile import batch_reports, differences
+from kpi.registry import UnitRegistry
+from motcua.services import by_bucket, live_snapshots
 from motcua.soak.figures import SoakResult
 from runtime.kafka import end_offsets
 from runtime.settings import Settings
 from runtime.waiting import wait_for
 from schemas.errors import NotIdle
-from streams.idle import read_snapshots
 
 SETTLE_SECONDS = 10.0
 """How long the live snapshots may take to agree: a due instant passing between the
@@ -31,10 +36,11 @@ def check(settings: Settings, bootstrap: str, db_url: str, produced_file: Path,
     """Append to ``result.problems`` every way the stack differs from the batch report."""
     started = time.monotonic()
     batch = fold_file(produced_file)
-    want = batch_reports(batch, time.time())
+    registry = UnitRegistry.load(settings.units_file) if settings.units_file else None
+    want = batch_reports(batch, time.time(), registry)
     result.lines_total, result.valid, result.invalid = batch.lines, batch.valid, batch.invalid
     result.distinct_events = sum(len(f) for f in batch.facts.values())
-    echo(f"[soak] batch report of {produced_file.name}: {len(want):,} (unit, period), "
+    echo(f"[soak] batch report of {produced_file.name}: {len(want):,} report buckets, "
          f"{time.monotonic() - started:.1f} s")
     diffs: list[str] = []
     probes = 0
@@ -42,9 +48,9 @@ def check(settings: Settings, bootstrap: str, db_url: str, produced_file: Path,
     def live_agrees() -> bool:
         nonlocal want, diffs, probes
         if probes:
-            want = batch_reports(batch, time.time())
+            want = batch_reports(batch, time.time(), registry)
         probes += 1
-        diffs = differences(read_snapshots(settings, bootstrap), want)
+        diffs = differences(live_snapshots(settings, bootstrap), want)
         return not diffs
 
     try:
@@ -61,7 +67,7 @@ def _check_store(db_url: str, want: dict[tuple[str, str], dict[str, Any]],
                  result: SoakResult) -> None:
     engine = store.make_engine(db_url)
     try:
-        stored = {(r["unit"], r["period"]): r for r in store.load_reports(engine)}
+        stored = by_bucket(store.load_reports(engine))
         with engine.connect() as conn:
             events = conn.execute(select(func.count()).select_from(store.raw_events)).scalar()
     finally:

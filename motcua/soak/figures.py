@@ -120,7 +120,7 @@ class SoakResult:
                 for name, (a, b, c) in self.rss_span().items()),
             f"max lag: pipeline group {self.max_lag()['pipeline']:,}, sink group "
             f"{self.max_lag()['sink']:,}; idle {secs(self.idle_seconds)} after the last send; "
-            f"{self.snapshots:,} (unit, period) snapshots",
+            f"{self.snapshots:,} KPI snapshots (report buckets, own and total)",
         ]
         if self.problems:
             lines.append(f"{len(self.problems)} PROBLEM(S):")

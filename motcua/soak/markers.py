@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from kpi.attribution import OWN
 from kpi.simulate import format_time
 from runtime.settings import Settings
 
@@ -106,6 +107,8 @@ def watch_snapshots(settings: Settings, bootstrap: str, markers: Markers,
                     if rec.value is None or not (rec.key or b"").startswith(prefix):
                         continue
                     report = orjson.loads(rec.value)
+                    if report.get("scope", OWN) != OWN:  # a marker unit's own figures only
+                        continue
                     markers.saw("snapshot", report["unit"], report["period"],
                                 int(report["counts"].get("received", 0)),
                                 rec.timestamp / 1000.0)
@@ -113,9 +116,23 @@ def watch_snapshots(settings: Settings, bootstrap: str, markers: Markers,
         consumer.close()
 
 
-_GAUGE = re.compile(
-    rb'^motcua_kpi_count\{unit="(' + re.escape(MARKER_PREFIX.encode()) +
-    rb'[^"]*)",level="[^"]*",period="([^"]+)",kpi="received"\} (\S+)$', re.M)
+_COUNT_LINE = re.compile(
+    rb'^motcua_kpi_count\{(?=[^}]*kpi="received")(?=[^}]*unit="' +
+    re.escape(MARKER_PREFIX.encode()) + rb')([^}]*)\} (\S+)$', re.M)
+_LABEL = re.compile(rb'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def marker_gauges(body: bytes) -> list[tuple[str, str, int]]:
+    """(unit, period, value) of every ``motcua_kpi_count`` gauge of ``kpi="received"`` for a
+    marker unit's own figures in a ``/metrics`` body (labels in any order; a ``scope``
+    label, when present, must be ``own``)."""
+    out = []
+    for labels, value in _COUNT_LINE.findall(body):
+        got = {k.decode(): v.decode() for k, v in _LABEL.findall(labels)}
+        if (got.get("kpi") == "received" and got.get("scope", OWN) == OWN
+                and got.get("unit", "").startswith(MARKER_PREFIX) and "period" in got):
+            out.append((got["unit"], got["period"], int(float(value))))
+    return out
 
 
 def scrape_gauges(url: str, markers: Markers, every: float, took_ms: list[float],
@@ -133,7 +150,7 @@ def scrape_gauges(url: str, markers: Markers, every: float, took_ms: list[float]
             continue
         done = time.time()
         took_ms.append((done - started) * 1000)
-        for unit, period, value in _GAUGE.findall(body):
-            markers.saw("gauge", unit.decode(), period.decode(), int(float(value)), done)
+        for unit, period, value in marker_gauges(body):
+            markers.saw("gauge", unit, period, value, done)
         stop.wait(max(0.0, every - (time.time() - started)))
 

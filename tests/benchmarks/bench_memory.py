@@ -261,7 +261,7 @@ def main() -> None:
     # the worker holds only while it rebuilds), and a fresh tracker restored from them
     before_rows = settled_rss()
     t0 = time.perf_counter()
-    rows = {code.encode(): Tracker.row(rec, horizon) for code, rec in tracker.dossiers.items()}
+    rows = {code.encode(): tracker.row(rec, horizon) for code, rec in tracker.dossiers.items()}
     row_s = time.perf_counter() - t0
     table_per_dossier = (settled_rss() - before_rows) / n
     row_bytes = sum(len(k) + len(v) for k, v in rows.items())

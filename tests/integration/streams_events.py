@@ -1,5 +1,7 @@
 """Event lines for the streaming tests: ``kpi.simulate`` when it exists, else a small
-deterministic generator of the same kind (shuffled, with duplicates and invalid lines)."""
+deterministic generator of the same kind (shuffled, with duplicates and invalid lines);
+the simulator across the 2025 reorganisation with its unit registry, and that registry
+after a later merger decision."""
 
 from __future__ import annotations
 
@@ -107,6 +109,37 @@ def event_lines(n_events: int, *, seed: int = 7) -> list[bytes]:
         if len(lines) >= n_events:
             return lines
         scale *= 1.2 * n_events / max(len(lines), 1)
+
+
+def reorganisation_lines(n_events: int, *, seed: int = 7
+                         ) -> tuple[list[bytes], list[tuple[str, ...]]]:
+    """At least ``n_events`` lines of the simulator across the 1/7/2025 reorganisation
+    (``SimulationConfig(reorganisation=True)``: shuffled, 3% duplicates, 1% invalid) and
+    the rows of the unit registry it used (:func:`kpi.simulate.reorg.write_registry`)."""
+    from kpi.simulate import SimulationConfig, generate_lines
+
+    scale = n_events / 130_000
+    while True:
+        config = SimulationConfig(seed=seed, scale=scale, shuffle=True, duplicates=0.03,
+                                  invalid=0.01, reorganisation=True)
+        lines = list(generate_lines(config))
+        if len(lines) >= n_events:
+            return lines, config.registry_rows()
+        scale *= 1.2 * n_events / max(len(lines), 1)
+
+
+def later_merger(rows: list[tuple[str, ...]], code: str = "DT.M03", into: str = "DT.M02",
+                 last_day: str = "2025-09-30") -> list[tuple[str, ...]]:
+    """The registry ``rows`` after a new decision: unit ``code`` ceases after ``last_day``
+    and ``into`` takes it over (its successor). Dossiers received under ``code`` later
+    then count for ``into``."""
+    out = []
+    for row in rows:
+        if row[0] == code and not row[5]:  # its version in force: it ends, with a successor
+            row = (*row[:5], last_day, into)
+        out.append(row)
+    assert out != rows, f"no version of {code} in force in the registry"
+    return out
 
 
 def iter_keys(lines: list[bytes]) -> Iterator[tuple[bytes | None, bytes]]:

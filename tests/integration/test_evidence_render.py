@@ -4,6 +4,7 @@ test fails (does not skip) when it is missing — install it with
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import subprocess
@@ -14,8 +15,9 @@ import pytest
 from kpi.batch import aggregate, fold_lines
 from kpi.evidence import Bundle, build_bundle, write_bundle
 from kpi.periods import parse_period
+from kpi.registry import UnitRegistry, UnitVersion
 from kpi.sla import summarize
-from kpi.units import CalendarBook, Unit, UnitRegistry
+from kpi.units import CalendarBook
 from tests.eventkit import event_dict, json_line, received_dict
 
 SOURCE = "urn:test:render"
@@ -38,13 +40,14 @@ def _bundle() -> Bundle:
     horizon = parse_period("2025-04").end
     book = CalendarBook()
     states = list(batch.states())
-    agg = aggregate(states, horizon, book)
+    registry = UnitRegistry([
+        UnitVersion("D1", "Huyện Một", "district", None, dt.date.min, None),
+        UnitVersion("C1", "Xã Một", "commune", "D1", dt.date.min, None)])
+    agg = aggregate(states, horizon, book, registry=registry)
     dossiers = [d for s in states if (d := summarize(s, horizon, book)) is not None]
-    registry = UnitRegistry([Unit("D1", "Huyện Một", "district", None),
-                             Unit("C1", "Xã Một", "commune", "D1")])
     return build_bundle(unit="D1", period="2025-04", dossiers=dossiers,
-                        counters=agg.counters, levels=agg.levels, horizon=horizon,
-                        generated_at=horizon, registry=registry)
+                        counters=agg.counters, totals=agg.totals, levels=agg.levels,
+                        horizon=horizon, generated_at=horizon, registry=registry)
 
 
 def _chromium() -> str:

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from consumers.kpi_board import current_periods
 from consumers.metrics import start_metrics
 from kpi.counters import Counters
-from kpi.report import build_report
+from kpi.report import build_report, snapshot_key
 from runtime.broker import free_port
 from runtime.kafka import producer
 from runtime.settings import Settings
@@ -163,10 +163,20 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
                                level="commune")
     old_report = build_report("U1", "2001-01", Counters.from_mapping(counts), now,
                               level="commune")  # not a current period: never exported
+    # a province above U1: its own desk on time (1.0), its total (own + U1) at
+    # (2 + 4 + 4 − 1 + 3) / (8 + 4 + 3) = 12/15 = 0.8 — below 95%, yet no alert: alerts read
+    # own figures; the total is recorded as a province total
+    province_own = {"received": 3, "resolved": 3, "resolved_on_time": 3}
+    province_total = {k: counts.get(k, 0) + province_own.get(k, 0)
+                      for k in {*counts, *province_own}}
+    p_own = build_report("P1", month, Counters.from_mapping(province_own), now,
+                         level="province", unit_name="Tỉnh Một")
+    p_total = build_report("P1", month, Counters.from_mapping(province_total), now,
+                           level="province", scope="total", unit_name="Tỉnh Một")
     prod = producer(settings, kafka_bootstrap)
     try:
-        for report in (month_report, year_report, old_report):
-            key = f"{report['unit']}|{report['period']}".encode()
+        for report in (month_report, year_report, old_report, p_own, p_total):
+            key = snapshot_key(report["unit"], report["period"], report["scope"]).encode()
             prod.send(settings.topics.kpi, key=key, value=orjson.dumps(report))
         prod.flush(30)
     finally:
@@ -176,8 +186,8 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
     served = start_metrics(settings, kafka_bootstrap, registry=CollectorRegistry(),
                            port=metrics_port, addr="127.0.0.1")
     try:
-        wait_for(lambda: len(served.board) == 3, timeout=60,
-                 what="the KPI feed to read 3 snapshots")
+        wait_for(lambda: len(served.board) == 5, timeout=60,
+                 what="the KPI feed to read 5 snapshots")
         with _prometheus(tmp_path, f"127.0.0.1:{metrics_port}") as (base, proc):
             selector = f'motcua_kpi_ratio{{unit="U1",kpi="on_time_766",period="{month}"}}'
             result = wait_for(lambda: _query(base, selector), timeout=60, what=selector,
@@ -187,7 +197,7 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
             assert sample["metric"] == {
                 "__name__": "motcua_kpi_ratio", "job": "motcua",
                 "instance": f"127.0.0.1:{metrics_port}", "unit": "U1", "level": "commune",
-                "period": month, "kpi": "on_time_766",
+                "period": month, "scope": "own", "view": "as_was", "kpi": "on_time_766",
             }
             assert float(sample["value"][1]) == pytest.approx(expected_on_time, abs=1e-12)
 
@@ -201,11 +211,22 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
             # no resolved dossiers in the year: its on-time ratio is null, so no sample
             assert _query(base, f'motcua_kpi_ratio{{kpi="on_time_resolved",'
                                 f'period="{year}"}}') == []
+            # own and total of the province, told apart by scope; the recorded total
+            p1 = f'motcua_kpi_ratio{{unit="P1",kpi="on_time_766",period="{month}"}}'
+            assert {s["metric"]["scope"]: float(s["value"][1]) for s in _query(base, p1)} \
+                == {"own": 1.0, "total": pytest.approx(0.8)}
+            recorded = wait_for(
+                lambda: _query(base, f'motcua:province_kpi_ratio{{kpi="on_time_766",'
+                                     f'period="{month}"}}'),
+                timeout=30, what="the province total recorded", process=proc,
+                errors=(OSError,))
+            assert [(s["metric"]["unit"], s["metric"]["unit_name"], float(s["value"][1]))
+                    for s in recorded] == [("P1", "Tỉnh Một", pytest.approx(0.8))]
             up = _query(base, 'up{job="motcua"}')
             assert [float(s["value"][1]) for s in up] == [1.0]
 
             # the deploy rules run in this server: 75% < 95% makes the on-time alert pend
-            # (it needs 30 minutes to fire)
+            # (it needs 30 minutes to fire) — for U1's own figures, not for P1's total
             def pending() -> list[dict[str, Any]]:
                 alerts = _get_json(f"{base}/api/v1/alerts")["data"]["alerts"]
                 return [a for a in alerts if a["labels"].get("alertname")

@@ -2,8 +2,9 @@
 
 A simulated stream (shuffled, with duplicates and invalid lines) is published with
 ``motcua ingest``'s code, and KPI snapshots computed by :mod:`kpi.batch` stand in for the
-stream layer on the KPI topic. The sink must reproduce the batch numbers exactly, change
-nothing when replayed from the start, and lose nothing while the database is down.
+stream layer on the KPI topic (keyed by :func:`kpi.report.snapshot_key`). The sink must
+reproduce the batch numbers exactly — own figures and, with a unit registry, totals —
+change nothing when replayed from the start, and lose nothing while the database is down.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from consumers import store
 from consumers.health import KafkaHealth
 from consumers.sink import Sink
 from kpi.batch import BatchInput, fold_lines
+from kpi.calendar import local_date
 from kpi.counters import Counters
+from kpi.periods import parse_period
 from kpi.reconcile import batch_reports, differences
-from kpi.report import build_report
-from kpi.simulate import SimulationConfig, generate_lines
+from kpi.registry import UnitRegistry
+from kpi.report import build_report, report_bucket, snapshot_key
+from kpi.simulate import SimulationConfig, generate_lines, write_registry
 from kpi.sla import summarize
 from kpi.units import CalendarBook
 from runtime.broker import free_port
@@ -76,10 +80,12 @@ def _reports(batch: BatchInput) -> dict[tuple[str, str], dict[str, Any]]:
 
 def assert_stored_reports(engine: Engine, reports: dict[tuple[str, str], dict[str, Any]]
                           ) -> None:
-    """The stored snapshots are exactly the batch reports: the reconciliation rule
+    """The stored snapshots are exactly the batch reports, bucket by bucket
+    (:func:`kpi.report.report_bucket`: own figures and totals): the reconciliation rule
     (:func:`kpi.reconcile.differences`, whose lines name what differs) and then equality of
-    the whole reports (``as_of``, ``level`` and ``criteria`` too; no extra bucket)."""
-    stored = {(r["unit"], r["period"]): r for r in store.load_reports(engine)}
+    the whole reports (``as_of``, ``level``, ``view``, ``scope``, ``unit_name`` and
+    ``criteria`` too; no extra bucket)."""
+    stored = {report_bucket(r): r for r in store.load_reports(engine)}
     assert differences(stored, reports) == []
     assert stored == reports
 
@@ -107,7 +113,7 @@ def _publish(settings: Settings, bootstrap: str, lines: list[bytes], tmp_path: P
         reports = _reports(batch)
         first = next(iter(sorted(reports)))
         for (unit, period), report in sorted(reports.items()):
-            key = f"{unit}|{period}".encode()
+            key = snapshot_key(unit, period).encode()
             prod.send(settings.topics.kpi, key=key, value=orjson.dumps(report))
             if (unit, period) == first:  # an older snapshot arriving later must not win
                 stale = build_report(unit, period, Counters(), HORIZON - 3600)
@@ -247,6 +253,88 @@ def test_sink_matches_batch_and_replays_idempotently(
         engine.dispose()
 
 
+def test_sink_stores_own_and_total_snapshots(
+    db_url: str, topic_settings: Callable[..., Settings], kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    """Across the 1/7/2025 reorganisation, with the simulator's unit registry: the stream
+    layer's snapshots of own figures (key ``unit|period``) and of totals
+    (``unit|period|total``) are stored side by side under (unit, period, scope), each the
+    batch report of that bucket (view as_was, the unit's name); a tombstone of a total
+    removes that total only; the ledger holds each dossier's handling unit."""
+    settings = topic_settings()
+    config = SimulationConfig(seed=9, scale=0.01, reorganisation=True, shuffle=True,
+                              duplicates=0.02)
+    lines = list(generate_lines(config))
+    units = write_registry(tmp_path / "units.csv", config.registry_rows())
+    assert units > 0
+    registry = UnitRegistry.load(tmp_path / "units.csv")
+    batch = fold_lines(lines)
+    reports = batch_reports(batch, HORIZON, registry)
+    for r in reports.values():  # the stream layer names the unit (kpi.registry)
+        name = registry.name_on(r["unit"], local_date(parse_period(r["period"]).start))
+        if name is not None:
+            r["unit_name"] = name
+    assert any("unit_name" in r for r in reports.values())
+    totals = sorted(b for b, r in reports.items() if r["scope"] == "total")
+    # a total whose unit also has own figures that period: the tombstone must spare those
+    gone = next(b for b in totals
+                if (reports[b]["unit"], reports[b]["period"]) in reports)
+    unit, period = reports[gone]["unit"], reports[gone]["period"]
+
+    ensure_topics(kafka_bootstrap, declared_topics(settings), settings)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    prod = producer(settings, kafka_bootstrap)
+    try:
+        summary = ingest_file(path, prod, settings)
+        assert summary.failed == 0
+        for _bucket, report in sorted(reports.items()):
+            key = snapshot_key(report["unit"], report["period"], report["scope"])
+            prod.send(settings.topics.kpi, key=key.encode(), value=orjson.dumps(report))
+        prod.send(settings.topics.kpi, key=snapshot_key(unit, period, "total").encode(),
+                  value=None)
+        prod.flush(30)
+    finally:
+        prod.close()
+    t = settings.topics
+    published = {t.events: summary.published, t.dlq: summary.dead_lettered,
+                 t.kpi: len(reports) + 1}
+    engine = store.make_engine(db_url)
+    try:
+        group = f"{settings.consumer_group_prefix}-sink-units"
+        with _running(_sink(settings, engine, kafka_bootstrap, group)):
+            wait_for(_caught_up(engine, group, published), timeout=90, what="sink caught up")
+        assert_stored_reports(engine, {b: r for b, r in reports.items() if b != gone})
+        assert store.load_report(engine, unit, period, "total") is None
+        assert store.load_report(engine, unit, period) == reports[(unit, period)]
+        assert {r["scope"] for r in store.load_reports(engine)} == {"own", "total"}
+        assert all(r["view"] == "as_was" for r in store.load_reports(engine))
+        assert store.load_reports(engine, scope="total") == [
+            r for b, r in sorted(reports.items(), key=lambda i: (i[1]["unit"], i[1]["period"]))
+            if r["scope"] == "total" and b != gone]
+        # the ledger: receiving and handling unit as sent (some dossiers differ)
+        handling = _handling_units(batch)
+        assert any(h != u for u, h in handling.values())
+        with engine.connect() as conn:
+            d = store.dossiers.c
+            stored = {code: (u, h) for code, u, h in conn.execute(
+                select(d.code, d.unit, d.handling_unit))}
+        assert stored == handling
+    finally:
+        engine.dispose()
+
+
+def _handling_units(batch: BatchInput) -> dict[str, tuple[str, str]]:
+    """Dossier code → (receiving unit, handling unit) as the batch path summarizes them."""
+    out = {}
+    for state in batch.states():
+        d = summarize(state, HORIZON, CalendarBook())
+        if d is not None:
+            out[d.code] = (d.unit, d.handling_unit)
+    return out
+
+
 def test_migrations_match_models(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -255,7 +343,7 @@ def test_migrations_match_models(db_url: str) -> None:
     try:
         store.upgrade(engine)
         store.upgrade(engine)  # idempotent
-        assert store.current_revision(engine) == "0001_initial"
+        assert store.current_revision(engine) == "0002_units"
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
     finally:

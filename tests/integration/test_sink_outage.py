@@ -29,6 +29,7 @@ from consumers import store
 from consumers.sink import Sink
 from kpi.batch import fold_lines
 from kpi.dossier import fact_key
+from kpi.report import snapshot_key
 from runtime.ingest import ingest_file
 from runtime.kafka import admin, committed_offsets, group_lag, producer
 from runtime.settings import Settings
@@ -127,7 +128,7 @@ def test_database_unreachable_while_events_flow(
                     publish(part, f"chunk{i}")
                     if i == len(chunks) - 1:  # the stream layer's snapshots, too
                         for (unit, period), report in sorted(reports.items()):
-                            prod.send(t.kpi, key=f"{unit}|{period}".encode(),
+                            prod.send(t.kpi, key=snapshot_key(unit, period).encode(),
                                       value=orjson.dumps(report))
                         published[t.kpi] += len(reports)
                     prod.flush(30)

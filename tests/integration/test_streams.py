@@ -1,6 +1,8 @@
 """The live pipeline (streams/) against a real broker: its KPI snapshots equal the batch
 report of the same events — after shuffles, duplicates and invalid lines, after a SIGKILL
-of the worker, and when a due instant passes with no new event."""
+of the worker, and when a due instant passes with no new event; with a unit registry
+across the 2025 reorganisation (own figures and totals), after a SIGKILL too, and after a
+restart with another registry (a new merger decision)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import pytest
 
 from kpi.batch import fold_lines
 from kpi.reconcile import batch_reports, differences
+from kpi.registry import UnitRegistry
+from kpi.simulate.reorg import write_registry
 from runtime.broker import stop_process
 from runtime.dlq import recover_subject
 from runtime.settings import Settings
@@ -28,7 +32,7 @@ from streams.idle import read_snapshots, wait_until_idle
 from streams.launcher import spawn_worker
 from tests.eventkit import event_dict
 
-from .streams_events import event_lines, fallback_lines
+from .streams_events import event_lines, fallback_lines, later_merger, reorganisation_lines
 
 pytestmark = pytest.mark.integration
 
@@ -65,18 +69,22 @@ def publish(settings: Settings, lines: list[bytes]) -> None:
         prod.close()
 
 
-def expected(lines: list[bytes], horizon: float) -> dict[tuple[str, str], dict[str, Any]]:
-    return batch_reports(fold_lines(lines), horizon)
+def expected(lines: list[bytes], horizon: float, registry: UnitRegistry | None = None
+             ) -> dict[tuple[str, str], dict[str, Any]]:
+    return batch_reports(fold_lines(lines), horizon, registry)
 
 
-def wait_for_agreement(settings: Settings, lines: list[bytes], timeout: float) -> None:
-    """Poll the kpi topic until every snapshot equals the batch report (no fixed sleeps)."""
+def wait_for_agreement(settings: Settings, lines: list[bytes], timeout: float,
+                       registry: UnitRegistry | None = None) -> None:
+    """Poll the kpi topic until every snapshot equals the batch report (no fixed sleeps);
+    with ``registry``, own figures and totals."""
     bootstrap = str(settings.kafka_bootstrap)
     diffs: list[str] = ["(never read)"]
+    batch = fold_lines(lines)
 
     def agree() -> bool:
         diffs[:] = differences(read_snapshots(settings, bootstrap),
-                               expected(lines, time.time()))
+                               batch_reports(batch, time.time(), registry))
         return not diffs
 
     try:
@@ -276,3 +284,75 @@ def test_due_instant_passes_without_events(
         raise AssertionError("the dossier never turned overdue in the snapshots") from None
     assert snap is not None
     assert datetime.fromisoformat(snap["as_of"]).timestamp() >= due
+
+
+# ------------------------------------------------------------- with a unit registry
+
+
+def _units(tmp_path: Path, rows: list[tuple[str, ...]], name: str) -> Path:
+    path = tmp_path / name
+    write_registry(path, rows)
+    return path
+
+
+def test_reorganisation_snapshots_equal_batch(topic_settings: Callable[..., Settings],
+                                              start_worker: Any, tmp_path: Path) -> None:
+    """The simulator across the 1/7/2025 merger with its registry (settings units_file):
+    own figures and totals equal the batch with the same registry; snapshots of totals are
+    keyed ``unit|period|total`` and name their unit."""
+    lines, rows = reorganisation_lines(20_000, seed=13)
+    units = _units(tmp_path, rows, "units.csv")
+    registry = UnitRegistry.load(units)
+    settings = topic_settings(units_file=units)
+    start_worker(settings)
+    publish(settings, lines)
+    wait_for_agreement(settings, lines, timeout=120, registry=registry)
+    snapshots = read_snapshots(settings, str(settings.kafka_bootstrap))
+    want = expected(lines, time.time(), registry)
+    totals = {b for b in want if b[0].endswith("\x1e")}
+    assert ("DT\x1e", "2025") in totals and ("DT.TANHONG\x1e", "2025-06") in totals
+    assert ("DT.M01", "2025-09") in want and ("DT.TANHONG.X01", "2025-06") in want
+    province = snapshots[("DT\x1e", "2025")]
+    assert (province["unit"], province["scope"], province["view"]) == ("DT", "total", "as_was")
+    assert province["unit_name"] == registry.name_on("DT", datetime(2025, 12, 31).date())
+    assert province["counts"]["received"] == sum(
+        r["counts"]["received"] for (key, period), r in want.items()
+        if period == "2025" and not key.endswith("\x1e"))
+
+
+def test_sigkill_mid_stream_with_a_registry(topic_settings: Callable[..., Settings],
+                                            start_worker: Any, tmp_path: Path) -> None:
+    lines, rows = reorganisation_lines(20_000, seed=17)
+    units = _units(tmp_path, rows, "units.csv")
+    settings = topic_settings(units_file=units)
+    at_kill = kill_mid_stream(settings, lines, start_worker(settings), snapshot_timeout=60)
+    assert 0 < at_kill < len(lines)
+    start_worker(settings)
+    wait_for_agreement(settings, lines, timeout=150, registry=UnitRegistry.load(units))
+
+
+def test_a_registry_change_reaches_the_live_numbers(
+    topic_settings: Callable[..., Settings], start_worker: Any, tmp_path: Path
+) -> None:
+    """Registry A (the simulator's), then a new decision (B: commune DT.M03 merged into
+    DT.M02 from 1/10/2025) applied by restarting the worker with B: every dossier whose row
+    was written under A is re-emitted, and the live figures equal the batch with B (own and
+    totals), the counts A gave DT.M03 after September retracted."""
+    lines, rows = reorganisation_lines(20_000, seed=19)
+    path_a = _units(tmp_path, rows, "units-a.csv")
+    path_b = _units(tmp_path, later_merger(rows), "units-b.csv")
+    registry_a, registry_b = UnitRegistry.load(path_a), UnitRegistry.load(path_b)
+    settings_a = topic_settings(units_file=path_a)
+    settings_b = settings_a.model_copy(update={"units_file": path_b})
+    worker = start_worker(settings_a)
+    publish(settings_a, lines)
+    wait_for_agreement(settings_a, lines, timeout=120, registry=registry_a)
+    stop_process(worker, timeout=30)
+    now = time.time()
+    want_a, want_b = expected(lines, now, registry_a), expected(lines, now, registry_b)
+    assert differences(want_a, want_b)  # B moves counts
+    assert any(v for v in want_a[("DT.M03", "2025-Q4")]["counts"].values())
+    start_worker(settings_b)
+    wait_for_agreement(settings_b, lines, timeout=120, registry=registry_b)
+    moved = read_snapshots(settings_b, str(settings_b.kafka_bootstrap))[("DT.M03", "2025-Q4")]
+    assert not any(moved["counts"].values())  # retracted: published as zeros

@@ -496,6 +496,52 @@ def test_dashboard_structure() -> None:
         assert not missing, f"{name}: undefined variables {missing}"
 
 
+def kpi_selectors(expr: str) -> list[str]:
+    """The label-matcher bodies of every ``motcua_kpi_ratio{…}`` / ``motcua_kpi_count{…}``
+    selector of ``expr`` (a bare name is an empty body; braces inside quoted values, as in
+    ``period=~"[0-9]{4}"``, are part of the body)."""
+    matcher = r'(motcua_kpi_(?:ratio|count))(?:\{((?:"(?:\\.|[^"\\])*"|[^}"])*)\})?'
+    return [body for _name, body in re.findall(matcher, expr)]
+
+
+def test_kpi_dashboards_pick_the_scope_own_by_default() -> None:
+    """EVENTS.md v1.1: every KPI panel shows one scope, the one the user picks in the
+    ``scope`` variable — the unit's own figures by default, or its total."""
+    for name in ("motcua-overview.json", "motcua-unit.json"):
+        board = dashboards()[name]
+        var = next(v for v in board["templating"]["list"] if v["name"] == "scope")
+        assert var["type"] == "custom" and not var["multi"] and not var["includeAll"]
+        assert [o["value"] for o in var["options"]] == ["own", "total"]
+        assert var["current"]["value"] == "own"
+        exprs = [t["expr"] for p in all_panels(board) for t in p.get("targets", [])]
+        selectors = [body for e in exprs for body in kpi_selectors(e)]
+        assert selectors, name
+        assert all('scope="$scope"' in body for body in selectors), (name, selectors)
+
+
+def test_alerts_read_own_figures_and_record_province_totals() -> None:
+    """No double alert from totals: every alert on a KPI gauge selects ``scope="own"``;
+    the recording rules of province totals select ``scope="total"`` and the province
+    level."""
+    alerts = records = 0
+    for path in sorted((PROMETHEUS / "rules").glob("*.y*ml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for group in doc.get("groups", []):
+            for rule in group.get("rules", []):
+                selectors = kpi_selectors(str(rule["expr"]))
+                if not selectors:
+                    continue
+                if "alert" in rule:
+                    alerts += 1
+                    assert all('scope="own"' in b for b in selectors), rule["alert"]
+                else:
+                    records += 1
+                    assert rule["record"].startswith("motcua:province_kpi_")
+                    assert all('scope="total"' in b and 'level="province"' in b
+                               for b in selectors), rule["record"]
+    assert alerts == 3 and records == 2
+
+
 def test_unit_drilldown_variable_comes_from_the_kpi_metric() -> None:
     unit = dashboards()["motcua-unit.json"]["templating"]["list"]
     var = next(v for v in unit if v["name"] == "unit")

@@ -28,8 +28,9 @@ from kpi.evidence import (
     write_bundle,
 )
 from kpi.ratios import RATIO_FORMULAS
+from kpi.registry import UnitRegistry, UnitVersion
 from kpi.sla import summarize
-from kpi.units import CalendarBook, Unit, UnitRegistry
+from kpi.units import CalendarBook
 from tests.eventkit import event_dict, json_line, received_dict
 
 AS_OF = local_instant(dt.date(2025, 5, 1))
@@ -67,9 +68,9 @@ def events() -> list[dict[str, Any]]:
 
 
 REGISTRY = UnitRegistry([
-    Unit("P", "Tỉnh P", "province", None),
-    Unit("D1", "Huyện Một", "district", "P"),
-    Unit("C1", "Xã Một", "commune", "D1"),
+    UnitVersion("P", "Tỉnh P", "province", None, dt.date.min, None),
+    UnitVersion("D1", "Huyện Một", "district", "P", dt.date.min, None),
+    UnitVersion("C1", "Xã Một", "commune", "D1", dt.date.min, None),
 ])
 
 
@@ -79,13 +80,13 @@ def make_bundle(**kw: Any) -> Bundle:
     assert batch.invalid == 0, batch.errors
     book = CalendarBook()
     states = list(batch.states())
-    agg = aggregate(states, AS_OF, book)
+    agg = aggregate(states, AS_OF, book, registry=kw.get("registry"))
     dossiers = [d for s in states if (d := summarize(s, AS_OF, book)) is not None]
     info = InputInfo("events.jsonl", "0" * 64, len(lines), batch.valid, batch.invalid)
     kw.setdefault("unit", "D1")
     return build_bundle(period="2025-04", dossiers=dossiers, counters=agg.counters,
-                        levels=agg.levels, horizon=AS_OF, generated_at=AS_OF + 3600,
-                        input_info=info, **kw)
+                        totals=agg.totals, levels=agg.levels, horizon=AS_OF,
+                        generated_at=AS_OF + 3600, input_info=info, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +183,7 @@ def test_subunit_rows_and_rollup(bundle: Bundle) -> None:
     assert [s.code for s in bundle.subunits] == ["C1"]
     c1 = bundle.subunits[0]
     assert (c1.counts["received"], c1.counts["resolved"], c1.counts["in_progress"]) == (2, 1, 1)
-    assert bundle.rollup_counts is not None and bundle.rollup_counts["received"] == 6
+    assert bundle.total_counts is not None and bundle.total_counts["received"] == 6
     html = bundle.files["summary.html"].decode()
     assert "Xã Một" in html and "@page" in html and "size: A4" in html
     wb = openpyxl.load_workbook(io.BytesIO(bundle.files["evidence.xlsx"]))
@@ -220,5 +221,5 @@ def test_digest_file(tmp_path: Path) -> None:
 
 def test_without_registry_no_subunits() -> None:
     b = make_bundle(unit="C1")
-    assert b.subunits == [] and b.rollup_counts is None
+    assert b.subunits == [] and b.total_counts is None
     assert [e["id"] for e in b.report["criteria"]][6:][0].startswith("PAR.CM.")

@@ -34,6 +34,15 @@ VALID = [
     event_dict("payment.completed", "2025-04-29T08:00:00+07:00", amount_vnd=0, method="online",
                gateway="dvcqg"),
     event_dict("feedback.rated", "2025-04-29T08:00:00+07:00", rating="neutral"),
+    # v1.1 (appended: tests elsewhere pick the examples above by index)
+    event_dict("dossier.received", "2025-08-04T09:00:00+07:00", unit_code="29901",
+               unit_level="commune", procedure_code="P", channel="direct", processing_days=2,
+               handling_unit_code="82", handling_unit_level="province"),
+    event_dict("dossier.received", "2025-08-04T09:00:00+07:00", unit_code="B.NOIVU",
+               unit_level="ministry", procedure_code="P", channel="online", processing_days=5),
+    event_dict("dossier.stopped", "2025-04-29T08:00:00+07:00", reason="giả mạo"),
+    event_dict("dossier.synced", "2025-04-29T08:00:00+07:00"),
+    event_dict("dossier.synced", "2025-04-29T08:00:00+07:00", target="provincial"),
 ]
 
 

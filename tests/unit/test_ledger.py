@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime
 
 from consumers.store import dossiers, ledger_row
-from kpi.ledger import RULE_SET_VERSION, fold_events, judge, paused_seconds
+from kpi.ledger import CLASSIFICATIONS, RULE_SET_VERSION, fold_events, judge, paused_seconds
 from kpi.sla import summarize
 from kpi.units import CalendarBook
 from tests.eventkit import event_dict, json_line, received_dict
@@ -85,3 +85,27 @@ def test_sql_row_holds_utc_datetimes() -> None:
     assert row["ended_at"] is None and row["extended_due_at"] is None
     assert row["classification"] == "early" and row["updated_at"] == now
     assert set(row) == {c.name for c in dossiers.columns}
+
+
+def test_handling_unit_and_stopped() -> None:
+    """A dossier filed at one desk and handled by another unit (EVENTS.md v1.1
+    ``handling_unit_code``), then stopped (``dossier.stopped``, Circular 03/2025): the entry
+    names both units and is ``stopped``, ended at the notice; its SQL row too."""
+    events = [
+        json_line(received_dict("2025-07-03T08:00:00+07:00", "H2", unit="C1",
+                                level="commune", due="2025-07-10T17:00:00+07:00",
+                                handling_unit_code="P1", handling_unit_level="province")),
+        json_line(event_dict("dossier.stopped", "2025-07-05T09:00:00+07:00", "H2",
+                             reason="hồ sơ không thuộc thẩm quyền")),
+    ]
+    entry = judge("H2", events, _ts("2025-08-01T00:00:00+07:00"), CAL)
+    assert entry is not None
+    assert (entry.unit, entry.level, entry.handling_unit) == ("C1", "commune", "P1")
+    assert entry.classification == "stopped" and entry.classification in CLASSIFICATIONS
+    assert entry.ended_at == _ts("2025-07-05T09:00:00+07:00") and entry.completed_at is None
+    row = ledger_row(entry, datetime(2025, 8, 1, tzinfo=UTC))
+    assert (row["unit"], row["handling_unit"], row["classification"]) == \
+        ("C1", "P1", "stopped")
+    # without handling_unit_code the receiving unit handles it
+    plain = judge("H1", EVENTS, _ts("2025-04-01T00:00:00+07:00"), CAL)
+    assert plain is not None and plain.handling_unit == plain.unit == "U1"

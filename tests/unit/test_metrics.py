@@ -12,14 +12,16 @@ from consumers.health import HealthCollector, PipelineHealth
 from consumers.kpi_board import KpiBoard, current_periods
 from consumers.sink import SinkMetrics
 from kpi.counters import Counters
-from kpi.report import build_report
-from tests.scrape import sample_value, scrape
+from kpi.report import build_report, snapshot_key
+from tests.scrape import sample_value, samples, scrape
 
 NOW = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
 
 
-def _report(unit: str, period: str, as_of: float = NOW, **counts: int) -> dict:
-    return build_report(unit, period, Counters.from_mapping(counts), as_of, level="commune")
+def _report(unit: str, period: str, as_of: float = NOW, *, scope: str = "own",
+            unit_name: str | None = None, level: str = "commune", **counts: int) -> dict:
+    return build_report(unit, period, Counters.from_mapping(counts), as_of, level=level,
+                        scope=scope, unit_name=unit_name)
 
 
 def _board(*reports: dict) -> KpiBoard:
@@ -49,12 +51,14 @@ def test_kpi_gauges_current_periods_only_and_no_fake_zero() -> None:
     def ratio(period: str, kpi: str) -> float | None:
         return sample_value(
             text, "motcua_kpi_ratio",
-            {"unit": "U1", "level": "commune", "period": period, "kpi": kpi})
+            {"unit": "U1", "level": "commune", "period": period, "scope": "own",
+             "view": "as_was", "kpi": kpi})
 
     def count(period: str, kpi: str) -> float | None:
         return sample_value(
             text, "motcua_kpi_count",
-            {"unit": "U1", "level": "commune", "period": period, "kpi": kpi})
+            {"unit": "U1", "level": "commune", "period": period, "scope": "own",
+             "view": "as_was", "kpi": kpi})
 
     assert ratio("2025-05", "online_receipt") == 0.7
     assert ratio("2025-Q2", "on_time_resolved") == 0.75
@@ -76,6 +80,55 @@ def test_board_last_as_of_wins_and_tombstones_delete() -> None:
     assert board.reports_for(["2025-05"]) == [new]
     board.apply_record(b"U1|2025-05", None)
     assert len(board) == 0
+
+
+def test_own_and_total_are_two_series_and_tombstones_name_their_scope() -> None:
+    """A province's own figures and its total (EVENTS.md v1.1) are served side by side,
+    told apart by ``scope``; a tombstone of ``unit|period|total`` deletes the total only."""
+    board = KpiBoard()
+    own = _report("DT", "2025-05", level="province", received=4, received_online=1)
+    total = _report("DT", "2025-05", level="province", scope="total", received=40,
+                    received_online=30)
+    board.apply_record(snapshot_key("DT", "2025-05").encode(), orjson.dumps(own))
+    board.apply_record(snapshot_key("DT", "2025-05", "total").encode(), orjson.dumps(total))
+    text = scrape(CollectorRegistry(), board, NOW)
+    labels = {"unit": "DT", "level": "province", "period": "2025-05", "view": "as_was",
+              "kpi": "received"}
+    assert sample_value(text, "motcua_kpi_count", {**labels, "scope": "own"}) == 4
+    assert sample_value(text, "motcua_kpi_count", {**labels, "scope": "total"}) == 40
+    assert sample_value(text, "motcua_kpi_ratio",
+                        {**labels, "scope": "total", "kpi": "online_receipt"}) == 0.75
+    board.apply_record(snapshot_key("DT", "2025-05", "total").encode(), None)
+    assert board.reports_for(["2025-05"]) == [own]
+    board.apply_record(b"not a snapshot key", None)  # deletes nothing
+    assert len(board) == 1
+
+
+def test_one_unit_name_per_unit() -> None:
+    """``unit_name`` is a label only as long as each unit has one name in a scrape: the
+    name of its newest snapshot, on every series of the unit (a snapshot still carrying the
+    old name is served under the new one); a unit without a name has no such label."""
+    board = _board(
+        _report("DT", "2025-05", as_of=NOW - 60, unit_name="Tỉnh Đồng Tháp (cũ)"),
+        _report("DT", "2025-05", scope="total", unit_name="Tỉnh Đồng Tháp", received=2),
+        _report("DT", "2025", as_of=NOW - 30, unit_name="Tỉnh Đồng Tháp (cũ)"),
+        _report("U9", "2025-05", received=1),
+    )
+    text = scrape(CollectorRegistry(), board, NOW)
+    names: dict[str, set[str | None]] = {}
+    for _name, labels, _value in samples(text):
+        names.setdefault(dict(labels)["unit"], set()).add(dict(labels).get("unit_name"))
+    assert names == {"DT": {"Tỉnh Đồng Tháp"}, "U9": {None}}
+    # the series are the same as without names: one per (unit, period, scope, kpi)
+    keys = [(dict(lb)["unit"], dict(lb)["period"], dict(lb)["scope"], dict(lb)["kpi"], n)
+            for n, lb, _v in samples(text)]
+    assert len(keys) == len(set(keys))
+    # a newer snapshot with another name renames every series of the unit
+    board.put(_report("DT", "2025", as_of=NOW + 1, unit_name="Tỉnh Đồng Tháp mới",
+                      received=3))
+    renamed = {dict(lb).get("unit_name") for _n, lb, _v in
+               samples(scrape(CollectorRegistry(), board, NOW)) if dict(lb)["unit"] == "DT"}
+    assert renamed == {"Tỉnh Đồng Tháp mới"}
 
 
 def test_health_gauges() -> None:

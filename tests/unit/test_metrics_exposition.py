@@ -1,5 +1,6 @@
 """The KPI gauges as the real server serves them (cached per report): one sample per
-non-null ratio and per count of every current report, labels escaped, nothing else."""
+non-null ratio and per count of every current report — own figures and totals — labels
+escaped, nothing else."""
 
 from __future__ import annotations
 
@@ -19,12 +20,17 @@ NOW = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
 
 def _reports() -> list[dict[str, Any]]:
     return [
-        build_report(unit, period, Counters.from_mapping(counts), NOW, level="commune")
-        for unit, period, counts in [
-            ("U1", "2025-05", {"received": 10, "received_online": 7}),
-            ("U1", "2025-Q2", {"received": 3, "resolved": 3, "resolved_on_time": 1}),
-            ('X "quoted" \\ back\nslash', "2025", {"received": 1}),  # label escaping
-            ("U2", "2025-04", {"received": 5}),  # not a current period
+        build_report(unit, period, Counters.from_mapping(counts), NOW, level="commune",
+                     scope=scope, unit_name=name)
+        for unit, period, scope, name, counts in [
+            ("U1", "2025-05", "own", None, {"received": 10, "received_online": 7}),
+            ("U1", "2025-Q2", "own", None,
+             {"received": 3, "resolved": 3, "resolved_on_time": 1}),
+            ("U1", "2025-Q2", "total", None,
+             {"received": 8, "resolved": 5, "resolved_on_time": 4}),
+            ('X "quoted" \\ back\nslash', "2025", "own", 'Xã "A" \\ B',
+             {"received": 1}),  # label escaping
+            ("U2", "2025-04", "own", None, {"received": 5}),  # not a current period
         ]
     ]
 
@@ -38,12 +44,16 @@ def _board() -> KpiBoard:
 
 def _expected(reports: list[dict[str, Any]], periods: tuple[str, ...]) -> set[Sample]:
     """What the KPI gauges must say: for each report of ``periods``, its non-null ratios
-    and all its counts, labelled unit, level, period, kpi."""
+    and all its counts, labelled unit, unit_name (when it has one), level, period, scope,
+    view, kpi."""
     out: set[Sample] = set()
     for r in reports:
         if r["period"] not in periods:
             continue
-        labels = {"unit": r["unit"], "level": r.get("level") or "", "period": r["period"]}
+        labels = {"unit": r["unit"], "level": r.get("level") or "", "period": r["period"],
+                  "scope": r["scope"], "view": r["view"]}
+        if r.get("unit_name"):
+            labels["unit_name"] = r["unit_name"]
         for key in RATIO_KEYS:
             if r["ratios"].get(key) is not None:
                 out.add(("motcua_kpi_ratio", tuple(sorted({**labels, "kpi": key}.items())),
@@ -61,13 +71,19 @@ def test_served_kpi_gauges_are_the_current_reports() -> None:
     assert served == expected
     # U1 2025-05: 7/10 online; the "2025-04" report is not current
     assert ("motcua_kpi_ratio", (("kpi", "online_receipt"), ("level", "commune"),
-                                 ("period", "2025-05"), ("unit", "U1")), 0.7) in served
+                                 ("period", "2025-05"), ("scope", "own"), ("unit", "U1"),
+                                 ("view", "as_was")), 0.7) in served
+    # the total of U1 for the quarter beside its own figures: 4/5 on time
+    assert ("motcua_kpi_ratio", (("kpi", "on_time_resolved"), ("level", "commune"),
+                                 ("period", "2025-Q2"), ("scope", "total"), ("unit", "U1"),
+                                 ("view", "as_was")), 0.8) in served
     assert not any(dict(labels)["period"] == "2025-04" for _, labels, _ in served)
     # a ratio with a zero denominator has no sample (not a fake 0)
     assert not any(name == "motcua_kpi_ratio" and dict(labels)["kpi"] == "late_apology"
                    for name, labels, _ in served)
-    # the escaped unit label comes back as it was
-    assert any(dict(labels)["unit"] == 'X "quoted" \\ back\nslash' for _, labels, _ in served)
+    # the escaped unit labels come back as they were
+    assert any(dict(labels)["unit"] == 'X "quoted" \\ back\nslash'
+               and dict(labels)["unit_name"] == 'Xã "A" \\ B' for _, labels, _ in served)
 
 
 def test_cache_follows_updates() -> None:
@@ -80,7 +96,8 @@ def test_cache_follows_updates() -> None:
         after = samples(after_text)
         assert before != after_text
         assert ("motcua_kpi_count", (("kpi", "received"), ("level", "commune"),
-                                     ("period", "2025-05"), ("unit", "U1")), 4.0) in after
+                                     ("period", "2025-05"), ("scope", "own"), ("unit", "U1"),
+                                     ("view", "as_was")), 4.0) in after
         board.delete("U1", "2025-05")
         assert not any(dict(labels).get("period") == "2025-05"
                        for _, labels, _ in samples(scrape()))

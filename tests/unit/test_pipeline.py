@@ -6,17 +6,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from kpi.batch import fold_lines
+from kpi.calendar import local_instant
+from kpi.reconcile import batch_reports, differences
+from kpi.registry import UnitRegistry
+from kpi.report import report_bucket
 from runtime.dlq import DeadLetter
 from schemas.errors import DeliveryFailed, LogLost
 from streams.core import decode_entries, encode_entries
 from streams.pipeline import Pipeline, Topics
 from streams.ports import ChangelogSource, Delivery, Producer, Row
-from tests.eventkit import event_dict
+from streams.units import registry_fingerprint
+from tests.eventkit import event_dict, received_dict
+from tests.unit.test_dossier_v11 import REGISTRY
 
 
 def sync(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
@@ -305,3 +314,154 @@ async def test_recover_reads_each_changelog_once_and_rebuilds_the_owned_partitio
 def test_the_fakes_subclass_the_ports() -> None:
     assert issubclass(FakeProducer, Producer)
     assert issubclass(FakeChangelogs, ChangelogSource)
+
+
+# ------------------------------------------------------------- with a unit registry
+
+
+def _merger_lines() -> list[bytes]:
+    """Commune 30001 receives on 20/6/2025 (in force until 30/6); resolved on 10/7, by
+    its successor 29901 (tests.unit.test_dossier_v11.REGISTRY)."""
+    return [orjson.dumps(received_dict("2025-06-20T09:00:00+07:00", "HS1", "30001",
+                                       "commune", id_="r1")),
+            orjson.dumps(event_dict("dossier.resolved", "2025-07-10T09:00:00+07:00", "HS1",
+                                    id_="d1"))]
+
+
+AUG_1 = local_instant(date(2025, 8, 1))
+
+
+def _registered(registry: UnitRegistry | None, changelogs: FakeChangelogs | None = None,
+                start: float = AUG_1) -> tuple[Pipeline, FakeProducer]:
+    producer = FakeProducer()
+    clock = iter(start + i for i in range(1_000_000))
+    return Pipeline(TOPICS, producer, changelogs or FakeChangelogs(),
+                    clock=lambda: next(clock), registry=registry), producer
+
+
+async def _through(pipeline: Pipeline, producer: FakeProducer, offset: int = 0) -> int:
+    """Aggregate every contributions message sent so far from ``offset`` on; the next."""
+    sent = producer.to(TOPICS.contributions)
+    await pipeline.aggregate_batch([Rec(TOPICS.contributions, 0, offset + i, s.key, s.value)
+                                    for i, s in enumerate(sent[offset:])])
+    return len(sent)
+
+
+@sync
+async def test_snapshots_of_own_figures_and_totals_with_names_and_levels() -> None:
+    registry = UnitRegistry.load(_registry_file())
+    pipeline, producer = _registered(registry)
+    await _ready(pipeline)
+    await pipeline.track_batch([_event(line, b"HS1", i) for i, line in
+                                enumerate(_merger_lines())])
+    assert sorted(s.key or b"" for s in producer.to(TOPICS.contributions)) == [
+        b"29901", b"30001", b"82\x1e", b"87\x1e", b"870\x1e"]
+    await _through(pipeline, producer)
+    await pipeline.publish()
+    reports = {s.key: orjson.loads(s.value) for s in producer.to(TOPICS.kpi)}
+    june_total = reports[b"87|2025-06|total"]
+    assert (june_total["unit"], june_total["scope"], june_total["view"]) == (
+        "87", "total", "as_was")
+    assert (june_total["unit_name"], june_total["level"]) == ("Tỉnh Đồng Tháp (cũ)",
+                                                              "province")
+    assert reports[b"30001|2025-06"]["scope"] == "own"
+    assert reports[b"30001|2025-06"]["unit_name"] == "Xã Tân Thành A"
+    # a commune that ceased on 30/6 keeps its last name for the year
+    assert reports[b"30001|2025"]["unit_name"] == "Xã Tân Thành A"
+    assert reports[b"82|2025|total"]["unit_name"] == "Tỉnh Đồng Tháp"
+    want = batch_reports(fold_lines(_merger_lines()), AUG_1, registry)
+    got = {report_bucket(r): r for r in reports.values()}
+    assert not differences(got, want)
+    assert ("87\x1e", "2025-06") in got and ("30001", "2025-06") in got
+
+
+def _registry_file() -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="units-")) / "units.csv"
+    path.write_text(REGISTRY, encoding="utf-8")
+    return path
+
+
+@sync
+async def test_a_restart_with_another_registry_re_emits_and_retracts() -> None:
+    """Registry A (the merger) then none: after the restart the dossier's row is of another
+    registry, so it is due at once; the sweep retracts the totals and the successor, then
+    writes its row under the new fingerprint; the live figures equal the batch."""
+    registry = UnitRegistry.load(_registry_file())
+    first, sent_a = _registered(registry)
+    await _ready(first)
+    await first.track_batch([_event(line, b"HS1", i) for i, line in
+                             enumerate(_merger_lines())])
+    await _through(first, sent_a)
+    changelogs = FakeChangelogs(rows={
+        t: {s.key or b"": (s.value, s.partition or 0) for s in sent_a.to(t)}
+        for t in (TOPICS.dossiers_changelog, TOPICS.applied_changelog)})
+    assert orjson.loads(changelogs.rows[TOPICS.dossiers_changelog][b"HS1"][0])["r"] == (
+        registry_fingerprint(registry))
+
+    second, sent_b = _registered(None, changelogs, AUG_1 + 3600)
+    assert await second.recover({0}, {0})
+    assert second.tracker.stale == {"HS1"}
+    await second.sweep()
+    retracted = sorted(s.key or b"" for s in sent_b.to(TOPICS.contributions)
+                       if decode_entries(s.value)[0][3] == [])
+    assert retracted == [b"29901", b"82\x1e", b"87\x1e", b"870\x1e"]
+    [row] = sent_b.to(TOPICS.dossiers_changelog)  # after the entries, no longer stale
+    assert sent_b.sent.index(row) > max(sent_b.sent.index(s)
+                                        for s in sent_b.to(TOPICS.contributions))
+    assert orjson.loads(row.value)["u"] == "30001" and "r" not in orjson.loads(row.value)
+    assert not second.tracker.stale
+    await _through(second, sent_b)
+    await second.publish()
+    got = {report_bucket(orjson.loads(s.value)): orjson.loads(s.value)
+           for s in sent_b.to(TOPICS.kpi)}
+    assert not differences(got, batch_reports(fold_lines(_merger_lines()), AUG_1 + 3600))
+    for r in got.values():  # no registry: no names; the old totals are published as zeros
+        assert "unit_name" not in r
+        assert r["scope"] == "own" or not any(r["counts"].values())
+    assert any(r["scope"] == "total" for r in got.values())
+
+
+@sync
+async def test_a_sweep_onto_a_new_key_writes_the_row_ahead_and_after() -> None:
+    """No registry, then the merger registry: the re-emission sends to keys the row does
+    not name, so the row naming them is delivered before the entries ("a": a restore in
+    between re-emits), and the plain row after them."""
+    first, sent_a = _registered(None)
+    await _ready(first)
+    await first.track_batch([_event(line, b"HS1", i) for i, line in
+                             enumerate(_merger_lines())])
+    changelogs = FakeChangelogs(rows={TOPICS.dossiers_changelog: {
+        s.key or b"": (s.value, s.partition or 0)
+        for s in sent_a.to(TOPICS.dossiers_changelog)}})
+    registry = UnitRegistry.load(_registry_file())
+    second, sent_b = _registered(registry, changelogs, AUG_1 + 3600)
+    assert await second.recover({0}, {0})
+    await second.sweep()
+    kinds = [("row" if s.topic == TOPICS.dossiers_changelog else "entries")
+             for s in sent_b.sent if s.topic != TOPICS.kpi]
+    assert kinds[0] == "row" and kinds[-1] == "row" and set(kinds[1:-1]) == {"entries"}
+    ahead, after = (orjson.loads(s.value) for s in sent_b.to(TOPICS.dossiers_changelog))
+    assert ahead["a"] is True and "a" not in after
+    assert ahead["u"] == after["u"] == "29901\x1f30001\x1f82\x1e\x1f87\x1e\x1f870\x1e"
+    assert ahead["r"] == after["r"] == registry_fingerprint(registry)
+
+
+@sync
+async def test_a_sweep_takes_at_most_max_swept_and_leaves_the_rest_due() -> None:
+    import streams.pipeline
+
+    pipeline, producer = _pipeline()
+    await _ready(pipeline)
+    await pipeline.track_batch([_event(_received(f"H{i}", id_=f"r{i}"), f"H{i}".encode(), i)
+                                for i in range(5)])
+    for rec in pipeline.tracker.dossiers.values():
+        pipeline.tracker.schedule(rec, T0)  # all due
+    kept, streams.pipeline.MAX_SWEPT = streams.pipeline.MAX_SWEPT, 2
+    try:
+        for swept in (2, 4, 5, 5):
+            await pipeline.sweep()
+            assert pipeline.stats["swept"] == swept
+    finally:
+        streams.pipeline.MAX_SWEPT = kept

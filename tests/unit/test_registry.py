@@ -112,3 +112,17 @@ def test_not_utf8_is_a_registry_error(tmp_path: Path) -> None:
     path.write_bytes(b"code,name,level,parent\nA,T\xe1nh,province,\n")  # Latin-1, not UTF-8
     with pytest.raises(RegistryError, match="not UTF-8"):
         UnitRegistry.load(path)
+
+
+def test_a_report_is_named_as_on_the_periods_last_day(tmp_path: Path) -> None:
+    # Province 87 becomes 82 with a new name on 1/7/2025; the old district keeps its last
+    # name after it ceased. A running period is named as on the as_of day.
+    text = EXAMPLE.replace("82,Tỉnh Đồng Tháp,province,,2025-07-01,,",
+                           "82,Tỉnh Đồng Tháp (mới),province,,2025-07-01,,")
+    reg = _registry(tmp_path, text)
+    later = _at(2026, 11, 29)
+    assert reg.name_in("82", "2025", later) == "Tỉnh Đồng Tháp (mới)"
+    assert reg.name_in("87", "2025-Q2", later) == "Tỉnh Đồng Tháp (cũ)"
+    assert reg.name_in("870", "2025", later) == "Huyện Tân Hồng"  # ceased: its last name
+    assert reg.naming_day("2025", _at(2025, 5, 10)) == dt.date(2025, 5, 10)
+    assert reg.naming_day("2025-Q2", later) == dt.date(2025, 6, 30)

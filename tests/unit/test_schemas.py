@@ -46,6 +46,8 @@ VALID: dict[str, dict[str, Any]] = {
     "dossier.returned": envelope("dossier.returned", {"return_channel": "postal"}),
     "dossier.rejected": envelope("dossier.rejected", {"reason": "không đủ điều kiện"}),
     "dossier.withdrawn": envelope("dossier.withdrawn", {}),
+    "dossier.stopped": envelope("dossier.stopped", {"reason": "hồ sơ giả mạo"}),
+    "dossier.synced": envelope("dossier.synced", {"target": "dvcqg"}),
     "dossier.digitized": envelope(
         "dossier.digitized",
         {"components_total": 3, "components_digitized": 3, "components_reused": 1},
@@ -58,7 +60,7 @@ VALID: dict[str, dict[str, Any]] = {
 
 
 def test_every_type_has_an_example() -> None:
-    assert len(EVENT_TYPES) == 12
+    assert len(EVENT_TYPES) == 14
     assert {f"vn.gov.motcua.{t}" for t in VALID} == set(EVENT_TYPES)
 
 
@@ -225,7 +227,7 @@ def test_schema_command_writes_the_models_schemas(tmp_path: Path) -> None:
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     expected = sorted([f"{t}.json" for t in EVENT_TYPES] + ["events.json"])
     assert files == expected
-    assert len(files) == 13
+    assert len(files) == 15
     for type_, model in MODEL_BY_TYPE.items():
         written = json.loads((tmp_path / "out" / f"{type_}.json").read_text("utf-8"))
         assert written == model.model_json_schema()

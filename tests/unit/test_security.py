@@ -256,8 +256,8 @@ def test_metrics_expose_no_dossier_identifiers_or_personal_data() -> None:
     for secret in secrets:
         assert secret not in text, secret
     labels: dict[str, set[str]] = {
-        name: set() for name in ("unit", "level", "period", "kpi", "group", "topic", "kind",
-                                 "le")}
+        name: set() for name in ("unit", "unit_name", "level", "period", "scope", "view",
+                                 "kpi", "group", "topic", "kind", "le")}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             for name, value in sample.labels.items():
@@ -266,6 +266,10 @@ def test_metrics_expose_no_dossier_identifiers_or_personal_data() -> None:
     assert labels["unit"] == {"DT.TANHONG"}
     assert labels["period"] == set(current_periods(now))
     assert labels["level"] == {"district"}
+    # v1.1 labels: which figures (own, as they were); a unit's name is public (the
+    # registry's), and without a registry there is none
+    assert labels["scope"] == {"own"} and labels["view"] == {"as_was"}
+    assert labels["unit_name"] == set()
 
 
 # --------------------------------------------------------------------------- SQL

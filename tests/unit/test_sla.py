@@ -94,9 +94,10 @@ def test_apology_before_vs_after_due() -> None:
     before = counts(base, ev("dossier.extended", "2025-03-05T09:00:00+07:00",
                              new_due_at="2025-03-07T17:00:00+07:00"), done)
     # Late against the ORIGINAL due even though it meets the new date; apology came first.
+    # (v1.1: due on 5/3 in March, not met)
     assert before[("U1", "2025-03")] == {
         "received": 1, "received_online": 1, "resolved": 1, "resolved_late": 1,
-        "late_with_apology": 1, "paper_result_dossiers": 1,
+        "late_with_apology": 1, "paper_result_dossiers": 1, "due": 1,
     }
     after = counts(base, ev("dossier.extended", "2025-03-06T08:00:00+07:00",
                             new_due_at="2025-03-07T17:00:00+07:00"), done)
@@ -106,14 +107,16 @@ def test_apology_before_vs_after_due() -> None:
 
 def test_dossier_crossing_periods() -> None:
     # Received Fri 28/3/2025, 5 working days: 31/3, 1/4, 2/4, 3/4, 4/4 → due 4/4 17:00.
-    # Resolved 3/4: its local date is before 4/4 → early, counted in April.
+    # Resolved 3/4: its local date is before 4/4 → early, counted in April; due (v1.1) on 4/4
+    # in April too, and met.
     c = counts(
         received("2025-03-28T09:00:00+07:00", processing_days=5),
         ev("dossier.resolved", "2025-04-03T10:00:00+07:00"),
     )
     assert c[("U1", "2025-03")] == {"received": 1, "received_online": 1, "in_progress": 1}
     assert c[("U1", "2025-Q1")] == {"received": 1, "received_online": 1, "in_progress": 1}
-    april = {"resolved": 1, "resolved_early": 1, "paper_result_dossiers": 1}
+    april = {"resolved": 1, "resolved_early": 1, "paper_result_dossiers": 1, "due": 1,
+             "due_met": 1}
     assert c[("U1", "2025-04")] == april
     assert c[("U1", "2025-Q2")] == april
     assert c[("U1", "2025")] == {"received": 1, "received_online": 1, **april}
@@ -133,14 +136,15 @@ def test_open_dossier_overdue_at_period_end() -> None:
 
 def test_still_paused_at_period_end_is_judged_at_pause_start() -> None:
     # Paused at 26/3 09:00, before the due 27/3 17:00, never resumed: judged at 26/3 09:00
-    # at every period end → in progress, not overdue.
+    # at every period end → in progress, not overdue. (v1.1: due on 27/3, in March, unmet.)
     events = (
         received("2025-03-25T09:00:00+07:00", due_at="2025-03-27T17:00:00+07:00",
                  processing_days=None),
         ev("dossier.supplement_requested", "2025-03-26T09:00:00+07:00"),
     )
     c = counts(*events)
-    assert c[("U1", "2025-03")] == {"received": 1, "received_online": 1, "in_progress": 1}
+    assert c[("U1", "2025-03")] == {"received": 1, "received_online": 1, "in_progress": 1,
+                                    "due": 1}
     assert c[("U1", "2025-04")] == {"in_progress": 1}
     d = dossier(*events)
     assert d.status_at(END_2025) == IN_PROGRESS
@@ -188,6 +192,7 @@ def test_receipt_side_counts() -> None:
         "received": 1, "received_postal": 1, "received_full_online": 1,
         "full_online_eligible": 1, "fee_dossiers": 1, "paid_online": 1, "digitized": 1,
         "resolved": 1, "resolved_early": 1, "e_results": 1,  # paper_result=False
+        "due": 1, "due_met": 1,  # v1.1: postal, 2 working days → due 7/5, met
     }
     assert c[("U1", "2025-06")] == {"rated": 1, "dissatisfied": 1}
 

@@ -29,12 +29,21 @@ def _typed(facts: dict[str, tuple[Any, ...]]) -> list[tuple[str, list[tuple[type
 
 
 def _expected(state: DossierState, horizon: float) -> list[tuple[str, list[Any]]]:
-    """What emit must send for ``state`` at ``horizon``, without the version."""
+    """What emit must send for ``state`` at ``horizon``, without the version: the rows of
+    each counter key, keys in the order they first appear."""
     d = summarize(state, horizon, CAL)
     if d is None:
         return []
-    rows = [[list(periods), list(keys)] for periods, keys in contribution_rows(d, horizon)]
-    return [(d.unit, [state.code, d.level, rows])]
+    levels: dict[str, str] = {}
+    by_key: dict[str, list[list[list[str]]]] = {}
+    for key, periods, keys in contribution_rows(d, horizon, levels=levels):
+        by_key.setdefault(key, []).append([list(periods), list(keys)])
+    return [(key, [state.code, levels[key], rows]) for key, rows in by_key.items()]
+
+
+def _keys(state: DossierState, horizon: float) -> str | None:
+    """The counter keys :func:`_expected` names, as :class:`Tracked` holds them."""
+    return "\x1f".join(sorted({k for k, _ in _expected(state, horizon)})) or None
 
 
 def _unversioned(out: list[tuple[str, list[Any]]]) -> list[tuple[str, list[Any]]]:
@@ -72,13 +81,15 @@ def test_tracker_emits_rows_and_restores_like_the_plain_state(events, rnd, hours
         out = tracker.emit(rec, horizon)
         assert _unversioned(out) == _expected(plain, horizon)
         d = summarize(plain, horizon, CAL)
-        assert rec.unit == (d.unit if d is not None else None)
+        assert rec.keys == _keys(plain, horizon)
+        if d is not None and d.handling_unit == d.unit:
+            assert rec.keys == d.unit
         assert rec.due == next_change(plain, horizon, CAL)
         assert all(e[1] == rec.version for _, e in out)
 
-        row = Tracker.row(rec, horizon)
+        row = tracker.row(rec, horizon)
         assert row == orjson.dumps({"f": DossierState(plain.code, rec.state.facts).to_json()[
-            "facts"], "v": rec.version, "u": rec.unit, "h": horizon, "p": 3})
+            "facts"], "v": rec.version, "u": rec.keys, "h": horizon, "p": 3})
 
         fresh = Tracker(CAL)
         fresh.restore("H1", row, {1, 2})  # not our partition
@@ -86,7 +97,7 @@ def test_tracker_emits_rows_and_restores_like_the_plain_state(events, rnd, hours
         fresh.restore("H1", row, {3})
         again = fresh.dossiers["H1"]
         assert _typed(again.state.facts) == _typed(rec.state.facts)
-        assert (again.version, again.unit, again.partition) == (rec.version, rec.unit, 3)
+        assert (again.version, again.keys, again.partition) == (rec.version, rec.keys, 3)
         assert again.due == next_change(plain, horizon, CAL)
         later = horizon + 3600 * 24 * 40
         assert _unversioned(fresh.emit(again, later)) == _expected(plain, later)
@@ -109,7 +120,7 @@ def test_a_unit_change_retracts_from_the_old_unit() -> None:
     out = tracker.emit(rec, JUNE_16)
     assert [(u, e[2], e[3] == []) for u, e in out] == [("U2", "commune", False),
                                                       ("U1", None, True)]
-    assert rec.unit == "U2"
+    assert rec.keys == "U2"
 
 
 def test_unchanged_next_change_adds_no_heap_entry_and_due_yields_once() -> None:

@@ -1,0 +1,159 @@
+"""Which unit each count goes to (EVENTS.md v1.1, "Units in force, and the handling unit").
+
+Default view, *as it was* (``as_was``): every count goes to the unit in force for its code
+at the instant the count is judged — the unit's *own* figures (số liệu của đơn vị) — and
+to the *total* (tổng hợp) of that unit and of every unit above it at that instant. Which
+code and which instant, per count, is decided by :mod:`kpi.contribution`; this module only
+answers "the unit in force for this code at this instant" and "whose totals include it".
+
+*Restated* view (``restated``, "as it is now"): the own figures with every unit replaced by
+its unit in force at ``as_of``, and totals over today's hierarchy (:func:`restate`), so a
+new commune's 2025 series includes its predecessors' first half.
+
+Without a registry every code stands for itself and no totals are kept (a unit with no
+units below it has total = own). With one, a unit keeps a total bucket only if it is a
+parent in some version of the registry: for every other unit the total is its own figures.
+
+Counters of totals share the counter space of own figures under a *scoped key*
+(:func:`scoped`): the unit code followed by :data:`TOTAL_MARK`, a character no valid unit
+code contains (codes are printable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from functools import lru_cache
+
+from kpi.calendar import local_date, local_instant
+from kpi.counters import Counters
+from kpi.registry import UnitRegistry
+
+OWN = "own"
+TOTAL = "total"
+SCOPES = (OWN, TOTAL)
+AS_WAS = "as_was"
+RESTATED = "restated"
+VIEWS = (AS_WAS, RESTATED)
+
+VIEW_LABELS_VI = {AS_WAS: "Theo thời điểm phát sinh", RESTATED: "Quy đổi theo đơn vị hiện nay"}
+SCOPE_LABELS_VI = {OWN: "Số liệu của đơn vị", TOTAL: "Tổng hợp"}
+"""How reports, tables and evidence files name a view and a scope, in Vietnamese."""
+
+TOTAL_MARK = "\x1e"
+"""Ends the counter key of a unit's total (a control character: never in a unit code)."""
+
+
+def scoped(unit: str, scope: str) -> str:
+    """The counter key of ``unit``'s figures of ``scope``."""
+    return unit + TOTAL_MARK if scope == TOTAL else unit
+
+
+def split_scoped(key: str) -> tuple[str, str]:
+    """(unit, scope) of a counter key made by :func:`scoped`."""
+    if key.endswith(TOTAL_MARK):
+        return key[:-1], TOTAL
+    return key, OWN
+
+
+class Attribution:
+    """The unit in force for a code at an instant, and the totals a count joins there."""
+
+    def __init__(self, registry: UnitRegistry | None = None) -> None:
+        self.registry = registry
+        self.parents: frozenset[str] = frozenset(
+            v.parent for code in registry.codes for v in registry.versions(code) if v.parent
+        ) if registry is not None else frozenset()
+        """Units that are a parent in some version: they keep a total of their own."""
+        self._changes: list[float] = sorted({
+            local_instant(day) for code in registry.codes for v in registry.versions(code)
+            for day in (v.valid_from, v.valid_to and v.valid_to + dt.timedelta(days=1))
+            if day and day != dt.date.min
+        }) if registry is not None else []
+        """Local midnights at which some unit version begins or ends."""
+        if registry is not None:
+            self._on_day = lru_cache(maxsize=65536)(self._resolve)
+
+    @property
+    def keeps_totals(self) -> bool:
+        return self.registry is not None
+
+    def next_change(self, t: float) -> float | None:
+        """The first local midnight after ``t`` at which a unit version begins or ends."""
+        changes = self._changes
+        if not changes or changes[-1] <= t:
+            return None
+        lo, hi = 0, len(changes)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if changes[mid] <= t:
+                lo = mid + 1
+            else:
+                hi = mid
+        return changes[lo]
+
+    def unit_at(self, code: str, t: float) -> str:
+        """The unit in force for ``code`` at instant ``t``."""
+        if self.registry is None:
+            return code
+        return self._on_day(code, local_date(t).toordinal())[0]
+
+    def at(self, code: str, t: float) -> tuple[str, tuple[str, ...], str | None]:
+        """(unit in force, total keys the count joins, that unit's level if registered)."""
+        if self.registry is None:
+            return code, (), None
+        return self._on_day(code, local_date(t).toordinal())
+
+    def _resolve(self, code: str, ordinal: int) -> tuple[str, tuple[str, ...], str | None]:
+        assert self.registry is not None
+        day = dt.date.fromordinal(ordinal)
+        unit = self.registry.in_force_on(code, day)
+        above = self.registry.ancestors_on(unit, day)
+        totals = [scoped(u, TOTAL) for u in above]
+        if unit in self.parents:
+            totals.insert(0, scoped(unit, TOTAL))
+        return unit, tuple(totals), self.registry.level_on(unit, day)
+
+
+NO_REGISTRY = Attribution()
+
+
+def restate(
+    own: Mapping[tuple[str, str], Counters], registry: UnitRegistry | None, as_of: float
+) -> tuple[dict[tuple[str, str], Counters], dict[tuple[str, str], Counters]]:
+    """The restated view of own figures: (own, total) with every unit replaced by its unit
+    in force at ``as_of`` and totals over the hierarchy in force at ``as_of``."""
+    attribution = Attribution(registry)
+    out_own: dict[tuple[str, str], Counters] = {}
+    out_total: dict[tuple[str, str], Counters] = {}
+    for (unit, period), counters in own.items():
+        now_unit, totals, _ = attribution.at(unit, as_of)
+        acc = out_own.get((now_unit, period))
+        if acc is None:
+            acc = out_own[(now_unit, period)] = Counters()
+        acc += counters
+        for key in totals:
+            total_unit, _scope = split_scoped(key)
+            acc = out_total.get((total_unit, period))
+            if acc is None:
+                acc = out_total[(total_unit, period)] = Counters()
+            acc += counters
+    return out_own, out_total
+
+
+__all__ = [
+    "AS_WAS",
+    "Attribution",
+    "NO_REGISTRY",
+    "OWN",
+    "RESTATED",
+    "SCOPES",
+    "SCOPE_LABELS_VI",
+    "TOTAL",
+    "TOTAL_MARK",
+    "VIEWS",
+    "VIEW_LABELS_VI",
+    "restate",
+    "scoped",
+    "split_scoped",
+]

@@ -1,0 +1,151 @@
+"""The demo's scorecard: KPI reports of one period as the tables a leader reads first
+(Vietnamese headers), every table naming its view and scope (EVENTS.md v1.1, "Report
+additions").
+
+Contract:
+
+* :func:`present` completes reports for showing: ``unit_name`` (the report's own, else the
+  registry's name of the unit on the day its view names it — the period's first day for
+  ``as_was``, ``as_of``'s day for ``restated``, as ``motcua report`` does — else
+  ``names``), ``level`` (the report's, else the registry's on that day) and ``criteria``
+  (:func:`kpi.report.report_criteria`, scored on the period's first day); sorted province
+  first, then by level, by first day in force and by code.
+* :func:`restated_reports` is the restated view ("as it is now") of a period's own reports:
+  :func:`kpi.attribution.restate` of their counts at ``as_of``, own and total reports of
+  the units in force then. Restating only re-labels own figures, so it needs nothing
+  else.
+* :func:`scorecard` prints one table of reports of one view and scope, named in its title
+  (:func:`scorecard_title`): code, name (with "từ"/"đến" dates for a unit that began or
+  ceased) and the leading figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from kpi.attribution import (
+    AS_WAS,
+    OWN,
+    RESTATED,
+    SCOPE_LABELS_VI,
+    TOTAL,
+    VIEW_LABELS_VI,
+    restate,
+)
+from kpi.calendar import local_date
+from kpi.counters import Counters
+from kpi.periods import parse_period
+from kpi.registry import LEVELS, UnitRegistry
+from kpi.report import build_report, report_criteria
+from kpi.scoring import totals
+
+FIGURES = ("Tiếp nhận", "Trực tuyến", "Đúng hạn", "Đúng hạn 766", "TT trực tuyến", "Số hóa",
+           "Hài lòng", "Điểm 766")
+
+
+def _named_on(report: Mapping[str, Any], as_of: float) -> dt.date:
+    """As the live snapshots: restated → ``as_of``; as it was → the period's last day (or
+    ``as_of`` while it runs, :meth:`kpi.registry.UnitRegistry.naming_day`)."""
+    if report.get("view", AS_WAS) == RESTATED:
+        return local_date(as_of)
+    p = parse_period(report["period"])
+    return local_date(as_of) if as_of < p.end else local_date(p.end - 1.0)
+
+
+def present(
+    reports: Iterable[Mapping[str, Any]],
+    registry: UnitRegistry | None,
+    as_of: float,
+    names: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Copies of ``reports`` with ``unit_name``, ``level`` and ``criteria``, sorted."""
+    out = []
+    for r in reports:
+        r = dict(r)
+        day = _named_on(r, as_of)
+        unit = r["unit"]
+        if not r.get("unit_name"):
+            name = registry.name_on(unit, day) if registry is not None else None
+            name = name or (names or {}).get(unit)
+            if name:
+                r["unit_name"] = name
+        if not r.get("level") and registry is not None:
+            r["level"] = registry.level_on(unit, day)
+        r["criteria"] = report_criteria(r["counts"], r.get("level"),
+                                        local_date(parse_period(r["period"]).start))
+        out.append(r)
+    return sorted(out, key=lambda r: _order(r, registry))
+
+
+def _order(report: Mapping[str, Any], registry: UnitRegistry | None) -> tuple[Any, ...]:
+    level = report.get("level")
+    rank = LEVELS.index(level) if level in LEVELS else len(LEVELS)
+    versions = registry.versions(report["unit"]) if registry is not None else []
+    first = versions[0].valid_from if versions else dt.date.min
+    return rank, first, report["unit"], report.get("scope", OWN) == TOTAL
+
+
+def restated_reports(
+    own: Iterable[Mapping[str, Any]], registry: UnitRegistry, as_of: float
+) -> list[dict[str, Any]]:
+    """The restated own and total reports of the units in force at ``as_of`` for the
+    periods of ``own`` (reports of view ``as_was``, scope ``own``)."""
+    by_bucket = {(r["unit"], r["period"]): Counters.from_mapping(r["counts"]) for r in own}
+    own_now, total_now = restate(by_bucket, registry, as_of)
+    today = local_date(as_of)
+    return [
+        build_report(unit, period, counters, as_of, level=registry.level_on(unit, today),
+                     view=RESTATED, scope=scope)
+        for scope, figures in ((OWN, own_now), (TOTAL, total_now))
+        for (unit, period), counters in sorted(figures.items())
+    ]
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _span(unit: str, registry: UnitRegistry | None) -> str:
+    """A second line "(đến 30/06/2025)" for a unit that ceased, "(từ 01/07/2025)" for one
+    that began."""
+    versions = registry.versions(unit) if registry is not None else []
+    if not versions:
+        return ""
+    began, ceased = versions[0].valid_from, versions[-1].valid_to
+    parts = ([f"từ {began:%d/%m/%Y}"] if began != dt.date.min else []) + (
+        [f"đến {ceased:%d/%m/%Y}"] if ceased else [])
+    return f"\n({', '.join(parts)})" if parts else ""
+
+
+def scorecard_title(period: str, view: str, scope: str, source: str) -> str:
+    """The title of a table of ``period``'s reports of one view and scope, in Vietnamese
+    (:data:`kpi.attribution.VIEW_LABELS_VI`, :data:`~kpi.attribution.SCOPE_LABELS_VI`) with
+    the English keys, and where the figures come from."""
+    return (f"Bảng điểm kỳ {period} — {SCOPE_LABELS_VI[scope]} ({scope}), "
+            f"{VIEW_LABELS_VI[view]} ({view}); {source}")
+
+
+def scorecard(reports: list[dict[str, Any]], console: Console, title: str,
+              registry: UnitRegistry | None = None) -> None:
+    """One row per report (see :func:`present`), all of the view and scope ``title``
+    names (:func:`scorecard_title`): the figures a leader reads first."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("Mã", no_wrap=True)
+    table.add_column("Đơn vị", min_width=24, max_width=34)
+    for header in FIGURES:
+        table.add_column(header, justify="right", no_wrap=True)
+    for r in reports:
+        c, q = r["counts"], r["ratios"]
+        t = totals([e for e in r["criteria"] if e["id"].startswith("766.")])
+        table.add_row(
+            r["unit"], (r.get("unit_name") or "") + _span(r["unit"], registry),
+            f"{c['received']:,}", _pct(q["online_receipt"]), _pct(q["on_time_resolved"]),
+            _pct(q["on_time_766"]), _pct(q["online_payment"]), _pct(q["digitization"]),
+            _pct(q["satisfaction"]), f"{t['points']:.2f}/{t['max_points']:g}",
+        )
+    console.print(table)

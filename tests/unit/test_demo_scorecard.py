@@ -1,0 +1,104 @@
+"""The demo's scorecard pieces without Kafka (:mod:`motcua.scorecard`,
+:func:`motcua.demo.period_reports`): a simulated 2025 across the 1/7/2025 reorganisation,
+its batch reports standing in for the live snapshots (same buckets, same shape).
+
+Checked by hand-countable rules, not by the code under test: the reports of the period are
+split by scope, named from the registry, province first; the restated own figures of a
+unit in force today are the sum of the own figures of every unit whose chain of successors
+ends at it; the province's total is the same as it was and restated; every table names
+its scope."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from kpi.attribution import AS_WAS, OWN, RESTATED, TOTAL
+from kpi.calendar import local_date
+from kpi.reconcile import file_reports
+from kpi.registry import UnitRegistry
+from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_registry
+from motcua.demo import period_reports
+from motcua.scorecard import present, restated_reports, scorecard, scorecard_title
+
+CONFIG = SimulationConfig(seed=14, scale=0.03, reorganisation=True)
+OLD_COMMUNES = [f"DT.TANHONG.X{i:02d}" for i in range(1, 10)]
+NEW_COMMUNES = ["DT.M01", "DT.M02", "DT.M03"]
+Report = dict[str, Any]
+
+
+def _setup(tmp_path: Path) -> tuple[UnitRegistry, float, list[Report], list[Report]]:
+    events, units = tmp_path / "events.jsonl", tmp_path / "units.csv"
+    write_jsonl(events, generate_lines(CONFIG))
+    write_registry(units, CONFIG.registry_rows())
+    registry = UnitRegistry.load(units)
+    as_of = time.time()
+    _, want = file_reports(events, as_of, registry)
+    own, total = period_reports(want, want, "2025")
+    return registry, as_of, own, total
+
+
+def test_period_reports_split_by_scope_named_and_ordered(tmp_path: Path) -> None:
+    registry, as_of, own, total = _setup(tmp_path)
+    shown = present(own, registry, as_of)
+    assert [r["unit"] for r in shown] == ["DT", "DT.TANHONG", *OLD_COMMUNES, *NEW_COMMUNES]
+    assert {r["scope"] for r in shown} == {OWN}
+    assert {r["period"] for r in shown} == {"2025"}
+    # as it was: named as on the period's last day (the live snapshots' rule,
+    # UnitRegistry.naming_day); a unit that ceased before it by its last name
+    assert shown[0]["unit_name"] == "UBND tỉnh Đồng Tháp (hợp nhất với Tiền Giang)"
+    assert shown[1]["unit_name"] == "UBND huyện Tân Hồng"
+    assert shown[-3]["unit_name"] == "UBND xã Tân Hồng [M]"
+    assert all(r["criteria"] for r in shown)
+    # totals: the units that have units below them, before or after the cutover
+    assert [r["unit"] for r in present(total, registry, as_of)] == ["DT", "DT.TANHONG"]
+    assert {r["scope"] for r in total} == {TOTAL}
+
+
+def test_restated_own_figures_are_the_successors_sums(tmp_path: Path) -> None:
+    registry, as_of, own, total = _setup(tmp_path)
+    restated = restated_reports(own, registry, as_of)
+    today = local_date(as_of)
+    by = {(r["unit"], r["scope"]): r for r in restated}
+    assert set(by) == {("DT", OWN), ("DT", TOTAL), *((u, OWN) for u in NEW_COMMUNES)}
+    assert {r["view"] for r in restated} == {RESTATED}
+    received = {r["unit"]: r["counts"]["received"] for r in own}
+    for unit in NEW_COMMUNES:
+        # the unit itself and the old communes the registry hands over to it
+        mine = [u for u in received if registry.in_force_on(u, today) == unit]
+        assert set(mine) - {unit} <= set(OLD_COMMUNES) and len(mine) > 1
+        assert by[(unit, OWN)]["counts"]["received"] == sum(received[u] for u in mine)
+    assert by[("DT", OWN)]["counts"]["received"] == received["DT"] + received["DT.TANHONG"]
+    # at the top nothing moves: the province's total is the same either way
+    as_was_total = next(r for r in total if r["unit"] == "DT")
+    assert by[("DT", TOTAL)]["counts"] == as_was_total["counts"]
+    assert as_was_total["counts"]["received"] == sum(received.values())
+    # restated: named as today
+    named = present(restated, registry, as_of)
+    assert named[0]["unit_name"] == "UBND tỉnh Đồng Tháp (hợp nhất với Tiền Giang)"
+
+
+def test_the_scorecard_names_units_scopes_and_dates(tmp_path: Path) -> None:
+    registry, as_of, own, _total = _setup(tmp_path)
+    out = io.StringIO()
+    console = Console(file=out, width=150)
+    shown = present(own, registry, as_of)
+    scorecard(shown, console, scorecard_title("2025", AS_WAS, OWN, "batch"), registry)
+    restated = present(restated_reports(own, registry, as_of), registry, as_of)
+    scorecard([r for r in restated if r["scope"] == TOTAL], console,
+              scorecard_title("2025", RESTATED, TOTAL, "batch"), registry)
+    text = out.getvalue()
+    lines = text.splitlines()
+    for r in shown:
+        row = next(line for line in lines if f" {r['unit']} " in line)
+        assert f" {r['counts']['received']:,} " in row, (r["unit"], row)
+    assert "(đến 30/06/2025)" in text and "(từ 01/07/2025)" in text
+    assert "từ 01/01" not in text  # a unit in force since always shows no start
+    # every table names its view and scope, in Vietnamese and by key
+    assert "Số liệu của đơn vị (own), Theo thời điểm phát sinh (as_was)" in text
+    assert "Tổng hợp (total), Quy đổi theo đơn vị hiện nay (restated)" in text
+    assert max(len(line) for line in lines) <= 150
