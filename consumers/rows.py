@@ -4,6 +4,9 @@
 
 * events topic: a valid event becomes a ``raw_events`` row (its dossier code goes into
   ``subjects``, whose ledger rows the writer re-judges); an invalid one a dead letter;
+  a CloudEvents binary-mode record (``ce_*`` headers) is stored as the structured JSON
+  event it stands for (:func:`schemas.cloudevents.event_bytes`), so ``payload`` is always
+  structured;
 * DLQ topic: the dead letter it carries (its original reason and bytes), or the record's
   own bytes as a dead letter when it is not in our encoding;
 * KPI topic: a ``kpi_snapshots`` row, a tombstone (``unit|period`` key, no value), or a
@@ -25,6 +28,7 @@ import orjson
 from consumers.store import snapshot_row
 from runtime.dlq import DeadLetter, recover_subject
 from runtime.settings import Settings
+from schemas.cloudevents import event_bytes
 from schemas.errors import InvalidEvent
 from schemas.events import TYPE_PREFIX
 from schemas.validate import parse_event
@@ -116,7 +120,8 @@ def _dead_letter_row(
 def _add_event(batch: Batch, rec: Any, value: bytes | None) -> None:
     raw = value or b""
     try:
-        event = parse_event(raw)
+        structured = event_bytes(raw, getattr(rec, "headers", None))
+        event = parse_event(structured or b"")
     except InvalidEvent as exc:
         batch.dead_letters.append(
             _dead_letter_row(rec.topic, rec.partition, rec.offset, exc.reason, raw)
@@ -131,7 +136,8 @@ def _add_event(batch: Batch, rec: Any, value: bytes | None) -> None:
             "type": event.type,
             "time": event.time.astimezone(UTC),
             "unit": getattr(data, "unit_code", None) if event.type == RECEIVED_TYPE else None,
-            "payload": raw.decode("utf-8"),
+            "payload": structured.decode("utf-8") if isinstance(structured, bytes)
+            else str(structured),
             "topic": rec.topic,
             "partition": rec.partition,
             "offset": rec.offset,

@@ -59,7 +59,7 @@ import orjson
 
 from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
-from kpi.decode import decode
+from kpi.decode import decode_record
 from kpi.periods import parse_period
 from kpi.report import build_report, report_criteria
 from kpi.units import CalendarBook
@@ -206,8 +206,9 @@ class Pipeline:
         dead: list[DeadLetter] = []
         for msg in records:
             raw_value = msg.value
+            headers = getattr(msg, "headers", None)  # CloudEvents binary mode: ce_* headers
             try:
-                subject, fkey, fact = decode(raw_value)
+                subject, fkey, fact = decode_record(raw_value, headers)
             except InvalidEvent as exc:
                 dead.append(_dead(exc.reason, msg))
                 continue
@@ -216,7 +217,8 @@ class Pipeline:
                 continue
             key = subject.encode()
             if msg.key != key:
-                sent.append(await send(topics.events, key, raw_value))
+                sent.append(await send(topics.events, key, raw_value, None,
+                                       list(headers) if headers else None))
                 self.stats["rekeyed"] += 1
                 continue
             rec, did_change = tracker.apply_fact(subject, fkey, fact, msg.partition)
