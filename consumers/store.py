@@ -1,7 +1,7 @@
 """The SQL store of the pipeline (SQLAlchemy 2.x Core): tables, migrations, idempotent
 upserts, and the report read back from ``kpi_snapshots``.
 
-Tables (the initial Alembic revision in ``migrations/`` creates exactly these):
+Tables (the Alembic revisions in ``migrations/`` create exactly these):
 
 * ``raw_events``: every distinct valid event, keyed by (``source``, ``id``) — the
   deduplication key of EVENTS.md; a duplicate changes nothing (first copy kept);
@@ -9,7 +9,10 @@ Tables (the initial Alembic revision in ``migrations/`` creates exactly these):
   :class:`kpi.ledger.LedgerEntry` judged from that dossier's ``raw_events`` rows
   (:func:`ledger_row` converts it);
 * ``kpi_snapshots``: the latest KPI report per (unit, period) — the last ``as_of`` wins;
-* ``dlq_records``: dead letters, keyed by their (topic, partition, offset);
+* ``dlq_records``: one row per dead letter, keyed by the (topic, partition, offset) of the
+  refused record (its origin; a letter with no Kafka origin — a file line, an HTTP event —
+  by its own position on the DLQ topic), with the refused record's key and headers
+  (revision ``0003_dlq_whole``);
 * ``sink_offsets``: the next offset per (group, topic, partition), written in the same
   transaction as the rows (for operators; Kafka's committed offsets stay authoritative).
 
@@ -119,6 +122,8 @@ dlq_records = Table(
     Column("source_file", String(1000), nullable=True),
     Column("line", Integer, nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("headers", Text, nullable=True),
 )
 
 sink_offsets = Table(

@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "metrics",
     "topics",
     "soak",
+    "dlq",
 )
 
 

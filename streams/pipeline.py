@@ -355,4 +355,5 @@ class Pipeline:
 
 def _dead(reason: str, msg: Record) -> DeadLetter:
     return DeadLetter(reason, msg.value, topic=msg.topic, partition=msg.partition,
-                      offset=msg.offset)
+                      offset=msg.offset, record_key=msg.key,
+                      record_headers=tuple(getattr(msg, "headers", None) or ()))
