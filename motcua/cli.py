@@ -36,6 +36,8 @@ COMMAND_MODULES = (
     "topics",
     "soak",
     "dlq",
+    "http",
+    "token",
 )
 
 
