@@ -5,7 +5,8 @@ Steps (each shown as it happens):
 
 1. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics;
 2. start the pipeline worker (a child process, :mod:`streams.launcher`), the SQL sink and
-   the Prometheus endpoint (threads of this process, :mod:`motcua.services`);
+   the Prometheus endpoint (threads of this process, :mod:`motcua.services`), and the HTTP
+   ingest with a demo token (:mod:`motcua.http_service`);
 3. write a simulated year of Tân Hồng dossiers (or take ``--events FILE.jsonl``) and publish
    it with ``motcua ingest``'s code (invalid lines to the DLQ);
 4. wait until the pipeline has processed everything and its KPI snapshots settle;
@@ -34,6 +35,7 @@ from kpi.reconcile import differences, file_reports
 from kpi.report import report_criteria
 from kpi.scoring import totals
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl
+from motcua.http_service import http_ingest
 from motcua.services import services, wait_for_pipeline, wait_for_sink
 from runtime.broker import bootstrap_for
 from runtime.ingest import ingest_file
@@ -124,7 +126,8 @@ def run_demo(
         console.print(f"broker {servers}; topics created: {', '.join(created) or 'none (exist)'}")
         worker_log = settings.data_dir / "worker.log"
         with worker_process(settings, servers, worker_log) as worker, \
-                services(settings, servers, console):
+                services(settings, servers, console), \
+                http_ingest(settings, servers, console):
             console.print(f"pipeline worker started (pid {worker.pid}, log {worker_log})")
             prod = producer(settings, servers)
             size = events.stat().st_size
@@ -172,6 +175,6 @@ def run_demo(
             if on_ready is not None:
                 on_ready(result)
             if serve is not None:
-                console.print("serving (worker, sink, /metrics); Ctrl-C to stop")
+                console.print("serving (worker, sink, /metrics, HTTP ingest); Ctrl-C to stop")
                 serve.wait()
             return result
