@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -165,6 +165,42 @@ def _batch(body: bytes) -> tuple[list[tuple[Event, bytes]], list[dict[str, Any]]
     return good, rejected, dead
 
 
+class AccessLog:
+    """Pure ASGI middleware writing one access-log line per HTTP request (see the module
+    docstring); the handler leaves the token's id and the counts in ``scope["state"]``.
+    Not Starlette's ``BaseHTTPMiddleware`` (a task group and a streamed response per
+    request): docs/decisions/http-ingest-producer.md."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            state = scope.get("state") or {}
+            length = next((v for k, v in scope["headers"] if k == b"content-length"), b"0")
+            access_log.info(orjson.dumps({
+                "method": scope["method"], "path": scope["path"], "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "bytes": int(length) if length.isdigit() else 0,
+                "token": state.get("token_id"), "accepted": state.get("accepted"),
+                "rejected": state.get("rejected"),
+            }).decode())
+
+
 def create_app(settings: Settings, publisher: Publisher, tokens: TokenStore) -> FastAPI:
     """The ASGI application; ``publisher`` is started and stopped with it."""
 
@@ -181,22 +217,7 @@ def create_app(settings: Settings, publisher: Publisher, tokens: TokenStore) -> 
                               "(EVENTS.md v1.1, Transport bindings).")
     events_topic, dlq_topic = settings.topics.events, settings.topics.dlq
 
-    @app.middleware("http")
-    async def log_access(request: Request,
-                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        state = request.state
-        access_log.info(orjson.dumps({
-            "method": request.method, "path": request.url.path,
-            "status": response.status_code,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
-            "bytes": int(request.headers.get("content-length") or 0),
-            "token": getattr(state, "token_id", None),
-            "accepted": getattr(state, "accepted", None),
-            "rejected": getattr(state, "rejected", None),
-        }).decode())
-        return response
+    app.add_middleware(AccessLog)
 
     @app.post("/v1/events", status_code=202, openapi_extra=OPENAPI_EXTRA,
               summary="Send one event (structured or binary) or a batch")

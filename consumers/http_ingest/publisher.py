@@ -1,5 +1,5 @@
 """The HTTP ingest's way to the broker: a port (:class:`Publisher`) and its real
-implementation on an idempotent producer (:class:`KafkaPublisher`).
+implementation on librdkafka's idempotent producer (:class:`KafkaPublisher`).
 
 :meth:`Publisher.publish` returns only when the broker acknowledged every record given
 (``acks=all``); otherwise it raises :class:`schemas.errors.DeliveryFailed` within
@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
+import time
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, cast
 
-from runtime.kafka import admin as kafka_admin
-from runtime.kafka import producer as kafka_producer
+from runtime.rdkafka import rdkafka_config
 from runtime.settings import Settings
 from schemas.errors import DeliveryFailed
+
+log = logging.getLogger("motcua.http.producer")
 
 OutRecord = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
 """``(topic, key, value, headers)`` of one record to publish."""
@@ -44,86 +47,93 @@ class Publisher(ABC):
 
 
 class KafkaPublisher(Publisher):
-    """The project's idempotent producer (:func:`runtime.kafka.producer`, kafka-python:
-    ``enable_idempotence``, ``acks=all``), its acknowledgements bridged to asyncio.
+    """confluent-kafka's ``Producer`` (librdkafka; ``enable.idempotence``, ``acks=all``,
+    settings by :func:`runtime.rdkafka.rdkafka_config`), its delivery reports bridged to
+    asyncio.
 
-    Not aiokafka's: its InitProducerId request fails on the embedded broker (Tansu 0.6
-    answers ``UnknownError``), so aiokafka could only be used without idempotence;
-    kafka-python's producer negotiates the request version and gets a producer id
-    (docs/decisions/http-ingest-producer.md). ``send()`` may block for metadata, so it
-    runs in a worker thread; the acknowledgements are awaited without one."""
+    ``produce()`` only queues (it never waits for the network), so it runs on the event
+    loop; a thread of the producer's own serves its delivery reports (``poll``) and wakes
+    the waiting request once per request, when the last of its records is acknowledged or
+    the first one fails. A delivery not acknowledged within ``timeout`` seconds
+    (``message.timeout.ms``) fails the request; the producer is then replaced (closed in the
+    background). Why not kafka-python's or aiokafka's producer:
+    docs/decisions/http-ingest-producer.md."""
 
-    def __init__(self, settings: Settings, bootstrap: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, settings: Settings, bootstrap: str, *, timeout: float = 10.0,
+                 linger_ms: float = 2.0) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.timeout = timeout
-        self._producer: Any = None
+        self.linger_ms = linger_ms
+        self._lane: _Lane | None = None
         self._lock = threading.Lock()
 
-    def _connected(self) -> Any:
+    def _connected(self) -> _Lane:
         with self._lock:
-            if self._producer is None:
+            if self._lane is None:
                 ms = int(self.timeout * 1000)
-                self._producer = kafka_producer(
-                    self.settings, self.bootstrap, linger_ms=2, client_id="motcua-http",
-                    request_timeout_ms=ms, max_block_ms=ms, delivery_timeout_ms=ms + 1000)
-            return self._producer
+                self._lane = _Lane(rdkafka_config(
+                    self.settings, self.bootstrap, **{
+                        "client.id": "motcua-http", "linger.ms": self.linger_ms,
+                        "message.timeout.ms": ms, "socket.timeout.ms": max(ms, 10),
+                        "logger": log}))
+            return self._lane
 
     async def start(self) -> None:
-        with contextlib.suppress(Exception):  # not reachable yet: /readyz says so
-            await asyncio.to_thread(self._connected)
+        self._connected()  # connects in the background: /readyz tells when it is up
 
-    def _drop(self) -> None:
-        """Forget the producer; it is closed in the background (closing one whose broker
-        is gone can take as long as its timeouts)."""
+    def _drop(self, lane: _Lane) -> None:
+        """Replace ``lane``'s producer; it is closed in the background."""
         with self._lock:
-            producer, self._producer = self._producer, None
-        if producer is not None:
-            threading.Thread(target=_close_quietly, args=(producer,), daemon=True,
-                             name="motcua-http-close").start()
+            if self._lane is lane:
+                self._lane = None
+        lane.close(wait=0.0)
 
     async def stop(self) -> None:
         with self._lock:
-            producer, self._producer = self._producer, None
-        if producer is not None:
-            await asyncio.to_thread(producer.close, self.timeout)
-
-    def _send_all(self, records: list[OutRecord], loop: asyncio.AbstractEventLoop,
-                  acks: list[asyncio.Future[Any]]) -> None:
-        producer = self._connected()
-        for (topic, key, value, headers), ack in zip(records, acks, strict=True):
-            future = producer.send(topic, value=value, key=key, headers=headers)
-            future.add_callback(lambda meta, a=ack: loop.call_soon_threadsafe(
-                _settle, a, meta, None))
-            future.add_errback(lambda exc, a=ack: loop.call_soon_threadsafe(
-                _settle, a, None, exc))
+            lane, self._lane = self._lane, None
+        if lane is not None:
+            await asyncio.to_thread(lane.close, self.timeout)
 
     async def publish(self, records: list[OutRecord]) -> None:
         if not records:
             return
+        lane = self._connected()
         loop = asyncio.get_running_loop()
-        acks: list[asyncio.Future[Any]] = [loop.create_future() for _ in records]
+        request = _Request(loop, len(records))
         try:
-            await asyncio.wait_for(self._all(records, loop, acks), self.timeout)
+            deadline = time.monotonic() + self.timeout
+            for topic, key, value, headers in records:
+                while True:
+                    try:
+                        lane.producer.produce(topic, value=value, key=key,
+                                              headers=cast(Any, headers),
+                                              on_delivery=request.delivered)
+                        break
+                    except BufferError:  # the local queue is full: let it drain
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.005)
+            await asyncio.wait_for(request.done, self.timeout + 1.0)
         except Exception as exc:
-            # a producer that failed may hold half-sent batches: start afresh next time
-            self._drop()
+            self._drop(lane)
             raise DeliveryFailed(f"the broker did not acknowledge the events "
-                                 f"({type(exc).__name__})") from exc
-
-    async def _all(self, records: list[OutRecord], loop: asyncio.AbstractEventLoop,
-                   acks: list[asyncio.Future[Any]]) -> None:
-        await asyncio.to_thread(self._send_all, records, loop, acks)
-        await asyncio.gather(*acks)
+                                 f"({_name(exc)})") from exc
 
     async def ready(self) -> bool:
-        """A metadata round trip within 3 s. The probe runs on a thread of its own: against
-        a broker that is gone it may outlive the timeout, and must not hold up shutdown."""
+        """A metadata round trip within 3 s. It runs on a thread of its own: against a
+        broker that is gone it may outlive the timeout, and must not hold up shutdown."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bool] = loop.create_future()
+        lane = self._connected()
 
         def probe() -> None:
-            loop.call_soon_threadsafe(_settle, answer, self._probe(), None)
+            try:
+                lane.producer.list_topics(timeout=2.5)
+                ok = True
+            except Exception:  # noqa: BLE001 - not ready, whatever the reason
+                ok = False
+            loop.call_soon_threadsafe(_settle, answer, ok)
 
         threading.Thread(target=probe, daemon=True, name="motcua-http-ready").start()
         try:
@@ -131,33 +141,72 @@ class KafkaPublisher(Publisher):
         except TimeoutError:
             return False
 
-    def _probe(self) -> bool:
-        try:
-            client = kafka_admin(self.settings, self.bootstrap, request_timeout_ms=2000,
-                                 client_id="motcua-http-ready")
-        except Exception:  # noqa: BLE001 - not ready, whatever the reason
-            return False
-        try:
-            client.list_topics()
-            return True
-        except Exception:  # noqa: BLE001
-            return False
-        finally:
-            client.close()
+
+class _Lane:
+    """One producer and the thread that serves its delivery reports."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        import confluent_kafka
+
+        self.producer = confluent_kafka.Producer(config)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True,
+                                        name="motcua-http-deliveries")
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+
+    def close(self, wait: float) -> None:
+        """Flush up to ``wait`` seconds (0: in the background), then stop serving."""
+        def finish() -> None:
+            with contextlib.suppress(Exception):
+                self.producer.flush(wait)
+            self._stop.set()
+
+        if wait:
+            finish()
+            self._thread.join(timeout=1.0)
+        else:
+            threading.Thread(target=finish, daemon=True, name="motcua-http-close").start()
 
 
-def _close_quietly(producer: Any) -> None:
-    with contextlib.suppress(Exception):
-        producer.close(timeout=0)
+class _Request:
+    """The delivery reports of one request's records: ``done`` resolves (on the loop) when
+    all are acknowledged, or fails at the first error."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
+        self.loop = loop
+        self.left = count
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._lock = threading.Lock()
+        self._settled = False
+
+    def delivered(self, err: Any, _msg: Any) -> None:
+        """librdkafka's delivery report (on the producer's thread)."""
+        with self._lock:
+            if self._settled:
+                return
+            self.left -= 1
+            if err is None and self.left:
+                return
+            self._settled = True
+        failure = None if err is None else DeliveryFailed(str(err))
+        self.loop.call_soon_threadsafe(_settle, self.done, None, failure)
 
 
-def _settle(ack: asyncio.Future[Any], meta: Any, exc: BaseException | None) -> None:
-    if ack.done():
+def _name(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None = None) -> None:
+    if future.done():
         return
     if exc is not None:
-        ack.set_exception(exc)
+        future.set_exception(exc)
     else:
-        ack.set_result(meta)
+        future.set_result(result)
 
 
 __all__ = ["KafkaPublisher", "OutRecord", "Publisher"]
