@@ -21,7 +21,8 @@ Checks, in this order, each answered with ``{"reason": "..."}`` (one line):
    ``Retry-After`` (the client re-sends the whole request; re-sending is harmless).
 
 ``GET /healthz``: the process is up. ``GET /readyz``: 200 if the broker answers, else 503.
-The OpenAPI document is served at ``/openapi.json`` (``/docs`` renders it).
+The OpenAPI document is served at ``/openapi.json`` (``/docs`` renders it); its request
+bodies are the events' own JSON Schema (:mod:`.contract`).
 
 Each request is logged once on ``motcua.http.access`` as one JSON object — method, path,
 status, duration, request bytes, the token's id (never the token), accepted and rejected
@@ -40,6 +41,13 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from consumers.http_ingest.contract import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    POST_EVENTS,
+    RETRY_AFTER_SECONDS,
+    event_components,
+)
 from consumers.http_ingest.publisher import OutRecord, Publisher
 from consumers.http_ingest.tokens import Grant, TokenStore
 from runtime.dlq import HTTP_ORIGIN, DeadLetter
@@ -49,10 +57,6 @@ from schemas.cloudevents import media_type as media_type_of
 from schemas.errors import DeliveryFailed, InvalidEvent
 from schemas.events import Event
 from schemas.validate import MAX_EVENT_BYTES, one_line, parse_event, too_large
-
-MAX_BATCH_EVENTS = 1000
-MAX_BATCH_BYTES = 8 * 1024 * 1024
-RETRY_AFTER_SECONDS = 5
 
 access_log = logging.getLogger("motcua.http.access")
 
@@ -71,39 +75,6 @@ def _refusal(status: int, reason: str) -> JSONResponse:
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     return JSONResponse({"reason": reason}, status_code=status, headers=headers)
-
-
-_REASON = {"type": "object", "required": ["reason"],
-           "properties": {"reason": {"type": "string"}}}
-_ANSWER = {"type": "object", "required": ["accepted", "rejected"], "properties": {
-    "accepted": {"type": "integer", "minimum": 0},
-    "rejected": {"type": "array", "items": {
-        "type": "object", "required": ["index", "reason"], "properties": {
-            "index": {"type": "integer"}, "id": {"type": "string"},
-            "reason": {"type": "string"}}}}}}
-_EVENT = {"type": "object", "description": "a CloudEvents 1.0 event of EVENTS.md"}
-OPENAPI_EXTRA: dict[str, Any] = {
-    "requestBody": {"required": True, "content": {
-        STRUCTURED: {"schema": _EVENT},
-        BATCH: {"schema": {"type": "array", "items": {
-            "description": "a structured event; an invalid one is listed in rejected"},
-            "description":
-                           f"at most {MAX_BATCH_EVENTS:,} events and {MAX_BATCH_BYTES:,} "
-                           "bytes (else 413)"}},
-        JSON: {"schema": {"type": "object",
-                          "description": "binary mode: the event's data; ce-* headers"}},
-    }},
-    "responses": {
-        "202": {"description": "every accepted event acknowledged by the broker",
-                "content": {"application/json": {"schema": _ANSWER}}},
-        **{str(code): {"description": text,
-                       "content": {"application/json": {"schema": _REASON}}}
-           for code, text in ((400, "an invalid single event"), (401, "no or unknown token"),
-                              (403, "a source the token may not send"),
-                              (413, "over the size limits"), (415, "another content type"),
-                              (503, "the broker cannot take events now; retry"))},
-    },
-}
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -218,8 +189,18 @@ def create_app(settings: Settings, publisher: Publisher, tokens: TokenStore) -> 
     events_topic, dlq_topic = settings.topics.events, settings.topics.dlq
 
     app.add_middleware(AccessLog)
+    generate = app.openapi
 
-    @app.post("/v1/events", status_code=202, openapi_extra=OPENAPI_EXTRA,
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document with the event schemas of :mod:`.contract` added."""
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        return document
+
+    components = event_components()
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.post("/v1/events", status_code=202, openapi_extra=POST_EVENTS,
               summary="Send one event (structured or binary) or a batch")
     async def post_events(request: Request) -> Response:
         try:

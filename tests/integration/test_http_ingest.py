@@ -16,7 +16,8 @@ import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from jsonschema import Draft202012Validator
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from consumers.http_ingest.server import BackgroundServer, make_server
 from consumers.http_ingest.tokens import add_token, revoke_token
@@ -26,6 +27,8 @@ from runtime.dlq import DeadLetter
 from runtime.kafka import read_topic
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
+from schemas.cloudevents import BATCH
+from schemas.events import EVENT_TYPES
 from tests.eventkit import http_binary, http_structured, received_dict
 
 pytestmark = pytest.mark.integration
@@ -166,6 +169,22 @@ def test_broker_stopped_gives_503_and_accepts_nothing(
         broker.close()
 
 
+def test_the_openapi_document_carries_the_event_schema(ingest: Ingest) -> None:
+    document = httpx.get(f"{ingest.url}/openapi.json").json()
+    body = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]
+    event = {"$ref": "#/components/schemas/Event"}
+    assert body["application/cloudevents+json"]["schema"] == event
+    batch = body["application/cloudevents-batch+json"]["schema"]
+    assert (batch["type"], batch["items"], batch["maxItems"]) == ("array", event, 1000)
+    schemas = document["components"]["schemas"]
+    assert set(schemas["Event"]["discriminator"]["mapping"]) == set(EVENT_TYPES)
+    # the served schema takes the contract's events and refuses what the contract refuses
+    validator = Draft202012Validator({**event, "components": document["components"]})
+    assert validator.is_valid(_event(1))
+    assert not validator.is_valid({**_event(2), "data": {"channel": "pigeon"}})
+    assert not validator.is_valid({k: v for k, v in _event(3).items() if k != "subject"})
+
+
 AUTH: dict[str, str] = {}
 """The running ingest's Authorization header, for the schemathesis cases."""
 
@@ -174,6 +193,10 @@ AUTH: dict[str, str] = {}
 def api_schema(ingest: Ingest) -> object:
     schema = schemathesis.openapi.from_url(f"{ingest.url}/openapi.json")
     schema.config.update(base_url=ingest.url)
+    # a body the schema refuses must be refused; over the batch's maxItems, the contract's
+    # refusal is 413 (EVENTS.md v1.1: "413 over the size limits")
+    rejection = schema.config.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "413"]
     AUTH.clear()
     AUTH.update(ingest.auth)
     return schema
@@ -182,13 +205,30 @@ def api_schema(ingest: Ingest) -> object:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+def batch_items_rejected(ctx: object, response: schemathesis.Response,
+                         case: schemathesis.Case) -> bool | None:
+    """schemathesis's negative-data check, with the batch's own rule: a schema-violating
+    array of events within the limits is answered 202, every invalid item in ``rejected``
+    (EVENTS.md v1.1) — so at least one is rejected and none is lost."""
+    negative = case.meta is not None and case.meta.generation.mode.is_negative
+    if (negative and case.media_type == BATCH and response.status_code == 202
+            and isinstance(case.body, list)):
+        answer = orjson.loads(response.content)
+        assert answer["rejected"], "a schema-violating batch was accepted whole"
+        assert answer["accepted"] + len(answer["rejected"]) == len(case.body), answer
+        return True
+    return negative_data_rejection(ctx, response, case)  # type: ignore[arg-type]
+
+
 @schema.parametrize()
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
 def test_the_served_openapi_holds(case: schemathesis.Case) -> None:
-    # every answer documented, no 5xx other than 503, bodies as declared; a schema-valid
-    # body may still be refused (400): the contract's rules (printable codes, time range,
-    # binary mode's ce-* headers) are more than a JSON Schema says
+    # every answer documented, no 5xx other than 503, bodies as declared, schema-violating
+    # bodies refused (a batch's invalid items: listed in rejected); a schema-valid body may
+    # still be refused (400): the contract's rules (printable codes, time range, binary
+    # mode's ce-* headers) are more than a JSON Schema says
     case.call_and_validate(headers={**(case.headers or {}), **AUTH},
-                           excluded_checks=[positive_data_acceptance])
+                           excluded_checks=[positive_data_acceptance, negative_data_rejection],
+                           additional_checks=[batch_items_rejected])
