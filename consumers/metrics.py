@@ -95,11 +95,12 @@ def start_metrics(
     *,
     registry: CollectorRegistry | None = None,
     port: int | None = None,
-    addr: str = "0.0.0.0",
+    addr: str | None = None,
     groups: dict[str, list[str]] | None = None,
 ) -> MetricsServer:
     """Start the KPI feed thread and the HTTP server (``port`` 0 = no server; default the
-    settings' ``metrics_port``) in this process; returns at once. The registry may be shared
+    settings' ``metrics_port``, bound to ``addr``, default the settings' ``metrics_host``,
+    127.0.0.1 unless widened) in this process; returns at once. The registry may be shared
     with an in-process sink. ``groups`` (group id → topics) whose lag is reported default to
     :func:`consumers.health.default_groups`."""
     registry = registry if registry is not None else CollectorRegistry()
@@ -111,6 +112,7 @@ def start_metrics(
                             name="motcua-kpi-feed", daemon=True)
     feed.start()
     port = settings.metrics_port if port is None else port
+    addr = settings.metrics_host if addr is None else addr
     server = serve_metrics(registry, board, port, addr) if port else None
     return MetricsServer(board, registry, stop, [feed], server, health)
 

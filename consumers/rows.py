@@ -4,15 +4,22 @@
 
 * events topic: a valid event becomes a ``raw_events`` row (its dossier code goes into
   ``subjects``, whose ledger rows the writer re-judges); an invalid one a dead letter;
-* DLQ topic: the dead letter it carries (its original reason and bytes), or the record's
-  own bytes as a dead letter when it is not in our encoding;
+  a CloudEvents binary-mode record (``ce_*`` headers) is stored as the structured JSON
+  event it stands for (:func:`schemas.cloudevents.event_bytes`), so ``payload`` is always
+  structured;
+* DLQ topic: the dead letter it carries (its original reason, value, key and headers),
+  or the record's own bytes as a dead letter when it is not in our encoding;
 * KPI topic: a ``kpi_snapshots`` row, a tombstone (no value; its key a
   :func:`kpi.report.snapshot_key`: ``unit|period`` for own figures, ``unit|period|total``
   for a total), or a dead letter when the snapshot cannot be read (a tombstone whose key
   is no snapshot key deletes nothing).
 
-Nothing here raises on bad input: what cannot be read becomes a dead letter, keyed by its
-(topic, partition, offset). Every record moves ``offsets`` past itself.
+Nothing here raises on bad input: what cannot be read becomes a dead letter. A dead letter
+row is keyed by the (topic, partition, offset) of the refused record — its origin — so the
+row the sink makes of an invalid events-topic record and the row of the worker's dead
+letter for the same record are one row; a letter without a Kafka origin (a file line, an
+HTTP event) is keyed by its position on the DLQ topic. Every record moves ``offsets`` past
+itself.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ import orjson
 
 from consumers.store import snapshot_row
 from kpi.report import parse_snapshot_key
-from runtime.dlq import DeadLetter, recover_subject
+from runtime.dlq import DeadLetter
 from runtime.settings import Settings
+from schemas.cloudevents import event_bytes
 from schemas.errors import InvalidEvent
 from schemas.events import TYPE_PREFIX
 from schemas.validate import parse_event
@@ -109,30 +117,40 @@ def build_batch(records: Iterable[Any], settings: Settings) -> Batch:
     return batch
 
 
-def _dead_letter_row(
-    topic: str, partition: int, offset: int, reason: str, raw: bytes, **origin: Any
-) -> Row:
+def _dead_letter_row(topic: str, partition: int, offset: int, letter: DeadLetter) -> Row:
+    headers = letter.record_headers
     return {
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "reason": reason,
-        "raw": raw,
-        "subject": origin.get("subject", recover_subject(raw)),
-        "source_file": origin.get("source_file"),
-        "line": origin.get("line"),
+        "topic": letter.topic if letter.topic is not None else topic,
+        "partition": letter.partition if letter.partition is not None else partition,
+        "offset": letter.offset if letter.offset is not None else offset,
+        "reason": letter.reason,
+        "raw": letter.raw,
+        "subject": letter.subject,
+        "source_file": letter.source_file,
+        "line": letter.line,
         "recorded_at": datetime.now(UTC),
+        "key": letter.record_key,
+        "headers": orjson.dumps(DeadLetter.encode_headers(headers)).decode()
+        if headers else None,
     }
+
+
+def _refused(rec: Any, reason: str, raw: bytes, *, whole: bool = False) -> DeadLetter:
+    """``rec`` refused with ``reason`` (``whole``: its key and headers kept too)."""
+    return DeadLetter(reason, raw, topic=rec.topic, partition=rec.partition,
+                      offset=rec.offset, record_key=rec.key if whole else None,
+                      record_headers=tuple(getattr(rec, "headers", None) or ()) if whole
+                      else ())
 
 
 def _add_event(batch: Batch, rec: Any, value: bytes | None) -> None:
     raw = value or b""
     try:
-        event = parse_event(raw)
+        structured = event_bytes(raw, getattr(rec, "headers", None))
+        event = parse_event(structured or b"")
     except InvalidEvent as exc:
-        batch.dead_letters.append(
-            _dead_letter_row(rec.topic, rec.partition, rec.offset, exc.reason, raw)
-        )
+        batch.dead_letters.append(_dead_letter_row(
+            rec.topic, rec.partition, rec.offset, _refused(rec, exc.reason, raw, whole=True)))
         return
     data = event.data
     batch.events.append(
@@ -143,7 +161,8 @@ def _add_event(batch: Batch, rec: Any, value: bytes | None) -> None:
             "type": event.type,
             "time": event.time.astimezone(UTC),
             "unit": getattr(data, "unit_code", None) if event.type == RECEIVED_TYPE else None,
-            "payload": raw.decode("utf-8"),
+            "payload": structured.decode("utf-8") if isinstance(structured, bytes)
+            else str(structured),
             "topic": rec.topic,
             "partition": rec.partition,
             "offset": rec.offset,
@@ -157,19 +176,11 @@ def _add_dead_letter(batch: Batch, rec: Any, value: bytes | None) -> None:
     try:
         letter = DeadLetter.decode(raw)
     except Exception as exc:  # not our encoding: keep the bytes as they are
-        batch.dead_letters.append(
-            _dead_letter_row(
-                rec.topic, rec.partition, rec.offset,
-                f"undecodable dead letter ({type(exc).__name__}: {exc})", raw,
-            )
-        )
+        batch.dead_letters.append(_dead_letter_row(
+            rec.topic, rec.partition, rec.offset,
+            _refused(rec, f"undecodable dead letter ({type(exc).__name__}: {exc})", raw)))
         return
-    batch.dead_letters.append(
-        _dead_letter_row(
-            rec.topic, rec.partition, rec.offset, letter.reason, letter.raw,
-            source_file=letter.source_file, line=letter.line,
-        )
-    )
+    batch.dead_letters.append(_dead_letter_row(rec.topic, rec.partition, rec.offset, letter))
 
 
 def _add_snapshot(batch: Batch, rec: Any, value: bytes | None) -> None:
@@ -183,12 +194,9 @@ def _add_snapshot(batch: Batch, rec: Any, value: bytes | None) -> None:
     try:
         batch.add_snapshot(snapshot_row(orjson.loads(value)))
     except Exception as exc:
-        batch.dead_letters.append(
-            _dead_letter_row(
-                rec.topic, rec.partition, rec.offset,
-                f"invalid KPI snapshot ({type(exc).__name__}: {exc})", value,
-            )
-        )
+        batch.dead_letters.append(_dead_letter_row(
+            rec.topic, rec.partition, rec.offset,
+            _refused(rec, f"invalid KPI snapshot ({type(exc).__name__}: {exc})", value)))
 
 
 __all__ = ["Batch", "build_batch", "merged"]

@@ -13,7 +13,10 @@ Tables (the Alembic revisions in ``migrations/`` create exactly these):
   it); ``view`` is always ``as_was``: the stored snapshots are the live "as it was" view
   (EVENTS.md v1.1), the restated view is computed from them when read
   (``motcua report --db --view restated``). ``unit_name`` is the name the snapshot carries;
-* ``dlq_records``: dead letters, keyed by their (topic, partition, offset);
+* ``dlq_records``: one row per dead letter, keyed by the (topic, partition, offset) of the
+  refused record (its origin; a letter with no Kafka origin — a file line, an HTTP event —
+  by its own position on the DLQ topic), with the refused record's key and headers
+  (revision ``0003_dlq_whole``);
 * ``sink_offsets``: the next offset per (group, topic, partition), written in the same
   transaction as the rows (for operators; Kafka's committed offsets stay authoritative).
 
@@ -128,6 +131,8 @@ dlq_records = Table(
     Column("source_file", String(1000), nullable=True),
     Column("line", Integer, nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("headers", Text, nullable=True),
 )
 
 sink_offsets = Table(

@@ -36,6 +36,9 @@ COMMAND_MODULES = (
     "topics",
     "soak",
     "units",
+    "dlq",
+    "http",
+    "token",
 )
 
 

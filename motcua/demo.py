@@ -12,7 +12,8 @@ Steps (each shown as it happens):
 2. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics;
 3. start the pipeline worker (a child process, :mod:`streams.launcher`), the SQL sink and
    the Prometheus endpoint (threads of this process, :mod:`motcua.services`), all with the
-   same settings, the registry included;
+   same settings, the registry included, and the HTTP ingest with a demo token
+   (:mod:`motcua.http_service`);
 4. publish the file with ``motcua ingest``'s code (invalid lines to the DLQ);
 5. wait until the pipeline has processed everything and its KPI snapshots settle;
 6. check every live snapshot — own figures and totals, by report bucket — against the batch
@@ -38,6 +39,7 @@ from kpi.attribution import OWN, TOTAL, split_scoped
 from kpi.reconcile import differences, file_reports
 from kpi.registry import UnitRegistry
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_registry
+from motcua.http_service import http_ingest
 from motcua.scorecard import present, restated_reports
 from motcua.services import Snapshots, services, wait_for_pipeline, wait_for_sink
 from runtime.broker import bootstrap_for
@@ -154,7 +156,8 @@ def run_demo(
         console.print(f"broker {servers}; topics created: {', '.join(created) or 'none (exist)'}")
         worker_log = settings.data_dir / "worker.log"
         with worker_process(settings, servers, worker_log) as worker, \
-                services(settings, servers, console):
+                services(settings, servers, console), \
+                http_ingest(settings, servers, console):
             console.print(f"pipeline worker started (pid {worker.pid}, log {worker_log})")
             published, rejected = _publish(settings, servers, events, console)
             with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):
@@ -189,7 +192,7 @@ def run_demo(
             if on_ready is not None:
                 on_ready(result)
             if serve is not None:
-                console.print("serving (worker, sink, /metrics); Ctrl-C to stop")
+                console.print("serving (worker, sink, /metrics, HTTP ingest); Ctrl-C to stop")
                 serve.wait()
             return result
 

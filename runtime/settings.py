@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     topics: TopicNames = TopicNames()
     database_url: SecretStr = SecretStr("sqlite:///./motcua.db")
     metrics_port: int = 9464
+    metrics_host: str = Field(default="127.0.0.1",
+                              description="address /metrics binds (0.0.0.0 widens it)")
+    http_host: str = Field(default="127.0.0.1", description="address the HTTP ingest binds")
+    http_port: int = Field(default=8088, description="port of the HTTP ingest")
+    ingest_tokens_file: Path | None = Field(
+        default=None, description="hashes of the HTTP ingest's tokens; default "
+        "<data_dir>/ingest-tokens.jsonl")
     data_dir: Path = Path("./data")
     consumer_group_prefix: str = "motcua"
     units_file: Path | None = Field(
@@ -79,6 +86,11 @@ class Settings(BaseSettings):
             opts["ssl_cafile"] = str(self.kafka_ssl_cafile)
         return opts
 
+    @property
+    def tokens_file(self) -> Path:
+        """The HTTP ingest's tokens file (``ingest_tokens_file``, else under the data dir)."""
+        return self.ingest_tokens_file or Path(self.data_dir) / "ingest-tokens.jsonl"
+
     def database_url_shown(self) -> str:
         """The database URL for people and logs: the password replaced by ``***``."""
         return shown_url(self.database_url.get_secret_value())
@@ -91,6 +103,9 @@ class Settings(BaseSettings):
             "MOTCUA_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
             "MOTCUA_DATABASE_URL": self.database_url.get_secret_value(),
             "MOTCUA_METRICS_PORT": str(self.metrics_port),
+            "MOTCUA_METRICS_HOST": self.metrics_host,
+            "MOTCUA_HTTP_HOST": self.http_host,
+            "MOTCUA_HTTP_PORT": str(self.http_port),
             "MOTCUA_DATA_DIR": str(self.data_dir),
             "MOTCUA_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
             **{f"MOTCUA_TOPICS__{k.upper()}": v for k, v in self.topics.model_dump().items()},
@@ -105,6 +120,8 @@ class Settings(BaseSettings):
                                         if self.kafka_ssl_cafile is not None else None),
             "MOTCUA_UNITS_FILE": (str(self.units_file)
                                   if self.units_file is not None else None),
+            "MOTCUA_INGEST_TOKENS_FILE": (str(self.ingest_tokens_file)
+                                          if self.ingest_tokens_file is not None else None),
         }
         env.update({k: v for k, v in optional.items() if v is not None})
         return env

@@ -69,7 +69,7 @@ import orjson
 from kpi.attribution import AS_WAS, Attribution, split_scoped
 from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
-from kpi.decode import decode
+from kpi.decode import decode_record
 from kpi.periods import parse_period
 from kpi.registry import UnitRegistry
 from kpi.report import build_report, report_criteria, snapshot_key
@@ -241,8 +241,9 @@ class Pipeline:
         dead: list[DeadLetter] = []
         for msg in records:
             raw_value = msg.value
+            headers = getattr(msg, "headers", None)  # CloudEvents binary mode: ce_* headers
             try:
-                subject, fkey, fact = decode(raw_value)
+                subject, fkey, fact = decode_record(raw_value, headers)
             except InvalidEvent as exc:
                 dead.append(_dead(exc.reason, msg))
                 continue
@@ -251,7 +252,8 @@ class Pipeline:
                 continue
             key = subject.encode()
             if msg.key != key:
-                sent.append(await send(topics.events, key, raw_value))
+                sent.append(await send(topics.events, key, raw_value, None,
+                                       list(headers) if headers else None))
                 self.stats["rekeyed"] += 1
                 continue
             rec, did_change = tracker.apply_fact(subject, fkey, fact, msg.partition)
@@ -428,4 +430,5 @@ class Pipeline:
 
 def _dead(reason: str, msg: Record) -> DeadLetter:
     return DeadLetter(reason, msg.value, topic=msg.topic, partition=msg.partition,
-                      offset=msg.offset)
+                      offset=msg.offset, record_key=msg.key,
+                      record_headers=tuple(getattr(msg, "headers", None) or ()))

@@ -5,7 +5,10 @@
 * :func:`envelope`: a document with the contract examples' envelope (fixed id, source, time
   and subject), ``data`` omitted when ``None``;
 * :func:`ev` / :func:`received`: the same, parsed into schema models;
-* :func:`json_line` / :func:`write_jsonl`: documents as JSON Lines.
+* :func:`json_line` / :func:`write_jsonl`: documents as JSON Lines;
+* :func:`cloudevent`: a document as the official CloudEvents SDK's event, and
+  :func:`kafka_binary` / :func:`kafka_structured` / :func:`http_binary` /
+  :func:`http_structured`: the record or request the SDK's protocol bindings make of it.
 """
 
 from __future__ import annotations
@@ -95,3 +98,54 @@ def write_jsonl(path: Path, documents: Iterable[Any]) -> Path:
     """Write ``documents`` to ``path`` as JSON Lines (UTF-8); returns ``path``."""
     path.write_bytes(b"".join(json_line(d) + b"\n" for d in documents))
     return path
+
+
+KafkaRecord = tuple[bytes | None, list[tuple[str, bytes]], bytes]
+"""``(key, headers, value)`` of a Kafka record, as producer clients take them."""
+
+
+def cloudevent(document: dict[str, Any]) -> Any:
+    """``document`` as a ``cloudevents.http.CloudEvent`` (the official SDK, a dev
+    dependency); ``data`` stays the same JSON object."""
+    from cloudevents.http import CloudEvent
+
+    attributes = {k: v for k, v in document.items() if k != "data"}
+    return CloudEvent(attributes, document.get("data"))
+
+
+def _kafka(message: Any, key: bytes | None) -> KafkaRecord:
+    value = message.value if isinstance(message.value, bytes) else message.value.encode()
+    return key, list(message.headers.items()), value
+
+
+def kafka_binary(document: dict[str, Any], key: bytes | None = None) -> KafkaRecord:
+    """The binary-mode Kafka record the SDK's Kafka binding makes of ``document`` (``ce_*``
+    headers, ``content-type: application/json``, the value is ``data``'s JSON); the key is
+    ``key``, or the subject when ``key`` is None."""
+    from cloudevents.kafka import to_binary
+
+    event = cloudevent({**document, "datacontenttype": "application/json"})
+    return _kafka(to_binary(event), key or document["subject"].encode())
+
+
+def kafka_structured(document: dict[str, Any], key: bytes | None = None) -> KafkaRecord:
+    """The structured-mode Kafka record the SDK's Kafka binding makes of ``document``."""
+    from cloudevents.kafka import to_structured
+
+    return _kafka(to_structured(cloudevent(document)), key or document["subject"].encode())
+
+
+def http_binary(document: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    """Headers and body of the SDK's HTTP binding in binary mode."""
+    from cloudevents.conversion import to_binary
+
+    headers, body = to_binary(cloudevent({**document, "datacontenttype": "application/json"}))
+    return dict(headers), body if isinstance(body, bytes) else body.encode()
+
+
+def http_structured(document: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    """Headers and body of the SDK's HTTP binding in structured mode."""
+    from cloudevents.conversion import to_structured
+
+    headers, body = to_structured(cloudevent(document))
+    return dict(headers), body if isinstance(body, bytes) else body.encode()

@@ -45,7 +45,7 @@ def metrics(
         ensure_topics(servers, declared_topics(settings), settings)
         served = start_metrics(settings, servers, registry=registry, port=port)
         listen = port if port is not None else settings.metrics_port
-        console.print(f"serving http://0.0.0.0:{listen}/metrics (Ctrl-C to stop)")
+        console.print(f"serving http://{settings.metrics_host}:{listen}/metrics (Ctrl-C to stop)")
         try:
             if with_sink:
                 with lost_log_exits(console):

@@ -69,7 +69,7 @@ def sink(
     registry = CollectorRegistry()
     server = None
     if metrics_port:
-        server, _ = start_http_server(metrics_port, registry=registry)
+        server, _ = start_http_server(metrics_port, addr=settings.metrics_host, registry=registry)
     try:
         with bootstrap_for(settings) as servers:
             ensure_topics(servers, declared_topics(settings), settings)

@@ -343,7 +343,7 @@ def test_migrations_match_models(db_url: str) -> None:
     try:
         store.upgrade(engine)
         store.upgrade(engine)  # idempotent
-        assert store.current_revision(engine) == "0002_units"
+        assert store.current_revision(engine) == "0003_dlq_whole"
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
     finally:

@@ -1,0 +1,92 @@
+"""``motcua dlq list`` and ``motcua dlq replay``: the dead letters on the DLQ topic, and
+re-publishing them exactly as they came (:mod:`runtime.replay` has the rules: idempotent,
+recorded, still-invalid letters left where they are)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from runtime.replay import Filters
+    from runtime.settings import Settings
+
+dlq_app = typer.Typer(help="Dead letters: list them, re-publish them once fixed.",
+                      no_args_is_help=True)
+
+_LOCAL = timezone(timedelta(hours=7))
+BOOTSTRAP_HELP = "Kafka host:port; default MOTCUA_KAFKA_BOOTSTRAP (required)"
+REASON_HELP = "only letters whose reason contains this text"
+SOURCE_HELP = "only letters of events with this CloudEvents source"
+SINCE_HELP = "only letters written at or after this ISO 8601 date or time (local +07:00)"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dlq_app, name="dlq")
+
+
+def parse_since(text: str | None) -> float | None:
+    """Epoch seconds of an ISO 8601 date or date-time (no offset: Vietnam time)."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 date or time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_LOCAL)
+    return when.timestamp()
+
+
+def _setup(bootstrap: str | None, reason: str | None, source: str | None,
+           since: str | None) -> tuple[Settings, str, Filters]:
+    from runtime.replay import Filters
+    from runtime.settings import load_settings
+
+    settings = load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))
+    if not settings.kafka_bootstrap:
+        typer.echo("motcua dlq needs the broker: set MOTCUA_KAFKA_BOOTSTRAP or pass "
+                   "--bootstrap", err=True)
+        raise typer.Exit(2)
+    return settings, str(settings.kafka_bootstrap), Filters(reason, source,
+                                                             parse_since(since))
+
+
+@dlq_app.command("list")
+def list_(
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
+    source: str | None = typer.Option(None, "--source", help=SOURCE_HELP),
+    since: str | None = typer.Option(None, "--since", help=SINCE_HELP),
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help=BOOTSTRAP_HELP),
+) -> None:
+    """One line per dead letter: DLQ position, time, origin, source, dossier, reason."""
+    from runtime.replay import read_letters
+
+    settings, servers, filters = _setup(bootstrap, reason, source, since)
+    letters = read_letters(settings, servers, filters)
+    for lt in letters:
+        when = datetime.fromtimestamp(lt.timestamp, _LOCAL).isoformat(timespec="seconds")
+        typer.echo(f"{lt.partition}@{lt.offset}\t{when}\t{lt.origin}\t{lt.source or '-'}\t"
+                   f"{lt.letter.subject or '-'}\t{lt.letter.reason}")
+    typer.echo(f"{len(letters)} dead letters")
+
+
+@dlq_app.command("replay")
+def replay(
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
+    source: str | None = typer.Option(None, "--source", help=SOURCE_HELP),
+    since: str | None = typer.Option(None, "--since", help=SINCE_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what would be re-published"),
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help=BOOTSTRAP_HELP),
+) -> None:
+    """Re-publish the matching letters exactly as they came (key, headers, value) to the
+    events topic; each once (recorded in the data dir), only those valid now."""
+    from runtime import replay as rp
+
+    settings, servers, filters = _setup(bootstrap, reason, source, since)
+    letters = rp.read_letters(settings, servers, filters)
+    report = rp.replay(settings, servers, letters, dry_run=dry_run)
+    for line in report.lines():
+        typer.echo(("(dry run) " if dry_run else "") + line)

@@ -1,0 +1,37 @@
+"""The settings in librdkafka's spelling, for the confluent-kafka clients (the HTTP ingest's
+producer, :mod:`consumers.http_ingest.publisher`).
+
+:func:`rdkafka_config` carries the same cluster and security settings as
+:meth:`runtime.settings.Settings.kafka_client_options` (kafka-python's spelling) and adds an
+idempotent producer's defaults: ``enable.idempotence``, ``acks=all``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.settings import Settings
+
+
+def rdkafka_config(settings: Settings, bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    """A confluent-kafka ``Producer`` configuration for ``bootstrap`` (dotted librdkafka
+    names; ``overrides`` win)."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "security.protocol": settings.kafka_security_protocol.lower(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "client.id": "motcua-producer",
+    }
+    if settings.kafka_sasl_mechanism:
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username or ""
+        if settings.kafka_sasl_password is not None:
+            config["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_cafile:
+        config["ssl.ca.location"] = str(settings.kafka_ssl_cafile)
+    config.update(overrides)
+    return config
+
+
+__all__ = ["rdkafka_config"]
