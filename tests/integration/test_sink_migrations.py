@@ -66,7 +66,7 @@ def test_upgrade_from_0001_keeps_the_rows(db_url: str) -> None:
         assert store.current_revision(engine) == "0001_initial"
         _insert_v1_rows(engine)
 
-        store.upgrade(engine)
+        store.upgrade(engine, "0002_units")  # the revision under test (0003 follows it)
         assert store.current_revision(engine) == "0002_units"
         (old,) = store.load_reports(engine)
         assert old["unit"] == "U1" and old["period"] == "2025-05"
@@ -100,8 +100,10 @@ def test_upgrade_from_0001_keeps_the_rows(db_url: str) -> None:
             store.upsert_snapshots(conn, [store.snapshot_row(total)])
         assert store.load_report(engine, "U1", "2025-05", "total") == total
         assert store.load_report(engine, "U1", "2025-05") == old
-        store.upgrade(engine)  # idempotent
+        store.upgrade(engine, "0002_units")  # idempotent
         assert store.current_revision(engine) == "0002_units"
+        store.upgrade(engine)  # and on to the head, with the rows kept
+        assert store.load_report(engine, "U1", "2025-05") == old
     finally:
         engine.dispose()
 
