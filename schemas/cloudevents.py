@@ -22,7 +22,11 @@ Contract of the binary → structured conversion (:func:`binary_to_structured`):
   ``data``; an empty value means no ``data``.
 
 For structured mode a ``content-type`` header, if present, must be
-``application/cloudevents+json``. Everything refused raises :class:`InvalidEvent` with a
+``application/cloudevents+json`` — or ``application/json`` with no ``ce_*`` header, which
+the official CloudEvents Python SDK's Kafka ``to_structured`` writes for an event with a
+``datacontenttype``: the value must then still be a whole CloudEvent (the parse boundary
+decides). Everything
+refused raises :class:`InvalidEvent` with a
 one-line reason. Pure: a list of ``(name, value)`` headers in, bytes out — no Kafka or HTTP
 library involved.
 """
@@ -132,12 +136,17 @@ def binary_to_structured(headers: Headers, data: bytes | str | None, *,
 
 
 def check_structured(headers: Headers | None) -> None:
-    """Refuse a structured-mode record whose ``content-type`` is not a CloudEvent's."""
+    """Refuse a structured-mode record whose ``content-type`` is neither a CloudEvent's nor
+    plain JSON, or is plain JSON beside ``ce_*`` headers (a binary record that lost its
+    ``ce_specversion``: the reason says so)."""
     value = header(headers or (), "content-type")
     if value is None:
         return
     text = _text("content-type", value, percent=False)
-    if media_type(text) != STRUCTURED:
+    kind = media_type(text)
+    half_binary = kind == JSON and any(
+        name.lower().startswith(KAFKA_PREFIX) for name, _ in headers or ())
+    if kind not in (STRUCTURED, JSON) or half_binary:
         raise InvalidEvent(one_line(
             f"header content-type: {text[:100]!r} without a {KAFKA_PREFIX}specversion header "
             f"(a structured event is {STRUCTURED}; a binary one has {KAFKA_PREFIX}* headers)"))

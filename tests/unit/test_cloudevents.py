@@ -110,6 +110,10 @@ def test_structured_records_keep_their_bytes_and_check_the_content_type() -> Non
     assert event_bytes(raw, None) is raw
     ok = [("content-type", b"application/cloudevents+json; charset=utf-8")]
     assert event_bytes(raw, ok) is raw
+    # the official Python SDK's Kafka to_structured writes the datacontenttype instead
+    sdk = [("content-type", b"application/json")]
+    assert event_bytes(raw, sdk) is raw
+    assert decode_record(raw, sdk) == decode_record(raw, None)
     with pytest.raises(InvalidEvent, match="structured event is application/cloudevents"):
         decode_record(raw, [("content-type", b"text/csv")])
     with pytest.raises(InvalidEvent, match="no value"):
