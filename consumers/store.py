@@ -51,10 +51,12 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from consumers.pgcopy import COPY_MIN_ROWS, copy_upsert
 from kpi.attribution import AS_WAS, OWN, SCOPES
 from kpi.calendar import to_local_datetime
 from kpi.counters import COUNT_KEYS
@@ -243,6 +245,10 @@ def _upsert(
     unique = _dedupe(rows, key)
     if not unique:
         return
+    if conn.dialect.name == "postgresql" and len(unique) >= COPY_MIN_ROWS:
+        # COPY into a staging table + one INSERT … SELECT: docs/decisions/sink-copy.md.
+        copy_upsert(conn, table, unique, update=update, where_newer=where_newer)
+        return
     # One statement executed with many parameter sets (SQLAlchemy "insertmanyvalues"):
     # docs/decisions/sink-one-statement-many-rows.md.
     stmt = _insert(conn, table)
@@ -301,10 +307,23 @@ def stored_offsets(conn: Connection, group_id: str) -> dict[tuple[str, int], int
     return {(t, p): n for t, p, n in conn.execute(q)}
 
 
+_PAYLOADS_OF_CODES = text(
+    "SELECT r.subject, r.payload FROM unnest(CAST(:codes AS text[])) AS c(code) "
+    "JOIN raw_events AS r ON r.subject = c.code")
+
+
 def load_payloads(conn: Connection, subjects: Iterable[str]) -> dict[str, list[bytes]]:
     """The stored event payloads of each dossier code."""
     out: dict[str, list[bytes]] = {}
     subjects = list(subjects)
+    if conn.dialect.name == "postgresql" and subjects:
+        # One join with the array of codes: the planner looks each code up in the subject
+        # index, where a prepared `IN ($1 … $500)` scanned the table once per chunk
+        # (docs/decisions/sink-copy.md).
+        rows = conn.execute(_PAYLOADS_OF_CODES, {"codes": subjects})
+        for subject, payload in rows:
+            out.setdefault(subject, []).append(payload.encode("utf-8"))
+        return out
     for i in range(0, len(subjects), 500):
         part = subjects[i : i + 500]
         q = select(raw_events.c.subject, raw_events.c.payload).where(

@@ -8,6 +8,10 @@
    then one :class:`consumers.sink.Sink` drains it into a throwaway PostgreSQL schema
    (dropped afterwards). Figures: records/s from start (group join and migrations
    included) and from the first committed batch (steady state).
+   In the same run, the same event records are written by PostgreSQL's ``COPY`` into a
+   table of the same shape (primary key (source, id) + the event as ``jsonb``), the
+   floor no SQL writer beats: ``ratio to COPY: r`` is the sink's steady-state records/s
+   over COPY's rows/s.
 2. **Scrape**: ``start_metrics`` with ``U`` units × 3 current periods (month, quarter, year)
    of KPI snapshots on its board; an HTTP GET of ``/metrics`` is timed ``K`` times (plain
    and gzip, as Prometheus asks), with the response size.
@@ -81,6 +85,36 @@ def _committed(engine: Engine, group: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- sink
 
 
+def bench_copy(db_url: str, lines: list[bytes]) -> float:
+    """Rows/s of one ``COPY`` of the valid, distinct events among ``lines`` into
+    ``(source, id) primary key, payload jsonb`` (a fresh schema, one transaction)."""
+    import orjson
+    import psycopg
+
+    rows: dict[tuple[str, str], str] = {}
+    for line in lines:
+        try:
+            event = orjson.loads(line)
+            rows.setdefault((str(event["source"]), str(event["id"])), line.decode())
+        except Exception:  # noqa: S112 - the invalid lines the simulator adds
+            continue
+    with pg_schema(db_url, prefix="benchcopy") as url:
+        dsn = url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE copy_events (source text, id text, payload jsonb NOT NULL,"
+                        " PRIMARY KEY (source, id))")
+            t0 = time.perf_counter()
+            with cur.copy("COPY copy_events (source, id, payload) FROM STDIN") as copy:
+                for (source, event_id), payload in rows.items():
+                    copy.write_row((source, event_id, payload))
+            conn.commit()
+            elapsed = time.perf_counter() - t0
+    rate = len(rows) / elapsed
+    print(f"COPY → PostgreSQL: {len(rows):,} rows (primary key + jsonb) in {elapsed:.2f} s = "
+          f"{rate:,.0f} rows/s", flush=True)
+    return rate
+
+
 def bench_sink(bootstrap: str, db_url: str, events: int) -> None:
     settings = _settings(bootstrap)
     ensure_topics(bootstrap, declared_topics(settings), settings)
@@ -89,6 +123,7 @@ def bench_sink(bootstrap: str, db_url: str, events: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.jsonl"
         lines = list(generate_lines(config))
+        copy_rate = bench_copy(db_url, lines)
         path.write_bytes(b"\n".join(lines) + b"\n")
         prod = producer(settings, bootstrap)
         try:
@@ -145,6 +180,7 @@ def bench_sink(bootstrap: str, db_url: str, events: int) -> None:
           f"ledger rows) in {total_s:.1f} s from start = {records / total_s:,.0f} records/s; "
           f"after the first batch {records - first_done:,} in {steady_s:.1f} s = "
           f"{(records - first_done) / steady_s:,.0f} records/s; {sink.batches} batches")
+    print(f"ratio to COPY: {(records - first_done) / steady_s / copy_rate:.3f}")
 
 
 # --------------------------------------------------------------------------- scrape
