@@ -174,7 +174,7 @@ def create_app(
         broker=[f"kafka://{hp.strip()}" for hp in bootstrap.split(",")],
         broker_credentials=_credentials(settings),
         topic_partitions=n,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         topic_disable_leader=True,
         processing_guarantee="at_least_once",
         broker_rebalance_timeout=5.0,
