@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         "<data_dir>/ingest-tokens.jsonl")
     data_dir: Path = Path("./data")
     consumer_group_prefix: str = "motcua"
+    secrets_dir: Path | None = Field(
+        default=None, description="directory of secret files named like their variables "
+        "(motcua_database_url, …); read by load_settings, see SECRETS_DIR_VARIABLE")
     units_file: Path | None = Field(
         default=None,
         description="the unit registry CSV of EVENTS.md v1.1 (units in force, successors); "
