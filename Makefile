@@ -11,19 +11,20 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests need, installed when missing (`apt-get update` once):
 # chromium renders the evidence summary to PDF; prometheus (with promtool) scrapes
 # /metrics and checks the alert rules. Checked on every run (cheap); installing needs
-# root or sudo, as on CI.
+# root or sudo, as on CI. prometheus-alertmanager (amtool) checks the Alertmanager config.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 debs:
 	@need=""; \
 	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need="$$need prometheus"; \
+	command -v amtool >/dev/null 2>&1 || need="$$need prometheus-alertmanager"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing Debian packages:$$need"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
 	fi
-	@command -v chromium >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null
+	@command -v chromium >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

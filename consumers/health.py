@@ -9,7 +9,11 @@ briefly:
 * ``motcua_dlq_records``: the sum of the DLQ topic's end offsets;
 * ``motcua_consumer_lag{group,topic}``: end offsets minus committed offsets;
 * ``motcua_newest_event_age_seconds``: seconds since the newest record reached the events
-  topic.
+  topic;
+* ``motcua_working_hours``: 1 during office hours (:data:`OFFICE_HOURS`, Vietnam time) of a
+  working day of the national calendar (:class:`kpi.calendar.WorkingCalendar`: weekends,
+  public holidays and make-up Saturdays included), else 0 — reported even when the probe
+  fails, so that the "pipeline stalled" alert fires only while events are expected.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import time as clock_time
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -26,11 +31,22 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from kpi.calendar import WorkingCalendar, to_local_datetime
 from runtime.kafka import admin, end_offsets, group_lag
 from runtime.settings import Settings
 from runtime.topics import sink_group
 
 log = logging.getLogger(__name__)
+
+OFFICE_HOURS = (clock_time(7, 30), clock_time(17, 0))
+"""When one-stop desks receive and hand back dossiers (local time, start inclusive)."""
+
+
+def is_working_hour(ts: float, calendar: WorkingCalendar) -> bool:
+    """Whether instant ``ts`` falls in :data:`OFFICE_HOURS` of a working day."""
+    local = to_local_datetime(ts)
+    start, end = OFFICE_HOURS
+    return calendar.is_working_day(local.date()) and start <= local.time() < end
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class HealthCollector:
     ) -> None:
         self.probe = probe
         self.clock = clock
+        self.calendar = WorkingCalendar()
         if registry is not None:
             registry.register(self)
 
@@ -61,6 +78,11 @@ class HealthCollector:
         return []  # collect() queries the broker: do not call it at registration
 
     def collect(self) -> Iterator[Metric]:
+        working = GaugeMetricFamily(
+            "motcua_working_hours",
+            "1 during office hours of a working day (national calendar, Vietnam time)")
+        working.add_metric([], float(is_working_hour(self.clock(), self.calendar)))
+        yield working
         up = GaugeMetricFamily("motcua_health_probe_up", "1 if the Kafka probe worked")
         try:
             health = self.probe()

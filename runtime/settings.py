@@ -9,14 +9,26 @@ The SASL password and the database URL (which may carry a password) are ``Secret
 ``get_secret_value()`` only where they are handed to a client library (the Kafka client
 options, the SQLAlchemy engine) or to a child process (:meth:`Settings.as_env`); anything
 shown to people uses :meth:`Settings.database_url_shown` (password masked).
+
+Secrets need not sit in the environment at all: with ``MOTCUA_SECRETS_DIR=/run/secrets``
+(docker-compose's ``secrets:``) :func:`load_settings` reads a field from the file named like
+its variable in lower case (``motcua_database_url``, ``motcua_kafka_sasl_password``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +60,12 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
     topic_partitions: int = Field(default=4, ge=1, description="partitions of new topics")
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="replicas of every topic (changelogs included); 1 suits "
+        "one broker, 3 a three-broker cluster")
+    topic_min_insync_replicas: int = Field(
+        default=1, ge=1, description="min.insync.replicas of every topic: with acks=all a "
+        "write fails unless this many replicas have it; 2 with three replicas")
     topics: TopicNames = TopicNames()
     database_url: SecretStr = SecretStr("sqlite:///./motcua.db")
     metrics_port: int = 9464
@@ -60,11 +78,25 @@ class Settings(BaseSettings):
         "<data_dir>/ingest-tokens.jsonl")
     data_dir: Path = Path("./data")
     consumer_group_prefix: str = "motcua"
+    secrets_dir: Path | None = Field(
+        default=None, description="directory of secret files named like their variables "
+        "(motcua_database_url, …); read by load_settings, see SECRETS_DIR_VARIABLE")
     units_file: Path | None = Field(
         default=None,
         description="the unit registry CSV of EVENTS.md v1.1 (units in force, successors); "
         "unset or empty: every unit code stands for itself",
     )
+
+    @field_validator("topic_min_insync_replicas")
+    @classmethod
+    def _insync_within_replicas(cls, value: int, info: ValidationInfo) -> int:
+        """(A field validator, so that its error shows this value only, never a secret.)"""
+        replicas = info.data.get("topic_replication_factor")
+        if replicas is not None and value > replicas:
+            raise ValueError(
+                f"MOTCUA_TOPIC_MIN_INSYNC_REPLICAS={value} exceeds "
+                f"MOTCUA_TOPIC_REPLICATION_FACTOR={replicas}: no write could ever succeed")
+        return value
 
     @field_validator("units_file", mode="before")
     @classmethod
@@ -100,6 +132,8 @@ class Settings(BaseSettings):
         (a pipeline worker, a sink) that must see the same cluster, topics and group."""
         env = {
             "MOTCUA_TOPIC_PARTITIONS": str(self.topic_partitions),
+            "MOTCUA_TOPIC_REPLICATION_FACTOR": str(self.topic_replication_factor),
+            "MOTCUA_TOPIC_MIN_INSYNC_REPLICAS": str(self.topic_min_insync_replicas),
             "MOTCUA_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
             "MOTCUA_DATABASE_URL": self.database_url.get_secret_value(),
             "MOTCUA_METRICS_PORT": str(self.metrics_port),
@@ -138,6 +172,15 @@ def shown_url(url: str) -> str:
         return "<unparsable database URL>"
 
 
+SECRETS_DIR_VARIABLE = "MOTCUA_SECRETS_DIR"
+"""Names a directory of secret files, one per field, named like its variable
+(``motcua_database_url``, ``motcua_kafka_sasl_password``): pydantic-settings' ``secrets_dir``.
+docker-compose mounts its ``secrets:`` at ``/run/secrets``. A variable set in the environment
+wins over a file."""
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build the settings from the environment (and explicit overrides, which win)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Build the settings from the environment, then the secret files of
+    ``$MOTCUA_SECRETS_DIR`` (if set), with explicit overrides winning over both."""
+    secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
+    return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[arg-type,call-arg]

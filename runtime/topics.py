@@ -3,12 +3,20 @@
 Create them with :func:`ensure_topics` before anything produces: a topic auto-created by a
 producer gets the broker's default partition count (4 on Tansu), and a faust table over a
 topic with another count crashes its agent (``PartitionsMismatch``).
+
+Every topic, the worker's changelogs included, gets ``MOTCUA_TOPIC_REPLICATION_FACTOR``
+replicas and ``min.insync.replicas = MOTCUA_TOPIC_MIN_INSYNC_REPLICAS`` (1 and 1 on one
+broker; 3 and 2 on a three-broker cluster, where one broker may be down without a lost or
+refused write: every producer of the pipeline uses ``acks=all``). An existing topic is
+checked against its declaration: another partition count, fewer replicas or a lower
+``min.insync.replicas`` than declared raise :class:`TopicMismatch`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from runtime.settings import Settings
 from schemas.errors import TopicMismatch
@@ -23,10 +31,13 @@ class TopicSpec:
     compacted: bool = False
     retention_ms: int | None = None
     """``None``: the broker default; ``-1``: keep forever."""
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
 
     def configs(self) -> dict[str, str]:
         """Topic configs in Kafka's spelling."""
-        cfg = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        cfg = {"cleanup.policy": "compact" if self.compacted else "delete",
+               "min.insync.replicas": str(self.min_insync_replicas)}
         if self.retention_ms is not None:
             cfg["retention.ms"] = str(self.retention_ms)
         return cfg
@@ -57,9 +68,10 @@ def changelog_topic(settings: Settings, table: str) -> str:
 
 
 def declared_topics(settings: Settings) -> list[TopicSpec]:
-    """The pipeline's topics with names from ``settings.topics``."""
+    """The pipeline's topics with names from ``settings.topics``, each replicated as
+    ``settings`` says."""
     n, t = settings.topic_partitions, settings.topics
-    return [
+    specs = [
         # the event log is the source of truth a replay rebuilds every number from
         TopicSpec(t.events, n, key="subject (mã hồ sơ)", retention_ms=-1),
         TopicSpec(t.dlq, n, key="subject when recoverable, else none", retention_ms=-1),
@@ -72,6 +84,8 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(changelog_topic(settings, "applied"), n, key="unit␟dossier code",
                   compacted=True),
     ]
+    return [replace(spec, replication_factor=settings.topic_replication_factor,
+                    min_insync_replicas=settings.topic_min_insync_replicas) for spec in specs]
 
 
 def spec_for(settings: Settings, name: str) -> TopicSpec:
@@ -82,8 +96,8 @@ def spec_for(settings: Settings, name: str) -> TopicSpec:
 
 
 def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], settings: Settings) -> list[str]:
-    """Create the missing topics; return the names created. Existing topics are fine if
-    their partition count matches, else :class:`TopicMismatch` is raised."""
+    """Create the missing topics; return the names created. Every topic, existing or new,
+    is then checked with :func:`mismatches`; any mismatch raises :class:`TopicMismatch`."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -97,23 +111,73 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], settings: Settings
         for spec in specs:
             if spec.name in existing:
                 continue
-            topic = NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs())
+            topic = NewTopic(spec.name, spec.partitions, spec.replication_factor,
+                             topic_configs=spec.configs())
             try:
                 client.create_topics([topic])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass  # created meanwhile by someone else: checked below like any other
         described = {d["name"]: d for d in client.describe_topics([s.name for s in specs])}
+        insync = _min_insync_replicas(client, [s.name for s in specs])
     finally:
         client.close()
-    for spec in specs:
-        info = described.get(spec.name)
-        if info is None or info.get("error_code"):
-            raise TopicMismatch(f"topic {spec.name!r} could not be described: {info}")
-        actual = len(info["partitions"])
-        if actual != spec.partitions:
-            raise TopicMismatch(
-                f"topic {spec.name!r} has {actual} partitions but is declared with "
-                f"{spec.partitions}; recreate it or set MOTCUA_TOPIC_PARTITIONS={actual}"
-            )
+    problems = [p for spec in specs
+                for p in mismatches(spec, described.get(spec.name), insync.get(spec.name))]
+    if problems:
+        raise TopicMismatch("; ".join(problems))
     return created
+
+
+def mismatches(spec: TopicSpec, described: dict[str, Any] | None,
+               min_insync: int | None) -> list[str]:
+    """What differs between ``spec`` and a topic as the broker describes it (kafka-python's
+    ``describe_topics`` entry; ``min_insync`` is the topic's ``min.insync.replicas``, None
+    when the broker does not say). More replicas or a higher ``min.insync.replicas`` than
+    declared are fine (a stricter cluster); fewer are not."""
+    if described is None or described.get("error_code"):
+        return [f"topic {spec.name!r} could not be described: {described}"]
+    out = []
+    partitions = described["partitions"]
+    if len(partitions) != spec.partitions:
+        out.append(f"topic {spec.name!r} has {len(partitions)} partitions but is declared "
+                   f"with {spec.partitions}; recreate it or set "
+                   f"MOTCUA_TOPIC_PARTITIONS={len(partitions)}")
+    # kafka-python 3 says replica_nodes, 2.x replicas
+    replicas = min((len(p.get("replica_nodes", p.get("replicas", []))) for p in partitions),
+                   default=0)
+    if replicas < spec.replication_factor:
+        out.append(f"topic {spec.name!r} has {replicas} replica(s) per partition but "
+                   f"MOTCUA_TOPIC_REPLICATION_FACTOR={spec.replication_factor}; add replicas "
+                   "with kafka-reassign-partitions.sh (docs/production.md, \"Replication\")")
+    if min_insync is not None and min_insync < spec.min_insync_replicas:
+        out.append(f"topic {spec.name!r} has min.insync.replicas={min_insync} but "
+                   f"MOTCUA_TOPIC_MIN_INSYNC_REPLICAS={spec.min_insync_replicas}; raise it "
+                   "with kafka-configs.sh --alter (docs/production.md, \"Replication\")")
+    return out
+
+
+def _min_insync_replicas(client: Any, names: list[str]) -> dict[str, int]:
+    """``min.insync.replicas`` of each topic the broker reports it for; none when the broker
+    does not answer DescribeConfigs (the embedded Tansu broker drops the connection)."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.errors import KafkaError
+
+    try:
+        described = client.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, {"min.insync.replicas": None})
+             for name in names], config_filter="all")
+    except (KafkaError, NotImplementedError):
+        return {}
+    return insync_from_configs(described)
+
+
+def insync_from_configs(described: dict[str, Any]) -> dict[str, int]:
+    """topic → ``min.insync.replicas`` from kafka-python 3's ``describe_configs`` answer
+    (``{"topic": {name: {config name: {"value": …, …}}}}``)."""
+    out: dict[str, int] = {}
+    for name, configs in (described.get("topic") or {}).items():
+        value = (configs.get("min.insync.replicas") or {}).get("value")
+        if value is not None:
+            out[name] = int(value)
+    return out

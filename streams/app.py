@@ -35,6 +35,7 @@ from typing import Any, TypeVar, cast
 
 import faust
 
+from runtime.liveness import HEARTBEAT_INTERVAL, beat, heartbeat_path
 from runtime.settings import Settings
 from runtime.topics import changelog_topic, declared_topics, ensure_topics, pipeline_group
 from streams.changelog import KafkaChangelogs
@@ -174,7 +175,7 @@ def create_app(
         broker=[f"kafka://{hp.strip()}" for hp in bootstrap.split(",")],
         broker_credentials=_credentials(settings),
         topic_partitions=n,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         topic_disable_leader=True,
         processing_guarantee="at_least_once",
         broker_rebalance_timeout=5.0,
@@ -218,6 +219,13 @@ def create_app(
     async def sweep() -> None:
         if app.failure is None:
             await app.guarded(pipeline.sweep())
+
+    heartbeat = heartbeat_path(settings)
+
+    @app.timer(HEARTBEAT_INTERVAL)
+    async def alive() -> None:  # the container healthcheck's file (runtime.liveness)
+        if app.failure is None:
+            beat(heartbeat)
 
     @app.timer(publish_interval)
     async def publish() -> None:

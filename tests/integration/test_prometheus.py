@@ -152,11 +152,12 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
     now = time.time()
     month, _quarter, year = current_periods(now)
     # by hand: on_time_766 = (early + on time + in progress − in progress overdue)
-    #                        / (resolved + in progress) = (2 + 4 + 4 − 1) / (8 + 4) = 0.75
-    counts = {"received": 12, "received_online": 9, "resolved": 8, "resolved_early": 2,
-              "resolved_on_time": 4, "resolved_late": 2, "in_progress": 4,
-              "in_progress_overdue": 1}
-    expected_on_time = 9 / 12
+    #                        / (resolved + in progress) = (6 + 12 + 12 − 3) / (24 + 12) = 0.75
+    # (24 resolved: above the alert's minimum volume of 20)
+    counts = {"received": 36, "received_online": 27, "resolved": 24, "resolved_early": 6,
+              "resolved_on_time": 12, "resolved_late": 6, "in_progress": 12,
+              "in_progress_overdue": 3}
+    expected_on_time = 27 / 36
     month_report = build_report("U1", month, Counters.from_mapping(counts), now,
                                 level="commune")
     year_report = build_report("U1", year, Counters.from_mapping({"received": 40}), now,
@@ -164,9 +165,9 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
     old_report = build_report("U1", "2001-01", Counters.from_mapping(counts), now,
                               level="commune")  # not a current period: never exported
     # a province above U1: its own desk on time (1.0), its total (own + U1) at
-    # (2 + 4 + 4 − 1 + 3) / (8 + 4 + 3) = 12/15 = 0.8 — below 95%, yet no alert: alerts read
-    # own figures; the total is recorded as a province total
-    province_own = {"received": 3, "resolved": 3, "resolved_on_time": 3}
+    # (6 + 12 + 12 − 3 + 9) / (24 + 12 + 9) = 36/45 = 0.8 — below 95%, yet no alert: alerts
+    # read own figures; the total is recorded as a province total
+    province_own = {"received": 9, "resolved": 9, "resolved_on_time": 9}
     province_total = {k: counts.get(k, 0) + province_own.get(k, 0)
                       for k in {*counts, *province_own}}
     p_own = build_report("P1", month, Counters.from_mapping(province_own), now,

@@ -49,3 +49,17 @@ def test_dashboard_queries_parse(tmp_path: Path) -> None:
     result = run("check", "rules", str(path))
     where = "\n".join(f"motcua:dashboard_query_{i}: {w}" for i, (w, _e) in enumerate(exprs))
     assert result.returncode == 0, f"{result.stdout}{result.stderr}\n{where}"
+
+
+def test_alertmanager_config_is_valid() -> None:
+    """``amtool`` (Debian package ``prometheus-alertmanager``) reads the receivers, routes
+    and inhibition rules the compose service alertmanager loads."""
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.fail("amtool is missing: install the Debian package `prometheus-alertmanager`"
+                    " (make debs does)")
+    config = PROMETHEUS.parent / "alertmanager" / "alertmanager.yml"
+    result = subprocess.run([amtool, "check-config", str(config)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 receivers" in result.stdout and "3 inhibit rules" in result.stdout

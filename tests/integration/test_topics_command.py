@@ -50,3 +50,19 @@ def test_creates_every_declared_topic_and_repeats(
     mismatch = runner.invoke(app, ["topics", "create", "--wait", "10"], env=_env(other))
     assert mismatch.exit_code == 1
     assert "MOTCUA_TOPIC_PARTITIONS=3" in mismatch.output
+
+
+def test_refuses_existing_topics_with_fewer_replicas_than_declared(
+    topic_settings: Callable[..., Settings],
+) -> None:
+    """Topics made on one broker, then the settings of a three-broker cluster: the check
+    names the setting instead of running under-replicated."""
+    settings = topic_settings(topic_partitions=2)
+    runner = CliRunner()
+    first = runner.invoke(app, ["topics", "create", "--wait", "10"], env=_env(settings))
+    assert first.exit_code == 0, first.output
+    env = _env(settings) | {"MOTCUA_TOPIC_REPLICATION_FACTOR": "3",
+                            "MOTCUA_TOPIC_MIN_INSYNC_REPLICAS": "2"}
+    refused = runner.invoke(app, ["topics", "create", "--wait", "10"], env=env)
+    assert refused.exit_code == 1
+    assert "MOTCUA_TOPIC_REPLICATION_FACTOR=3" in refused.output

@@ -1,0 +1,88 @@
+"""deploy/postgres/sink-role.sql on the machine's PostgreSQL (127.0.0.1:5432, trust auth):
+after the owner migrated, the sink's role may read and write every table and use every
+sequence, may run the sink's own (no-op) upgrade, and may not change the schema."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+
+from consumers.store import make_engine, upgrade
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SQL = ROOT / "deploy" / "postgres" / "sink-role.sql"
+SERVER = "postgresql+psycopg://{user}@127.0.0.1:5432/{db}"
+
+
+@pytest.fixture()
+def database() -> Iterator[tuple[str, str]]:
+    """(database, sink role), both dropped afterwards."""
+    suffix = secrets.token_hex(4)
+    db, role = f"motcua_role_{suffix}", f"motcua_sink_{suffix}"
+    admin = make_engine(SERVER.format(user="postgres", db="test"),
+                        isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    try:
+        yield db, role
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
+
+
+def test_the_sink_role_writes_rows_and_nothing_else(database: tuple[str, str]) -> None:
+    db, role = database
+    psql = shutil.which("psql")
+    assert psql, "psql is missing (Debian package postgresql-client)"
+    done = subprocess.run(
+        [psql, "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", f"sink_role={role}",
+         "-v", "sink_password=s3cret'quote", "-v", "owner=postgres", "-f", str(SQL)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    owner = make_engine(SERVER.format(user="postgres", db=db))
+    try:
+        upgrade(owner)  # the migrate service: tables created after the grants
+        with owner.connect() as conn:
+            tables = conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+            sequences = conn.execute(text(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+            ).scalars().all()
+            assert "alembic_version" in tables and len(tables) > 3
+            for table in tables:
+                for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+                    assert conn.execute(text("SELECT has_table_privilege(:r, :t, :p)"), {
+                        "r": role, "t": f"public.{table}", "p": privilege}).scalar(), \
+                        (table, privilege)
+                for privilege in ("TRUNCATE", "REFERENCES", "TRIGGER"):
+                    assert not conn.execute(text("SELECT has_table_privilege(:r, :t, :p)"), {
+                        "r": role, "t": f"public.{table}", "p": privilege}).scalar(), \
+                        (table, privilege)
+            for seq in sequences:
+                assert conn.execute(text("SELECT has_sequence_privilege(:r, :s, 'USAGE')"),
+                                    {"r": role, "s": f"public.{seq}"}).scalar(), seq
+            assert not conn.execute(text(
+                "SELECT has_schema_privilege(:r, 'public', 'CREATE')"), {"r": role}).scalar()
+            assert not conn.execute(text(
+                "SELECT rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles "
+                "WHERE rolname = :r"), {"r": role}).scalar()
+    finally:
+        owner.dispose()
+    sink = make_engine(SERVER.format(user=role, db=db))
+    try:
+        upgrade(sink)  # what the sink runs at start: at the head already, no DDL
+        with sink.connect() as conn, pytest.raises(ProgrammingError):
+            conn.execute(text("CREATE TABLE intruder (x int)"))
+    finally:
+        sink.dispose()
