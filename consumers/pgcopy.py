@@ -18,15 +18,12 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg import sql
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 COPY_MIN_ROWS = 64
 """Below this many rows the plain ``executemany`` upsert is as fast (no staging step)."""
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def copy_upsert(
@@ -37,35 +34,44 @@ def copy_upsert(
     update: bool,
     where_newer: str | None = None,
 ) -> None:
-    """Upsert ``rows`` (one per primary key; all with the same keys) into ``table``."""
+    """Upsert ``rows`` (one per primary key; all with the same keys) into ``table``.
+
+    Every statement is composed with :mod:`psycopg.sql` (identifiers quoted by psycopg,
+    never formatted into strings); the values travel through COPY."""
     if not rows:
         return
     key = [c.name for c in table.primary_key.columns]
     cols = list(rows[0])
     shape = zlib.crc32(",".join(c.name for c in table.columns).encode())
-    stage = _quote(f"_stage_{table.name}_{shape:08x}")
-    target = _quote(table.name)
-    col_list = ", ".join(_quote(c) for c in cols)
-    conflict = ", ".join(_quote(c) for c in key)
+    stage = sql.Identifier(f"_stage_{table.name}_{shape:08x}")
+    target = sql.Identifier(table.name)
+    col_list = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+    conflict = sql.SQL(", ").join(sql.Identifier(c) for c in key)
+    action: sql.Composable
     if update:
-        sets = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in cols if c not in key)
-        action = f"DO UPDATE SET {sets}"
+        sets = sql.SQL(", ").join(
+            sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c))
+            for c in cols if c not in key)
+        action = sql.SQL("DO UPDATE SET {sets}").format(sets=sets)
         if where_newer is not None:
-            w = _quote(where_newer)
-            action += f" WHERE excluded.{w} >= {target}.{w}"
+            action = sql.SQL("{action} WHERE excluded.{w} >= {target}.{w}").format(
+                action=action, w=sql.Identifier(where_newer), target=target)
     else:
-        action = "DO NOTHING"
+        action = sql.SQL("DO NOTHING")
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     with dbapi.cursor() as cur:
-        cur.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
-                    f"(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-        with cur.copy(f"COPY {stage} ({col_list}) FROM STDIN") as copy:
+        cur.execute(sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+                            "(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                            ).format(stage=stage, target=target))
+        with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
+                stage=stage, cols=col_list)) as copy:
             for row in rows:
                 copy.write_row([row[c] for c in cols])
-        cur.execute(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {stage} "
-                    f"ON CONFLICT ({conflict}) {action}")
-        cur.execute(f"DELETE FROM {stage}")  # the next upsert of this transaction
+        cur.execute(sql.SQL("INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+                            "ON CONFLICT ({conflict}) {action}").format(
+            target=target, cols=col_list, stage=stage, conflict=conflict, action=action))
+        cur.execute(sql.SQL("DELETE FROM {stage}").format(stage=stage))  # next upsert
 
 
 __all__ = ["COPY_MIN_ROWS", "copy_upsert"]

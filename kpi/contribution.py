@@ -53,29 +53,7 @@ _RATED = {"satisfied": ("rated", "satisfied"), "dissatisfied": ("rated", "dissat
           "neutral": ("rated",)}
 
 
-def contribution_rows(
-    d: Dossier,
-    horizon: float,
-    attribution: Attribution = NO_REGISTRY,
-    levels: Levels | None = None,
-) -> list[Row]:
-    """What one dossier, as known before ``horizon``, adds to each unit: a list of rows.
-    ``levels``, if given, receives the level of every counter key the rows name."""
-    at = attribution.at
-    rows: list[Row] = []
-
-    def add(code: str, level: str, t: float, periods: tuple[str, ...],
-            keys: tuple[str, ...]) -> None:
-        unit, totals, registered = at(code, t)
-        rows.append((unit, periods, keys))
-        for total in totals:
-            rows.append((total, periods, keys))
-        if levels is not None:
-            levels[unit] = registered or level
-            for total in totals:
-                if total not in levels:  # the level of the total's own unit
-                    levels[total] = at(split_scoped(total)[0], t)[2] or level
-
+def _receipt_keys(d: Dossier) -> tuple[str, ...]:
     keys = ["received", "received_" + d.channel]
     if d.online_level == "full":
         keys.append("received_full_online")
@@ -91,42 +69,122 @@ def contribution_rows(
         keys.append("reused")
     if d.synced:
         keys.append("synced")
-    add(d.unit, d.level, d.received_at, period_keys(d.received_at), tuple(keys))
+    return tuple(keys)
 
-    handling, handling_level = d.handling_unit, d.handling_level
-    cls = d.completion_class()
-    if cls is not None:
-        assert d.completed_at is not None
-        keys = ["resolved", _RESOLVED_KEY[cls]]
-        if cls == LATE and d.apology_at is not None and d.apology_at < d.due_at:
-            keys.append("late_with_apology")
-        if d.result_electronic:
-            keys.append("e_results")
-        if d.paper_result:
-            keys.append("paper_result_dossiers")
-        add(handling, handling_level, d.completed_at, period_keys(d.completed_at), tuple(keys))
 
-    for ts, rating in d.ratings:
-        add(handling, handling_level, ts, period_keys(ts), _RATED[rating])
+def _completion_keys(d: Dossier, cls: str) -> tuple[str, ...]:
+    keys = ["resolved", _RESOLVED_KEY[cls]]
+    if cls == LATE and d.apology_at is not None and d.apology_at < d.due_at:
+        keys.append("late_with_apology")
+    if d.result_electronic:
+        keys.append("e_results")
+    if d.paper_result:
+        keys.append("paper_result_dossiers")
+    return tuple(keys)
 
-    if d.due_at < horizon and d.counts_as_due():
-        add(handling, handling_level, d.due_at, period_keys(d.due_at),
-            _DUE_MET if d.due_met() else _DUE)
 
+def _open_periods(d: Dossier, horizon: float) -> list[tuple[str, float, bool]]:
+    """(period key, judged instant, overdue then) of every period the dossier is in
+    progress at: periods that began before the horizon, judged at their end (or at the
+    horizon while they run), received before and not closed by then."""
     closed = d.closed_at
     last = horizon if closed is None else min(closed, horizon)
-    judged_periods: dict[tuple[float, bool], list[str]] = {}
+    out = []
     for period in periods_between(d.received_at, last):
-        if period.start >= horizon:  # only periods that began before the horizon
+        if period.start >= horizon:
             continue
         judged = period.end if period.end < horizon else horizon
         if d.received_at >= judged or (closed is not None and closed < judged):
             continue
-        # the unit is the one in force at the period's last instant (or just before the
-        # horizon): judged - ε
-        judged_periods.setdefault((judged - _EPSILON, d.is_overdue_at(judged)),
-                                  []).append(period.key)
-    for (instant, overdue), periods in judged_periods.items():
+        out.append((period.key, judged, d.is_overdue_at(judged)))
+    return out
+
+
+def contribution_rows(
+    d: Dossier,
+    horizon: float,
+    attribution: Attribution = NO_REGISTRY,
+    levels: Levels | None = None,
+) -> list[Row]:
+    """What one dossier, as known before ``horizon``, adds to each unit: a list of rows.
+    ``levels``, if given, receives the level of every counter key the rows name.
+
+    Without a registry every code stands for itself, so the receipt rows go to ``unit``
+    and every handling row to ``handling_unit`` with no lookup (the batch report's and the
+    worker's hot path); with one, each row's unit is looked up at its judged instant."""
+    if attribution.registry is None:
+        return _rows_without_registry(d, horizon, levels)
+    return _rows_with_registry(d, horizon, attribution, levels)
+
+
+def _rows_without_registry(d: Dossier, horizon: float, levels: Levels | None) -> list[Row]:
+    unit, handling = d.unit, d.handling_unit
+    rows: list[Row] = [(unit, period_keys(d.received_at), _receipt_keys(d))]
+    cls = d.completion_class()
+    if cls is not None:
+        assert d.completed_at is not None
+        rows.append((handling, period_keys(d.completed_at), _completion_keys(d, cls)))
+    for ts, rating in d.ratings:
+        rows.append((handling, period_keys(ts), _RATED[rating]))
+    if d.due_at < horizon and d.counts_as_due():
+        rows.append((handling, period_keys(d.due_at), _DUE_MET if d.due_met() else _DUE))
+    open_periods: list[str] = []
+    overdue_periods: list[str] = []
+    for key, _judged, overdue in _open_periods(d, horizon):
+        (overdue_periods if overdue else open_periods).append(key)
+    if open_periods:
+        rows.append((handling, tuple(open_periods), _IN_PROGRESS))
+    if overdue_periods:
+        rows.append((handling, tuple(overdue_periods), _OVERDUE))
+    if levels is not None:  # in row order, as the registry path: the handling level last
+        levels[unit] = d.level
+        if len(rows) > 1:
+            levels[handling] = d.handling_level
+    return rows
+
+
+def _rows_with_registry(
+    d: Dossier, horizon: float, attribution: Attribution, levels: Levels | None
+) -> list[Row]:
+    at = attribution.at
+    rows: list[Row] = []
+
+    def add(code: str, level: str, t: float, periods: tuple[str, ...],
+            keys: tuple[str, ...]) -> None:
+        unit, totals, registered = at(code, t)
+        rows.append((unit, periods, keys))
+        for total in totals:
+            rows.append((total, periods, keys))
+        if levels is not None:
+            levels[unit] = registered or level
+            for total in totals:
+                if total not in levels:  # the level of the total's own unit
+                    levels[total] = at(split_scoped(total)[0], t)[2] or level
+
+    add(d.unit, d.level, d.received_at, period_keys(d.received_at), _receipt_keys(d))
+    handling, handling_level = d.handling_unit, d.handling_level
+    cls = d.completion_class()
+    if cls is not None:
+        assert d.completed_at is not None
+        add(handling, handling_level, d.completed_at, period_keys(d.completed_at),
+            _completion_keys(d, cls))
+    for ts, rating in d.ratings:
+        add(handling, handling_level, ts, period_keys(ts), _RATED[rating])
+    if d.due_at < horizon and d.counts_as_due():
+        add(handling, handling_level, d.due_at, period_keys(d.due_at),
+            _DUE_MET if d.due_met() else _DUE)
+    # in progress: the unit is the one in force at the period's last instant (or just
+    # before the horizon), judged - ε; periods with the same unit and state share a row
+    grouped: dict[tuple[str, tuple[str, ...], bool], tuple[float, list[str]]] = {}
+    for key, judged, overdue in _open_periods(d, horizon):
+        instant = judged - _EPSILON
+        unit, totals, _level = at(handling, instant)
+        group = grouped.get((unit, totals, overdue))
+        if group is None:
+            grouped[(unit, totals, overdue)] = (instant, [key])
+        else:
+            group[1].append(key)
+    for (_, _, overdue), (instant, periods) in grouped.items():
         add(handling, handling_level, instant, tuple(periods),
             _OVERDUE if overdue else _IN_PROGRESS)
     return rows

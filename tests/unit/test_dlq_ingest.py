@@ -61,7 +61,8 @@ def test_topics_are_declared_once_from_settings() -> None:
     assert all(specs[c].compacted for c in changelogs)
     assert {s.partitions for s in specs.values()} == {3}
     assert specs["k"].compacted and specs["k"].configs()["cleanup.policy"] == "compact"
-    assert specs["e"].configs() == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    assert specs["e"].configs() == {"cleanup.policy": "delete", "retention.ms": "-1",
+                                    "min.insync.replicas": "1"}  # one broker's default
     assert specs["c"].key == "unit" and specs["k"].key == "unit|period"
 
 
