@@ -149,3 +149,15 @@ def http_structured(document: dict[str, Any]) -> tuple[dict[str, str], bytes]:
 
     headers, body = to_structured(cloudevent(document))
     return dict(headers), body if isinstance(body, bytes) else body.encode()
+
+
+EVENTS_REGISTRY = """code,name,level,parent,valid_from,valid_to,successor
+87,Tỉnh Đồng Tháp (cũ),province,,2004-01-01,2025-06-30,82
+82,Tỉnh Đồng Tháp,province,,2025-07-01,,
+870,Huyện Tân Hồng,district,87,2004-01-01,2025-06-30,82
+30001,Xã Tân Thành A,commune,870,2004-01-01,2025-06-30,29901
+30004,Xã Tân Thành B,commune,870,2004-01-01,2025-06-30,29901
+29901,Xã Tân Thành,commune,82,2025-07-01,,
+"""
+"""The unit registry example of EVENTS.md v1.1 (codes illustrative): a province, a district
+and two communes that ceased on 30/6/2025, their successors from 1/7/2025."""

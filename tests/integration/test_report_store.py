@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from consumers.store import make_engine, snapshot_row, upgrade, upsert_snapshots
 from motcua.cli import app
-from tests.eventkit import event_dict, received_dict
+from tests.eventkit import EVENTS_REGISTRY, event_dict, received_dict
 from tests.pgschema import pg_schema
 
 pytestmark = pytest.mark.integration
@@ -62,15 +62,7 @@ def test_store_report_equals_batch_report(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- units (v1.1)
 
-REGISTRY = """code,name,level,parent,valid_from,valid_to,successor
-87,Tỉnh Đồng Tháp (cũ),province,,2004-01-01,2025-06-30,82
-82,Tỉnh Đồng Tháp,province,,2025-07-01,,
-870,Huyện Tân Hồng,district,87,2004-01-01,2025-06-30,82
-30001,Xã Tân Thành A,commune,870,2004-01-01,2025-06-30,29901
-30004,Xã Tân Thành B,commune,870,2004-01-01,2025-06-30,29901
-29901,Xã Tân Thành,commune,82,2025-07-01,,
-"""
-"""The registry example of EVENTS.md v1.1."""
+REGISTRY = EVENTS_REGISTRY
 
 UNIT_EVENTS = [
     # H1: filed online at commune 30001 on 10/6, resolved 12/6

@@ -18,7 +18,7 @@ from kpi.calendar import local_instant
 from kpi.dossier import fold
 from kpi.registry import UnitRegistry
 from kpi.units import CalendarBook
-from tests.eventkit import ev, received
+from tests.eventkit import EVENTS_REGISTRY, ev, received
 
 CAL = CalendarBook()
 
@@ -138,14 +138,7 @@ def test_reused_and_synced_are_receipt_side() -> None:
 
 # ------------------------------------------------------------------ attribution
 
-REGISTRY = """code,name,level,parent,valid_from,valid_to,successor
-87,Tỉnh Đồng Tháp (cũ),province,,2004-01-01,2025-06-30,82
-82,Tỉnh Đồng Tháp,province,,2025-07-01,,
-870,Huyện Tân Hồng,district,87,2004-01-01,2025-06-30,82
-30001,Xã Tân Thành A,commune,870,2004-01-01,2025-06-30,29901
-30004,Xã Tân Thành B,commune,870,2004-01-01,2025-06-30,29901
-29901,Xã Tân Thành,commune,82,2025-07-01,,
-"""
+REGISTRY = EVENTS_REGISTRY
 
 
 def _registry(tmp_path: Path) -> UnitRegistry:

@@ -43,17 +43,10 @@ from kpi.evidence import Bundle, build_bundle
 from kpi.registry import UnitRegistry
 from kpi.sla import summarize
 from kpi.units import CalendarBook
-from tests.eventkit import event_dict, json_line, received_dict
+from tests.eventkit import EVENTS_REGISTRY, event_dict, json_line, received_dict
 
 HORIZON = local_instant(dt.date(2025, 10, 1))
-REGISTRY = """code,name,level,parent,valid_from,valid_to,successor
-87,Tỉnh Đồng Tháp (cũ),province,,2004-01-01,2025-06-30,82
-82,Tỉnh Đồng Tháp,province,,2025-07-01,,
-870,Huyện Tân Hồng,district,87,2004-01-01,2025-06-30,82
-30001,Xã Tân Thành A,commune,870,2004-01-01,2025-06-30,29901
-30004,Xã Tân Thành B,commune,870,2004-01-01,2025-06-30,29901
-29901,Xã Tân Thành,commune,82,2025-07-01,,
-"""
+REGISTRY = EVENTS_REGISTRY
 
 
 def _events() -> list[dict[str, Any]]:

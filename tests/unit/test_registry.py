@@ -11,15 +11,9 @@ import pytest
 from kpi.calendar import local_instant
 from kpi.registry import UnitRegistry
 from schemas.errors import RegistryError
+from tests.eventkit import EVENTS_REGISTRY
 
-EXAMPLE = """code,name,level,parent,valid_from,valid_to,successor
-87,Tỉnh Đồng Tháp (cũ),province,,2004-01-01,2025-06-30,82
-82,Tỉnh Đồng Tháp,province,,2025-07-01,,
-870,Huyện Tân Hồng,district,87,2004-01-01,2025-06-30,82
-30001,Xã Tân Thành A,commune,870,2004-01-01,2025-06-30,29901
-30004,Xã Tân Thành B,commune,870,2004-01-01,2025-06-30,29901
-29901,Xã Tân Thành,commune,82,2025-07-01,,
-"""
+EXAMPLE = EVENTS_REGISTRY
 
 
 def _registry(tmp_path: Path, text: str = EXAMPLE) -> UnitRegistry:

@@ -27,17 +27,10 @@ import pytest
 from typer.testing import CliRunner
 
 from motcua.cli import app
-from tests.eventkit import event_dict, received_dict, write_jsonl
+from tests.eventkit import EVENTS_REGISTRY, event_dict, received_dict, write_jsonl
 
 AS_OF = "2025-10-01T00:00:00+07:00"
-REGISTRY = """code,name,level,parent,valid_from,valid_to,successor
-87,Tỉnh Đồng Tháp (cũ),province,,2004-01-01,2025-06-30,82
-82,Tỉnh Đồng Tháp,province,,2025-07-01,,
-870,Huyện Tân Hồng,district,87,2004-01-01,2025-06-30,82
-30001,Xã Tân Thành A,commune,870,2004-01-01,2025-06-30,29901
-30004,Xã Tân Thành B,commune,870,2004-01-01,2025-06-30,29901
-29901,Xã Tân Thành,commune,82,2025-07-01,,
-"""
+REGISTRY = EVENTS_REGISTRY
 KEYS = ("received", "resolved", "in_progress", "in_progress_overdue", "due", "due_met")
 
 

@@ -7,15 +7,9 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from motcua.cli import app
+from tests.eventkit import EVENTS_REGISTRY
 
-EXAMPLE = """code,name,level,parent,valid_from,valid_to,successor
-87,Tỉnh Đồng Tháp (cũ),province,,2004-01-01,2025-06-30,82
-82,Tỉnh Đồng Tháp,province,,2025-07-01,,
-870,Huyện Tân Hồng,district,87,2004-01-01,2025-06-30,82
-30001,Xã Tân Thành A,commune,870,2004-01-01,2025-06-30,29901
-30004,Xã Tân Thành B,commune,870,2004-01-01,2025-06-30,29901
-29901,Xã Tân Thành,commune,82,2025-07-01,,
-"""
+EXAMPLE = EVENTS_REGISTRY
 
 
 def _check(path: Path, *args: str) -> Result:
