@@ -39,7 +39,7 @@ import orjson
 from consumers.http_ingest.tokens import add_token
 from kpi.simulate import SimulationConfig, generate_lines
 from kpi.simulate.config import DEFAULT_SOURCE
-from runtime.broker import embedded_broker, free_port
+from runtime.broker import bootstrap_for, free_port
 from runtime.kafka import producer
 from runtime.rdkafka import rdkafka_config
 from runtime.settings import Settings, load_settings
@@ -50,15 +50,6 @@ BATCH = 100
 EVENTS_PER_SCALE = 133_000  # events of one simulated Tân Hồng year at scale 1 (measured)
 TARGET_SINGLE = 1_000
 TARGET_BATCHED = 20_000
-
-
-@contextlib.contextmanager
-def _broker(bootstrap: str | None) -> Iterator[str]:
-    if bootstrap:
-        yield bootstrap
-    else:
-        with embedded_broker() as servers:
-            yield servers
 
 
 def _settings(bootstrap: str, data_dir: Path) -> Settings:
@@ -187,7 +178,8 @@ def main() -> None:
     single_bodies, batched = events[:singles], events[singles:]
     batch_bodies = [b"[" + b",".join(batched[i:i + BATCH]) + b"]"
                     for i in range(0, len(batched), BATCH)]
-    with tempfile.TemporaryDirectory() as tmp, _broker(args.bootstrap) as bootstrap:
+    configured = load_settings(kafka_bootstrap=args.bootstrap)
+    with tempfile.TemporaryDirectory() as tmp, bootstrap_for(configured) as bootstrap:
         raw_settings = _settings(bootstrap, Path(tmp))
         ensure_topics(bootstrap, declared_topics(raw_settings), raw_settings)
         raw = raw_producer_rate(raw_settings, bootstrap, events)

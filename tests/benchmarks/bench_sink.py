@@ -22,7 +22,6 @@ Not part of ``make test``; prints the figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import random
 import statistics
@@ -31,7 +30,6 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -44,7 +42,7 @@ from consumers.sink import Sink
 from kpi.counters import Counters
 from kpi.report import build_report
 from kpi.simulate import SimulationConfig, generate_lines
-from runtime.broker import embedded_broker, free_port
+from runtime.broker import bootstrap_for, free_port
 from runtime.ingest import ingest_file
 from runtime.kafka import producer
 from runtime.settings import Settings, load_settings
@@ -53,15 +51,6 @@ from tests.pgschema import PG_URL, pg_schema
 
 EVENTS_PER_SCALE = 133_000  # events of one simulated Tân Hồng year at scale 1 (measured)
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@contextlib.contextmanager
-def _broker(bootstrap: str | None) -> Iterator[str]:
-    if bootstrap:
-        yield bootstrap
-    else:
-        with embedded_broker() as servers:
-            yield servers
 
 
 def _settings(bootstrap: str) -> Settings:
@@ -254,7 +243,7 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    with _broker(args.bootstrap) as bootstrap:
+    with bootstrap_for(load_settings(kafka_bootstrap=args.bootstrap)) as bootstrap:
         if not args.skip_sink:
             bench_sink(bootstrap, args.db, args.events)
         if not args.skip_scrape:
