@@ -161,3 +161,18 @@ EVENTS_REGISTRY = """code,name,level,parent,valid_from,valid_to,successor
 """
 """The unit registry example of EVENTS.md v1.1 (codes illustrative): a province, a district
 and two communes that ceased on 30/6/2025, their successors from 1/7/2025."""
+
+
+def merger_dossiers() -> list[dict[str, Any]]:
+    """Three dossiers around the EVENTS_REGISTRY merger: A received by commune 30001 in June
+    and resolved in July (by its successor 29901), B received and resolved in June by 30004,
+    C filed at 29901's desk in August and handled by the province 82."""
+    return [
+        received_dict("2025-06-20T09:00:00+07:00", "A", "30001", "commune"),
+        event_dict("dossier.resolved", "2025-07-10T09:00:00+07:00", "A"),
+        received_dict("2025-06-23T09:00:00+07:00", "B", "30004", "commune"),
+        event_dict("dossier.resolved", "2025-06-24T10:00:00+07:00", "B"),
+        received_dict("2025-08-04T09:00:00+07:00", "C", "29901", "commune",
+                      handling_unit_code="82", handling_unit_level="province"),
+        event_dict("dossier.resolved", "2025-08-05T09:00:00+07:00", "C"),
+    ]

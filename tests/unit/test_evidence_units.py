@@ -43,22 +43,14 @@ from kpi.evidence import Bundle, build_bundle
 from kpi.registry import UnitRegistry
 from kpi.sla import summarize
 from kpi.units import CalendarBook
-from tests.eventkit import EVENTS_REGISTRY, event_dict, json_line, received_dict
+from tests.eventkit import EVENTS_REGISTRY, json_line, merger_dossiers
 
 HORIZON = local_instant(dt.date(2025, 10, 1))
 REGISTRY = EVENTS_REGISTRY
 
 
 def _events() -> list[dict[str, Any]]:
-    return [
-        received_dict("2025-06-20T09:00:00+07:00", "A", "30001", "commune"),
-        event_dict("dossier.resolved", "2025-07-10T09:00:00+07:00", "A"),
-        received_dict("2025-06-23T09:00:00+07:00", "B", "30004", "commune"),
-        event_dict("dossier.resolved", "2025-06-24T10:00:00+07:00", "B"),
-        received_dict("2025-08-04T09:00:00+07:00", "C", "29901", "commune",
-                      handling_unit_code="82", handling_unit_level="province"),
-        event_dict("dossier.resolved", "2025-08-05T09:00:00+07:00", "C"),
-    ]
+    return merger_dossiers()
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from motcua.cli import app
-from tests.eventkit import EVENTS_REGISTRY, event_dict, received_dict, write_jsonl
+from tests.eventkit import EVENTS_REGISTRY, merger_dossiers, write_jsonl
 
 AS_OF = "2025-10-01T00:00:00+07:00"
 REGISTRY = EVENTS_REGISTRY
@@ -36,15 +36,7 @@ KEYS = ("received", "resolved", "in_progress", "in_progress_overdue", "due", "du
 
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
-    events = write_jsonl(tmp_path / "events.jsonl", [
-        received_dict("2025-06-20T09:00:00+07:00", "A", "30001", "commune"),
-        event_dict("dossier.resolved", "2025-07-10T09:00:00+07:00", "A"),
-        received_dict("2025-06-23T09:00:00+07:00", "B", "30004", "commune"),
-        event_dict("dossier.resolved", "2025-06-24T10:00:00+07:00", "B"),
-        received_dict("2025-08-04T09:00:00+07:00", "C", "29901", "commune",
-                      handling_unit_code="82", handling_unit_level="province"),
-        event_dict("dossier.resolved", "2025-08-05T09:00:00+07:00", "C"),
-    ])
+    events = write_jsonl(tmp_path / "events.jsonl", merger_dossiers())
     units = tmp_path / "units.csv"
     units.write_text(REGISTRY, encoding="utf-8")
     return events, units
