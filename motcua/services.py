@@ -83,8 +83,9 @@ def by_bucket(reports: Iterable[Mapping[str, Any]]) -> Snapshots:
 
 
 def live_snapshots(settings: Settings, bootstrap: str) -> Snapshots:
-    """The latest snapshot of every report bucket on the kpi topic."""
-    return by_bucket(read_snapshots(settings, bootstrap).values())
+    """The latest snapshot of every report bucket on the kpi topic (already keyed by
+    :func:`kpi.report.report_bucket`)."""
+    return read_snapshots(settings, bootstrap)
 
 
 def wait_for_pipeline(settings: Settings, bootstrap: str, worker: subprocess.Popen[bytes],
@@ -92,7 +93,7 @@ def wait_for_pipeline(settings: Settings, bootstrap: str, worker: subprocess.Pop
     """The latest snapshot per report bucket once the pipeline has caught up."""
 
     def idle() -> tuple[Snapshots]:
-        return (by_bucket(wait_until_idle(settings, bootstrap, timeout=IDLE_SLICE).values()),)
+        return (wait_until_idle(settings, bootstrap, timeout=IDLE_SLICE),)
 
     (snapshots,) = wait_for(idle, timeout=timeout, poll=0.0, errors=(NotIdle,),
                             process=worker, what="the pipeline to catch up")
