@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kpi.attribution import TOTAL, Attribution, split_scoped
-from kpi.contribution import contribution_rows
 from kpi.counters import INDEX, Counters
 from kpi.decode import InvalidEvent, decode
 from kpi.dossier import DossierState, Fact, FactKey, add_fact
 from kpi.fastparse import fast_fact
+from kpi.links import add_links
 from kpi.registry import UnitRegistry
 from kpi.sla import CalendarFor, summarize
+from kpi.subject import subject_rows
 
 MAX_KEPT_ERRORS = 1000
 
@@ -57,7 +58,8 @@ def _no_cyclic_gc() -> Iterator[None]:
 def fold_lines(
     lines: Iterable[bytes], progress: Callable[[int], None] | None = None
 ) -> BatchInput:
-    """Parse and fold every line; blank lines are skipped and not counted as invalid."""
+    """Parse and fold every line, then add the link facts of the joins
+    (:func:`kpi.links.add_links`); blank lines are skipped and not counted as invalid."""
     with _no_cyclic_gc():
         return _fold_lines(lines, progress)
 
@@ -95,6 +97,7 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
             progress(n)
     out.lines = n
     out.valid = valid
+    add_links(facts_by_code)  # the joins (kpi.links): after the whole input is folded
     return out
 
 
@@ -136,9 +139,8 @@ def _aggregate(
     targets: dict[tuple[str, tuple[str, ...]], list[list[int]]] = {}
     for state in states:
         d = summarize(state, horizon, calendar_for)
-        if d is None:
-            continue
-        for unit, periods, keys in contribution_rows(d, horizon, attribution, levels):
+        for unit, periods, keys in subject_rows(state, horizon, calendar_for, attribution,
+                                                levels, d, summarized=True):
             idx = indices.get(keys)
             if idx is None:
                 idx = indices[keys] = tuple(INDEX[k] for k in keys)

@@ -71,7 +71,8 @@ SATISFACTION_766 = "satisfaction_766"
 """The special ratio key of Decision 766 indicator 5.4 (computed in kpi.scoring)."""
 
 SATISFACTION_766_FORMULA = (
-    "1 − (resolved_late + in_progress_overdue) / (resolved + in_progress) − dissatisfied / rated"
+    "1 − (resolved_late + in_progress_overdue + dossiers_petitioned − dossiers_petitioned_late)"
+    " / (resolved + in_progress) − dissatisfied / rated"
 )
 
 CRITERION_RATIO_KEYS: tuple[str, ...] = (*RATIO_KEYS, SATISFACTION_766)

@@ -45,10 +45,13 @@ periods of that unit's own figures or total."""
 Levels = dict[str, str]
 """Counter key → the unit's level (cấp), filled by :func:`contribution_rows` on request."""
 
-_IN_PROGRESS = ("in_progress",)
-_OVERDUE = ("in_progress", "in_progress_overdue")
+_IN_PROGRESS: tuple[str, ...] = ("in_progress",)
+_OVERDUE: tuple[str, ...] = ("in_progress", "in_progress_overdue")
 _DUE = ("due",)
 _DUE_MET = ("due", "due_met")
+_IN_PROGRESS_PETITIONED: tuple[str, ...] = ("in_progress", "dossiers_petitioned")
+_OVERDUE_PETITIONED: tuple[str, ...] = ("in_progress", "in_progress_overdue", "dossiers_petitioned",
+                       "dossiers_petitioned_late")
 _RATED = {"satisfied": ("rated", "satisfied"), "dissatisfied": ("rated", "dissatisfied"),
           "neutral": ("rated",)}
 
@@ -80,6 +83,10 @@ def _completion_keys(d: Dossier, cls: str) -> tuple[str, ...]:
         keys.append("e_results")
     if d.paper_result:
         keys.append("paper_result_dossiers")
+    if d.petitioned:
+        keys.append("dossiers_petitioned")
+        if cls == LATE:
+            keys.append("dossiers_petitioned_late")
     return tuple(keys)
 
 
@@ -133,9 +140,11 @@ def _rows_without_registry(d: Dossier, horizon: float, levels: Levels | None) ->
     for key, _judged, overdue in _open_periods(d, horizon):
         (overdue_periods if overdue else open_periods).append(key)
     if open_periods:
-        rows.append((handling, tuple(open_periods), _IN_PROGRESS))
+        rows.append((handling, tuple(open_periods),
+                     _IN_PROGRESS_PETITIONED if d.petitioned else _IN_PROGRESS))
     if overdue_periods:
-        rows.append((handling, tuple(overdue_periods), _OVERDUE))
+        rows.append((handling, tuple(overdue_periods),
+                     _OVERDUE_PETITIONED if d.petitioned else _OVERDUE))
     if levels is not None:  # in row order, as the registry path: the handling level last
         levels[unit] = d.level
         if len(rows) > 1:
@@ -185,9 +194,85 @@ def _rows_with_registry(
         else:
             group[1].append(key)
     for (_, _, overdue), (instant, periods) in grouped.items():
-        add(handling, handling_level, instant, tuple(periods),
-            _OVERDUE if overdue else _IN_PROGRESS)
+        if d.petitioned:
+            keys = _OVERDUE_PETITIONED if overdue else _IN_PROGRESS_PETITIONED
+        else:
+            keys = _OVERDUE if overdue else _IN_PROGRESS
+        add(handling, handling_level, instant, tuple(periods), keys)
     return rows
+
+
+def add_rows(rows: list[Row], attribution: Attribution, levels: Levels | None, code: str,
+             level: str, t: float, periods: tuple[str, ...], keys: tuple[str, ...]) -> None:
+    """Append the rows of one set of counts judged at ``t``: to ``code`` itself without a
+    registry; with one, to the unit in force for ``code`` at ``t`` and to the totals
+    above it (the rule every family shares, :mod:`kpi.attribution`)."""
+    if attribution.registry is None:
+        rows.append((code, periods, keys))
+        if levels is not None:
+            levels[code] = level
+        return
+    unit, totals, registered = attribution.at(code, t)
+    rows.append((unit, periods, keys))
+    for total in totals:
+        rows.append((total, periods, keys))
+    if levels is not None:
+        levels[unit] = registered or level
+        for total in totals:
+            if total not in levels:
+                levels[total] = attribution.at(split_scoped(total)[0], t)[2] or level
+
+
+def add_judged_rows(rows: list[Row], attribution: Attribution, levels: Levels | None,
+                    code: str, level: str, judged: list[tuple[str, float, tuple[str, ...]]]
+                    ) -> None:
+    """:func:`add_rows` for counts judged at the end of each period (``(period key, judged
+    instant, count keys)``; the unit is the one in force just before the judged instant),
+    periods with the same unit and keys sharing one row."""
+    grouped: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[float, list[str]]] = {}
+    for key, instant, keys in judged:
+        if not keys:
+            continue
+        t = instant - _EPSILON
+        unit = attribution.at(code, t)[:2] if attribution.registry is not None else (code, ())
+        group = grouped.get((unit[0], unit[1], keys))
+        if group is None:
+            grouped[(unit[0], unit[1], keys)] = (t, [key])
+        else:
+            group[1].append(key)
+    for (_, _, keys), (t, periods) in grouped.items():
+        add_rows(rows, attribution, levels, code, level, t, tuple(periods), keys)
+
+
+def open_judgements(opened_at: float, closed_at: float | None, horizon: float
+                    ) -> list[tuple[str, float]]:
+    """(period key, judged instant) of every period something opened at ``opened_at`` and
+    closed at ``closed_at`` (None: still open) is open at: periods that began before the
+    horizon, judged at their end (or at the horizon while they run), opened before and
+    not closed by then — the in-progress rule of dossiers, shared by petitions."""
+    last = horizon if closed_at is None else min(closed_at, horizon)
+    out = []
+    for period in periods_between(opened_at, last):
+        if period.start >= horizon:
+            continue
+        judged = period.end if period.end < horizon else horizon
+        if opened_at >= judged or (closed_at is not None and closed_at < judged):
+            continue
+        out.append((period.key, judged))
+    return out
+
+
+def next_open_change(horizon: float, attribution: Attribution) -> list[float]:
+    """Instants at which something open changes with time alone: the next month start
+    (a new period to be open in) and the next unit-version change of the registry."""
+    boundary = next_month_start(horizon - _EPSILON)
+    if boundary < horizon:  # horizon within the first millisecond of a month
+        boundary = next_month_start(horizon)
+    out = [boundary]
+    change = attribution.next_change(horizon - _EPSILON)
+    if change is not None:
+        out.append(change)
+    return out
 
 
 def dossier_contribution(
@@ -273,9 +358,13 @@ __all__ = [
     "Contribution",
     "Levels",
     "Row",
+    "add_judged_rows",
+    "add_rows",
     "contribution",
     "contribution_rows",
     "delta",
     "dossier_contribution",
     "next_change",
+    "next_open_change",
+    "open_judgements",
 ]

@@ -34,9 +34,30 @@ COUNT_KEYS: tuple[str, ...] = (
     "synced",
     "due",
     "due_met",
+    "petitions_received",
+    "petitions_answered",
+    "petitions_answered_on_time",
+    "petitions_open",
+    "petitions_open_overdue",
+    "petitions_unsatisfied",
+    "dossiers_petitioned",
+    "dossiers_petitioned_late",
+    "procedures",
+    "procedures_published",
+    "procedures_published_on_time",
+    "procedures_online",
+    "procedures_full_online",
+    "procedures_online_payment",
+    "procedures_online_used",
+    "procedures_full_online_used",
+    "procedures_online_payment_used",
+    "documents_issued",
+    "documents_e_signed",
 )
-"""Every count key of EVENTS.md v1.1, plus ``dissatisfied`` (an added optional key that
-Decision 766 indicator 5.4 needs)."""
+"""Every count key of EVENTS.md v1.1, plus two added optional keys that Decision 766
+indicator 5.4 needs: ``dissatisfied`` and ``dossiers_petitioned_late`` (dossiers counted in
+``dossiers_petitioned`` that are also resolved late or open overdue, so that a dossier both
+late and petitioned is subtracted once)."""
 
 COUNT_LABELS_VI: dict[str, str] = {
     "received": "Hồ sơ tiếp nhận",
@@ -64,6 +85,25 @@ COUNT_LABELS_VI: dict[str, str] = {
     "synced": "Hồ sơ đồng bộ lên Cổng DVCQG",
     "due": "Hồ sơ đến hạn trong kỳ",
     "due_met": "Đến hạn và giải quyết đúng hạn",
+    "petitions_received": "PAKN tiếp nhận (thuộc thẩm quyền)",
+    "petitions_answered": "PAKN đã trả lời",
+    "petitions_answered_on_time": "PAKN trả lời đúng hạn",
+    "petitions_open": "PAKN đang xử lý",
+    "petitions_open_overdue": "PAKN đang xử lý quá hạn",
+    "petitions_unsatisfied": "PAKN trả lời quá hạn hoặc không hài lòng",
+    "dossiers_petitioned": "Hồ sơ bị phản ánh, kiến nghị",
+    "dossiers_petitioned_late": "Hồ sơ bị phản ánh, kiến nghị và quá hạn",
+    "procedures": "TTHC đang áp dụng",
+    "procedures_published": "TTHC công khai trong kỳ",
+    "procedures_published_on_time": "TTHC công khai đúng hạn",
+    "procedures_online": "TTHC cung cấp trực tuyến",
+    "procedures_full_online": "TTHC trực tuyến toàn trình",
+    "procedures_online_payment": "TTHC có thanh toán trực tuyến",
+    "procedures_online_used": "TTHC trực tuyến có phát sinh hồ sơ trực tuyến",
+    "procedures_full_online_used": "TTHC toàn trình có phát sinh hồ sơ toàn trình",
+    "procedures_online_payment_used": "TTHC có thanh toán trực tuyến có phát sinh thanh toán",
+    "documents_issued": "Văn bản đi",
+    "documents_e_signed": "Văn bản điện tử có ký số",
 }
 
 INDEX: dict[str, int] = {k: i for i, k in enumerate(COUNT_KEYS)}

@@ -35,7 +35,31 @@ kind                       payload
                            components_reused (v1.1; absent in older states: 0)
 ``payment``                method
 ``rated``                  rating
+``petitioned``             petition code — a *link* fact (:mod:`kpi.links`): a petition
+                           that names this dossier, visible from its receipt
 =========================  =====================================================
+
+The same fact model holds the other subjects of EVENTS.md v1.1 (one state per
+``subject``; each family reads only its own kinds, :mod:`kpi.subject`):
+
+==========================  ====================================================
+kind                        payload
+==========================  ====================================================
+``petition_received``       unit, level, within_competence, due_at (ts or None),
+                            processing_days (or None), dossier_code (or None),
+                            channel (or None)  — PAKN (:mod:`kpi.petition`)
+``petition_answered``       —
+``petition_rated``          rating
+``procedure_published``     unit, level, procedure, online_level, online_payment,
+                            decided_at (ts or None), due_at (ts or None) — a catalog
+                            entry (:mod:`kpi.procedure_catalog`)
+``procedure_withdrawn``     —
+``used``                    received_at, flag (``online`` | ``full`` | ``payment``),
+                            dossier code — a *link* fact: a dossier of this entry's
+                            (unit, procedure), visible from ``ts``
+``document_issued``         unit, level, electronic, digitally_signed
+                            (:mod:`kpi.document`)
+==========================  ====================================================
 """
 
 from __future__ import annotations
@@ -66,6 +90,12 @@ KIND_OF_TYPE = {  # type without the vn.gov.motcua. prefix → fact kind
     "dossier.digitized": "digitized",
     "payment.completed": "payment",
     "feedback.rated": "rated",
+    "petition.received": "petition_received",
+    "petition.answered": "petition_answered",
+    "petition.rated": "petition_rated",
+    "procedure.published": "procedure_published",
+    "procedure.withdrawn": "procedure_withdrawn",
+    "document.issued": "document_issued",
 }
 
 
@@ -109,8 +139,22 @@ def fact_of(event: Event) -> Fact:
         return (kind, ts, d.target)  # type: ignore[union-attr]
     if kind == "payment":
         return (kind, ts, d.method.value)  # type: ignore[union-attr]
-    if kind == "rated":
+    if kind == "rated" or kind == "petition_rated":
         return (kind, ts, d.rating.value)  # type: ignore[union-attr]
+    if kind == "petition_received":
+        return (kind, ts, d.unit_code, d.unit_level.value,  # type: ignore[union-attr]
+                d.within_competence,  # type: ignore[union-attr]
+                d.due_at.timestamp() if d.due_at is not None else None,  # type: ignore[union-attr]
+                d.processing_days, d.dossier_code,  # type: ignore[union-attr]
+                d.channel.value if d.channel is not None else None)  # type: ignore[union-attr]
+    if kind == "procedure_published":
+        return (kind, ts, d.unit_code, d.unit_level.value,  # type: ignore[union-attr]
+                d.procedure_code, d.online_level.value, d.online_payment,  # type: ignore[union-attr]
+                d.decided_at.timestamp() if d.decided_at is not None else None,  # type: ignore[union-attr]
+                d.due_at.timestamp() if d.due_at is not None else None)  # type: ignore[union-attr]
+    if kind == "document_issued":
+        return (kind, ts, d.unit_code, d.unit_level.value,  # type: ignore[union-attr]
+                d.electronic, d.digitally_signed)  # type: ignore[union-attr]
     return (kind, ts)
 
 

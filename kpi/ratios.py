@@ -50,6 +50,42 @@ RATIO_FORMULAS: dict[str, tuple[str, Callable[[Counts], tuple[int, int]]]] = {
     "on_time_due": ("due_met / due", lambda c: (c["due_met"], c["due"])),
     "data_reuse": ("reused / received", lambda c: (c["reused"], c["received"])),
     "portal_sync": ("synced / received", lambda c: (c["synced"], c["received"])),
+    "petition_on_time": (
+        "(petitions_answered_on_time + petitions_open − petitions_open_overdue)"
+        " / (petitions_answered + petitions_open)",
+        lambda c: (
+            c["petitions_answered_on_time"] + c["petitions_open"] - c["petitions_open_overdue"],
+            c["petitions_answered"] + c["petitions_open"],
+        ),
+    ),
+    "petition_satisfaction": (
+        "(petitions_answered − petitions_unsatisfied) / petitions_answered",
+        lambda c: (c["petitions_answered"] - c["petitions_unsatisfied"], c["petitions_answered"]),
+    ),
+    "procedures_on_time": (
+        "procedures_published_on_time / procedures_published",
+        lambda c: (c["procedures_published_on_time"], c["procedures_published"]),
+    ),
+    "procedures_online_share": (
+        "procedures_online / procedures",
+        lambda c: (c["procedures_online"], c["procedures"]),
+    ),
+    "online_procedures_used": (
+        "procedures_online_used / procedures_online",
+        lambda c: (c["procedures_online_used"], c["procedures_online"]),
+    ),
+    "full_online_procedures_used": (
+        "procedures_full_online_used / procedures_full_online",
+        lambda c: (c["procedures_full_online_used"], c["procedures_full_online"]),
+    ),
+    "online_payment_procedures_used": (
+        "procedures_online_payment_used / procedures_online_payment",
+        lambda c: (c["procedures_online_payment_used"], c["procedures_online_payment"]),
+    ),
+    "e_signed_documents": (
+        "documents_e_signed / documents_issued",
+        lambda c: (c["documents_e_signed"], c["documents_issued"]),
+    ),
 }
 """ratio key → (formula text, counts → (numerator, denominator))."""
 
@@ -68,6 +104,14 @@ RATIO_LABELS_VI: dict[str, str] = {
     "on_time_due": "Tỷ lệ đúng hạn trên số hồ sơ đến hạn",
     "data_reuse": "Tỷ lệ tái sử dụng dữ liệu số hóa",
     "portal_sync": "Tỷ lệ đồng bộ lên Cổng DVCQG",
+    "petition_on_time": "Tỷ lệ PAKN xử lý đúng hạn",
+    "petition_satisfaction": "Tỷ lệ hài lòng về xử lý PAKN",
+    "procedures_on_time": "Tỷ lệ TTHC công khai đúng hạn",
+    "procedures_online_share": "Tỷ lệ TTHC cung cấp trực tuyến",
+    "online_procedures_used": "Tỷ lệ TTHC trực tuyến có phát sinh hồ sơ trực tuyến",
+    "full_online_procedures_used": "Tỷ lệ TTHC toàn trình có phát sinh hồ sơ toàn trình",
+    "online_payment_procedures_used": "Tỷ lệ TTHC có thanh toán trực tuyến có phát sinh thanh toán",
+    "e_signed_documents": "Tỷ lệ văn bản điện tử có ký số",
 }
 
 

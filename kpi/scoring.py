@@ -54,7 +54,8 @@ class Measure:
     """A criterion's ratio, exactly, plus what "k more dossiers" would do to it.
 
     Plain ratios: value = n/d; k more on-time/online/… dossiers give (n + k)/d.
-    satisfaction_766: value = 1 − a/b − c/r (a = late + overdue, b = resolved + in progress,
+    satisfaction_766: value = 1 − a/b − c/r (a = dossiers late, overdue or petitioned —
+    late + overdue + petitioned − petitioned and late —, b = resolved + in progress,
     c = dissatisfied, r = rated; a term with a 0 denominator is 0); k more on-time dossiers
     give a − k. The value is null when every denominator is 0, and clamped at 0.
     """
@@ -91,7 +92,8 @@ def measure(ratio: str, counts: Mapping[str, int]) -> Measure:
     """The exact value of ``ratio`` (a RATIO_KEYS key or satisfaction_766) for ``counts``."""
     c = _full_counts(counts)
     if ratio == SATISFACTION_766:
-        a = c["resolved_late"] + c["in_progress_overdue"]
+        a = (c["resolved_late"] + c["in_progress_overdue"] + c["dossiers_petitioned"]
+             - c["dossiers_petitioned_late"])
         b = c["resolved"] + c["in_progress"]
         dis, rated = c["dissatisfied"], c["rated"]
         if b == 0 and rated == 0:
@@ -162,7 +164,7 @@ def score_criterion(
     }
     if m.combined:
         a, b, c, r = m.terms
-        entry["terms"] = {"late_or_overdue": [a, b], "dissatisfied": [c, r]}
+        entry["terms"] = {"late_overdue_or_petitioned": [a, b], "dissatisfied": [c, r]}
     if catalog is not None:
         entry["catalog"] = catalog.label
     return entry

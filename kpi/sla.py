@@ -92,6 +92,11 @@ class Dossier:
     """The latest digitization reused at least one component (tái sử dụng dữ liệu)."""
     synced: bool
     """Synced to the national portal (any target)."""
+    petitioned: bool = False
+    """A petition (PAKN) names this dossier (a ``petitioned`` link fact, :mod:`kpi.links`)."""
+    mixed: bool = False
+    """The subject also holds facts of another family (a petition, catalog entry or document
+    with the same code): :mod:`kpi.subject` then adds their rows too."""
 
     @property
     def due_effective(self) -> float:
@@ -181,7 +186,7 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
     result_electronic = False
     ends: list[Fact] = []
     digitized: list[Fact] = []
-    paid_online = paid = synced = False
+    paid_online = paid = synced = petitioned = mixed = False
     ratings: list[tuple[float, str]] = []
     for fact in state.facts.values():
         ts = fact[1]
@@ -215,6 +220,10 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
             synced = True
         elif kind in TERMINAL_KINDS:
             ends.append(fact)
+        elif kind == "petitioned":
+            petitioned = True
+        else:
+            mixed = True
     rec = _first(received)
     if rec is None:
         return None
@@ -264,7 +273,7 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
         bool(paper), received_at, due_at, extended_due, apology_at, tuple(pauses),
         len(counted), completed_at, result_electronic, ended_at, ended_kind, paid_online, paid,
         is_digitized, tuple(ratings), handling_unit or unit, handling_level or level,
-        tuple(counted), reused, synced,
+        tuple(counted), reused, synced, petitioned, mixed,
     )
 
 

@@ -20,6 +20,11 @@ Vietnamese terms, so a civil servant can map a field to a form:
 * ``handling_unit_code``: cơ quan có thẩm quyền giải quyết (Decree 118/2025 "phi địa giới":
   the desk that receives and the unit that handles may differ)
 * ``payment.completed``: thực hiện nghĩa vụ tài chính; ``feedback.rated``: đánh giá hài lòng
+* ``petition.*`` (v1.1): phản ánh, kiến nghị (PAKN) — tiếp nhận, trả lời, đánh giá;
+  ``subject`` is the petition code; ``within_competence``: thuộc thẩm quyền
+* ``procedure.published`` / ``procedure.withdrawn`` (v1.1): công bố, công khai / bãi bỏ TTHC;
+  ``subject`` is ``{unit_code}/{procedure_code}``, one entry of the unit's catalog
+* ``document.issued`` (v1.1): văn bản đi điện tử; ``digitally_signed``: ký số
 
 Extra fields are ignored (EVENTS.md lets producers add optional fields freely).
 
@@ -290,6 +295,61 @@ class RatedData(_Data):
     rating: Rating
 
 
+class PetitionChannel(StrEnum):
+    """Kênh tiếp nhận phản ánh, kiến nghị: trực tiếp, trực tuyến, bưu chính, đường dây nóng."""
+
+    direct = "direct"
+    online = "online"
+    postal = "postal"
+    hotline = "hotline"
+
+
+class PetitionReceivedData(_Data):
+    """Tiếp nhận phản ánh, kiến nghị (PAKN, v1.1)."""
+
+    unit_code: UnitCode
+    unit_level: UnitLevel
+    channel: PetitionChannel | None = None
+    within_competence: Flag = True
+    """Thuộc thẩm quyền: only petitions within the unit's competence count."""
+    due_at: Timestamp | None = None
+    processing_days: Days | None = None
+    dossier_code: Code | None = None
+    """Mã hồ sơ the petition is about (Decision 766 indicator 5.4 subtracts such dossiers)."""
+
+    @model_validator(mode="after")
+    def _due_known(self) -> PetitionReceivedData:
+        if self.due_at is None and self.processing_days is None:
+            raise ValueError("one of due_at / processing_days is required")
+        return self
+
+
+class ProcedurePublishedData(_Data):
+    """Công bố, công khai thủ tục hành chính: one entry of a unit's catalog (v1.1)."""
+
+    unit_code: UnitCode
+    unit_level: UnitLevel
+    procedure_code: UnitCode
+    online_level: OnlineLevel
+    """The highest level of online service offered (mức độ DVCTT)."""
+    online_payment: Flag
+    """Thanh toán trực tuyến offered."""
+    decided_at: Timestamp | None = None
+    """When the announcing decision (quyết định công bố) took effect."""
+    due_at: Timestamp | None = None
+    """Deadline to publish the entry (hạn công khai); none: on time."""
+
+
+class DocumentIssuedData(_Data):
+    """Văn bản đi: a document the unit sent to another state agency (v1.1)."""
+
+    unit_code: UnitCode
+    unit_level: UnitLevel
+    electronic: Flag
+    digitally_signed: Flag
+    """Ký số."""
+
+
 class _Envelope(BaseModel):
     """CloudEvents 1.0 attributes shared by every type."""
 
@@ -383,6 +443,49 @@ class FeedbackRated(_Envelope):
     data: RatedData
 
 
+class PetitionReceived(_Envelope):
+    type: Literal["vn.gov.motcua.petition.received"]
+    data: PetitionReceivedData
+
+
+class PetitionAnswered(_Envelope):
+    type: Literal["vn.gov.motcua.petition.answered"]
+    data: EmptyData = EmptyData()
+
+
+class PetitionRated(_Envelope):
+    type: Literal["vn.gov.motcua.petition.rated"]
+    data: RatedData
+
+
+def catalog_entry_subject(unit_code: str, procedure_code: str) -> str:
+    """The ``subject`` of a procedure catalog entry: ``{unit_code}/{procedure_code}``."""
+    return f"{unit_code}/{procedure_code}"
+
+
+class ProcedurePublished(_Envelope):
+    type: Literal["vn.gov.motcua.procedure.published"]
+    data: ProcedurePublishedData
+
+    @model_validator(mode="after")
+    def _subject_is_entry(self) -> ProcedurePublished:
+        expected = catalog_entry_subject(self.data.unit_code, self.data.procedure_code)
+        if self.subject != expected:
+            raise ValueError(
+                f"subject must be unit_code/procedure_code ({expected!r}) for a catalog entry")
+        return self
+
+
+class ProcedureWithdrawn(_Envelope):
+    type: Literal["vn.gov.motcua.procedure.withdrawn"]
+    data: EmptyData = EmptyData()
+
+
+class DocumentIssued(_Envelope):
+    type: Literal["vn.gov.motcua.document.issued"]
+    data: DocumentIssuedData
+
+
 EVENT_MODELS: tuple[type[_Envelope], ...] = (
     DossierReceived,
     DossierTransferred,
@@ -398,6 +501,12 @@ EVENT_MODELS: tuple[type[_Envelope], ...] = (
     DossierDigitized,
     PaymentCompleted,
     FeedbackRated,
+    PetitionReceived,
+    PetitionAnswered,
+    PetitionRated,
+    ProcedurePublished,
+    ProcedureWithdrawn,
+    DocumentIssued,
 )
 
 MODEL_BY_TYPE: dict[str, type[_Envelope]] = {
@@ -420,7 +529,13 @@ Event = Annotated[
     | DossierSynced
     | DossierDigitized
     | PaymentCompleted
-    | FeedbackRated,
+    | FeedbackRated
+    | PetitionReceived
+    | PetitionAnswered
+    | PetitionRated
+    | ProcedurePublished
+    | ProcedureWithdrawn
+    | DocumentIssued,
     Field(discriminator="type"),
 ]
 """Any v1.1 event, discriminated by ``type``."""
@@ -443,6 +558,7 @@ __all__ = [
     "MODEL_BY_TYPE",
     "TYPE_PREFIX",
     "ValidationError",
+    "catalog_entry_subject",
     "is_valid_code",
     "printable_problem",
 ]

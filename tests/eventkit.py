@@ -176,3 +176,88 @@ def merger_dossiers() -> list[dict[str, Any]]:
                       handling_unit_code="82", handling_unit_level="province"),
         event_dict("dossier.resolved", "2025-08-05T09:00:00+07:00", "C"),
     ]
+
+
+# ------------------------------------------------------------------ v1.1 families
+
+
+def petition_dict(time: str, subject: str, unit: str = "C1", *, due: str,
+                  level: str = "commune", source: str = "urn:test", id_: str | None = None,
+                  **data: Any) -> dict[str, Any]:
+    """A ``petition.received`` document (PAKN) due at ``due``."""
+    return event_dict("petition.received", time, subject, source, id_, unit_code=unit,
+                      unit_level=level, due_at=due, **data)
+
+
+def published_dict(time: str, unit: str, procedure: str, online_level: str = "none",
+                   online_payment: bool = False, *, level: str = "commune",
+                   source: str = "urn:test", id_: str | None = None,
+                   **data: Any) -> dict[str, Any]:
+    """A ``procedure.published`` document of the catalog entry ``unit/procedure``."""
+    return event_dict("procedure.published", time, f"{unit}/{procedure}", source, id_,
+                      unit_code=unit, unit_level=level, procedure_code=procedure,
+                      online_level=online_level, online_payment=online_payment, **data)
+
+
+def document_dict(time: str, subject: str, unit: str = "C1", *, electronic: bool,
+                  signed: bool, level: str = "commune", source: str = "urn:test",
+                  id_: str | None = None) -> dict[str, Any]:
+    """A ``document.issued`` document (văn bản đi)."""
+    return event_dict("document.issued", time, subject, source, id_, unit_code=unit,
+                      unit_level=level, electronic=electronic, digitally_signed=signed)
+
+
+def families_quarter() -> list[dict[str, Any]]:
+    """The hand-worked quarter of the v1.1 families (petitions, the procedure catalog,
+    documents, and the dossiers their joins need), commune C1, 2025-Q4; the expected
+    counts are worked out in tests/unit/test_families.py."""
+    t = "2025-{}:00+07:00".format
+    e = event_dict
+    return [
+        # petitions (PAKN)
+        petition_dict(t("10-01T09:00"), "P1", due=t("10-10T17:00")),
+        e("petition.answered", t("10-08T10:00"), "P1"),
+        e("petition.rated", t("10-09T10:00"), "P1", rating="satisfied"),
+        petition_dict(t("10-05T09:00"), "P2", due=t("10-15T17:00")),
+        e("petition.answered", t("10-20T10:00"), "P2"),
+        e("petition.rated", t("10-21T10:00"), "P2", rating="satisfied"),
+        petition_dict(t("11-03T09:00"), "P3", due=t("11-20T17:00"), channel="hotline"),
+        e("petition.answered", t("11-18T10:00"), "P3"),
+        e("petition.rated", t("11-19T10:00"), "P3", rating="dissatisfied"),
+        petition_dict(t("12-01T09:00"), "P4", due=t("12-10T17:00")),
+        petition_dict(t("12-20T09:00"), "P5", due="2026-01-15T17:00:00+07:00"),
+        petition_dict(t("10-02T09:00"), "P6", due=t("10-12T17:00"), within_competence=False),
+        e("petition.answered", t("10-03T10:00"), "P6"),
+        petition_dict(t("09-25T09:00"), "P7", due=t("10-03T17:00")),
+        e("petition.answered", t("10-02T10:00"), "P7"),
+        petition_dict(t("11-10T09:00"), "P8", due=t("11-25T17:00"), dossier_code="H2"),
+        e("petition.answered", t("11-20T10:00"), "P8"),
+        petition_dict(t("12-05T09:00"), "P9", due=t("12-20T17:00"), dossier_code="H3",
+                      within_competence=False),
+        # dossiers
+        received_dict(t("10-06T09:00"), "H1", "C1", "commune", "online", procedure="PR1",
+                      due=t("10-10T17:00"), online_level="full", fee_required=True),
+        e("payment.completed", t("10-06T10:00"), "H1", amount_vnd=50000, method="online"),
+        e("dossier.resolved", t("10-09T10:00"), "H1"),
+        received_dict(t("11-03T09:00"), "H2", "C1", "commune", "direct", procedure="PR1",
+                      due=t("11-05T17:00")),
+        e("dossier.resolved", t("11-10T10:00"), "H2"),
+        received_dict(t("12-01T09:00"), "H3", "C1", "commune", "online", procedure="PR2",
+                      due="2026-01-10T17:00:00+07:00", online_level="partial"),
+        received_dict(t("10-15T09:00"), "H4", "C1", "commune", "online", procedure="PR3",
+                      due=t("10-20T17:00")),
+        e("dossier.resolved", t("10-16T10:00"), "H4"),
+        # the procedure catalog
+        published_dict(t("09-20T09:00"), "C1", "PR1", "full", True, due_at=t("09-30T17:00")),
+        published_dict(t("10-10T09:00"), "C1", "PR2", "partial", False,
+                       due_at=t("10-05T17:00")),
+        e("procedure.withdrawn", t("12-15T09:00"), "C1/PR2"),
+        published_dict(t("11-01T08:00"), "C1", "PR4"),
+        published_dict(t("10-01T08:00"), "C1", "PR5", "full", True),
+        published_dict(t("12-01T09:00"), "C1", "PR5", "partial", False),
+        # documents
+        document_dict(t("10-03T09:00"), "D1", electronic=True, signed=True),
+        document_dict(t("11-04T09:00"), "D2", electronic=True, signed=False),
+        document_dict(t("12-05T09:00"), "D3", electronic=False, signed=False),
+        document_dict(t("12-06T09:00"), "D4", electronic=True, signed=True),
+    ]

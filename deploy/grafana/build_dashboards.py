@@ -54,6 +54,25 @@ RATIOS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
     "on_time_due": ("Tỷ lệ đúng hạn trên số đến hạn", ("due_met",), (), ("due",)),
     "data_reuse": ("Tỷ lệ tái sử dụng dữ liệu số hóa", ("reused",), (), ("received",)),
     "portal_sync": ("Tỷ lệ đồng bộ lên Cổng DVCQG", ("synced",), (), ("received",)),
+    "petition_on_time": ("Tỷ lệ PAKN xử lý đúng hạn",
+                         ("petitions_answered_on_time", "petitions_open"),
+                         ("petitions_open_overdue",), ("petitions_answered", "petitions_open")),
+    "petition_satisfaction": ("Tỷ lệ hài lòng về xử lý PAKN", ("petitions_answered",),
+                              ("petitions_unsatisfied",), ("petitions_answered",)),
+    "procedures_on_time": ("Tỷ lệ TTHC công khai đúng hạn", ("procedures_published_on_time",),
+                           (), ("procedures_published",)),
+    "procedures_online_share": ("Tỷ lệ TTHC cung cấp trực tuyến", ("procedures_online",), (),
+                                ("procedures",)),
+    "online_procedures_used": ("Tỷ lệ TTHC trực tuyến có hồ sơ trực tuyến",
+                               ("procedures_online_used",), (), ("procedures_online",)),
+    "full_online_procedures_used": ("Tỷ lệ TTHC toàn trình có hồ sơ toàn trình",
+                                    ("procedures_full_online_used",), (),
+                                    ("procedures_full_online",)),
+    "online_payment_procedures_used": ("Tỷ lệ TTHC thanh toán trực tuyến có phát sinh",
+                                       ("procedures_online_payment_used",), (),
+                                       ("procedures_online_payment",)),
+    "e_signed_documents": ("Tỷ lệ văn bản điện tử có ký số", ("documents_e_signed",), (),
+                           ("documents_issued",)),
 }
 OVERVIEW_RATIOS = ("on_time_766", "online_receipt", "online_payment", "digitization",
                    "full_online")
@@ -75,6 +94,20 @@ RATIO_DESCRIPTIONS = {
                   "received.",
     "portal_sync": "Dossiers received and synced to the national public-service portal "
                    "(DVCQG) / dossiers received.",
+    "petition_on_time": "Petitions (PAKN) within competence answered on time or open and not "
+                        "yet overdue / answered + open.",
+    "petition_satisfaction": "Petitions answered neither late nor rated dissatisfied / "
+                             "petitions answered.",
+    "procedures_on_time": "Catalog entries first published on time / first published in the "
+                          "period.",
+    "procedures_online_share": "Catalog entries in force offered online / entries in force.",
+    "online_procedures_used": "Entries offered online that had an online dossier in the "
+                              "period / entries offered online.",
+    "full_online_procedures_used": "Entries offered fully online that had a fully online "
+                                   "dossier / entries offered fully online.",
+    "online_payment_procedures_used": "Entries with online payment that had a dossier paid "
+                                      "online / entries with online payment.",
+    "e_signed_documents": "Documents sent electronic and digitally signed / documents sent.",
 }
 COUNTS_VI = {
     "received": "Hồ sơ tiếp nhận",

@@ -67,7 +67,9 @@ def ratio_terms(ratio: str) -> tuple[Term, ...]:
     """The terms of a criterion ratio (a kpi.ratios key or satisfaction_766)."""
     if ratio == SATISFACTION_766:
         return (
-            Term("late_or_overdue", {"resolved_late": 1, "in_progress_overdue": 1},
+            Term("late_overdue_or_petitioned",
+                 {"resolved_late": 1, "in_progress_overdue": 1, "dossiers_petitioned": 1,
+                  "dossiers_petitioned_late": -1},
                  {"resolved": 1, "in_progress": 1}),
             Term("dissatisfied", {"dissatisfied": 1}, {"rated": 1}),
         )

@@ -56,11 +56,26 @@ VALID: dict[str, dict[str, Any]] = {
         "payment.completed", {"amount_vnd": 50000, "method": "online", "gateway": "dvcqg"}
     ),
     "feedback.rated": envelope("feedback.rated", {"rating": "satisfied"}),
+    "petition.received": envelope("petition.received", {
+        "unit_code": "U1", "unit_level": "commune", "channel": "hotline",
+        "within_competence": True, "processing_days": 10,
+        "dossier_code": "H29.01-250401-0007"}),
+    "petition.answered": envelope("petition.answered", {}),
+    "petition.rated": envelope("petition.rated", {"rating": "dissatisfied"}),
+    "procedure.published": envelope("procedure.published", {
+        "unit_code": "U1", "unit_level": "commune", "procedure_code": "1.001234",
+        "online_level": "full", "online_payment": True,
+        "decided_at": "2025-04-01T00:00:00+07:00", "due_at": "2025-04-06T17:00:00+07:00"},
+        subject="U1/1.001234"),
+    "procedure.withdrawn": envelope("procedure.withdrawn", {}, subject="U1/1.001234"),
+    "document.issued": envelope("document.issued", {
+        "unit_code": "U1", "unit_level": "commune", "electronic": True,
+        "digitally_signed": True}),
 }
 
 
 def test_every_type_has_an_example() -> None:
-    assert len(EVENT_TYPES) == 14
+    assert len(EVENT_TYPES) == 20
     assert {f"vn.gov.motcua.{t}" for t in VALID} == set(EVENT_TYPES)
 
 
@@ -70,7 +85,7 @@ def test_valid_example_round_trips(short_type: str) -> None:
     event = parse_event(raw)
     assert type(event) is MODEL_BY_TYPE[f"vn.gov.motcua.{short_type}"]
     assert event.short_type == short_type
-    assert event.subject == "H29.01-250429-0001"
+    assert event.subject == VALID[short_type]["subject"]
     assert event.dedup_key == ("urn:motcua:dvc:dong-thap", "evt-0001")
     assert event.time == datetime(2025, 4, 29, 1, 15, tzinfo=UTC)
     again = parse_event(event.model_dump_json())
@@ -78,7 +93,7 @@ def test_valid_example_round_trips(short_type: str) -> None:
     # every data field given in the example survives with its value
     dumped = orjson.loads(event.model_dump_json())
     for name, value in VALID[short_type]["data"].items():
-        if name in ("new_due_at",):
+        if name in ("new_due_at", "due_at", "decided_at"):
             assert datetime.fromisoformat(dumped["data"][name]) == datetime.fromisoformat(value)
         else:
             assert dumped["data"][name] == value
@@ -227,7 +242,7 @@ def test_schema_command_writes_the_models_schemas(tmp_path: Path) -> None:
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     expected = sorted([f"{t}.json" for t in EVENT_TYPES] + ["events.json"])
     assert files == expected
-    assert len(files) == 15
+    assert len(files) == 21
     for type_, model in MODEL_BY_TYPE.items():
         written = json.loads((tmp_path / "out" / f"{type_}.json").read_text("utf-8"))
         assert written == model.model_json_schema()
@@ -235,3 +250,30 @@ def test_schema_command_writes_the_models_schemas(tmp_path: Path) -> None:
     union = json.loads((tmp_path / "out" / "events.json").read_text("utf-8"))
     assert union == EVENT_ADAPTER.json_schema()
     assert union["discriminator"]["propertyName"] == "type"
+
+
+# ------------------------------------------------------------ v1.1 families
+
+
+@pytest.mark.parametrize(("short_type", "change", "field"), [
+    ("petition.received", {"processing_days": _DROP}, "data"),
+    ("petition.received", {"channel": "fax"}, "data.channel"),
+    ("petition.received", {"within_competence": "yes"}, "data.within_competence"),
+    ("procedure.published", {"online_level": _DROP}, "data.online_level"),
+    ("procedure.published", {"online_payment": _DROP}, "data.online_payment"),
+    ("document.issued", {"digitally_signed": _DROP}, "data.digitally_signed"),
+    ("petition.rated", {"rating": "ok"}, "data.rating"),
+])
+def test_v11_family_counter_examples(short_type: str, change: dict[str, Any],
+                                     field: str) -> None:
+    with pytest.raises(InvalidEvent) as err:
+        parse_obj(_data(short_type, **change))
+    assert field in err.value.reason
+
+
+def test_a_catalog_entry_subject_is_unit_slash_procedure() -> None:
+    wrong = copy.deepcopy(VALID["procedure.published"])
+    wrong["subject"] = "1.001234"
+    with pytest.raises(InvalidEvent) as err:
+        parse_obj(wrong)
+    assert "unit_code/procedure_code" in err.value.reason and "U1/1.001234" in err.value.reason

@@ -177,10 +177,12 @@ def test_satisfaction_766_value_and_points() -> None:
     # 1 − (1 + 0)/(18 + 2) − 1/10 = 1 − 0.05 − 0.1 = 0.85 = 17/20
     assert e["value"] == 0.85
     assert (e["numerator"], e["denominator"]) == (17, 20)
-    assert e["terms"] == {"late_or_overdue": [1, 20], "dissatisfied": [1, 10]}
+    assert e["terms"] == {"late_overdue_or_petitioned": [1, 20], "dissatisfied": [1, 10]}
     # 0.85 < 0.9: 0.85 × 6 / 0.9 = 17/3 = 5.6666… → 5.6667
     assert e["points"] == 5.6667
-    assert e["formula"].startswith("1 − (resolved_late + in_progress_overdue)")
+    assert e["formula"].startswith(
+        "1 − (resolved_late + in_progress_overdue + dossiers_petitioned"
+        " − dossiers_petitioned_late)")
 
 
 def test_satisfaction_766_overdue_in_progress_counts() -> None:

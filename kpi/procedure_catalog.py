@@ -1,0 +1,142 @@
+"""The procedure catalog (danh mục TTHC, công khai — EVENTS.md v1.1): one entry per
+(unit, procedure), ``subject`` = ``{unit_code}/{procedure_code}``.
+
+An entry's state is the set of its facts (kinds ``procedure_published``,
+``procedure_withdrawn``, and ``used`` link facts from the dossiers of that (receiving unit,
+procedure): :mod:`kpi.links`). As known before a horizon:
+
+* the entry is *in force* at an instant ``J`` when its latest publication or withdrawal
+  before ``J`` is a publication, which also says what it offers then (``online_level``,
+  ``online_payment``: a later publication updates the entry);
+* ``procedures_published`` (+ ``_on_time`` when at or before its ``due_at``, or without
+  one): the entry's first publication, counted in the periods of its instant, the unit in
+  force then;
+* for every period from the first publication up to the horizon, judged at the period's end
+  (or the horizon while it runs), an entry in force counts in ``procedures`` and, by what it
+  offers, ``procedures_online`` / ``_full_online`` / ``_online_payment``, each with its
+  ``_used`` count when a dossier of that (receiving unit, procedure) was received in the
+  period online / fully online / paid online (a ``used`` link received in the period); the
+  unit is the one in force just before the judged instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kpi.attribution import Attribution
+from kpi.contribution import Levels, Row, add_judged_rows, add_rows, next_open_change
+from kpi.dossier import DossierState, Fact
+from kpi.periods import period_keys, periods_between
+
+PUBLISHED = "procedure_published"
+WITHDRAWN = "procedure_withdrawn"
+USED = "used"
+KINDS = frozenset({PUBLISHED, WITHDRAWN, USED})
+
+ONLINE, FULL, PAYMENT = "online", "full", "payment"
+"""Flags of a ``used`` link: a dossier received with channel ``online``, with
+``online_level`` ``full``, paid online."""
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """What is known of one catalog entry before a horizon."""
+
+    subject: str
+    unit: str
+    level: str
+    procedure: str
+    first_published_at: float
+    published_on_time: bool
+    changes: tuple[Fact, ...]
+    """Publications and withdrawals, in time order (ties by content)."""
+    used: dict[str, tuple[float, ...]]
+    """Flag → receipt instants of the dossiers that used the entry that way."""
+
+    def offer_at(self, instant: float) -> tuple[str, bool] | None:
+        """(online_level, online_payment) in force at ``instant`` (changes strictly
+        before it), None when not in force."""
+        latest = None
+        for fact in self.changes:
+            if fact[1] >= instant:
+                break
+            latest = fact
+        if latest is None or latest[0] != PUBLISHED:
+            return None
+        return latest[5], bool(latest[6])
+
+
+def summarize_entry(state: DossierState, horizon: float) -> CatalogEntry | None:
+    """The entry as known before ``horizon``; None until a publication is visible."""
+    changes: list[Fact] = []
+    used: dict[str, list[float]] = {}
+    for fact in state.facts.values():
+        if fact[1] >= horizon:
+            continue
+        kind = fact[0]
+        if kind == PUBLISHED or kind == WITHDRAWN:
+            changes.append(fact)
+        elif kind == USED:
+            used.setdefault(fact[3], []).append(fact[2])
+    published = [f for f in changes if f[0] == PUBLISHED]
+    if not published:
+        return None
+    changes.sort(key=lambda f: (f[1], repr(f)))
+    first = min(published, key=lambda f: (f[1], repr(f)))
+    due = first[8]
+    return CatalogEntry(state.code, first[2], first[3], first[4], first[1],
+                        due is None or first[1] <= due, tuple(changes),
+                        {flag: tuple(sorted(ts)) for flag, ts in used.items()})
+
+
+def _used_in(instants: tuple[float, ...] | None, start: float, end: float) -> bool:
+    return bool(instants) and any(start <= t < end for t in instants)  # type: ignore[union-attr]
+
+
+def entry_rows(e: CatalogEntry, horizon: float, attribution: Attribution,
+               levels: Levels | None = None) -> list[Row]:
+    """What one catalog entry, as known before ``horizon``, adds to each unit."""
+    rows: list[Row] = []
+    published = ("procedures_published", "procedures_published_on_time") \
+        if e.published_on_time else ("procedures_published",)
+    add_rows(rows, attribution, levels, e.unit, e.level, e.first_published_at,
+             period_keys(e.first_published_at), published)
+    judged: list[tuple[str, float, tuple[str, ...]]] = []
+    for period in periods_between(e.first_published_at, horizon):
+        if period.start >= horizon:
+            continue
+        instant = period.end if period.end < horizon else horizon
+        offer = e.offer_at(instant)
+        if offer is None:
+            continue
+        online_level, payment = offer
+        keys = ["procedures"]
+        if online_level != "none":
+            keys.append("procedures_online")
+            if _used_in(e.used.get(ONLINE), period.start, period.end):
+                keys.append("procedures_online_used")
+        if online_level == "full":
+            keys.append("procedures_full_online")
+            if _used_in(e.used.get(FULL), period.start, period.end):
+                keys.append("procedures_full_online_used")
+        if payment:
+            keys.append("procedures_online_payment")
+            if _used_in(e.used.get(PAYMENT), period.start, period.end):
+                keys.append("procedures_online_payment_used")
+        judged.append((period.key, instant, tuple(keys)))
+    add_judged_rows(rows, attribution, levels, e.unit, e.level, judged)
+    return rows
+
+
+def entry_next_change(e: CatalogEntry | None, horizon: float, attribution: Attribution
+                      ) -> list[float]:
+    """Instants ≥ ``horizon`` at which the entry's rows may change with no new event
+    (besides future-dated facts): while in force, a new month and a unit version
+    changing."""
+    if e is None or e.offer_at(horizon) is None:
+        return []
+    return next_open_change(horizon, attribution)
+
+
+__all__ = ["FULL", "KINDS", "ONLINE", "PAYMENT", "CatalogEntry", "entry_next_change",
+           "entry_rows", "summarize_entry"]
