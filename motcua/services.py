@@ -49,7 +49,8 @@ def services(settings: Settings, bootstrap: str, console: Console) -> Iterator[N
     """The SQL sink and the metrics endpoint, as threads of this process."""
     registry = CollectorRegistry()
     groups = {**default_groups(settings),
-              pipeline_group(settings): [settings.topics.events, settings.topics.contributions]}
+              pipeline_group(settings): [settings.topics.events, settings.topics.links,
+                                         settings.topics.contributions]}
     try:
         metrics = start_metrics(settings, bootstrap, registry=registry, groups=groups)
         console.print(f"metrics: http://127.0.0.1:{settings.metrics_port}/metrics")

@@ -22,6 +22,9 @@ def rdkafka_config(settings: Settings, bootstrap: str, **overrides: Any) -> dict
         "enable.idempotence": True,
         "acks": "all",
         "client.id": "motcua-producer",
+        # the Java client's hashing (kafka-python, aiokafka and faust use it too): one
+        # subject's records land on one partition whichever client sent them
+        "partitioner": "murmur2_random",
     }
     if settings.kafka_sasl_mechanism:
         config["sasl.mechanism"] = settings.kafka_sasl_mechanism

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,6 +28,7 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -41,6 +42,16 @@ class TopicNames(BaseModel):
     dlq: str = "motcua.events.dlq"
     contributions: str = "motcua.contributions"
     kpi: str = "motcua.kpi.v1"
+    links: str = "motcua.events.v1.links"
+    """The worker's join records (kpi.links), co-partitioned with ``events``; by default the
+    events topic's name + ``.links``, so a renamed events topic brings its own."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _links_follow_events(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "links" not in data and "events" in data:
+            return {**data, "links": f"{data['events']}.links"}
+        return data
 
 
 class Settings(BaseSettings):

@@ -76,6 +76,9 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.events, n, key="subject (mã hồ sơ)", retention_ms=-1),
         TopicSpec(t.dlq, n, key="subject when recoverable, else none", retention_ms=-1),
         TopicSpec(t.contributions, n, key="unit"),
+        # join records (kpi.links) to the subject they name; co-partitioned with the events
+        # (same count, same key hashing), so a link reaches the worker holding its target
+        TopicSpec(t.links, n, key="target subject"),
         TopicSpec(t.kpi, n, key="unit|period", compacted=True),
         # the stream worker's state, rebuilt from them after every assignment; partition p
         # holds the rows of the dossiers of events partition p (contributions partition p)

@@ -191,15 +191,19 @@ def create_app(
     )
     topics = Topics(events=names.events, contributions=names.contributions, kpi=names.kpi,
                     dlq=names.dlq, dossiers_changelog=changelog_topic(settings, "dossiers"),
-                    applied_changelog=changelog_topic(settings, "applied"))
+                    applied_changelog=changelog_topic(settings, "applied"), links=names.links)
     pipeline = Pipeline(topics, FaustProducer(app), KafkaChangelogs(settings, bootstrap),
                         clock=clock, with_criteria=with_criteria,
                         registry=registry)
     app.pipeline = pipeline
-    for name in (names.events, names.contributions):  # subscribed, without agents
+    # subscribed, without agents; faust's assignor gives a worker the same partitions of
+    # every subscribed topic with the same partition count (co-partitioned), so events
+    # partition p and links partition p (the link's target subject) go to one worker
+    for name in (names.events, names.links, names.contributions):
         app.topics.add(app.topic(name, partitions=n, key_type=bytes, value_type=bytes,
                                  key_serializer="raw", value_serializer="raw"))
     app.batch_handlers = {names.events: app.handler(pipeline.handle_track),
+                          names.links: app.handler(pipeline.handle_track),
                           names.contributions: app.handler(pipeline.handle_aggregate)}
 
     async def revoked(sender: Any, *args: Any, **kwargs: Any) -> None:

@@ -52,10 +52,10 @@ import msgspec
 import orjson
 
 from kpi.attribution import NO_REGISTRY, Attribution
-from kpi.contribution import contribution_rows, next_change
 from kpi.counters import INDEX, Counters
 from kpi.dossier import DossierState, Fact, FactKey, fact_key, fact_of
 from kpi.sla import CalendarFor, summarize
+from kpi.subject import subject_next_change, subject_rows
 from schemas.events import Event
 
 SEP = "\x1f"
@@ -224,20 +224,25 @@ class Tracker:
         rec.version = v = self.versions.next(rec.version)
         out: list[tuple[str, Entry]] = []
         by_key: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
-        if d is not None:
-            attribution = self.attribution
-            levels: dict[str, str] | None = {} if attribution.keeps_totals else None
-            for key, periods, counts in contribution_rows(d, now, attribution, levels):
-                rows = by_key.get(key)
-                if rows is None:
-                    by_key[key] = [(periods, counts)]  # tuples: JSON arrays on the wire
-                else:
-                    rows.append((periods, counts))
-            for key, rows in by_key.items():
-                # without a registry the level is the dossier's (cheaper than ``levels``)
-                level = levels[key] if levels is not None else (
-                    d.level if key == d.unit else d.handling_level)
-                out.append((key, [rec.code, v, level, rows]))
+        attribution = self.attribution
+        # a plain dossier without a registry: its level is the dossier's (cheaper than
+        # ``levels``); any other subject reports the level of each counter key
+        plain = d is not None and not d.mixed and not attribution.keeps_totals
+        levels: dict[str, str] | None = None if plain else {}
+        for key, periods, counts in subject_rows(state, now, self.calendar_for, attribution,
+                                                 levels, d, summarized=True):
+            rows = by_key.get(key)
+            if rows is None:
+                by_key[key] = [(periods, counts)]  # tuples: JSON arrays on the wire
+            else:
+                rows.append((periods, counts))
+        for key, rows in by_key.items():
+            if levels is not None:
+                level = levels[key]
+            else:
+                assert d is not None
+                level = d.level if key == d.unit else d.handling_level
+            out.append((key, [rec.code, v, level, rows]))
         if len(by_key) == 1:
             keys: str | None = sys.intern(next(iter(by_key)))
         else:
@@ -248,8 +253,8 @@ class Tracker:
                 if key not in by_key:
                     out.append((key, [rec.code, v, None, []]))
         rec.keys = keys
-        self.schedule(rec, next_change(state, now, self.calendar_for, summary=d,
-                                       summarized=True, attribution=self.attribution))
+        self.schedule(rec, subject_next_change(state, now, self.calendar_for, summary=d,
+                                               summarized=True, attribution=self.attribution))
         return out
 
     def schedule(self, rec: Tracked, at: float | None) -> None:
@@ -299,8 +304,8 @@ class Tracker:
             self.stale.add(code)
             self.schedule(rec, row.h)
         else:
-            self.schedule(rec, next_change(rec.state, row.h, self.calendar_for,
-                                           attribution=self.attribution))
+            self.schedule(rec, subject_next_change(rec.state, row.h, self.calendar_for,
+                                                   attribution=self.attribution))
 
 
 @dataclass(slots=True)
@@ -400,6 +405,17 @@ class Aggregator:
         return out
 
 
+def encode_link(key: str, fact: Fact) -> bytes:
+    """A links-topic record value: ``[fact key, fact]`` (kpi.links)."""
+    return orjson.dumps([key, fact])
+
+
+def decode_link(value: bytes) -> tuple[str, Fact]:
+    """:func:`encode_link` reversed."""
+    key, fact = orjson.loads(value)
+    return key, tuple(fact)
+
+
 def decode_entries(value: bytes) -> list[Entry]:
     return orjson.loads(value)["d"]
 
@@ -409,4 +425,5 @@ def encode_entries(entries: list[Entry]) -> bytes:
 
 
 __all__ = ["Aggregator", "Applied", "Tracked", "Tracker", "Versions", "decode_entries",
-           "encode_entries", "join_keys", "pack_facts", "split_keys", "unpack_facts"]
+           "decode_link", "encode_entries", "encode_link", "join_keys", "pack_facts",
+           "split_keys", "unpack_facts"]

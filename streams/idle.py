@@ -27,7 +27,7 @@ def group_lag(settings: Settings, bootstrap: str, group: str | None = None) -> d
     from runtime.kafka import group_lag as lag_of
     from runtime.topics import pipeline_group
 
-    topics = [settings.topics.events, settings.topics.contributions]
+    topics = [settings.topics.events, settings.topics.links, settings.topics.contributions]
     return lag_of(settings, bootstrap, group or pipeline_group(settings), topics)
 
 

@@ -11,6 +11,10 @@ Data flow::
       │    valid ───► Tracker (kpi.dossier fold, idempotent; counts attributed with the
       │                 unit registry, kpi.attribution); changed dossiers' rows ──►
       │                 dossiers changelog
+      │    joins ───► links topic (key = the target subject, co-partitioned with events):
+      │                 the kpi.links link facts of every subject that received a fact of a
+      │                 SOURCE kind (a dossier's receipt or payment, a petition's receipt);
+      │                 read back by the same step and folded into the target like an event
       ▼
     contributions topic (key = counter key: a unit's own figures, or its total): the
       │  WHOLE current contribution of every dossier touched in the batch, with a version
@@ -70,6 +74,8 @@ from kpi.attribution import AS_WAS, Attribution, split_scoped
 from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
 from kpi.decode import decode_record
+from kpi.links import SOURCE_KINDS as LINK_SOURCES
+from kpi.links import links_of
 from kpi.periods import parse_period
 from kpi.registry import UnitRegistry
 from kpi.report import build_report, report_criteria, snapshot_key
@@ -82,7 +88,9 @@ from streams.core import (
     Tracked,
     Tracker,
     decode_entries,
+    decode_link,
     encode_entries,
+    encode_link,
     split_keys,
 )
 from streams.ports import ChangelogSource, Delivery, Producer, Row
@@ -128,6 +136,8 @@ class Topics:
     dlq: str
     dossiers_changelog: str
     applied_changelog: str
+    links: str = "links"
+    """Join records (:mod:`kpi.links`), keyed by their target subject."""
 
 
 class Pipeline:
@@ -238,8 +248,18 @@ class Pipeline:
                          msg.offset)
         touched: dict[str, Any] = {}
         changed: set[str] = set()
+        linking: set[str] = set()
         dead: list[DeadLetter] = []
+        links_topic = topics.links
         for msg in records:
+            if msg.topic == links_topic:  # a join record: a fact for the subject it names
+                code = msg.key.decode() if msg.key is not None else ""
+                lkey, lfact = decode_link(msg.value)
+                rec, did_change = tracker.apply_fact(code, lkey, lfact, msg.partition)
+                touched[code] = rec
+                if did_change:
+                    changed.add(code)
+                continue
             raw_value = msg.value
             headers = getattr(msg, "headers", None)  # CloudEvents binary mode: ce_* headers
             try:
@@ -260,6 +280,8 @@ class Pipeline:
             touched[subject] = rec
             if did_change:
                 changed.add(subject)
+            if fact[0] in LINK_SOURCES:
+                linking.add(subject)
         for dl in dead:
             sent.append(await send(topics.dlq, dl.key, dl.encode(), None, dl.headers()))
         self.stats["dead"] += len(dead)
@@ -279,6 +301,10 @@ class Pipeline:
                 stale.discard(code)
         sent.extend(await self.producer.send_rows(topics.dossiers_changelog, rows))
         await self._send_entries(sent, by_unit)
+        for code in linking:  # every time, duplicates too: a link lost in a crash is resent
+            for target, lkey, lfact in links_of(code, touched[code].state.facts.values()):
+                sent.append(await send(links_topic, target.encode(), encode_link(lkey, lfact)))
+                self.stats["links"] += 1
         await self.delivered(sent)
         self.stats["events"] += len(records)
 

@@ -93,7 +93,7 @@ class Monitor:
         consumer, admin_client = self._clients
         t = self.settings.topics
         pipeline = group_lag(self.settings, self.bootstrap, pipeline_group(self.settings),
-                             [t.events, t.contributions], consumer=consumer,
+                             [t.events, t.links, t.contributions], consumer=consumer,
                              admin_client=admin_client)
         sink = group_lag(self.settings, self.bootstrap, sink_group(self.settings),
                          [t.events, t.dlq, t.kpi], consumer=consumer, admin_client=admin_client)

@@ -152,3 +152,79 @@ def iter_keys(lines: list[bytes]) -> Iterator[tuple[bytes | None, bytes]]:
         yield (key.encode() if isinstance(key, str) else None), line
 
 
+
+
+def family_lines(n_events: int, *, seed: int = 7, units: int = 6,
+                 now: float | None = None) -> list[bytes]:
+    """:func:`fallback_lines` (dossiers of procedure P1 at units U0…U5) plus the v1.1
+    families at about a tenth of the volume each: petitions (PAKN) — a third naming one of
+    those dossiers, some outside competence, answered early, late or never, some rated —, a
+    procedure catalog per unit (P1 and P2: published with deadlines, some late, some
+    updated or withdrawn later) and documents. Shuffled, with duplicates: every join
+    crosses subjects and partitions."""
+    rng = random.Random(seed + 1000)
+    now = now if now is not None else datetime.now(UTC).timestamp()
+    dossier_lines = fallback_lines(n_events, seed=seed, units=units, now=now)
+    codes = sorted({obj["subject"] for line in dossier_lines
+                    if (obj := _json(line)) is not None and "subject" in obj})
+    out: list[dict[str, Any]] = []
+    n = 10_000_000  # ids apart from the dossiers' (same source)
+    for u in range(units):
+        unit = f"U{u}"
+        for procedure in ("P1", "P2"):
+            subject = f"{unit}/{procedure}"
+            t = now - rng.uniform(160, 200) * 86400
+            data = {"unit_code": unit, "unit_level": "district", "procedure_code": procedure,
+                    "online_level": rng.choice(["none", "partial", "full"]),
+                    "online_payment": rng.random() < 0.5,
+                    "due_at": _ts(t + rng.uniform(-5, 5) * 86400)}
+            out.append(_event(n := n + 1, "procedure.published", subject, t, data))
+            if rng.random() < 0.5:
+                later = now - rng.uniform(10, 120) * 86400
+                if rng.random() < 0.5:
+                    out.append(_event(n := n + 1, "procedure.withdrawn", subject, later))
+                else:
+                    out.append(_event(n := n + 1, "procedure.published", subject, later,
+                                      {**data, "online_level": "full",
+                                       "online_payment": True}))
+    for p in range(n_events // 10):
+        code = f"PAKN-{seed}-{p:05d}"
+        received = now - rng.uniform(3600, 150 * 86400)
+        data = {"unit_code": f"U{rng.randrange(units)}", "unit_level": "district",
+                "channel": rng.choice(["direct", "online", "postal", "hotline"]),
+                "within_competence": rng.random() < 0.9}
+        if rng.random() < 0.5:
+            data["due_at"] = _ts(received + rng.uniform(1, 20) * 86400)
+        else:
+            data["processing_days"] = rng.randrange(1, 15)
+        if rng.random() < 0.35:
+            data["dossier_code"] = rng.choice(codes)
+        out.append(_event(n := n + 1, "petition.received", code, received, data))
+        if rng.random() < 0.7:
+            answered = received + rng.uniform(0.1, 25) * 86400
+            if answered < now:
+                out.append(_event(n := n + 1, "petition.answered", code, answered))
+                if rng.random() < 0.5:
+                    out.append(_event(n := n + 1, "petition.rated", code, answered + 600,
+                                      {"rating": rng.choice(["satisfied", "neutral",
+                                                             "dissatisfied"])}))
+    for d in range(n_events // 10):
+        electronic = rng.random() < 0.8
+        out.append(_event(n := n + 1, "document.issued", f"VB-{seed}-{d:05d}",
+                          now - rng.uniform(3600, 150 * 86400),
+                          {"unit_code": f"U{rng.randrange(units)}", "unit_level": "district",
+                           "electronic": electronic,
+                           "digitally_signed": electronic and rng.random() < 0.7}))
+    lines = [orjson.dumps(e) for e in out]
+    lines += [rng.choice(lines) for _ in range(len(lines) // 30)]
+    lines += dossier_lines
+    rng.shuffle(lines)
+    return lines
+
+
+def _json(line: bytes) -> dict[str, Any] | None:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
