@@ -18,6 +18,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -213,3 +214,37 @@ def test_idempotent_producers(topic_settings: Callable[..., Settings]) -> None:
     got = _consume_kafka_python(bootstrap, topic, f"idem-{uuid.uuid4().hex[:6]}",
                                 2 * PER_CLIENT)
     assert sorted(got) == sorted(_records("kafka-python") + _records("confluent-kafka"))
+
+
+def test_one_subject_one_partition_whichever_client_sends(
+        topic_settings: Callable[..., Settings]) -> None:
+    """The HTTP ingest's librdkafka producer (runtime.rdkafka) hashes keys as kafka-python
+    does (the Java client's murmur2): a dossier's events sent over HTTP and over Kafka land
+    on one partition, so one worker holds the whole dossier (and its links)."""
+    import confluent_kafka
+    from kafka import KafkaProducer
+
+    from runtime.rdkafka import rdkafka_config
+
+    settings = topic_settings()
+    bootstrap = str(settings.kafka_bootstrap)
+    topic = f"test.partitioning.{uuid.uuid4().hex[:8]}"
+    admin_client = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin_client.create_topics([NewTopic(topic, 6, 1)])
+    admin_client.close()
+    keys = [f"H29.01-2511{i:02d}-{i * 7919:05d}".encode() for i in range(60)]
+    java = KafkaProducer(bootstrap_servers=bootstrap)
+    by_java = {k: java.send(topic, b"{}", key=k).get(timeout=30).partition for k in keys}
+    java.close()
+    rd = confluent_kafka.Producer(rdkafka_config(settings, bootstrap))
+    by_rd: dict[bytes, int] = {}
+
+    def delivered(err: Any, msg: Any) -> None:
+        assert err is None, err
+        by_rd[msg.key()] = msg.partition()
+
+    for k in keys:
+        rd.produce(topic, b"{}", key=k, on_delivery=delivered)
+    assert rd.flush(30) == 0
+    assert len(set(by_java.values())) > 1  # the keys do spread over partitions
+    assert by_rd == by_java
