@@ -71,6 +71,7 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
     n = 0
     valid = 0
     quick_fact = fast_fact  # kpi.decode's first step, inlined: this loop runs per line
+    petitions: set[str] = set()  # the sources of petitioned links (kpi.links)
     for n, raw in enumerate(lines, start=1):
         quick = quick_fact(raw)
         if quick is not None:
@@ -86,6 +87,8 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
                     errors.append((n, exc.reason))
                 continue
         valid += 1
+        if fact[0] == "petition_received":
+            petitions.add(subject)
         facts = facts_by_code.get(subject)
         if facts is None:
             facts_by_code[subject] = {key: fact}
@@ -97,7 +100,7 @@ def _fold_lines(lines: Iterable[bytes], progress: Callable[[int], None] | None) 
             progress(n)
     out.lines = n
     out.valid = valid
-    add_links(facts_by_code)  # the joins (kpi.links): after the whole input is folded
+    add_links(facts_by_code, petitions)  # the joins (kpi.links): after the whole input
     return out
 
 

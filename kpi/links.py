@@ -83,12 +83,25 @@ def links_of(code: str, facts: Iterable[Fact]) -> list[Link]:
     return out
 
 
-def add_links(facts_by_code: dict[str, dict[FactKey, Fact]]) -> int:
-    """The batch join: fold every link of every subject of a whole input into its target;
-    returns how many were folded. A target absent from the input is skipped (a state of
-    links alone contributes nothing, as in the stream)."""
-    pending = [link for code, facts in facts_by_code.items()
-               for link in links_of(code, facts.values())]
+def add_links(facts_by_code: dict[str, dict[FactKey, Fact]],
+              petitions: Iterable[str] | None = None) -> int:
+    """The batch join: fold every link of a whole input into its target; returns how many
+    were folded. A target absent from the input is skipped (a state of links alone
+    contributes nothing, as in the stream), so only links into catalog entries present in
+    the input are derived from the dossiers, and — when the caller knows them —
+    ``petitions`` (the subjects with a ``petition_received`` fact) are the only sources of
+    ``petitioned`` links looked at: an input without a catalog or petitions costs next to
+    nothing."""
+    entries = {code for code in facts_by_code if "/" in code
+               and any(f[0] == "procedure_published" for f in facts_by_code[code].values())}
+    pending: list[Link] = []
+    if petitions is None:
+        petitions = facts_by_code if not entries else ()
+    for code in petitions:
+        pending.extend(links_of(code, facts_by_code[code].values()))
+    if entries:
+        pending.extend(link for code, facts in facts_by_code.items()
+                       for link in links_of(code, facts.values()))
     n = 0
     for target, key, fact in pending:
         facts = facts_by_code.get(target)
