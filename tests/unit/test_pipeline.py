@@ -465,3 +465,32 @@ async def test_a_sweep_takes_at_most_max_swept_and_leaves_the_rest_due() -> None
             assert pipeline.stats["swept"] == swept
     finally:
         streams.pipeline.MAX_SWEPT = kept
+
+
+@sync
+async def test_a_petition_links_its_dossier_through_the_links_topic() -> None:
+    """A petition naming dossier HS1 makes the tracker send a link keyed HS1 (again on a
+    duplicate: a link lost in a crash is resent); folding that link record changes HS1's
+    contribution — it is counted in ``dossiers_petitioned`` — and a second copy changes
+    nothing."""
+    pipeline, producer = _pipeline()
+    await _ready(pipeline)
+    await pipeline.track_batch([_event(_received(), b"HS1", 0)])
+    [used] = producer.to(TOPICS.links)  # an online dossier: a link to its catalog entry
+    assert used.key == b"U1/P"
+    petition = orjson.dumps(event_dict(
+        "petition.received", "2025-06-16T09:00:00+07:00", "PAKN1", id_="p1", unit_code="U1",
+        unit_level="commune", due_at="2025-06-26T17:00:00+07:00", dossier_code="HS1"))
+    await pipeline.track_batch([_event(petition, b"PAKN1", 1)])
+    [link] = producer.to(TOPICS.links)[1:]
+    assert link.key == b"HS1"
+    await pipeline.track_batch([_event(petition, b"PAKN1", 2)])  # a duplicate
+    assert len(producer.to(TOPICS.links)) == 3
+    before = len(producer.to(TOPICS.contributions))
+    await pipeline.track_batch([Rec(TOPICS.links, 0, 0, link.key, link.value)])
+    [entry] = [e for s in producer.to(TOPICS.contributions)[before:]
+               if s.key == b"U1" for e in decode_entries(s.value) if e[0] == "HS1"]
+    assert any("dossiers_petitioned" in keys for _periods, keys in entry[3])
+    rows = len(producer.to(TOPICS.dossiers_changelog))
+    await pipeline.track_batch([Rec(TOPICS.links, 0, 1, link.key, link.value)])
+    assert len(producer.to(TOPICS.dossiers_changelog)) == rows  # the same fact: no change
