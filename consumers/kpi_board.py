@@ -16,7 +16,8 @@ scrape — the name of the unit's newest served snapshot — so it adds no serie
 docs/decisions/metrics-unit-name-label.md); a unit without a known name has no
 ``unit_name`` label (Prometheus reads an absent label and an empty one alike). A ratio
 whose denominator is 0 is null in the report and has no sample (never a fake 0); every
-count key has a sample.
+count key has a sample — dossiers', and those of petitions, the procedure catalog and
+documents (EVENTS.md v1.1), all under ``kpi`` (tests/unit/test_families_outputs.py).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 RATIO_HELP = "KPI ratio (tỷ lệ), EVENTS.md"
-COUNT_HELP = "KPI count (số hồ sơ), EVENTS.md"
+COUNT_HELP = "KPI count (số lượng: hồ sơ, PAKN, TTHC, văn bản), EVENTS.md"
 
 
 def current_periods(now: float) -> tuple[str, str, str]:

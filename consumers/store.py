@@ -13,6 +13,9 @@ Tables (the Alembic revisions in ``migrations/`` create exactly these):
   it); ``view`` is always ``as_was``: the stored snapshots are the live "as it was" view
   (EVENTS.md v1.1), the restated view is computed from them when read
   (``motcua report --db --view restated``). ``unit_name`` is the name the snapshot carries;
+  one column per count key (:data:`kpi.counters.COUNT_KEYS`) and per ratio key
+  (:data:`kpi.ratios.RATIO_KEYS`): revision ``0004_families`` adds those of petitions,
+  the procedure catalog and documents;
 * ``dlq_records``: one row per dead letter, keyed by the (topic, partition, offset) of the
   refused record (its origin; a letter with no Kafka origin — a file line, an HTTP event —
   by its own position on the DLQ topic), with the refused record's key and headers

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kpi.attribution import Attribution
 from kpi.contribution import Levels, Row, add_rows
-from kpi.dossier import DossierState
+from kpi.dossier import DossierState, Fact
 from kpi.periods import period_keys
 
 ISSUED = "document_issued"
@@ -25,12 +25,19 @@ def document_rows(state: DossierState, horizon: float, attribution: Attribution,
     """What the documents of one subject, as known before ``horizon``, add to each unit."""
     rows: list[Row] = []
     for fact in state.facts.values():
-        if fact[0] != ISSUED or fact[1] >= horizon:
-            continue
-        _, ts, unit, level, electronic, signed = fact
-        add_rows(rows, attribution, levels, unit, level, ts, period_keys(ts),
-                 _E_SIGNED if electronic and signed else _ISSUED)
+        if fact[0] == ISSUED and fact[1] < horizon:
+            rows.extend(document_fact_rows(fact, attribution, levels))
     return rows
 
 
-__all__ = ["KINDS", "document_rows"]
+def document_fact_rows(fact: Fact, attribution: Attribution, levels: Levels | None = None
+                       ) -> list[Row]:
+    """What one visible ``document_issued`` fact adds to each unit."""
+    rows: list[Row] = []
+    _, ts, unit, level, electronic, signed = fact
+    add_rows(rows, attribution, levels, unit, level, ts, period_keys(ts),
+             _E_SIGNED if electronic and signed else _ISSUED)
+    return rows
+
+
+__all__ = ["KINDS", "document_fact_rows", "document_rows"]

@@ -52,6 +52,8 @@ class CatalogEntry:
     """Publications and withdrawals, in time order (ties by content)."""
     used: dict[str, tuple[float, ...]]
     """Flag → receipt instants of the dossiers that used the entry that way."""
+    publish_due_at: float | None = None
+    """The ``due_at`` (deadline to publish) of the first publication, if it gave one."""
 
     def offer_at(self, instant: float) -> tuple[str, bool] | None:
         """(online_level, online_payment) in force at ``instant`` (changes strictly
@@ -86,7 +88,7 @@ def summarize_entry(state: DossierState, horizon: float) -> CatalogEntry | None:
     due = first[8]
     return CatalogEntry(state.code, first[2], first[3], first[4], first[1],
                         due is None or first[1] <= due, tuple(changes),
-                        {flag: tuple(sorted(ts)) for flag, ts in used.items()})
+                        {flag: tuple(sorted(ts)) for flag, ts in used.items()}, due)
 
 
 def _used_in(instants: tuple[float, ...] | None, start: float, end: float) -> bool:

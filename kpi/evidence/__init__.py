@@ -14,12 +14,17 @@ A bundle (``<unit>_<period>/``) holds:
 * ``evidence.xlsx``: per scope a summary sheet, a counts sheet and one sheet per criterion
   listing the dossiers behind its numerator and denominator (and a sub-units sheet with a
   registry); every table names its view and scope (:mod:`~kpi.evidence.sheets`);
+* per scope, a sheet each of the v1.1 families (:mod:`~kpi.evidence.families`): the
+  late-answered and open-overdue petitions (PAKN), the procedure catalog entries (offered
+  level, used or not in the period) and the documents issued, each with the counts it
+  stands for;
 * one CSV per sheet (UTF-8 with BOM, so Excel reads Vietnamese correctly);
 * ``manifest.json``: catalogs (id, version), the input file (path, SHA-256, lines),
   generation time, as_of and the SHA-256 of every other file of the bundle.
 
 Modules, one job each: :mod:`~kpi.evidence.select` (which dossiers stand behind which
-criterion), :mod:`~kpi.evidence.model` (the bundle as data), :mod:`~kpi.evidence.sheets`
+criterion), :mod:`~kpi.evidence.families` (which petitions, catalog entries and
+documents), :mod:`~kpi.evidence.model` (the bundle as data), :mod:`~kpi.evidence.sheets`
 (its tables and the cell safety rule), one renderer per format
 (:mod:`~kpi.evidence.xlsx`, :mod:`~kpi.evidence.csv`, :mod:`~kpi.evidence.html`,
 :mod:`~kpi.evidence.markdown`, sharing :mod:`~kpi.evidence.summary`), and
@@ -29,6 +34,13 @@ criterion), :mod:`~kpi.evidence.model` (the bundle as data), :mod:`~kpi.evidence
 from __future__ import annotations
 
 from kpi.evidence.bundle import build_bundle, digest_file, sha256_bytes, write_bundle
+from kpi.evidence.families import (
+    DocumentRow,
+    Families,
+    PetitionRow,
+    ProcedureRow,
+    families_behind,
+)
 from kpi.evidence.html import render_html
 from kpi.evidence.markdown import render_markdown
 from kpi.evidence.model import FORMAT, Bundle, InputInfo, ScopePart, SubunitRow, bundle_dirname
@@ -48,8 +60,12 @@ __all__ = [
     "FORMAT",
     "Bundle",
     "Contributed",
+    "DocumentRow",
     "EvidenceRow",
+    "Families",
     "InputInfo",
+    "PetitionRow",
+    "ProcedureRow",
     "ScopePart",
     "Sheet",
     "SubunitRow",
@@ -61,6 +77,7 @@ __all__ = [
     "digest_file",
     "dossiers_behind",
     "evidence_sheets",
+    "families_behind",
     "neutralise",
     "ratio_terms",
     "render_html",

@@ -12,6 +12,7 @@ from typing import Any
 from kpi.catalog import Catalog
 from kpi.counters import Counters
 from kpi.evidence.csv import csv_bytes
+from kpi.evidence.families import Families
 from kpi.evidence.html import render_html
 from kpi.evidence.markdown import render_markdown
 from kpi.evidence.model import Bundle, InputInfo, assemble
@@ -36,18 +37,23 @@ def build_bundle(
     par_catalog: Catalog | None = None,
     registry: UnitRegistry | None = None,
     registry_info: Mapping[str, Any] | None = None,
+    families: Families | None = None,
 ) -> Bundle:
     """Every file of the evidence bundle of ``unit`` and ``period``, as known before
     ``horizon``, in the view ``as_was``. ``counters`` / ``totals`` / ``levels`` are the
     fields of :func:`kpi.batch.aggregate` run with the same ``registry`` (the bundle
     attributes the dossier rows with it: the sheets add up to those counters);
     ``dossiers`` the summarised dossiers (those without a row for the unit are ignored;
-    :func:`kpi.evidence.select.dossiers_behind` selects them beforehand)."""
+    :func:`kpi.evidence.select.dossiers_behind` selects them beforehand); ``families``
+    the petitions, catalog entries and documents of the same input
+    (:func:`kpi.evidence.families.families_behind` with the same attribution; none: the
+    family sheets are empty)."""
     bundle = assemble(
         unit=unit, period=period, dossiers=dossiers, counters=counters, levels=levels,
         horizon=horizon, generated_at=generated_at, totals=totals, input_info=input_info,
         catalogs=catalogs,
         par_catalog=par_catalog, registry=registry, registry_info=registry_info,
+        families=families,
     )
     files: dict[str, bytes] = {}
     files["summary.html"] = render_html(bundle).encode("utf-8")

@@ -112,7 +112,9 @@ def render_html(bundle: Bundle) -> str:
                               widths=_even_widths(len(header)))]
     parts.append(
         '<p class="note">Danh sách hồ sơ tính vào tử số và mẫu số của từng tiêu chí: tệp '
-        "evidence.xlsx (mỗi tiêu chí một trang) và các tệp CSV kèm theo. Mã băm SHA-256 của "
+        "evidence.xlsx (mỗi tiêu chí một trang) và các tệp CSV kèm theo; danh sách PAKN quá "
+        "hạn, danh mục TTHC và văn bản đi: các trang PAKN quá hạn, Danh mục TTHC, Văn bản "
+        "đi (petitions.csv, procedures.csv, documents.csv). Mã băm SHA-256 của "
         "từng tệp và của dữ liệu nguồn: manifest.json. Thời gian theo giờ Việt Nam (UTC+7)."
         "</p></body></html>"
     )

@@ -56,7 +56,10 @@ def render_markdown(bundle: Bundle) -> str:
         lines += [f"## {n + 1}. Các đơn vị trực thuộc", ""]
         lines += _md_table(header, rows)
     lines.append("Danh sách hồ sơ theo từng tiêu chí: evidence.xlsx và các tệp CSV; "
-                 "mã băm SHA-256: manifest.json. Thời gian theo giờ Việt Nam (UTC+7).")
+                 "danh sách PAKN quá hạn, danh mục TTHC và văn bản đi: các trang PAKN quá "
+                 "hạn, Danh mục TTHC, Văn bản đi (petitions.csv, procedures.csv, "
+                 "documents.csv); mã băm SHA-256: manifest.json. Thời gian theo giờ Việt Nam "
+                 "(UTC+7).")
     return "\n".join(lines) + "\n"
 
 

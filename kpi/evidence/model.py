@@ -26,6 +26,16 @@ from kpi.attribution import AS_WAS, OWN, TOTAL, Attribution, scoped
 from kpi.calendar import local_date, to_local_datetime
 from kpi.catalog import Catalog, shipped_catalogs
 from kpi.counters import Counters
+from kpi.evidence.families import (
+    DocumentRow,
+    Families,
+    PetitionRow,
+    ProcedureRow,
+    document_rows_for,
+    family_criterion_rows,
+    petition_rows_for,
+    procedure_rows_for,
+)
 from kpi.evidence.select import EvidenceRow, contributions_to, criterion_rows
 from kpi.periods import parse_period
 from kpi.registry import UnitRegistry, UnitVersion
@@ -87,15 +97,22 @@ class SubunitRow:
 
 @dataclass
 class ScopePart:
-    """The bundle's unit in one scope: the report (``scope`` inside it) and the dossier
-    rows behind each of its criteria."""
+    """The bundle's unit in one scope: the report (``scope`` inside it), the dossier (and
+    family) rows behind each of its criteria, and the lists of the v1.1 families
+    (:mod:`kpi.evidence.families`)."""
 
     scope: str
     report: dict[str, Any]
     criteria_rows: dict[str, list[EvidenceRow]]
-    """criterion id → its dossier rows."""
+    """criterion id → its dossier rows, then its petition / catalog / document rows."""
     points: dict[str, dict[str, float]]
     """catalog label → {points, max_points}."""
+    petitions: list[PetitionRow] = field(default_factory=list)
+    """The late-answered and open-overdue petitions of the period."""
+    procedures: list[ProcedureRow] = field(default_factory=list)
+    """The catalog entries in force at the period's end or first published in it."""
+    documents: list[DocumentRow] = field(default_factory=list)
+    """The documents issued in the period."""
 
 
 @dataclass
@@ -179,10 +196,11 @@ def assemble(
     par_catalog: Catalog | None = None,
     registry: UnitRegistry | None = None,
     registry_info: Mapping[str, Any] | None = None,
+    families: Families | None = None,
 ) -> Bundle:
     """The bundle of ``unit`` and ``period`` as known before ``horizon``, without files:
-    a report and dossier rows per criterion for each scope, sub-unit rows, manifest.
-    Arguments as :func:`kpi.evidence.bundle.build_bundle`."""
+    a report, dossier and family rows per criterion and the family lists for each scope,
+    sub-unit rows, manifest. Arguments as :func:`kpi.evidence.bundle.build_bundle`."""
     p = parse_period(period)
     on_date = local_date(p.start)
     last_day = local_date(p.end) - dt.timedelta(days=1)
@@ -200,9 +218,16 @@ def assemble(
         criteria = report_criteria(c.to_dict(), level, on_date, pool, par_catalog)
         report = build_report(unit, period, c, horizon, criteria=criteria, level=level,
                               view=AS_WAS, scope=scope, unit_name=name)
-        mine = behind[scoped(unit, scope)]
-        rows = {e["id"]: criterion_rows(e["ratio"], mine, horizon) for e in criteria}
-        parts.append(ScopePart(scope, report, rows, _totals_by_catalog(criteria)))
+        key = scoped(unit, scope)
+        mine = behind[key]
+        fam = families or Families()
+        rows = {e["id"]: [*criterion_rows(e["ratio"], mine, horizon),
+                          *family_criterion_rows(e["ratio"], fam, key, period, horizon)]
+                for e in criteria}
+        parts.append(ScopePart(scope, report, rows, _totals_by_catalog(criteria),
+                               petition_rows_for(fam, key, period),
+                               procedure_rows_for(fam, key, period),
+                               document_rows_for(fam, key, period)))
 
     subunits: list[SubunitRow] = []
     if registry is not None:

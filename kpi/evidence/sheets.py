@@ -8,6 +8,14 @@ per criterion titled by its id (``criterion_<id>.csv``); its total, when it has 
 ``TH Tổng hợp`` / ``summary_total.csv``, ``TH Số liệu`` / ``counts_total.csv`` and
 ``TH <id>`` (``criterion_total_<id>.csv``).
 
+The v1.1 families have a sheet each per scope (:mod:`kpi.evidence.families`), after the
+sub-units and before the criteria: ``PAKN quá hạn`` (``petitions.csv``: the late-answered
+and open-overdue petitions), ``Danh mục TTHC`` (``procedures.csv``: the catalog entries in
+force at the period's end or first published in it) and ``Văn bản đi`` (``documents.csv``);
+``TH …`` / ``…_total.csv`` for the total. Each lists its items, then ``Tổng cộng`` rows
+giving the report's counts the list stands for (first cell ``Tổng cộng: <label>``, the
+count in the second, the count key or formula in ``Căn cứ (khóa đếm)``).
+
 Text cells starting with ``=``, ``+``, ``-``, ``@``, tab or CR are neutralised with a leading
 ``'`` (:func:`neutralise`): dossier codes come from outside.
 """
@@ -20,6 +28,7 @@ from typing import Any
 
 from kpi.attribution import OWN, SCOPE_LABELS_VI, TOTAL, VIEW_LABELS_VI
 from kpi.counters import COUNT_KEYS, COUNT_LABELS_VI
+from kpi.evidence.families import DocumentRow, PetitionRow, ProcedureRow
 from kpi.evidence.model import Bundle, ScopePart, file_stem, term_counts
 from kpi.evidence.select import EvidenceRow
 from kpi.ratios import RATIO_FORMULAS, RATIO_LABELS_VI, compute_ratios
@@ -68,7 +77,12 @@ VIEW_SCOPE_HEADERS = ("Góc nhìn", "Phạm vi")
 
 _PREFIX = {OWN: "", TOTAL: "TH "}
 _SUFFIX = {OWN: "", TOTAL: "_total"}
-_RESERVED = {"tổng hợp", "số liệu", "đơn vị trực thuộc", "th tổng hợp", "th số liệu"}
+PETITIONS_TITLE, PROCEDURES_TITLE, DOCUMENTS_TITLE = "PAKN quá hạn", "Danh mục TTHC", "Văn bản đi"
+FOOTER_VI = "Tổng cộng"
+"""First words of the first cell of a family sheet's count rows."""
+_RESERVED = {"tổng hợp", "số liệu", "đơn vị trực thuộc", "th tổng hợp", "th số liệu",
+             *(prefix + t.lower() for prefix in ("", "th ")
+               for t in (PETITIONS_TITLE, PROCEDURES_TITLE, DOCUMENTS_TITLE))}
 
 
 def evidence_sheets(bundle: Bundle) -> list[Sheet]:
@@ -79,10 +93,12 @@ def evidence_sheets(bundle: Bundle) -> list[Sheet]:
                                                    taken | _RESERVED)
               for part in bundle.parts for c in part.report["criteria"]}
     head: list[Sheet] = []
+    middle: list[Sheet] = []
     tail: list[Sheet] = []
     for part in bundle.parts:
         tag = [VIEW_LABELS_VI[bundle.view], SCOPE_LABELS_VI[part.scope]]
         head += _scope_sheets(bundle, part, titles, taken, tag)
+        middle += _family_sheets(part, taken, tag)
         for c in part.report["criteria"]:
             sheet = Sheet(titles[(part.scope, c["id"])],
                           f"criterion{_SUFFIX[part.scope]}_{file_stem(c['id'])}.csv",
@@ -91,7 +107,50 @@ def evidence_sheets(bundle: Bundle) -> list[Sheet]:
             tail.append(sheet)
     if bundle.subunits:
         head.append(_subunit_sheet(bundle, taken))
-    return [*head, *tail]
+    return [*head, *middle, *tail]
+
+
+PETITION_FOOTERS: tuple[tuple[str, str], ...] = (
+    ("PAKN trả lời quá hạn", "petitions_answered − petitions_answered_on_time"),
+    ("PAKN đang xử lý quá hạn", "petitions_open_overdue"),
+)
+PROCEDURE_FOOTER_KEYS = (
+    "procedures", "procedures_published", "procedures_published_on_time",
+    "procedures_online", "procedures_full_online", "procedures_online_payment",
+    "procedures_online_used", "procedures_full_online_used", "procedures_online_payment_used",
+)
+DOCUMENT_FOOTER_KEYS = ("documents_issued", "documents_e_signed")
+
+
+def _footer_value(counts: dict[str, int], formula: str) -> int:
+    """A count key, or ``a − b`` of two."""
+    a, _, b = formula.partition(" − ")
+    return counts[a] - (counts[b] if b else 0)
+
+
+def _family_sheets(part: ScopePart, taken: set[str], tag: list[str]) -> list[Sheet]:
+    """The petitions, catalog and documents sheets of one scope: the items, then the
+    ``Tổng cộng`` rows of the report's counts they stand for."""
+    prefix, suffix = _PREFIX[part.scope], _SUFFIX[part.scope]
+    counts = part.report["counts"]
+    out = []
+    for title, csv_name, headers, items, footers in (
+        (PETITIONS_TITLE, "petitions", PetitionRow.HEADERS, part.petitions,
+         PETITION_FOOTERS),
+        (PROCEDURES_TITLE, "procedures", ProcedureRow.HEADERS, part.procedures,
+         tuple((COUNT_LABELS_VI[k], k) for k in PROCEDURE_FOOTER_KEYS)),
+        (DOCUMENTS_TITLE, "documents", DocumentRow.HEADERS, part.documents,
+         tuple((COUNT_LABELS_VI[k], k) for k in DOCUMENT_FOOTER_KEYS)),
+    ):
+        sheet = Sheet(sheet_title(prefix + title, taken), f"{csv_name}{suffix}.csv",
+                      [[*headers, *VIEW_SCOPE_HEADERS]])
+        sheet.rows.extend([*item.cells(), *tag] for item in items)
+        blanks = [""] * (len(headers) - 3)
+        for label, formula in footers:
+            sheet.rows.append([f"{FOOTER_VI}: {label}", _footer_value(counts, formula),
+                               *blanks, formula, *tag])
+        out.append(sheet)
+    return out
 
 
 def _scope_sheets(bundle: Bundle, part: ScopePart, titles: dict[tuple[str, str], str],
@@ -171,6 +230,10 @@ def _subunit_sheet(bundle: Bundle, taken: set[str]) -> Sheet:
 
 
 __all__ = [
+    "DOCUMENTS_TITLE",
+    "FOOTER_VI",
+    "PETITIONS_TITLE",
+    "PROCEDURES_TITLE",
     "SUBUNIT_COUNT_KEYS",
     "SUBUNIT_RATIO_KEYS",
     "SUMMARY_HEADERS",

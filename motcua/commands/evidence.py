@@ -42,7 +42,8 @@ def evidence(
     ),
 ) -> None:
     """Write OUT/<unit>_<period>/ for each unit and period: summary.html (A4) and
-    summary.md, evidence.xlsx with one sheet of dossiers per criterion, CSV copies
+    summary.md, evidence.xlsx with one sheet of dossiers per criterion and one each of
+    late or overdue petitions, the procedure catalog and documents issued, CSV copies
     (UTF-8 with BOM) and manifest.json (input and file SHA-256).
 
     Reads an event file (--events) or, without it, the events stored by ``motcua sink``
@@ -57,6 +58,7 @@ def evidence(
         build_bundle,
         digest_file,
         dossiers_behind,
+        families_behind,
         write_bundle,
     )
     from kpi.periods import BadPeriod, parse_period
@@ -98,9 +100,11 @@ def evidence(
     book = CalendarBook()
     states = list(batch.states())
     agg = aggregate(states, horizon, book, registry=registry)
+    attribution = Attribution(registry)
     dossiers = dossiers_behind(
         (d for s in states if (d := summarize(s, horizon, book)) is not None), unit, horizon,
-        Attribution(registry))
+        attribution)
+    families = families_behind(states, unit, horizon, book, attribution)
     generated = time.time()
     for u in unit:
         if u not in agg.levels and (registry is None or not registry.versions(u)):
@@ -110,6 +114,7 @@ def evidence(
                 unit=u, period=p, dossiers=dossiers, counters=agg.counters, totals=agg.totals,
                 levels=agg.levels, horizon=horizon, generated_at=generated, input_info=info,
                 par_catalog=par_catalog, registry=registry, registry_info=registry_info,
+                families=families,
             )
             target = write_bundle(bundle, out)
             err.print(f"{target}: {len(bundle.files)} files")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from consumers.store import make_engine, snapshot_row, upgrade, upsert_snapshots
 from motcua.cli import app
-from tests.eventkit import EVENTS_REGISTRY, event_dict, received_dict
+from tests.eventkit import EVENTS_REGISTRY, event_dict, families_quarter, received_dict
 from tests.pgschema import pg_schema
 
 pytestmark = pytest.mark.integration
@@ -221,3 +221,41 @@ def test_stored_figures_restated(units_store: tuple[str, Path]) -> None:
         stored = _stored(url, units, "--view", "restated", "--scope", scope)
         assert {(r["unit"], r["period"]): r["counts"] for r in stored} == \
             {(r["unit"], r["period"]): r["counts"] for r in batch}
+
+
+# --------------------------------------------------------------------------- families (v1.1)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_stored_report_carries_the_family_keys(backend: str, tmp_path: Path) -> None:
+    """The report of the hand-worked families quarter (C1, 2025-Q4: petitions, the
+    procedure catalog, documents), stored as the sink stores it, reads back with every
+    count and ratio key and the numbers of tests/unit/test_families.py."""
+    from kpi.counters import COUNT_KEYS
+    from kpi.ratios import RATIO_KEYS
+    from tests.eventkit import write_jsonl
+    from tests.unit.test_families_outputs import (
+        HAND_WORKED_COUNTS,
+        HAND_WORKED_RATIOS,
+        families_report,
+    )
+
+    batch = families_report(write_jsonl(tmp_path / "families.jsonl", families_quarter()))
+    with contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'families.db'}" if backend == "sqlite"
+               else stack.enter_context(pg_schema(prefix="report")))
+        engine = make_engine(url)
+        upgrade(engine)
+        with engine.begin() as conn:
+            upsert_snapshots(conn, [snapshot_row(batch)])
+        engine.dispose()
+        result = CliRunner().invoke(app, ["report", "--db", url, "--unit", "C1",
+                                          "--period", "2025-Q4", "--json"])
+    assert result.exit_code == 0, result.output
+    stored = orjson.loads(result.stdout)
+    assert stored == batch
+    assert list(stored["counts"]) == list(COUNT_KEYS)
+    assert list(stored["ratios"]) == list(RATIO_KEYS)
+    assert {k: stored["counts"][k] for k in HAND_WORKED_COUNTS} == HAND_WORKED_COUNTS
+    assert {k: stored["ratios"][k] for k in HAND_WORKED_RATIOS} == \
+        pytest.approx(HAND_WORKED_RATIOS, abs=1e-12)
