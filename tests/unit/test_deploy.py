@@ -625,10 +625,36 @@ def test_national_totals_sum_the_province_totals_and_recompute_ratios() -> None:
             assert got == fraction(key, c), key
 
 
-def test_unit_drilldown_variable_comes_from_the_kpi_metric() -> None:
-    unit = dashboards()["motcua-unit.json"]["templating"]["list"]
-    var = next(v for v in unit if v["name"] == "unit")
-    assert var["query"]["query"] == "label_values(motcua_kpi_ratio, unit)"
+def test_unit_pickers_list_units_from_a_metric_every_unit_has() -> None:
+    """Units (and levels) are listed from ``motcua_kpi_count{kpi="received"}``, which every
+    served snapshot has, not from ``motcua_kpi_ratio``: a unit whose denominators are all 0
+    has no ratio series and would vanish from the picker (issue 16). Checked on the real
+    exposition: such a unit has the count series and no ratio series."""
+    from datetime import datetime
+
+    from consumers.kpi_board import KpiBoard
+    from kpi.report import build_report
+    from tests.scrape import samples
+
+    pickers = {(name, v["name"]): v["query"]["query"]
+               for name, d in dashboards().items() for v in d["templating"]["list"]
+               if v["type"] == "query" and v["name"] in ("unit", "level")}
+    assert pickers == {
+        ("motcua-overview.json", "level"):
+            'label_values(motcua_kpi_count{kpi="received"}, level)',
+        ("motcua-overview.json", "unit"):
+            'label_values(motcua_kpi_count{kpi="received",level="$level"}, unit)',
+        ("motcua-unit.json", "unit"): 'label_values(motcua_kpi_count{kpi="received"}, unit)',
+    }
+    now = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
+    board = KpiBoard()
+    board.put(build_report("EMPTY", "2025-05", Counters.from_mapping({}), now,
+                           level="commune"))
+    exposed = samples(board.exposition(["2025-05"]).decode())
+    units = {(name, dict(labels).get("kpi")): dict(labels)["unit"]
+             for name, labels, _value in exposed}
+    assert units.get(("motcua_kpi_count", "received")) == "EMPTY"
+    assert not [s for s in exposed if s[0] == "motcua_kpi_ratio"]
 
 
 # --------------------------------------------------------------------------- prometheus
