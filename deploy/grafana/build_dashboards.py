@@ -1,27 +1,35 @@
-"""Generate the Grafana dashboards of motcua-kpi from plain dicts (committed JSON output).
+"""Generate the Grafana dashboards of motcua-kpi with Grafana's own SDK (committed JSON).
 
     python deploy/grafana/build_dashboards.py          # (re)write deploy/grafana/dashboards/
     python deploy/grafana/build_dashboards.py --check  # exit 1 if the committed files differ
 
-Three dashboards, all on the provisioned datasource uid ``prometheus``:
+Built with the builders and types of ``grafana-foundation-sdk`` (the build for Grafana
+11.2, the version docker-compose.yml runs; a dev dependency), serialised with its
+``JSONEncoder``: panels, field configs, options, queries and variables are the SDK's typed
+objects, and the grid layout is the SDK's (rows, then panels left to right, wrapping at 24
+columns). Three dashboards, all on the provisioned datasource uid ``prometheus``:
 
 * ``motcua-overview``  Tổng quan: each Decision 766 KPI per unit of one level, overdue
   dossiers, and the level's month-to-date trend (ratios recomputed from summed counts);
-* ``motcua-unit``      Chi tiết đơn vị: one unit (templated from
-  ``label_values(motcua_kpi_ratio, unit)``) across month, quarter and year;
+* ``motcua-unit``      Chi tiết đơn vị: one unit across month, quarter and year;
+* ``motcua-pipeline``  Tình trạng hệ thống: throughput, DLQ, consumer lag, freshness,
+  sink latency and errors.
 
 Both KPI dashboards have a ``scope`` variable (Phạm vi, EVENTS.md v1.1): ``own`` — the
 unit's own figures (số liệu của đơn vị), the default — or ``total`` — plus every unit below
 it (tổng hợp); every KPI query selects it. The gauges are the live view "as it was"
-(``view="as_was"``); series are named by unit code and, when known, ``unit_name``. Units of
-one level never overlap, so summing a level's units is right in either scope.
-* ``motcua-pipeline``  Tình trạng hệ thống: throughput, DLQ, consumer lag, freshness,
-  sink latency and errors.
+(``view="as_was"``). Units are listed from ``motcua_kpi_count`` (:data:`UNIT_SOURCE`), which
+every unit has, not from ``motcua_kpi_ratio``, which a unit without any non-zero
+denominator lacks. Per-unit series are named by code and ``unit_name`` (:data:`UNIT_LEGEND`);
+the unit dashboard shows the unit's name in its row titles (hidden variable ``unit_name``).
+Units of one level never overlap, so summing a level's units is right in either scope.
 
 Metric names are the ones ``motcua metrics`` (consumers/metrics.py) and ``motcua sink
 --metrics-port`` (consumers/sink.py SinkMetrics) export; tests/unit/test_deploy.py scrapes
-real endpoints and checks every expression here against them. Panel titles are Vietnamese
-(the readers are civil servants), descriptions English. Standard library only.
+real endpoints and checks every expression here against them, and
+tests/unit/test_dashboards_sdk.py that the committed files are this module's output and
+decode into the SDK's types unchanged. Panel titles are Vietnamese (the readers are civil
+servants), descriptions English.
 """
 
 from __future__ import annotations
@@ -31,8 +39,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from grafana_foundation_sdk.builders import bargauge, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.variants import Dataquery
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as pm
+
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="prometheus")
+"""The provisioned datasource (deploy/grafana/provisioning/datasources/prometheus.yml)."""
 MONTH_RE = "[0-9]{4}-[0-9]{2}"
 
 # ratio key → (Vietnamese title, numerator counts (+), numerator counts (−), denominator
@@ -120,112 +139,149 @@ PERIOD_KINDS = "Tháng : [0-9]{4}-[0-9]{2},Quý : [0-9]{4}-Q[1-4],Năm : [0-9]{4
 SCOPES = "Số liệu của đơn vị : own,Tổng hợp : total"
 """The ``scope`` variable's options, own figures first (the default)."""
 UNIT_LEGEND = "{{unit}} {{unit_name}}"
+"""Legend of a per-unit series: its code and, when the registry knows it, its name."""
+UNIT_SOURCE = 'motcua_kpi_count{kpi="received"}'
+"""What the unit pickers list units from: every served snapshot has every count (a unit
+whose ratios all have a zero denominator has no ``motcua_kpi_ratio`` series at all)."""
 
 
 # --------------------------------------------------------------------------- building blocks
 
 
-def target(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False,
-           fmt: str = "time_series") -> dict[str, Any]:
-    return {"datasource": DATASOURCE, "refId": ref, "expr": expr, "legendFormat": legend,
-            "instant": instant, "range": not instant, "format": fmt}
+def query(expr: str, legend: str = "", ref: str = "A", *, instant: bool = False,
+          table_format: bool = False) -> prometheus.Dataquery:
+    """One Prometheus query of a panel (instant: the latest value; else a range)."""
+    q = (prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref)
+         .datasource(DATASOURCE)
+         .format(pm.PromQueryFormat.TABLE if table_format else pm.PromQueryFormat.TIME_SERIES))
+    return q.instant() if instant else q.range()
 
 
-def refs(exprs: list[tuple[str, str]], **kw: Any) -> list[dict[str, Any]]:
-    return [target(e, legend, chr(ord("A") + i), **kw) for i, (e, legend) in enumerate(exprs)]
+Queries = list[Builder[Dataquery]]
+"""A panel's queries (the SDK's builders of data queries)."""
 
 
-def percent_field(**extra: Any) -> dict[str, Any]:
-    return {
-        "defaults": {
-            "unit": "percentunit", "min": 0, "max": 1, "decimals": 1,
-            "thresholds": {"mode": "absolute", "steps": [
-                {"color": "red", "value": None},
-                {"color": "orange", "value": 0.8},
-                {"color": "green", "value": 0.95},
-            ]},
-            **extra,
-        },
-        "overrides": [],
-    }
+def queries(exprs: list[tuple[str, str]], **kw: Any) -> Queries:
+    """Several queries, refIds A, B, C…"""
+    return [query(e, legend, chr(ord("A") + i), **kw) for i, (e, legend) in enumerate(exprs)]
 
 
-def number_field(unit: str = "short", red_above: float | None = None) -> dict[str, Any]:
-    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+def steps(*pairs: tuple[float | None, str]) -> db.ThresholdsConfig:
+    return (db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=v, color=c) for v, c in pairs]))
+
+
+PERCENT_STEPS = ((None, "red"), (0.8, "orange"), (0.95, "green"))
+"""Ratios: red below 80 %, orange below 95 % (the alerts' target), green from 95 %."""
+
+
+def last_value() -> cb.ReduceDataOptions:
+    return cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
+
+
+Panel = stat.Panel | bargauge.Panel | timeseries.Panel | table.Panel
+
+
+def percent(panel: Panel) -> Panel:
+    """A ratio panel: 0–100 %, one decimal, the ratio thresholds."""
+    return panel.unit("percentunit").min(0).max(1).decimals(1).thresholds(
+        steps(*PERCENT_STEPS))
+
+
+def number(panel: Panel, unit: str = "short", red_above: float | None = None) -> Panel:
+    """A count panel: from 0, green, red from ``red_above``."""
+    pairs: list[tuple[float | None, str]] = [(None, "green")]
     if red_above is not None:
-        steps.append({"color": "red", "value": red_above})
-    return {"defaults": {"unit": unit, "min": 0,
-                         "thresholds": {"mode": "absolute", "steps": steps}},
-            "overrides": []}
+        pairs.append((red_above, "red"))
+    return panel.unit(unit).min(0).thresholds(steps(*pairs))
 
 
-class Board:
-    """Panels laid out left to right, top to bottom on Grafana's 24-column grid."""
-
-    def __init__(self) -> None:
-        self.panels: list[dict[str, Any]] = []
-        self.x = self.y = self.row_h = 0
-
-    def add(self, panel_type: str, title: str, description: str, targets: list[dict],
-            w: int, h: int, field: dict | None = None, options: dict | None = None,
-            **extra: Any) -> None:
-        if self.x + w > 24:
-            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
-        self.panels.append({
-            "id": len(self.panels) + 1, "type": panel_type, "title": title,
-            "description": description, "datasource": DATASOURCE,
-            "gridPos": {"h": h, "w": w, "x": self.x, "y": self.y},
-            "targets": targets, "fieldConfig": field or {"defaults": {}, "overrides": []},
-            "options": options or {}, **extra,
-        })
-        self.x += w
-        self.row_h = max(self.row_h, h)
-
-    def row(self, title: str) -> None:
-        if self.x:
-            self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
-        self.panels.append({"id": len(self.panels) + 1, "type": "row", "title": title,
-                            "collapsed": False, "panels": [],
-                            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}})
-        self.y += 1
+def kpi_bars(title: str, description: str, targets: Queries,
+             w: int, h: int) -> bargauge.Panel:
+    return (bargauge.Panel().title(title).description(description).datasource(DATASOURCE)
+            .targets(targets).span(w).height(h)
+            .orientation(cm.VizOrientation.HORIZONTAL)
+            .display_mode(cm.BarGaugeDisplayMode.GRADIENT).show_unfilled(True)
+            .reduce_options(last_value()))
 
 
-def query_var(name: str, label: str, query: str, *, multi: bool = False,
-              include_all: bool = False) -> dict[str, Any]:
-    return {
-        "name": name, "label": label, "type": "query", "datasource": DATASOURCE,
-        "query": {"query": query, "refId": f"{name}-var"}, "definition": query,
-        "refresh": 2, "sort": 1, "multi": multi, "includeAll": include_all,
-        "current": {}, "options": [], "hide": 0,
-    }
+def big_values(title: str, description: str, targets: Queries,
+               w: int, h: int, *, color: cm.BigValueColorMode = cm.BigValueColorMode.BACKGROUND,
+               graph: cm.BigValueGraphMode = cm.BigValueGraphMode.NONE,
+               text: cm.BigValueTextMode | None = None) -> stat.Panel:
+    panel = (stat.Panel().title(title).description(description).datasource(DATASOURCE)
+             .targets(targets).span(w).height(h).color_mode(color).graph_mode(graph)
+             .reduce_options(last_value()))
+    return panel.text_mode(text) if text is not None else panel
 
 
-def custom_var(name: str, label: str, query: str) -> dict[str, Any]:
+def lines(title: str, description: str, targets: Queries,
+          w: int, h: int, *, legend_table: bool = False) -> timeseries.Panel:
+    legend = cb.VizLegendOptions().show_legend(True)
+    legend = (legend.display_mode(cm.LegendDisplayMode.TABLE)
+              .placement(cm.LegendPlacement.RIGHT).calcs(["lastNotNull"])
+              if legend_table else
+              legend.display_mode(cm.LegendDisplayMode.LIST)
+              .placement(cm.LegendPlacement.BOTTOM))
+    # line width and fill are Grafana's defaults, written out (and overridable)
+    return (timeseries.Panel().title(title).description(description).datasource(DATASOURCE)
+            .targets(targets).span(w).height(h).legend(legend).line_width(1).fill_opacity(0)
+            .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI)
+                     .sort(cm.SortOrder.NONE)))
+
+
+class Layout:
+    """A dashboard under construction: rows and panels in reading order, numbered 1, 2, 3…
+    (Grafana wants unique panel ids; the SDK's layout places them)."""
+
+    def __init__(self, board: db.Dashboard) -> None:
+        self.board = board
+        self.next_id = 1
+
+    def row(self, title: str) -> Layout:
+        self.board.with_row(db.Row(title).id(self.next_id))
+        self.next_id += 1
+        return self
+
+    def add(self, panel: Panel) -> Layout:
+        self.board.with_panel(panel.id(self.next_id))
+        self.next_id += 1
+        return self
+
+
+def query_var(name: str, label: str, expr: str, *, multi: bool = False,
+              include_all: bool = False, hidden: bool = False) -> db.QueryVariable:
+    var = (db.QueryVariable(name).label(label).datasource(DATASOURCE)
+           .query({"query": expr, "refId": f"{name}-var"})
+           .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+           .sort(dm.VariableSort.ALPHABETICAL_ASC).multi(multi).include_all(include_all)
+           .current(dm.VariableOption(text="", value="")).options([]))
+    return var.hide(dm.VariableHide.HIDE_VARIABLE) if hidden else var
+
+
+def custom_var(name: str, label: str, values: str) -> db.CustomVariable:
+    """A fixed list ``text : value,…``; the first option is the default."""
     options = []
-    for i, item in enumerate(query.split(",")):
+    for i, item in enumerate(values.split(",")):
         text, _, value = (part.strip() for part in item.partition(" : "))
-        options.append({"text": text, "value": value, "selected": i == 0})
-    return {
-        "name": name, "label": label, "type": "custom", "query": query,
-        "options": options, "current": {"text": options[0]["text"],
-                                        "value": options[0]["value"]},
-        "multi": False, "includeAll": False, "hide": 0,
-    }
+        options.append(dm.VariableOption(selected=i == 0, text=text, value=value))
+    return (db.CustomVariable(name).label(label).values(values).options(options)
+            .current(dm.VariableOption(text=options[0].text, value=options[0].value))
+            .multi(False).include_all(False))
 
 
-def dashboard(uid: str, title: str, description: str, board: Board,
-              variables: list[dict[str, Any]], time_from: str = "now-30d") -> dict[str, Any]:
-    return {
-        "uid": uid, "title": title, "description": description,
-        "tags": ["motcua", "một cửa"], "timezone": "Asia/Ho_Chi_Minh", "editable": False,
-        "graphTooltip": 1, "schemaVersion": 39, "version": 1, "refresh": "1m",
-        "time": {"from": time_from, "to": "now"},
-        "templating": {"list": variables},
-        "annotations": {"list": []},
-        "links": [{"type": "dashboards", "tags": ["motcua"], "asDropdown": True,
-                   "title": "motcua-kpi", "includeVars": False, "keepTime": True}],
-        "panels": board.panels,
-    }
+def dashboard(uid: str, title: str, description: str, time_from: str = "now-30d",
+              variables: list[db.QueryVariable | db.CustomVariable] | None = None
+              ) -> db.Dashboard:
+    board = (db.Dashboard(title).uid(uid).description(description)
+             .tags(["motcua", "một cửa"]).timezone("Asia/Ho_Chi_Minh").readonly()
+             .tooltip(dm.DashboardCursorSync.CROSSHAIR).version(1).refresh("1m")
+             .time(time_from, "now")
+             .link(db.DashboardLink("motcua-kpi").type(dm.DashboardLinkType.DASHBOARDS)
+                   .tags(["motcua"]).as_dropdown(True).include_vars(False).keep_time(True)))
+    # an empty list rather than none, as Grafana itself saves a dashboard
+    board.variables(list(variables or [])).annotations([])
+    return board
 
 
 def counts_sum(keys: tuple[str, ...], selector: str) -> str:
@@ -244,236 +300,219 @@ def level_ratio(key: str, selector: str) -> str:
     return f"{num} / ({counts_sum(den, selector)} > 0)"
 
 
-UNIT_LINK = [{"title": "Chi tiết đơn vị ${__field.labels.unit}",
-              "url": "/d/motcua-unit/motcua-unit?var-unit=${__field.labels.unit}"
-                     "&var-period_kind=${period_kind}&var-scope=${scope}"
-                     "&${__url_time_range}"}]
+
+UNIT_LINK = (db.DashboardLink("Chi tiết đơn vị ${__field.labels.unit}")
+             .url("/d/motcua-unit/motcua-unit?var-unit=${__field.labels.unit}"
+                  "&var-period_kind=${period_kind}&var-scope=${scope}&${__url_time_range}"))
+"""From a unit's bar to its own dashboard, keeping the period kind, scope and time."""
 
 
 # --------------------------------------------------------------------------- dashboards
 
 
-def overview() -> dict[str, Any]:
+def overview() -> db.Dashboard:
     sel = 'level="$level",unit=~"$unit",period=~"$period_kind",scope="$scope"'
-    b = Board()
+    board = dashboard(
+        "motcua-overview", "Tổng quan chỉ số một cửa",
+        "Decision 766 one-stop KPIs per unit of one level, current month, quarter or year, "
+        "own figures or totals (scope), view as it was, from motcua metrics.",
+        variables=[
+            query_var("level", "Cấp", f"label_values({UNIT_SOURCE}, level)"),
+            query_var("unit", "Đơn vị",
+                      'label_values(motcua_kpi_count{kpi="received",level="$level"}, unit)',
+                      multi=True, include_all=True),
+            custom_var("period_kind", "Kỳ", PERIOD_KINDS),
+            custom_var("scope", "Phạm vi", SCOPES),
+        ])
+    b = Layout(board)
     b.row("Chỉ số theo đơn vị — kỳ hiện tại ($scope)")
     for key in OVERVIEW_RATIOS:
-        title = RATIOS[key][0]
-        b.add("bargauge", title,
-              f"{RATIO_DESCRIPTIONS[key]} Per unit of the selected level, current period "
-              "of the selected kind (month, quarter or year), the selected scope (own "
-              "figures or total); units with a zero denominator have no bar. Click a bar "
-              "for the unit's dashboard.",
-              [target(f'motcua_kpi_ratio{{{sel},kpi="{key}"}}', UNIT_LEGEND, instant=True)],
-              w=8, h=9, field=percent_field(links=UNIT_LINK),
-              options={"orientation": "horizontal", "displayMode": "gradient",
-                       "showUnfilled": True, "valueMode": "color",
-                       "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
-                                         "values": False}})
-    b.add("bargauge", "Hồ sơ đang giải quyết quá hạn",
-          "Dossiers still in progress past their due instant (in_progress_overdue), per "
-          "unit, current period of the selected kind, selected scope.",
-          [target(f'motcua_kpi_count{{{sel},kpi="in_progress_overdue"}}', UNIT_LEGEND,
-                  instant=True)],
-          w=8, h=9, field=number_field(red_above=1),
-          options={"orientation": "horizontal", "displayMode": "gradient",
-                   "showUnfilled": True,
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
-                                     "values": False}})
+        b.add(percent(kpi_bars(
+            RATIOS[key][0],
+            f"{RATIO_DESCRIPTIONS[key]} Per unit of the selected level, current period of the "
+            "selected kind (month, quarter or year), the selected scope (own figures or "
+            "total); units with a zero denominator have no bar. Click a bar for the unit's "
+            "dashboard.",
+            [query(f'motcua_kpi_ratio{{{sel},kpi="{key}"}}', UNIT_LEGEND, instant=True)],
+            w=8, h=9).value_mode(cm.BarGaugeValueMode.COLOR).data_links([UNIT_LINK])))
+    b.add(number(kpi_bars(
+        "Hồ sơ đang giải quyết quá hạn",
+        "Dossiers still in progress past their due instant (in_progress_overdue), per unit, "
+        "current period of the selected kind, selected scope.",
+        [query(f'motcua_kpi_count{{{sel},kpi="in_progress_overdue"}}', UNIT_LEGEND,
+               instant=True)],
+        w=8, h=9), red_above=1))
     b.row("Toàn cấp đã chọn")
-    level_sel = 'level="$level",unit=~"$unit",period=~"$period_kind",scope="$scope"'
-    b.add("stat", "Chỉ số chung của các đơn vị đã chọn",
-          "Each KPI over all selected units of the level, recomputed from the summed counts "
-          "(not an average of unit ratios).",
-          refs([(level_ratio(k, level_sel), RATIOS[k][0]) for k in OVERVIEW_RATIOS],
-               instant=True),
-          w=16, h=5, field=percent_field(),
-          options={"colorMode": "background", "graphMode": "none", "textMode": "value_and_name",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
-    b.add("stat", "Tổng hồ sơ quá hạn đang giải quyết",
-          "Sum of in_progress_overdue over the selected units, current period.",
-          [target(counts_sum(("in_progress_overdue",), level_sel), "quá hạn", instant=True)],
-          w=8, h=5, field=number_field(red_above=1),
-          options={"colorMode": "background", "graphMode": "none",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
+    b.add(percent(big_values(
+        "Chỉ số chung của các đơn vị đã chọn",
+        "Each KPI over all selected units of the level, recomputed from the summed counts "
+        "(not an average of unit ratios).",
+        queries([(level_ratio(k, sel), RATIOS[k][0]) for k in OVERVIEW_RATIOS], instant=True),
+        w=16, h=5, text=cm.BigValueTextMode.VALUE_AND_NAME)))
+    b.add(number(big_values(
+        "Tổng hồ sơ quá hạn đang giải quyết",
+        "Sum of in_progress_overdue over the selected units, current period.",
+        [query(counts_sum(("in_progress_overdue",), sel), "quá hạn", instant=True)],
+        w=8, h=5), red_above=1))
     b.row("Xu hướng theo tháng")
     month_sel = f'level="$level",unit=~"$unit",period=~"{MONTH_RE}",scope="$scope"'
-    b.add("timeseries", "Xu hướng các chỉ số (lũy kế tháng)",
-          "Month-to-date value of each KPI over the selected units; each calendar month "
-          "starts again from its first dossiers (the gauges carry the current month only).",
-          refs([(level_ratio(k, month_sel), RATIOS[k][0]) for k in OVERVIEW_RATIOS]),
-          w=16, h=9, field=percent_field(custom={"lineWidth": 2, "fillOpacity": 0}),
-          options={"legend": {"displayMode": "table", "placement": "right",
-                              "calcs": ["lastNotNull"]},
-                   "tooltip": {"mode": "multi"}})
-    b.add("timeseries", "Hồ sơ quá hạn theo đơn vị (tháng)",
-          "in_progress_overdue of the current month per unit over time.",
-          [target(f'sum by (unit, unit_name) '
-                  f'(motcua_kpi_count{{{month_sel},kpi="in_progress_overdue"}})', UNIT_LEGEND)],
-          w=8, h=9, field=number_field(),
-          options={"legend": {"displayMode": "list", "placement": "bottom"},
-                   "tooltip": {"mode": "multi"}})
-    variables = [
-        query_var("level", "Cấp", "label_values(motcua_kpi_ratio, level)"),
-        query_var("unit", "Đơn vị", 'label_values(motcua_kpi_ratio{level="$level"}, unit)',
-                  multi=True, include_all=True),
-        custom_var("period_kind", "Kỳ", PERIOD_KINDS),
-        custom_var("scope", "Phạm vi", SCOPES),
-    ]
-    return dashboard("motcua-overview", "Tổng quan chỉ số một cửa",
-                     "Decision 766 one-stop KPIs per unit of one level, current month, "
-                     "quarter or year, own figures or totals (scope), view as it was, from "
-                     "motcua metrics.", b, variables)
+    b.add(percent(lines(
+        "Xu hướng các chỉ số (lũy kế tháng)",
+        "Month-to-date value of each KPI over the selected units; each calendar month "
+        "starts again from its first dossiers (the gauges carry the current month only).",
+        queries([(level_ratio(k, month_sel), RATIOS[k][0]) for k in OVERVIEW_RATIOS]),
+        w=16, h=9, legend_table=True).line_width(2).fill_opacity(0)))
+    b.add(number(lines(
+        "Hồ sơ quá hạn theo đơn vị (tháng)",
+        "in_progress_overdue of the current month per unit over time.",
+        [query(f'sum by (unit, unit_name) '
+               f'(motcua_kpi_count{{{month_sel},kpi="in_progress_overdue"}})', UNIT_LEGEND)],
+        w=8, h=9)))
+    return board
 
 
-def unit_detail() -> dict[str, Any]:
+def unit_detail() -> db.Dashboard:
     sel = 'unit="$unit",period=~"$period_kind",scope="$scope"'
-    b = Board()
-    b.row("Đơn vị $unit — kỳ hiện tại ($scope)")
-    b.add("stat", "Các tỷ lệ", "Every KPI ratio of the unit for the current period of the "
-          "selected kind; a KPI whose denominator is 0 shows no value.",
-          refs([(f'motcua_kpi_ratio{{{sel},kpi="{k}"}}', title)
-                for k, (title, *_r) in RATIOS.items()], instant=True),
-          w=24, h=6, field=percent_field(),
-          options={"colorMode": "background", "graphMode": "none",
-                   "textMode": "value_and_name", "orientation": "auto",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
-    b.add("stat", "Số hồ sơ", "Dossier counts of the unit for the current period.",
-          refs([(f'motcua_kpi_count{{{sel},kpi="{k}"}}', title)
-                for k, title in COUNTS_VI.items()], instant=True),
-          w=24, h=4, field=number_field(),
-          options={"colorMode": "none", "graphMode": "none", "textMode": "value_and_name",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
+    board = dashboard(
+        "motcua-unit", "Chi tiết đơn vị",
+        "Drill-down of one unit: every KPI for its current month, quarter and year, and "
+        "their month-to-date history; its own figures or its total (scope), view as it "
+        "was.",
+        variables=[
+            query_var("unit", "Đơn vị", f"label_values({UNIT_SOURCE}, unit)"),
+            query_var("unit_name", "Tên đơn vị",
+                      'label_values(motcua_kpi_count{kpi="received",unit="$unit"}, unit_name)',
+                      hidden=True),
+            custom_var("period_kind", "Kỳ", PERIOD_KINDS),
+            custom_var("scope", "Phạm vi", SCOPES),
+        ])
+    b = Layout(board)
+    b.row("Đơn vị $unit $unit_name — kỳ hiện tại ($scope)")
+    b.add(percent(big_values(
+        "Các tỷ lệ", "Every KPI ratio of the unit for the current period of the selected "
+        "kind; a KPI whose denominator is 0 shows no value.",
+        queries([(f'motcua_kpi_ratio{{{sel},kpi="{k}"}}', title)
+                 for k, (title, *_r) in RATIOS.items()], instant=True),
+        w=24, h=6, text=cm.BigValueTextMode.VALUE_AND_NAME)
+        .orientation(cm.VizOrientation.AUTO)))
+    b.add(number(big_values(
+        "Số hồ sơ", "Dossier counts of the unit for the current period.",
+        queries([(f'motcua_kpi_count{{{sel},kpi="{k}"}}', title)
+                 for k, title in COUNTS_VI.items()], instant=True),
+        w=24, h=4, color=cm.BigValueColorMode.NONE, text=cm.BigValueTextMode.VALUE_AND_NAME)))
     b.row("Tháng, quý, năm")
     for key in ("on_time_766", "online_receipt", "online_payment"):
-        b.add("bargauge", f"{RATIOS[key][0]} theo kỳ",
-              f"{RATIO_DESCRIPTIONS[key]} Current month, quarter and year side by side.",
-              [target(f'motcua_kpi_ratio{{unit="$unit",scope="$scope",kpi="{key}"}}',
-                      "{{period}}", instant=True)],
-              w=8, h=7, field=percent_field(),
-              options={"orientation": "horizontal", "displayMode": "gradient",
-                       "showUnfilled": True,
-                       "reduceOptions": {"calcs": ["lastNotNull"], "fields": "",
-                                         "values": False}})
-    b.row("Diễn biến")
+        b.add(percent(kpi_bars(
+            f"{RATIOS[key][0]} theo kỳ",
+            f"{RATIO_DESCRIPTIONS[key]} Current month, quarter and year side by side.",
+            [query(f'motcua_kpi_ratio{{unit="$unit",scope="$scope",kpi="{key}"}}',
+                   "{{period}}", instant=True)],
+            w=8, h=7)))
+    b.row("Diễn biến — $unit $unit_name")
     month = f'unit="$unit",period=~"{MONTH_RE}",scope="$scope"'
-    b.add("timeseries", "Diễn biến các tỷ lệ (lũy kế tháng)",
-          "Month-to-date ratios of the unit over time.",
-          refs([(f'max(motcua_kpi_ratio{{{month},kpi="{k}"}})', RATIOS[k][0])
-                for k in OVERVIEW_RATIOS]),
-          w=12, h=9, field=percent_field(custom={"lineWidth": 2, "fillOpacity": 0}),
-          options={"legend": {"displayMode": "list", "placement": "bottom"},
-                   "tooltip": {"mode": "multi"}})
-    b.add("timeseries", "Diễn biến số hồ sơ (lũy kế tháng)",
-          "Month-to-date dossier counts of the unit over time.",
-          refs([(f'max(motcua_kpi_count{{{month},kpi="{k}"}})', title)
-                for k, title in COUNTS_VI.items()]),
-          w=12, h=9, field=number_field(),
-          options={"legend": {"displayMode": "list", "placement": "bottom"},
-                   "tooltip": {"mode": "multi"}})
-    b.add("table", "Bảng chỉ số", "All ratios of the unit for its current month, quarter "
-          "and year (one row per KPI and period), in the selected scope.",
-          [target('motcua_kpi_ratio{unit="$unit",scope="$scope"}', "", instant=True,
-                  fmt="table")],
-          w=24, h=10, field=percent_field(),
-          options={"showHeader": True, "sortBy": [{"displayName": "kpi", "desc": False}]},
-          transformations=[{"id": "organize", "options": {
-              "excludeByName": {"Time": True, "__name__": True, "instance": True,
-                                "job": True},
-              "renameByName": {"kpi": "Chỉ số (kpi)", "period": "Kỳ", "level": "Cấp",
-                               "unit": "Đơn vị", "unit_name": "Tên đơn vị",
-                               "scope": "Phạm vi", "view": "Góc nhìn",
-                               "Value": "Giá trị"}}}])
-    variables = [
-        query_var("unit", "Đơn vị", "label_values(motcua_kpi_ratio, unit)"),
-        custom_var("period_kind", "Kỳ", PERIOD_KINDS),
-        custom_var("scope", "Phạm vi", SCOPES),
-    ]
-    return dashboard("motcua-unit", "Chi tiết đơn vị",
-                     "Drill-down of one unit: every KPI for its current month, quarter and "
-                     "year, and their month-to-date history; its own figures or its total "
-                     "(scope), view as it was.", b, variables)
+    b.add(percent(lines(
+        "Diễn biến các tỷ lệ (lũy kế tháng)",
+        "Month-to-date ratios of the unit over time.",
+        queries([(f'max(motcua_kpi_ratio{{{month},kpi="{k}"}})', RATIOS[k][0])
+                 for k in OVERVIEW_RATIOS]),
+        w=12, h=9).line_width(2).fill_opacity(0)))
+    b.add(number(lines(
+        "Diễn biến số hồ sơ (lũy kế tháng)",
+        "Month-to-date dossier counts of the unit over time.",
+        queries([(f'max(motcua_kpi_count{{{month},kpi="{k}"}})', title)
+                 for k, title in COUNTS_VI.items()]),
+        w=12, h=9)))
+    b.add(percent(
+        table.Panel().title("Bảng chỉ số").description(
+            "All ratios of the unit for its current month, quarter and year (one row per "
+            "KPI and period), in the selected scope.").datasource(DATASOURCE)
+        .targets([query('motcua_kpi_ratio{unit="$unit",scope="$scope"}', "", instant=True,
+                        table_format=True)])
+        .span(24).height(10).show_header(True)
+        .align(cm.FieldTextAlignment.AUTO).inspect(False)
+        .sort_by([cb.TableSortByFieldState().display_name("kpi").desc(False)])
+        .with_transformation(dm.DataTransformerConfig(id_val="organize", options={
+            "excludeByName": {"Time": True, "__name__": True, "instance": True,
+                              "job": True},
+            "renameByName": {"kpi": "Chỉ số (kpi)", "period": "Kỳ", "level": "Cấp",
+                             "unit": "Đơn vị", "unit_name": "Tên đơn vị",
+                             "scope": "Phạm vi", "view": "Góc nhìn", "Value": "Giá trị"}}))))
+    return board
 
 
-def pipeline() -> dict[str, Any]:
-    b = Board()
+def pipeline() -> db.Dashboard:
+    board = dashboard(
+        "motcua-pipeline", "Tình trạng hệ thống xử lý",
+        "Pipeline health: Kafka reachability, freshness, dead letters, consumer lag and SQL "
+        "sink throughput/latency.", time_from="now-6h")
+    b = Layout(board)
     b.row("Trạng thái")
-    b.add("stat", "Prometheus thu thập được", "1 when Prometheus scraped the target at the "
-          "last attempt (per scrape job and instance).",
-          [target('up{job=~"motcua.*"}', "{{job}} {{instance}}", instant=True)],
-          w=8, h=4, field={"defaults": {"mappings": [
-              {"type": "value", "options": {"0": {"text": "DOWN", "color": "red"},
-                                            "1": {"text": "UP", "color": "green"}}}],
-              "thresholds": {"mode": "absolute", "steps": [
-                  {"color": "red", "value": None}, {"color": "green", "value": 1}]}},
-              "overrides": []},
-          options={"colorMode": "background", "graphMode": "none",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
-    b.add("stat", "Kết nối Kafka", "motcua_health_probe_up: 1 when the metrics process could "
-          "ask Kafka for offsets at the last scrape, 0 when the broker was unreachable.",
-          [target("min(motcua_health_probe_up)", "probe", instant=True)],
-          w=4, h=4, field={"defaults": {"thresholds": {"mode": "absolute", "steps": [
-              {"color": "red", "value": None}, {"color": "green", "value": 1}]}},
-              "overrides": []},
-          options={"colorMode": "background", "graphMode": "none",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
-    b.add("stat", "Độ trễ dữ liệu", "Seconds since the newest record reached the events "
-          "topic (freshness). Grows when the one-stop software stops publishing.",
-          [target("max(motcua_newest_event_age_seconds)", "age", instant=True)],
-          w=4, h=4, field=number_field("s", red_above=3600),
-          options={"colorMode": "background", "graphMode": "area",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
-    b.add("stat", "Hồ sơ lỗi (DLQ)", "Records ever written to the dead-letter topic "
-          "(sum of its end offsets).",
-          [target("max(motcua_dlq_records)", "DLQ", instant=True)],
-          w=4, h=4, field=number_field(red_above=1),
-          options={"colorMode": "background", "graphMode": "area",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
-    b.add("stat", "Độ trễ tiêu thụ lớn nhất", "Largest consumer lag (records not yet "
-          "committed) over the reported groups and topics.",
-          [target("max(motcua_consumer_lag)", "lag", instant=True)],
-          w=4, h=4, field=number_field(red_above=10000),
-          options={"colorMode": "background", "graphMode": "area",
-                   "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
+    b.add(big_values(
+        "Prometheus thu thập được", "1 when Prometheus scraped the target at the last "
+        "attempt (per scrape job and instance).",
+        [query('up{job=~"motcua.*"}', "{{job}} {{instance}}", instant=True)], w=8, h=4)
+        .mappings([dm.ValueMap(options={
+            "0": dm.ValueMappingResult(text="DOWN", color="red"),
+            "1": dm.ValueMappingResult(text="UP", color="green")})])
+        .thresholds(steps((None, "red"), (1, "green"))))
+    b.add(big_values(
+        "Kết nối Kafka", "motcua_health_probe_up: 1 when the metrics process could ask "
+        "Kafka for offsets at the last scrape, 0 when the broker was unreachable.",
+        [query("min(motcua_health_probe_up)", "probe", instant=True)], w=4, h=4)
+        .thresholds(steps((None, "red"), (1, "green"))))
+    b.add(number(big_values(
+        "Độ trễ dữ liệu", "Seconds since the newest record reached the events topic "
+        "(freshness). Grows when the one-stop software stops publishing.",
+        [query("max(motcua_newest_event_age_seconds)", "age", instant=True)], w=4, h=4,
+        graph=cm.BigValueGraphMode.AREA), "s", red_above=3600))
+    b.add(number(big_values(
+        "Hồ sơ lỗi (DLQ)", "Records ever written to the dead-letter topic (sum of its end "
+        "offsets).",
+        [query("max(motcua_dlq_records)", "DLQ", instant=True)], w=4, h=4,
+        graph=cm.BigValueGraphMode.AREA), red_above=1))
+    b.add(number(big_values(
+        "Độ trễ tiêu thụ lớn nhất", "Largest consumer lag (records not yet committed) over "
+        "the reported groups and topics.",
+        [query("max(motcua_consumer_lag)", "lag", instant=True)], w=4, h=4,
+        graph=cm.BigValueGraphMode.AREA), red_above=10000))
     b.row("Luồng dữ liệu")
-    ts_opts = {"legend": {"displayMode": "list", "placement": "bottom"},
-               "tooltip": {"mode": "multi"}}
-    b.add("timeseries", "Thông lượng ghi CSDL (bản ghi/giây)",
-          "Kafka records written to PostgreSQL by the SQL sink per second, by kind "
-          "(event, kpi snapshot, dead letter…).",
-          [target("sum by (kind) (rate(motcua_sink_records_total[$__rate_interval]))",
-                  "{{kind}}")],
-          w=12, h=8, field=number_field("rps"), options=ts_opts)
-    b.add("timeseries", "Độ trễ tiêu thụ theo nhóm",
-          "Consumer lag per consumer group and topic: end offsets minus committed offsets. "
-          "A steadily growing line means that consumer cannot keep up or is down.",
-          [target("motcua_consumer_lag", "{{group}} · {{topic}}")],
-          w=12, h=8, field=number_field(), options=ts_opts)
-    b.add("timeseries", "Hồ sơ lỗi mới (DLQ, mỗi giờ)",
-          "Records added to the dead-letter topic over the previous hour: invalid events "
-          "from the one-stop software (see the reasons in the dead_letters table).",
-          [target("delta(motcua_dlq_records[1h])", "DLQ / giờ")],
-          w=12, h=8, field=number_field(), options=ts_opts)
-    b.add("timeseries", "Độ mới dữ liệu", "Age of the newest event on the events topic.",
-          [target("max(motcua_newest_event_age_seconds)", "tuổi sự kiện mới nhất")],
-          w=12, h=8, field=number_field("s"), options=ts_opts)
+    b.add(number(lines(
+        "Thông lượng ghi CSDL (bản ghi/giây)",
+        "Kafka records written to PostgreSQL by the SQL sink per second, by kind (event, "
+        "kpi snapshot, dead letter…).",
+        [query("sum by (kind) (rate(motcua_sink_records_total[$__rate_interval]))",
+               "{{kind}}")], w=12, h=8), "rps"))
+    b.add(number(lines(
+        "Độ trễ tiêu thụ theo nhóm",
+        "Consumer lag per consumer group and topic: end offsets minus committed offsets. A "
+        "steadily growing line means that consumer cannot keep up or is down.",
+        [query("motcua_consumer_lag", "{{group}} · {{topic}}")], w=12, h=8)))
+    b.add(number(lines(
+        "Hồ sơ lỗi mới (DLQ, mỗi giờ)",
+        "Records added to the dead-letter topic over the previous hour: invalid events from "
+        "the one-stop software (see the reasons in the dead_letters table).",
+        [query("delta(motcua_dlq_records[1h])", "DLQ / giờ")], w=12, h=8)))
+    b.add(number(lines(
+        "Độ mới dữ liệu", "Age of the newest event on the events topic.",
+        [query("max(motcua_newest_event_age_seconds)", "tuổi sự kiện mới nhất")],
+        w=12, h=8), "s"))
     b.row("Ghi CSDL (sink)")
-    b.add("timeseries", "Thời gian ghi một lô (p50/p95/p99)",
-          "Time for the SQL sink to write one poll batch to the database (successful "
-          "attempts), quantiles from the motcua_sink_batch_seconds histogram.",
-          refs([(f"histogram_quantile({q}, sum by (le) "
-                 f"(rate(motcua_sink_batch_seconds_bucket[$__rate_interval])))", f"p{p}")
-                for q, p in ((0.5, 50), (0.95, 95), (0.99, 99))]),
-          w=12, h=8, field=number_field("s"), options=ts_opts)
-    b.add("timeseries", "Số lô và lỗi ghi CSDL",
-          "Batches committed per second, and failed database writes per second (each is "
-          "retried; offsets are committed only after the database commit).",
-          refs([("sum(rate(motcua_sink_batch_seconds_count[$__rate_interval]))", "lô/giây"),
-                ("sum(rate(motcua_sink_db_errors_total[$__rate_interval]))", "lỗi/giây")]),
-          w=12, h=8, field=number_field("ops"), options=ts_opts)
-    return dashboard("motcua-pipeline", "Tình trạng hệ thống xử lý",
-                     "Pipeline health: Kafka reachability, freshness, dead letters, consumer "
-                     "lag and SQL sink throughput/latency.", b, [], time_from="now-6h")
+    b.add(number(lines(
+        "Thời gian ghi một lô (p50/p95/p99)",
+        "Time for the SQL sink to write one poll batch to the database (successful "
+        "attempts), quantiles from the motcua_sink_batch_seconds histogram.",
+        queries([(f"histogram_quantile({q}, sum by (le) "
+                  f"(rate(motcua_sink_batch_seconds_bucket[$__rate_interval])))", f"p{p}")
+                 for q, p in ((0.5, 50), (0.95, 95), (0.99, 99))]),
+        w=12, h=8), "s"))
+    b.add(number(lines(
+        "Số lô và lỗi ghi CSDL",
+        "Batches committed per second, and failed database writes per second (each is "
+        "retried; offsets are committed only after the database commit).",
+        queries([("sum(rate(motcua_sink_batch_seconds_count[$__rate_interval]))", "lô/giây"),
+                 ("sum(rate(motcua_sink_db_errors_total[$__rate_interval]))", "lỗi/giây")]),
+        w=12, h=8), "ops"))
+    return board
 
 
 DASHBOARDS = {
@@ -483,10 +522,19 @@ DASHBOARDS = {
 }
 
 
+def to_text(model: dm.Dashboard) -> str:
+    """The provisioned file of one dashboard: the SDK's JSON encoding, 2-space indent."""
+    return json.dumps(model, cls=JSONEncoder, indent=2, ensure_ascii=False) + "\n"
+
+
+def models() -> dict[str, dm.Dashboard]:
+    """File name → the SDK's dashboard object of every dashboard."""
+    return {name: build().build() for name, build in DASHBOARDS.items()}
+
+
 def render() -> dict[str, str]:
     """File name → JSON text of every dashboard."""
-    return {name: json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
-            for name, build in DASHBOARDS.items()}
+    return {name: to_text(model) for name, model in models().items()}
 
 
 def main(argv: list[str]) -> int:

@@ -223,6 +223,19 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
                 errors=(OSError,))
             assert [(s["metric"]["unit"], s["metric"]["unit_name"], float(s["value"][1]))
                     for s in recorded] == [("P1", "Tỉnh Một", pytest.approx(0.8))]
+            # the national total: the sum over provinces (here P1 alone) of their totals,
+            # the ratio recomputed from the summed counts — (36 + 9) received, 36/45
+            national = wait_for(
+                lambda: _query(base, f'motcua:national_kpi_ratio{{kpi="on_time_766",'
+                                     f'period="{month}"}}'),
+                timeout=30, what="the national total recorded", process=proc,
+                errors=(OSError,))
+            assert [(s["metric"], float(s["value"][1])) for s in national] == [(
+                {"__name__": "motcua:national_kpi_ratio", "kpi": "on_time_766",
+                 "period": month, "view": "as_was"}, pytest.approx(0.8))]
+            received = _query(base, f'motcua:national_kpi_count{{kpi="received",'
+                                    f'period="{month}"}}')
+            assert [float(s["value"][1]) for s in received] == [45.0]
             up = _query(base, 'up{job="motcua"}')
             assert [float(s["value"][1]) for s in up] == [1.0]
 

@@ -390,6 +390,16 @@ def rule_exprs() -> list[tuple[str, str]]:
     return out
 
 
+def recorded_names() -> set[str]:
+    """Series names the rule files record (``motcua:…``): usable in other expressions."""
+    out = set()
+    for path in sorted((PROMETHEUS / "rules").glob("*.y*ml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        out |= {rule["record"] for group in doc.get("groups", [])
+                for rule in group.get("rules", []) if "record" in rule}
+    return out
+
+
 def test_metric_name_extraction() -> None:
     expr = ('histogram_quantile(0.95, sum by (le) (rate(motcua_sink_batch_seconds_bucket'
             '[$__rate_interval]))) / on(job) group_left up{job=~"motcua.*"} '
@@ -404,9 +414,10 @@ def test_queries_use_only_exported_metrics(scraped: dict[str, set[str]]) -> None
     bases = {re.sub(r"_(bucket|sum|count|total|created)$", "", n) for n in exported}
     exprs = dashboard_exprs() + rule_exprs()
     assert len(exprs) > 20
+    recorded = recorded_names()
     problems = []
     for where, expr in exprs:
-        for name in metric_names(expr) - PROMETHEUS_SYNTHETIC - NODE_EXPORTER:
+        for name in metric_names(expr) - PROMETHEUS_SYNTHETIC - NODE_EXPORTER - recorded:
             if name not in exported:
                 hint = " (exists with another suffix)" if name in bases or re.sub(
                     r"_(bucket|sum|count|total)$", "", name) in bases else ""
@@ -562,10 +573,88 @@ def test_alerts_read_own_figures_and_record_province_totals() -> None:
     assert alerts == 3 and records == 2
 
 
-def test_unit_drilldown_variable_comes_from_the_kpi_metric() -> None:
-    unit = dashboards()["motcua-unit.json"]["templating"]["list"]
-    var = next(v for v in unit if v["name"] == "unit")
-    assert var["query"]["query"] == "label_values(motcua_kpi_ratio, unit)"
+def _rule_list() -> list[dict[str, Any]]:
+    """Every rule of the rule files, in file and group order."""
+    out: list[dict[str, Any]] = []
+    for path in sorted((PROMETHEUS / "rules").glob("*.y*ml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for group in doc.get("groups", []):
+            out.extend(group.get("rules", []))
+    return out
+
+
+def national_sum(keys: list[str]) -> str:
+    op = "=" if len(keys) == 1 else "=~"
+    return f'sum by (period, view) (motcua:national_kpi_count{{kpi{op}"{"|".join(keys)}"}})'
+
+
+def test_national_totals_sum_the_province_totals_and_recompute_ratios() -> None:
+    """National = the sum over provinces of their totals (the recorded, de-duplicated
+    ``motcua:province_kpi_count``); each ratio of kpi.ratios has one rule, recomputed from
+    the summed counts with the formula of kpi.ratios (checked on random counts), with no
+    sample when the denominator is 0. The rules come after the province ones in the same
+    group, so one evaluation sees the other's output."""
+    rules = _rule_list()
+    names = [r.get("record") for r in rules]
+    counts = [r for r in rules if r.get("record") == "motcua:national_kpi_count"]
+    assert [" ".join(str(r["expr"]).split()) for r in counts] == \
+        ["sum by (period, view, kpi) (motcua:province_kpi_count)"]
+    ratios = [r for r in rules if r.get("record") == "motcua:national_kpi_ratio"]
+    by_key = {r["labels"]["kpi"]: r for r in ratios}
+    assert len(by_key) == len(ratios) and set(by_key) == set(RATIO_KEYS)
+    first_ratio = names.index("motcua:national_kpi_ratio")
+    assert names.index("motcua:province_kpi_count") < names.index(
+        "motcua:national_kpi_count") < first_ratio
+    assert names[first_ratio:first_ratio + len(ratios)] == \
+        ["motcua:national_kpi_ratio"] * len(ratios)
+    rng = random.Random(16)
+    samples = [{k: rng.randint(0, 40) for k in COUNT_KEYS} for _ in range(50)]
+    for key, rule in by_key.items():
+        expr = " ".join(str(rule["expr"]).split())
+        sets = [s.split("|") for s in re.findall(
+            r'motcua:national_kpi_count\{kpi=~?"([^"]*)"\}', expr)]
+        assert len(sets) in (2, 3), (key, expr)
+        plus, minus, den = sets[0], sets[1:-1], sets[-1]
+        num = national_sum(plus)
+        if minus:
+            num = f"({num} - {national_sum(minus[0])})"
+        assert expr == f"{num} / ({national_sum(den)} > 0)", key
+        for c in samples:
+            got = (sum(c[k] for k in plus) - sum(c[k] for m in minus for k in m),
+                   sum(c[k] for k in den))
+            assert got == fraction(key, c), key
+
+
+def test_unit_pickers_list_units_from_a_metric_every_unit_has() -> None:
+    """Units (and levels) are listed from ``motcua_kpi_count{kpi="received"}``, which every
+    served snapshot has, not from ``motcua_kpi_ratio``: a unit whose denominators are all 0
+    has no ratio series and would vanish from the picker (issue 16). Checked on the real
+    exposition: such a unit has the count series and no ratio series."""
+    from datetime import datetime
+
+    from consumers.kpi_board import KpiBoard
+    from kpi.report import build_report
+    from tests.scrape import samples
+
+    pickers = {(name, v["name"]): v["query"]["query"]
+               for name, d in dashboards().items() for v in d["templating"]["list"]
+               if v["type"] == "query" and v["name"] in ("unit", "level")}
+    assert pickers == {
+        ("motcua-overview.json", "level"):
+            'label_values(motcua_kpi_count{kpi="received"}, level)',
+        ("motcua-overview.json", "unit"):
+            'label_values(motcua_kpi_count{kpi="received",level="$level"}, unit)',
+        ("motcua-unit.json", "unit"): 'label_values(motcua_kpi_count{kpi="received"}, unit)',
+    }
+    now = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
+    board = KpiBoard()
+    board.put(build_report("EMPTY", "2025-05", Counters.from_mapping({}), now,
+                           level="commune"))
+    exposed = samples(board.exposition(["2025-05"]).decode())
+    units = {(name, dict(labels).get("kpi")): dict(labels)["unit"]
+             for name, labels, _value in exposed}
+    assert units.get(("motcua_kpi_count", "received")) == "EMPTY"
+    assert not [s for s in exposed if s[0] == "motcua_kpi_ratio"]
 
 
 # --------------------------------------------------------------------------- prometheus
