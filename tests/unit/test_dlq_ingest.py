@@ -57,13 +57,15 @@ def test_topics_are_declared_once_from_settings() -> None:
                                                          "contributions": "c", "kpi": "k"})
     specs = {s.name: s for s in declared_topics(settings)}
     changelogs = [changelog_topic(settings, t) for t in ("applied", "dossiers")]
-    assert sorted(specs) == ["c", "d", "e", "k", *changelogs]
+    assert sorted(specs) == ["c", "d", "e", "e.links", "k", *changelogs]
     assert all(specs[c].compacted for c in changelogs)
     assert {s.partitions for s in specs.values()} == {3}
     assert specs["k"].compacted and specs["k"].configs()["cleanup.policy"] == "compact"
     assert specs["e"].configs() == {"cleanup.policy": "delete", "retention.ms": "-1",
                                     "min.insync.replicas": "1"}  # one broker's default
     assert specs["c"].key == "unit" and specs["k"].key == "unit|period"
+    # the join records follow the events topic's name, count and hashing (kpi.links)
+    assert specs["e.links"].key == "target subject" and not specs["e.links"].compacted
 
 
 class FakeFuture:
