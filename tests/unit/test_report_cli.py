@@ -84,7 +84,7 @@ def test_report_json_counts_ratios_criteria(events_file: Path) -> None:
     criteria = report["criteria"]
     ids = [c["id"] for c in criteria]
     assert ids == [*D766_IDS, "PAR.DO.1", "PAR.DO.2", "PAR.DO.3", "PAR.DO.4", "PAR.DO.5",
-                   "PAR.DO.6"]
+                   "PAR.DO.6", "PAR.DO.7", "PAR.DO.8"]
     by_id = {c["id"]: c for c in criteria}
     points = {i: by_id[i]["points"] for i in by_id}
     assert points == {
@@ -100,6 +100,8 @@ def test_report_json_counts_ratios_criteria(events_file: Path) -> None:
         "766.4.4": 0.0,    # 0/5 reused digitized data
         "766.5.1": None,   # no petitions
         "766.5.2": None,
+        "PAR.DO.7": None,  # no catalog entry offers full-online service → not applicable
+        "PAR.DO.8": None,  # no documents sent → not applicable
         "766.2.1": 12.0,   # 3/5 × 20
         "766.3.3": 12.0,   # 60% ≥ 50%
         "766.3.6": 6.0,    # 1/1 × 6

@@ -406,7 +406,7 @@ def test_criteria_for_report_district_and_commune() -> None:
     district = criteria_for_report(COUNTS, "district", on)
     ids = [e["id"] for e in district]
     assert ids[:18] == D766_IDS
-    assert ids[18:] == [f"PAR.DO.{i}" for i in range(1, 7)]
+    assert ids[18:] == [f"PAR.DO.{i}" for i in range(1, 9)]
     by_id = {e["id"]: e for e in district}
     # PAR.DO.1 on_time_resolved 19/20 = 0.95 → 0.5 (step "≥ 95%")
     assert by_id["PAR.DO.1"]["points"] == 0.5
@@ -418,7 +418,7 @@ def test_criteria_for_report_district_and_commune() -> None:
     assert (by_id["PAR.DO.6"]["points"], by_id["PAR.DO.6"]["applicable"]) == (0.0, True)
 
     commune = criteria_for_report(COUNTS, "commune", on)
-    assert [e["id"] for e in commune][18:] == [f"PAR.CM.{i}" for i in range(1, 7)]
+    assert [e["id"] for e in commune][18:] == [f"PAR.CM.{i}" for i in range(1, 9)]
 
 
 def test_criteria_for_report_province() -> None:
@@ -450,3 +450,31 @@ def test_gap_nouns_cover_every_criterion_ratio() -> None:
     # "cần thêm N <noun>": every ratio a criterion may read has its Vietnamese noun
     assert set(GAP_NOUN_VI) == set(CRITERION_RATIO_KEYS)
     assert all(noun.strip() for noun in GAP_NOUN_VI.values())
+
+
+def test_the_new_indicators_on_the_hand_worked_quarter() -> None:
+    # tests/unit/test_families.py works out C1's 2025-Q4 counts by hand; scored here:
+    from kpi.batch import aggregate, fold_lines
+    from kpi.calendar import local_instant
+    from kpi.units import CalendarBook
+    from tests.eventkit import families_quarter, json_line
+
+    batch = fold_lines(json_line(d) for d in families_quarter())
+    end = local_instant(dt.date(2026, 1, 1))
+    counts = aggregate(batch.states(), end, CalendarBook()).counters[("C1", "2025-Q4")]
+    entries = criteria_for_report(counts.to_dict(), "commune", dt.date(2025, 10, 1))
+    points = {e["id"]: e["points"] for e in entries}
+    assert {i: points[i] for i in (
+        "766.1.2", "766.3.1", "766.3.2", "766.3.5", "766.5.1", "766.5.2", "766.5.4",
+        "PAR.CM.7", "PAR.CM.8", "766.1.1", "766.1.3", "766.2.2", "766.4.3")} == {
+        "766.1.2": 2.6667,   # published on time 2/3 × 4
+        "766.3.1": 0.6667,   # offered online 2/3 × 1
+        "766.3.2": 0.75,     # online entries used 1/2 × 1.5
+        "766.3.5": 1.5,      # payment entries used 1/1 × 1.5
+        "766.5.1": 4.2857,   # petitions on time (4 + 2 − 1)/(5 + 2) × 6
+        "766.5.2": 3.6,      # (5 − 2)/5 × 6
+        "766.5.4": 3.3333,   # 1/2 < 0.9: 0.5 × 6 / 0.9
+        "PAR.CM.7": 0.5,     # full-online entries used 1/1 ≥ 80%
+        "PAR.CM.8": 0.25,    # e-signed documents 2/4 × 0.5
+        "766.1.1": None, "766.1.3": None, "766.2.2": None, "766.4.3": None,  # no data
+    }
