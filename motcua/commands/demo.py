@@ -68,7 +68,7 @@ def show(result: DemoResult, period: str, console: Console) -> None:
     """The scorecards of ``period`` and the verdict of the live check (its last line)."""
     from kpi.attribution import AS_WAS, OWN, RESTATED, TOTAL
     from kpi.registry import UnitRegistry
-    from motcua.scorecard import scorecard, scorecard_title
+    from motcua.scorecard import criteria_legend, scorecard, scorecard_title
 
     registry = UnitRegistry.load(result.registry_file) if result.registry_file else None
     live = "live"
@@ -82,6 +82,7 @@ def show(result: DemoResult, period: str, console: Console) -> None:
         if reports:
             scorecard(reports, console, scorecard_title(period, RESTATED, scope, restated),
                       registry)
+    criteria_legend(result.reports, console)
     if result.restated:
         _top_totals(result, console)
     if result.mismatches:

@@ -132,9 +132,16 @@ def test_report_table_shows_points_and_gaps(events_file: Path) -> None:
     result = _run("--events", str(events_file), "--unit", "U1", "--period", "2025-04",
                   "--as-of", AS_OF)
     out = result.stdout
-    assert "12.00/20" in out
+    assert "12.00/20 (S)" in out  # points / max (grade)
     assert "cần thêm 2 hồ sơ đúng hạn" in out
     assert "Tổng điểm" in out
+    # the Decision 766 criteria under their groups, those not scored listed as such
+    assert "Nhóm: Công khai, minh bạch" in out and "Nhóm: Mức độ hài lòng" in out
+    row = next(line for line in out.splitlines() if " 766.4.3 " in line)
+    assert "chưa chấm (M)" in row and "chưa chấm điểm: không có dữ liệu" in row
+    # per group: progress 12 of 20 (766.2.1 only; 766.2.2 not scored)
+    row = next(line for line in out.splitlines() if "Tổng điểm nhóm Tiến độ" in line)
+    assert "12.00/20 (S)" in row and "766.2.2" in row
 
 
 def test_report_explicit_catalog(events_file: Path, tmp_path: Path) -> None:
