@@ -18,6 +18,10 @@ a share synced to the national portal (``dossier.synced``), a share stopped befo
 instant (``dossier.stopped``, later events dropped). Digitizations reuse components in
 either mode.
 
+With ``families`` (:mod:`kpi.simulate.families`, every rate [M]) the run also emits
+petitions, each desk's procedure catalog and the documents it sends, and syncs dossiers to
+the national portal, from random streams of their own.
+
 The hot loop works on integer epoch seconds and formats timestamps with a per-day cache.
 The event type names are the contract's (:data:`schemas.events.EVENT_TYPES`).
 """
@@ -31,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from itertools import accumulate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kpi.calendar import (
     DAY_SECONDS,
@@ -52,6 +56,9 @@ from kpi.simulate.procedures import Procedure
 from kpi.simulate.profiles import UnitProfile
 from kpi.simulate.timefmt import TimeFormatter
 from schemas.events import EVENT_TYPES, TYPE_PREFIX
+
+if TYPE_CHECKING:
+    from kpi.simulate.families import FamilyGenerator
 
 OFFICE_OPEN = 7 * 3600 + 1800  # 7:30 local
 OFFICE_CLOSE = 17 * 3600  # 17:00 local
@@ -137,6 +144,12 @@ class DossierGenerator:
         for level, procs in config.procedures:
             cum = list(accumulate(p.weight for p in procs))
             self.proc_tables[level] = (procs, cum, cum[-1])
+        self.families: FamilyGenerator | None = None
+        """Petitions, procedure catalogs, documents (only with ``families``)."""
+        if config.families:
+            from kpi.simulate.families import FamilyGenerator
+
+            self.families = FamilyGenerator(self)
 
     # -- helpers on (working-day index k, office second s) ---------------------------
 
@@ -188,6 +201,8 @@ class DossierGenerator:
     # -- the stream -----------------------------------------------------------------
 
     def run(self) -> Iterator[dict[str, Any]]:
+        if self.families is not None:
+            self.families.start()
         per_day = self._receipt_days()
         channels = [self._channels(u) for u in self.units]
         heap = self.heap
@@ -295,6 +310,8 @@ class DossierGenerator:
                              ts_r, w_r, due_ts, due_start)
         if self.reorg is not None:
             self._v11(data, events, unit, ts_r, due_ts)
+        if self.families is not None:
+            self.families.dossier(subject, data, events, unit, k_r, ts_r)
 
         # ---- emit
         end_ts = self.end_ts

@@ -33,6 +33,12 @@ def demo(
                      "<data dir>/units.csv (unless MOTCUA_UNITS_FILE is set); "
                      "--no-reorganisation: the unchanged structure, no registry"),
     ] = True,
+    families: Annotated[
+        bool,
+        typer.Option(help="simulate petitions (PAKN), each desk's procedure catalog and the "
+                     "documents it sends too, at plausible rates [M], so that every "
+                     "Decision 766 group is scored; --no-families: dossiers only"),
+    ] = True,
     exit_when_idle: Annotated[
         bool, typer.Option(help="exit once the input is processed (else serve until Ctrl-C)")
     ] = False,
@@ -58,7 +64,7 @@ def demo(
         signal.signal(signal.SIGTERM, lambda *_: serve.set())
 
     result = run_demo(settings, console, events=events, scale=scale, period=period,
-                      reorganisation=reorganisation,
+                      reorganisation=reorganisation, families=families,
                       on_ready=lambda r: show(r, period, console), serve=serve)
     if result.mismatches:
         raise typer.Exit(1)
