@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kpi.calendar import (
     DAY_SECONDS,
@@ -56,9 +56,6 @@ from kpi.simulate.procedures import Procedure
 from kpi.simulate.profiles import UnitProfile
 from kpi.simulate.timefmt import TimeFormatter
 from schemas.events import EVENT_TYPES, TYPE_PREFIX
-
-if TYPE_CHECKING:
-    from kpi.simulate.families import FamilyGenerator
 
 OFFICE_OPEN = 7 * 3600 + 1800  # 7:30 local
 OFFICE_CLOSE = 17 * 3600  # 17:00 local
@@ -116,6 +113,18 @@ _STOP_REASONS = (
 )
 
 
+class DossierHook(Protocol):
+    """What a run may add to the dossiers (:mod:`kpi.simulate.families`)."""
+
+    def start(self) -> None:
+        """Before the first dossier: push events of the run's own onto the heap."""
+
+    def dossier(self, subject: str, data: dict[str, Any],
+                events: list[tuple[int, str, dict[str, Any]]], unit: UnitProfile,
+                k_r: int, ts_r: int) -> None:
+        """After a dossier's events are drawn (``events`` may be extended in place)."""
+
+
 class DossierGenerator:
     """The valid-event generator of one run: :meth:`run` yields every valid event once."""
 
@@ -144,12 +153,10 @@ class DossierGenerator:
         for level, procs in config.procedures:
             cum = list(accumulate(p.weight for p in procs))
             self.proc_tables[level] = (procs, cum, cum[-1])
-        self.families: FamilyGenerator | None = None
-        """Petitions, procedure catalogs, documents (only with ``families``)."""
-        if config.families:
-            from kpi.simulate.families import FamilyGenerator
-
-            self.families = FamilyGenerator(self)
+        self.families: DossierHook | None = None
+        """Petitions, procedure catalogs, documents (with ``families``: set by
+        :func:`kpi.simulate.stream.generate_events` to a
+        :class:`kpi.simulate.families.FamilyGenerator` of this generator)."""
 
     # -- helpers on (working-day index k, office second s) ---------------------------
 
@@ -498,4 +505,4 @@ def _first(item: tuple[int, str, dict[str, Any]]) -> int:
     return item[0]
 
 
-__all__ = ["OFFICE_LEN", "OFFICE_OPEN", "DossierGenerator", "event_type"]
+__all__ = ["OFFICE_LEN", "OFFICE_OPEN", "DossierGenerator", "DossierHook", "event_type"]
