@@ -13,9 +13,13 @@ File shape (one catalog per file)::
     valid_from: 2022-06-23         # inclusive
     valid_to: null                 # inclusive; null = open-ended
     source: "where the numbers come from, with their grades"
+    group_totals:                  # optional: points per group; the criteria must add up
+      progress: 20
     criteria:
       - id: "766.2.1"
         name: "Tiến độ, kết quả giải quyết hồ sơ"
+        group: progress            # transparency | progress | online_services |
+                                   # digitization | satisfaction (required in decision_766)
         ratio: on_time_766         # a kpi.ratios.RATIO_KEYS key, or satisfaction_766
         max_points: 20
         rule: linear               # linear | target | steps
@@ -24,6 +28,18 @@ File shape (one catalog per file)::
         no_dossiers: not_applicable        # full | zero | not_applicable (denominator 0)
         grade: S                   # V | S | M, as in DOMAIN.md
         note: "optional free text"
+      - id: "766.2.2"              # an indicator no event can feed: listed, never scored
+        name: "Thời gian giải quyết trung bình"
+        group: progress
+        ratio: null                # not scored: no data
+        reason: "why no event can feed it"  # required with ratio null, refused otherwise
+        max_points: null           # its share of the group (> 0), or null when unknown
+        grade: M                   # (no rule, target, steps or no_dossiers)
+
+A criterion with ``ratio: null`` is *not scored: no data*: every report lists it with
+``"status": "not scored: no data"``, points null and ``applicable`` false (so it is left out of
+the totals, never dropped). With ``group_totals`` the ``max_points`` of a group's criteria
+(null counting 0) must add up to the group's total exactly (as written decimals).
 
 Rules (value = the ratio, in [0, 1]):
 
@@ -48,7 +64,8 @@ descending (0.95 then 1.0)``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -78,6 +95,32 @@ SATISFACTION_766_FORMULA = (
 CRITERION_RATIO_KEYS: tuple[str, ...] = (*RATIO_KEYS, SATISFACTION_766)
 """Every ratio key a criterion may read."""
 
+GroupKey = Literal["transparency", "progress", "online_services", "digitization", "satisfaction"]
+GROUPS: tuple[str, ...] = (
+    "transparency", "progress", "online_services", "digitization", "satisfaction",
+)
+"""The five groups of Decision 766's index [V: DOMAIN.md "Decision 766's five groups"], in
+the order of its indicator numbers (766.1.x … 766.5.x)."""
+
+GROUP_LABELS_VI: dict[str, str] = {
+    "transparency": "Công khai, minh bạch",
+    "progress": "Tiến độ, kết quả giải quyết",
+    "online_services": "Cung cấp dịch vụ trực tuyến",
+    "digitization": "Số hóa hồ sơ, kết quả giải quyết",
+    "satisfaction": "Mức độ hài lòng",
+}
+"""Vietnamese labels of :data:`GROUPS` (the group names are [V]; these renderings are ours)."""
+
+GRADE_LABELS_VI: dict[str, str] = {
+    "V": "đã kiểm chứng (văn bản chính thức)",
+    "S": "theo bản sao của bên thứ ba",
+    "M": "chưa kiểm chứng (cấu hình)",
+}
+"""What a criterion's grade (DOMAIN.md: [V], [S], [M]) means, in Vietnamese."""
+
+NOT_SCORED = "not scored: no data"
+"""The ``status`` of a criterion with no ratio: listed in every report, never scored."""
+
 ScopeLevel = Literal["province", "district_office", "commune", "any"]
 RuleType = Literal["linear", "target", "steps"]
 NoDossiers = Literal["full", "zero", "not_applicable"]
@@ -94,28 +137,73 @@ UNIT_LEVEL_TO_SCOPE: dict[str, str] = {
 
 
 class Criterion(BaseModel):
-    """One scored criterion (tiêu chí / tiêu chí thành phần)."""
+    """One criterion (tiêu chí / tiêu chí thành phần): scored from ``ratio``, or — with
+    ``ratio`` null and a ``reason`` — listed as *not scored: no data*."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    ratio: str
-    max_points: float = Field(gt=0)
-    rule: RuleType
+    group: GroupKey | None = None
+    ratio: str | None
+    reason: str | None = Field(default=None, validate_default=True)
+    max_points: float | None
+    rule: RuleType | None = Field(default=None, validate_default=True)
     target: float | None = Field(default=None, validate_default=True)
     steps: tuple[tuple[float, float], ...] | None = Field(default=None, validate_default=True)
-    no_dossiers: NoDossiers
+    no_dossiers: NoDossiers | None = Field(default=None, validate_default=True)
     grade: Grade
     note: str | None = None
 
+    @property
+    def scored(self) -> bool:
+        """False for an indicator no event can feed (``ratio`` null)."""
+        return self.ratio is not None
+
     @field_validator("ratio")
     @classmethod
-    def _known_ratio(cls, v: str) -> str:
-        if v not in CRITERION_RATIO_KEYS:
+    def _known_ratio(cls, v: str | None) -> str | None:
+        if v is not None and v not in CRITERION_RATIO_KEYS:
             raise ValueError(
                 f"unknown ratio key {v!r}; expected one of {', '.join(CRITERION_RATIO_KEYS)}"
+                " (or null: not scored)"
             )
+        return v
+
+    @field_validator("reason")
+    @classmethod
+    def _check_reason(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if "ratio" not in info.data:
+            return v  # the ratio itself is wrong: said there
+        if info.data["ratio"] is None:
+            if not v or not v.strip():
+                raise ValueError("required when ratio is null (why no event can feed it)")
+        elif v is not None:
+            raise ValueError("only allowed when ratio is null (a criterion not scored)")
+        return v
+
+    @field_validator("max_points")
+    @classmethod
+    def _check_max_points(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is None:
+            if info.data.get("ratio") is not None:
+                raise ValueError("must be a number for a scored criterion (null only with "
+                                 "ratio null: points unknown)")
+            return v
+        if not v > 0:
+            raise ValueError(f"must be greater than 0, got {v:g}")
+        return v
+
+    @field_validator("rule", "no_dossiers")
+    @classmethod
+    def _scored_only(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if "ratio" not in info.data:
+            return v
+        if info.data["ratio"] is None:
+            if v is not None:
+                raise ValueError("only allowed for a scored criterion (ratio is null)")
+        elif v is None:
+            raise ValueError("required when ratio is given")
         return v
 
     @field_validator("target")
@@ -165,6 +253,8 @@ class Criterion(BaseModel):
 
     def describe_rule(self) -> str:
         """Human-readable rule, e.g. ``steps ≥1.0 → 1.0; ≥0.95 → 0.5; else 0``."""
+        if not self.scored:
+            return NOT_SCORED
         if self.rule == "linear":
             return "linear: ratio × max_points"
         if self.rule == "target":
@@ -188,6 +278,8 @@ class Catalog(BaseModel):
     valid_from: dt.date
     valid_to: dt.date | None = None
     source: str = Field(min_length=1)
+    group_totals: dict[GroupKey, float] | None = None
+    """Points of each group; the criteria's max_points must add up to them."""
     criteria: tuple[Criterion, ...] = Field(min_length=1)
 
     @field_validator("valid_to")
@@ -205,7 +297,28 @@ class Catalog(BaseModel):
             if c.id in seen:
                 raise ValueError(f"duplicate criterion id {c.id!r}")
             seen.add(c.id)
+        if self.kind == "decision_766":
+            missing = [c.id for c in self.criteria if c.group is None]
+            if missing:
+                raise ValueError(f"every Decision 766 criterion needs a group; none for "
+                                 f"{', '.join(missing)}")
+        if self.group_totals is not None:
+            self._check_group_totals(self.group_totals)
         return self
+
+    def _check_group_totals(self, group_totals: Mapping[GroupKey, float]) -> None:
+        """Each criterion in a listed group; each group's max_points add up to its total
+        (exactly, as the decimals are written)."""
+        sums: dict[str, Fraction] = {g: Fraction(0) for g in group_totals}
+        for c in self.criteria:
+            if c.group not in sums:
+                raise ValueError(f"criterion {c.id!r}: group {c.group!r} is not in group_totals")
+            if c.max_points is not None:
+                sums[c.group] += Fraction(repr(c.max_points))
+        for g, total in group_totals.items():
+            if sums[g] != Fraction(repr(float(total))):
+                raise ValueError(f"group {g!r}: the criteria's max_points add up to "
+                                 f"{float(sums[g]):g}, not its total {total:g}")
 
     def valid_on(self, on_date: dt.date) -> bool:
         """valid_from ≤ on_date ≤ valid_to (both inclusive; no valid_to = open-ended)."""

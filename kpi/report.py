@@ -86,8 +86,24 @@ GAP_NOUN_VI: dict[str, str] = {
     "e_result": "hồ sơ có kết quả điện tử",
     "satisfaction": "lượt đánh giá hài lòng",
     "satisfaction_766": "hồ sơ đúng hạn (thay cho hồ sơ quá hạn)",
+    "on_time_due": "hồ sơ đến hạn được giải quyết đúng hạn",
+    "data_reuse": "hồ sơ tái sử dụng dữ liệu số hóa",
+    "portal_sync": "hồ sơ đồng bộ lên Cổng DVCQG",
+    "petition_on_time": "PAKN xử lý đúng hạn",
+    "petition_satisfaction": "PAKN được hài lòng (thay cho PAKN trả lời quá hạn "
+                             "hoặc không hài lòng)",
+    "procedures_on_time": "TTHC công khai đúng hạn",
+    "procedures_online_share": "TTHC cung cấp trực tuyến",
+    "online_procedures_used": "TTHC trực tuyến có phát sinh hồ sơ trực tuyến",
+    "full_online_procedures_used": "TTHC toàn trình có phát sinh hồ sơ toàn trình",
+    "online_payment_procedures_used": "TTHC có phát sinh thanh toán trực tuyến",
+    "e_signed_documents": "văn bản điện tử có ký số",
 }
-"""What "one more in the numerator" means for each ratio, in Vietnamese."""
+"""What "one more in the numerator" means for each ratio, in Vietnamese (every criterion
+ratio key: :data:`kpi.catalog.CRITERION_RATIO_KEYS`)."""
+
+NOT_SCORED_TEXT_VI = "chưa chấm điểm: không có dữ liệu"
+"""The gap text of a criterion no event can feed (status ``not scored: no data``)."""
 
 
 def gap_text_vi(ratio: str, g: Gap | None) -> str:
@@ -114,8 +130,8 @@ def report_criteria(
 ) -> list[dict[str, Any]]:
     """The report's ``criteria`` (:func:`kpi.scoring.criteria_for_report`: Decision 766
     first, then the PAR catalog of the level), each entry with ``gap`` (a
-    :meth:`kpi.scoring.Gap.to_dict` or None when already at full points) and ``gap_text``
-    (Vietnamese).
+    :meth:`kpi.scoring.Gap.to_dict` or None when already at full points or not scored) and
+    ``gap_text`` (Vietnamese; :data:`NOT_SCORED_TEXT_VI` for a criterion not scored).
 
     ``par_catalog`` (an explicit file) replaces the PAR selection: it is scored whatever its
     level and dates. ``level`` None (a unit without dossiers) scores only ``any``-level
@@ -137,6 +153,10 @@ def report_criteria(
         by_label[par_catalog.label] = par_catalog
     for e in entries:
         criterion = next(c for c in by_label[e["catalog"]].criteria if c.id == e["id"])
+        if criterion.ratio is None:
+            e["gap"] = None
+            e["gap_text"] = NOT_SCORED_TEXT_VI
+            continue
         g = gap(criterion, counts)
         e["gap"] = g.to_dict() if g is not None else None
         e["gap_text"] = gap_text_vi(criterion.ratio, g)

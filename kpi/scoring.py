@@ -14,6 +14,13 @@ A criterion whose ratio has denominator 0 follows its ``no_dossiers`` setting: `
 max_points, ``zero`` → 0, ``not_applicable`` → points None and ``applicable`` False (left
 out of :func:`totals`). ``satisfaction_766`` is described in :mod:`kpi.catalog`.
 
+Every entry says what became of it in ``status``: ``scored``, ``not applicable: no
+dossiers`` (denominator 0 with ``not_applicable``) or ``not scored: no data`` (a criterion
+with no ratio, :data:`kpi.catalog.NOT_SCORED`: value, points, formula and counts null,
+``applicable`` False, its ``reason`` given); and its ``grade`` and ``group`` (with
+``group_name``, Vietnamese; null for a criterion without a group). :func:`group_totals`
+adds the entries up per group.
+
 Missing count keys count as 0 (``dissatisfied`` is an optional, added key).
 """
 
@@ -27,6 +34,10 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from kpi.catalog import (
+    GRADE_LABELS_VI,
+    GROUP_LABELS_VI,
+    GROUPS,
+    NOT_SCORED,
     SATISFACTION_766,
     SATISFACTION_766_FORMULA,
     Catalog,
@@ -115,9 +126,25 @@ def formula_of(ratio: str) -> str:
     return RATIO_FORMULAS[ratio][0]
 
 
+SCORED = "scored"
+NOT_APPLICABLE = "not applicable: no dossiers"
+STATUSES: tuple[str, ...] = (SCORED, NOT_APPLICABLE, NOT_SCORED)
+"""The ``status`` of a report criterion entry."""
+STATUS_LABELS_VI: dict[str, str] = {
+    SCORED: "đã chấm điểm",
+    NOT_APPLICABLE: "không áp dụng (không phát sinh số liệu)",
+    NOT_SCORED: "chưa chấm điểm: không có dữ liệu",
+}
+
+
+def _max_points(criterion: Criterion) -> Fraction:
+    assert criterion.max_points is not None, "a scored criterion has max_points"
+    return exact(criterion.max_points)
+
+
 def points_for(criterion: Criterion, value: Fraction) -> Fraction:
-    """Exact points of ``criterion`` for a (non-null) ratio ``value``."""
-    max_points = exact(criterion.max_points)
+    """Exact points of ``criterion`` (a scored one) for a (non-null) ratio ``value``."""
+    max_points = _max_points(criterion)
     if criterion.rule == "linear":
         return value * max_points
     if criterion.rule == "target":
@@ -135,7 +162,7 @@ def _points(criterion: Criterion, m: Measure) -> Fraction | None:
     if m.value is not None:
         return points_for(criterion, m.value)
     if criterion.no_dossiers == "full":
-        return exact(criterion.max_points)
+        return _max_points(criterion)
     if criterion.no_dossiers == "zero":
         return Fraction(0)
     return None
@@ -145,6 +172,8 @@ def score_criterion(
     criterion: Criterion, counts: Mapping[str, int], catalog: Catalog | None = None
 ) -> dict[str, Any]:
     """One ``criteria`` entry of the KPI report (EVENTS.md), with extra fields."""
+    if criterion.ratio is None:
+        return _not_scored_entry(criterion, catalog)
     m = measure(criterion.ratio, counts)
     pts = _points(criterion, m)
     entry: dict[str, Any] = {
@@ -160,11 +189,44 @@ def score_criterion(
         "rule": criterion.describe_rule(),
         "no_dossiers": criterion.no_dossiers,
         "applicable": pts is not None,
-        "grade": criterion.grade,
+        "status": SCORED if pts is not None else NOT_APPLICABLE,
+        **_labels(criterion),
     }
     if m.combined:
         a, b, c, r = m.terms
         entry["terms"] = {"late_overdue_or_petitioned": [a, b], "dissatisfied": [c, r]}
+    if catalog is not None:
+        entry["catalog"] = catalog.label
+    return entry
+
+
+def _labels(criterion: Criterion) -> dict[str, Any]:
+    return {
+        "grade": criterion.grade,
+        "group": criterion.group,
+        "group_name": GROUP_LABELS_VI[criterion.group] if criterion.group else None,
+    }
+
+
+def _not_scored_entry(criterion: Criterion, catalog: Catalog | None) -> dict[str, Any]:
+    """The entry of a criterion no event can feed: listed, never scored."""
+    entry: dict[str, Any] = {
+        "id": criterion.id,
+        "name": criterion.name,
+        "value": None,
+        "points": None,
+        "max_points": criterion.max_points,
+        "ratio": None,
+        "formula": None,
+        "numerator": None,
+        "denominator": None,
+        "rule": criterion.describe_rule(),
+        "no_dossiers": None,
+        "applicable": False,
+        "status": NOT_SCORED,
+        "reason": criterion.reason,
+        **_labels(criterion),
+    }
     if catalog is not None:
         entry["catalog"] = catalog.label
     return entry
@@ -184,6 +246,50 @@ def totals(entries: Iterable[Mapping[str, Any]]) -> dict[str, float]:
             pts += e["points"]
             mx += e["max_points"]
     return {"points": round(pts, 4), "max_points": round(mx, 4)}
+
+
+_GRADE_ORDER = {"V": 0, "S": 1, "M": 2}
+
+
+def weakest_grade(grades: Iterable[str]) -> str | None:
+    """The least verified of ``grades`` (V < S < M), None when there are none."""
+    return max(grades, key=_GRADE_ORDER.__getitem__, default=None)
+
+
+def group_totals(entries: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per group (in :data:`kpi.catalog.GROUPS` order; entries without a group left out):
+
+    * ``points`` / ``max_points``: as :func:`totals` over the group's applicable entries;
+    * ``total``: the max_points of every entry of the group, scored or not (null as 0) —
+      the group's points in the catalog;
+    * ``scored``, ``not_applicable``, ``not_scored``: the entry ids of each status;
+    * ``grade``: the weakest grade of its scored entries (None when none is scored);
+    * ``name``: the group's Vietnamese label.
+    """
+    by_group: dict[str, list[Mapping[str, Any]]] = {}
+    for e in entries:
+        if e.get("group"):
+            by_group.setdefault(e["group"], []).append(e)
+    out: dict[str, dict[str, Any]] = {}
+    for g in sorted(by_group, key=lambda g: GROUPS.index(g) if g in GROUPS else len(GROUPS)):
+        mine = by_group[g]
+        ids = {status: [e["id"] for e in mine if e.get("status") == status]
+               for status in STATUSES}
+        out[g] = {
+            **totals(mine),
+            "total": round(sum(e["max_points"] or 0.0 for e in mine), 4),
+            "scored": ids[SCORED],
+            "not_applicable": ids[NOT_APPLICABLE],
+            "not_scored": ids[NOT_SCORED],
+            "grade": weakest_grade(e["grade"] for e in mine if e.get("status") == SCORED),
+            "name": GROUP_LABELS_VI.get(g, g),
+        }
+    return out
+
+
+def grade_label_vi(grade: str | None) -> str:
+    """``M (chưa kiểm chứng (cấu hình))``-style label of a grade; ``—`` for None."""
+    return "—" if grade is None else f"{grade} ({GRADE_LABELS_VI[grade]})"
 
 
 # ------------------------------------------------------------------------------- gaps
@@ -226,7 +332,7 @@ class Gap:
 
 def _next_goal(criterion: Criterion, current: Fraction | None) -> tuple[Fraction, Fraction] | None:
     """(threshold, points) of the next step above ``current`` points, None if at the top."""
-    max_points = exact(criterion.max_points)
+    max_points = _max_points(criterion)
     if criterion.rule == "linear":
         return None if current == max_points else (Fraction(1), max_points)
     if criterion.rule == "target":
@@ -239,7 +345,10 @@ def _next_goal(criterion: Criterion, current: Fraction | None) -> tuple[Fraction
 
 
 def gap(criterion: Criterion, counts: Mapping[str, int]) -> Gap | None:
-    """How many more dossiers to reach the next step / full points; None when already full."""
+    """How many more dossiers to reach the next step / full points; None when already full
+    or not scored (no ratio)."""
+    if criterion.ratio is None:
+        return None
     m = measure(criterion.ratio, counts)
     current = _points(criterion, m)
     goal = _next_goal(criterion, current)

@@ -3,7 +3,9 @@
 
 Steps (each shown as it happens):
 
-1. write a simulated year of Tân Hồng dossiers (or take ``--events FILE.jsonl``). By default
+1. write a simulated year of Tân Hồng dossiers (or take ``--events FILE.jsonl``), by
+   default with petitions, procedure catalogs and documents (:mod:`kpi.simulate.families`)
+   so that all five Decision 766 groups are scored. By default
    the year crosses the 1/7/2025 reorganisation (:mod:`kpi.simulate.reorg`: district gone,
    communes merged into new ones under the province) and the unit registry the run used is
    written to ``<data_dir>/units.csv`` (:data:`UNITS_FILE`); the pipeline and the check
@@ -81,15 +83,19 @@ class DemoResult:
     """The unit registry the pipeline and the check used (None: none)."""
 
 
-def simulate(settings: Settings, console: Console, scale: float, reorganisation: bool
-             ) -> tuple[Path, Path | None, dict[str, str]]:
+def simulate(settings: Settings, console: Console, scale: float, reorganisation: bool,
+             families: bool = True) -> tuple[Path, Path | None, dict[str, str]]:
     """Write the simulated events (and, crossing the reorganisation, the registry the run
-    used) to ``settings.data_dir``: (events file, registry file or None, unit names)."""
+    used) to ``settings.data_dir``: (events file, registry file or None, unit names).
+    ``families`` adds petitions, procedure catalogs, documents and the portal sync
+    (:mod:`kpi.simulate.families`), so that every Decision 766 group is scored."""
     events = settings.data_dir / "demo-events.jsonl"
     config = SimulationConfig(scale=scale, shuffle=True, duplicates=0.005, invalid=0.001,
-                              reorganisation=reorganisation)
+                              reorganisation=reorganisation, families=families)
     rows = config.registry_rows()
     what = "across the 1/7/2025 reorganisation" if reorganisation else "no reorganisation"
+    if families:
+        what += "; petitions, procedure catalogs, documents"
     with console.status(f"Sinh dữ liệu mô phỏng (simulating Tân Hồng 2025, {what})…"):
         n = write_jsonl(events, generate_lines(config))
     console.print(f"simulated {n:,} events ({what}) → {events}")
@@ -120,13 +126,15 @@ def run_demo(
     scale: float = 0.25,
     period: str = "2025",
     reorganisation: bool = True,
+    families: bool = True,
     on_ready: Callable[[DemoResult], None] | None = None,
     serve: threading.Event | None = None,
 ) -> DemoResult:
     """Run the whole pipeline over the input; call ``on_ready`` with the result while
     everything still runs, then with ``serve`` keep it up until that event is set.
 
-    ``reorganisation`` chooses the simulated year (ignored with ``events``). The registry
+    ``reorganisation`` and ``families`` choose the simulated year (ignored with
+    ``events``). The registry
     is ``settings.units_file`` when set, else the one the simulation wrote (if any).
     ``mismatches`` of the result lists every bucket (unit and scope, period) whose live
     snapshot breaks the rule of :mod:`kpi.reconcile` against the batch report of the same
@@ -139,7 +147,8 @@ def run_demo(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     names: dict[str, str] = {}
     if events is None:
-        events, written, names = simulate(settings, console, scale, reorganisation)
+        events, written, names = simulate(settings, console, scale, reorganisation,
+                                          families)
         if written is not None and settings.units_file is None:
             settings = settings.model_copy(update={"units_file": written})
         elif written is not None:

@@ -16,7 +16,11 @@ Contract:
   else.
 * :func:`scorecard` prints one table of reports of one view and scope, named in its title
   (:func:`scorecard_title`): code, name (with "từ"/"đến" dates for a unit that began or
-  ceased) and the leading figures.
+  ceased) and the leading figures; then the same reports' Decision 766 points per group
+  (:func:`group_scorecard`: points / maximum of the applicable indicators, each group's
+  total and grade in its header).
+* :func:`criteria_legend` lists the Decision 766 indicators of the reports by group: the
+  scored ones with their maximum and grade, and those not scored (no data).
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ from kpi.attribution import (
     restate,
 )
 from kpi.calendar import local_date
+from kpi.catalog import GROUP_LABELS_VI, GROUPS, NOT_SCORED
 from kpi.counters import Counters
 from kpi.periods import parse_period
 from kpi.registry import LEVELS, UnitRegistry
 from kpi.report import build_report, report_criteria
-from kpi.scoring import totals
+from kpi.scoring import group_totals, totals, weakest_grade
 
 FIGURES = ("Tiếp nhận", "Trực tuyến", "Đúng hạn", "Đúng hạn 766", "TT trực tuyến", "Số hóa",
            "Hài lòng", "Điểm 766")
@@ -141,11 +146,90 @@ def scorecard(reports: list[dict[str, Any]], console: Console, title: str,
         table.add_column(header, justify="right", no_wrap=True)
     for r in reports:
         c, q = r["counts"], r["ratios"]
-        t = totals([e for e in r["criteria"] if e["id"].startswith("766.")])
+        t = totals(_decision_766(r))
         table.add_row(
             r["unit"], (r.get("unit_name") or "") + _span(r["unit"], registry),
             f"{c['received']:,}", _pct(q["online_receipt"]), _pct(q["on_time_resolved"]),
             _pct(q["on_time_766"]), _pct(q["online_payment"]), _pct(q["digitization"]),
             _pct(q["satisfaction"]), f"{t['points']:.2f}/{t['max_points']:g}",
         )
+    console.print(table)
+    if any(_decision_766(r) for r in reports):
+        group_scorecard(reports, console, registry)
+
+
+def _decision_766(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The report's Decision 766 criteria entries (ids ``766.…``)."""
+    return [e for e in report.get("criteria") or () if e["id"].startswith("766.")]
+
+
+def _catalog_groups(reports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per group, from the first report with Decision 766 criteria: its total points and
+    the weakest grade of its indicators that can be scored (the catalog's, whatever the
+    unit)."""
+    entries = next((e for r in reports if (e := _decision_766(r))), [])
+    out: dict[str, dict[str, Any]] = {}
+    for g, v in group_totals(entries).items():
+        mine = [e for e in entries if e.get("group") == g and e["status"] != NOT_SCORED]
+        out[g] = {"total": v["total"], "grade": weakest_grade(e["grade"] for e in mine)}
+    return out
+
+
+def group_scorecard(reports: list[dict[str, Any]], console: Console,
+                    registry: UnitRegistry | None = None) -> None:
+    """The reports' Decision 766 points per group, one row per report: each cell is the
+    points / maximum of the group's applicable indicators ("—" when none applies), each
+    header names the group, its total in the catalog and its weakest grade."""
+    first = reports[0]
+    title = (f"Điểm Quyết định 766 theo nhóm — kỳ {first['period']} "
+             f"({first.get('scope', OWN)}, {first.get('view', AS_WAS)}): điểm / tối đa của "
+             "các chỉ tiêu áp dụng; mức kiểm chứng V, S, M")
+    groups = _catalog_groups(reports)
+    table = Table(title=title, title_justify="left")
+    table.add_column("Mã", no_wrap=True)
+    table.add_column("Đơn vị", min_width=20, max_width=30)
+    for g in groups:
+        head = groups[g]
+        table.add_column(f"{GROUP_LABELS_VI.get(g, g)}\n({head['total']:g} đ, mức "
+                         f"{head['grade'] or '—'})", justify="right", max_width=16)
+    table.add_column("Tổng QĐ 766", justify="right", no_wrap=True)
+    for r in reports:
+        entries = _decision_766(r)
+        mine = group_totals(entries)
+        cells = []
+        for g in groups:
+            v = mine.get(g)
+            cells.append("—" if v is None or not v["max_points"]
+                         else f"{v['points']:.2f}/{v['max_points']:g}")
+        t = totals(entries)
+        table.add_row(r["unit"], (r.get("unit_name") or "") + _span(r["unit"], registry),
+                      *cells, f"{t['points']:.2f}/{t['max_points']:g}")
+    console.print(table)
+
+
+def criteria_legend(reports: list[dict[str, Any]], console: Console) -> None:
+    """The Decision 766 indicators of ``reports`` (their first report with any) by group:
+    those scored (id, maximum, grade) and those not scored for lack of data."""
+    entries = next((e for r in reports if (e := _decision_766(r))), [])
+    if not entries:
+        return
+    table = Table(title="Các chỉ tiêu Quyết định 766 (mã (tối đa, mức kiểm chứng)): V đã kiểm "
+                  "chứng, S bản sao của bên thứ ba, M chưa kiểm chứng (cấu hình)",
+                  title_justify="left")
+    table.add_column("Nhóm (điểm)", max_width=30)
+    table.add_column("Được chấm điểm")
+    table.add_column("Chưa chấm điểm: không có dữ liệu")
+    by_group = {g: [e for e in entries if e.get("group") == g] for g in GROUPS}
+    for g, mine in by_group.items():
+        if not mine:
+            continue
+
+        def show(e: Mapping[str, Any]) -> str:
+            mx = "điểm chưa rõ" if e["max_points"] is None else f"{e['max_points']:g}"
+            return f"{e['id']} ({mx}, {e['grade']})"
+
+        total = sum(e["max_points"] or 0 for e in mine)
+        table.add_row(f"{GROUP_LABELS_VI[g]} ({total:g})",
+                      " · ".join(show(e) for e in mine if e["status"] != NOT_SCORED),
+                      " · ".join(show(e) for e in mine if e["status"] == NOT_SCORED) or "—")
     console.print(table)

@@ -9,7 +9,10 @@ from kpi.counters import COUNT_KEYS, COUNT_LABELS_VI
 from kpi.evidence.model import Bundle
 from kpi.evidence.summary import (
     CRITERIA_HEADERS,
+    GROUP_HEADERS,
     criterion_cells,
+    grade_note,
+    group_rows,
     integer,
     meta_rows,
     pct,
@@ -87,8 +90,13 @@ def render_html(bundle: Bundle) -> str:
         parts += [
             f"<h2>{n + 1}. Điểm theo tiêu chí — {scope}</h2>",
             _html_table(CRITERIA_HEADERS, [criterion_cells(c) for c in r["criteria"]],
-                        numeric=(3, 4, 5, 6, 7), widths=(9, 17, 21, 9, 9, 8, 6, 5, 16)),
+                        numeric=(5, 6, 7, 8, 9),
+                        widths=(8, 15, 10, 4, 17, 8, 8, 7, 5, 4, 14)),
+            f'<p class="note">{e(grade_note())}</p>',
         ]
+        groups = group_rows(r["criteria"])
+        if groups:
+            parts.append(_html_table(GROUP_HEADERS, groups, numeric=(1, 2, 3)))
         if part.points:
             parts.append(_html_table(
                 ("Bộ tiêu chí", "Tổng điểm", "Tối đa (các tiêu chí áp dụng)"),

@@ -9,7 +9,10 @@ from kpi.counters import COUNT_KEYS, COUNT_LABELS_VI
 from kpi.evidence.model import Bundle
 from kpi.evidence.summary import (
     CRITERIA_HEADERS,
+    GROUP_HEADERS,
     criterion_cells,
+    grade_note,
+    group_rows,
     integer,
     meta_rows,
     pct,
@@ -41,6 +44,10 @@ def render_markdown(bundle: Bundle) -> str:
         scope = scope_heading(part)
         lines += ["", f"## {n + 1}. Điểm theo tiêu chí — {scope}", ""]
         lines += _md_table(CRITERIA_HEADERS, [criterion_cells(c) for c in r["criteria"]])
+        lines += [grade_note(), ""]
+        groups = group_rows(r["criteria"])
+        if groups:
+            lines += _md_table(GROUP_HEADERS, groups)
         for label, t in part.points.items():
             lines.append(f"- Tổng điểm {label}: {pts(t['points'])} / {pts(t['max_points'])}")
         lines += ["", f"## {n + 2}. Số liệu — {scope}", ""]

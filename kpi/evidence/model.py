@@ -175,10 +175,11 @@ def _totals_by_catalog(criteria: Iterable[Mapping[str, Any]]) -> dict[str, dict[
 
 
 def term_counts(entry: Mapping[str, Any]) -> list[tuple[str, int | None, int | None]]:
-    """(term, numerator, denominator) of a report criterion entry, as counts."""
+    """(term, numerator, denominator) of a report criterion entry, as counts (one term
+    ``""`` with no counts for a criterion not scored)."""
     if "terms" in entry:
         return [(name, n, d) for name, (n, d) in entry["terms"].items()]
-    return [(entry["ratio"], entry["numerator"], entry["denominator"])]
+    return [(entry["ratio"] or "", entry["numerator"], entry["denominator"])]
 
 
 def assemble(
@@ -223,7 +224,8 @@ def assemble(
         fam = families or Families()
         rows = {e["id"]: [*criterion_rows(e["ratio"], mine, horizon),
                           *family_criterion_rows(e["ratio"], fam, key, period, horizon)]
-                for e in criteria}
+                for e in criteria
+                if e["ratio"] is not None}  # a criterion not scored has no rows
         parts.append(ScopePart(scope, report, rows, _totals_by_catalog(criteria),
                                petition_rows_for(fam, key, period),
                                procedure_rows_for(fam, key, period),

@@ -32,6 +32,7 @@ from kpi.evidence.families import DocumentRow, PetitionRow, ProcedureRow
 from kpi.evidence.model import Bundle, ScopePart, file_stem, term_counts
 from kpi.evidence.select import EvidenceRow
 from kpi.ratios import RATIO_FORMULAS, RATIO_LABELS_VI, compute_ratios
+from kpi.scoring import STATUS_LABELS_VI, grade_label_vi, group_totals
 
 _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -70,8 +71,11 @@ class Sheet:
 
 SUMMARY_HEADERS = (
     "Mã tiêu chí", "Tiêu chí", "Bộ tiêu chí", "Thành phần", "Công thức", "Tử số", "Mẫu số",
-    "Giá trị", "Điểm", "Điểm tối đa", "Quy tắc", "Khoảng cách đến mục tiêu", "Trang chi tiết",
+    "Giá trị", "Điểm", "Điểm tối đa", "Quy tắc", "Khoảng cách đến mục tiêu", "Nhóm",
+    "Mức kiểm chứng", "Trạng thái", "Trang chi tiết",
 )
+"""Columns of the summary sheet: a row per criterion term (a criterion not scored has one
+row, no counts and no detail sheet), then the points per catalog and per group."""
 VIEW_SCOPE_HEADERS = ("Góc nhìn", "Phạm vi")
 """The last two columns of every table."""
 
@@ -91,7 +95,8 @@ def evidence_sheets(bundle: Bundle) -> list[Sheet]:
     taken: set[str] = set()
     titles = {(part.scope, c["id"]): sheet_title(_PREFIX[part.scope] + c["id"],
                                                    taken | _RESERVED)
-              for part in bundle.parts for c in part.report["criteria"]}
+              for part in bundle.parts for c in part.report["criteria"]
+              if c["id"] in part.criteria_rows}
     head: list[Sheet] = []
     middle: list[Sheet] = []
     tail: list[Sheet] = []
@@ -100,6 +105,8 @@ def evidence_sheets(bundle: Bundle) -> list[Sheet]:
         head += _scope_sheets(bundle, part, titles, taken, tag)
         middle += _family_sheets(part, taken, tag)
         for c in part.report["criteria"]:
+            if (part.scope, c["id"]) not in titles:
+                continue  # not scored: no dossier rows
             sheet = Sheet(titles[(part.scope, c["id"])],
                           f"criterion{_SUFFIX[part.scope]}_{file_stem(c['id'])}.csv",
                           [[*EvidenceRow.HEADERS, *VIEW_SCOPE_HEADERS]])
@@ -170,11 +177,19 @@ def _scope_sheets(bundle: Bundle, part: ScopePart, titles: dict[tuple[str, str],
                 c["max_points"] if first else None,
                 c["rule"] if first else "",
                 c.get("gap_text", "") if first else "",
-                titles[(part.scope, c["id"])], *tag,
+                c.get("group_name") or "", grade_label_vi(c.get("grade")),
+                STATUS_LABELS_VI.get(c.get("status", ""), ""),
+                titles.get((part.scope, c["id"]), ""), *tag,
             ])
     for label, total in part.points.items():
         summary.rows.append(["Tổng điểm", "", label, "", "", None, None, None,
-                             total["points"], total["max_points"], "", "", "", *tag])
+                             total["points"], total["max_points"], "", "", "", "", "", "",
+                             *tag])
+    for g in group_totals(part.report["criteria"]).values():
+        summary.rows.append([
+            "Tổng điểm nhóm", g["name"], "", "", "", None, None, None, g["points"],
+            g["max_points"], "", _group_note(g), g["name"], grade_label_vi(g["grade"]), "",
+            "", *tag])
     counts = Sheet(sheet_title(prefix + "Số liệu", taken), f"counts{suffix}.csv",
                    [["Chỉ số", "Khóa", "Giá trị", "Công thức", *VIEW_SCOPE_HEADERS]],
                    {2: "#,##0.####"})
@@ -183,6 +198,16 @@ def _scope_sheets(bundle: Bundle, part: ScopePart, titles: dict[tuple[str, str],
     for key, value in part.report["ratios"].items():
         counts.rows.append([RATIO_LABELS_VI[key], key, value, RATIO_FORMULAS[key][0], *tag])
     return [summary, counts]
+
+
+def _group_note(g: dict[str, Any]) -> str:
+    """The group's total points and its criteria not scored or not applicable."""
+    parts = [f"tổng điểm của nhóm: {g['total']:g}"]
+    if g["not_scored"]:
+        parts.append("chưa chấm điểm (không có dữ liệu): " + ", ".join(g["not_scored"]))
+    if g["not_applicable"]:
+        parts.append("không áp dụng: " + ", ".join(g["not_applicable"]))
+    return "; ".join(parts)
 
 
 SUBUNIT_COUNT_KEYS = (

@@ -3,13 +3,15 @@ and Markdown renderers; numbers in Vietnamese notation (``1.234``, ``12,50%``)."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kpi.attribution import OWN, SCOPE_LABELS_VI, VIEW_LABELS_VI
+from kpi.catalog import GRADE_LABELS_VI
 from kpi.evidence.model import Bundle, ScopePart, term_counts
 from kpi.evidence.sheets import OWN_ROW_VI, TOTAL_ROW_VI
 from kpi.ratios import compute_ratios
+from kpi.scoring import group_totals
 
 
 def pct(v: float | None) -> str:
@@ -31,14 +33,34 @@ def criterion_cells(c: Mapping[str, Any]) -> list[str]:
     else:
         num = "; ".join(f"{t}: {integer(n)}" for t, n, _ in parts)
         den = "; ".join(f"{t}: {integer(d)}" for t, _, d in parts)
+    maximum = "—" if c["max_points"] is None else f"{c['max_points']:g}".replace(".", ",")
     return [
-        c["id"], c["name"], c["formula"], num, den, pct(c["value"]), pts(c["points"]),
-        f"{c['max_points']:g}".replace(".", ","), c.get("gap_text", ""),
+        c["id"], c["name"], c.get("group_name") or "—", c.get("grade") or "—",
+        c["formula"] or "—", num, den, pct(c["value"]), pts(c["points"]), maximum,
+        c.get("gap_text", ""),
     ]
 
 
-CRITERIA_HEADERS = ("Mã", "Tiêu chí", "Công thức", "Tử số", "Mẫu số", "Giá trị", "Điểm",
-                    "Tối đa", "Khoảng cách đến mục tiêu")
+CRITERIA_HEADERS = ("Mã", "Tiêu chí", "Nhóm", "Mức", "Công thức", "Tử số", "Mẫu số",
+                    "Giá trị", "Điểm", "Tối đa", "Khoảng cách đến mục tiêu")
+"""Columns of the criteria table; "Mức" is the criterion's grade (V, S, M: :func:`grade_note`)."""
+
+
+def grade_note() -> str:
+    """What the grades in the criteria table mean (one line)."""
+    return "Mức kiểm chứng: " + "; ".join(f"{g} = {label}" for g, label in
+                                           GRADE_LABELS_VI.items()) + "."
+
+
+GROUP_HEADERS = ("Nhóm", "Điểm", "Tối đa (các tiêu chí áp dụng)", "Điểm của nhóm", "Mức",
+                 "Chưa chấm điểm (không có dữ liệu)")
+
+
+def group_rows(criteria: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """One row per group of :func:`kpi.scoring.group_totals` (Decision 766's five)."""
+    return [[g["name"], pts(g["points"]), pts(g["max_points"]), pts(g["total"]),
+             g["grade"] or "—", ", ".join(g["not_scored"]) or "—"]
+            for g in group_totals(criteria).values()]
 
 
 def meta_rows(bundle: Bundle) -> list[tuple[str, str]]:
@@ -96,5 +118,5 @@ def subunit_table(bundle: Bundle) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-__all__ = ["CRITERIA_HEADERS", "criterion_cells", "meta_rows", "pct", "pts", "integer",
-           "scope_heading", "subunit_table"]
+__all__ = ["CRITERIA_HEADERS", "GROUP_HEADERS", "criterion_cells", "grade_note", "group_rows",
+           "meta_rows", "pct", "pts", "integer", "scope_heading", "subunit_table"]

@@ -20,6 +20,9 @@ Modules, one job each:
 * :mod:`kpi.simulate.core`: the per-dossier generator (timing on the working calendar);
 * :mod:`kpi.simulate.reorg`: the 1 July 2025 reorganisation a run may cross
   (``SimulationConfig(reorganisation=True)``) and the v1.1 unit registry of a run;
+* :mod:`kpi.simulate.families`: the v1.1 families a run may add
+  (``SimulationConfig(families=True)``): petitions (PAKN), each desk's procedure catalog,
+  the documents it sends, the portal sync — every rate [M];
 * :mod:`kpi.simulate.stream`: duplicates, shuffling, invalid lines, the JSON Lines writer;
 * :mod:`kpi.simulate.timefmt`: RFC 3339 local-time text of epoch seconds.
 """

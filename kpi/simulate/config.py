@@ -73,6 +73,27 @@ class SimulationConfig:
     """With ``reorganisation``: synced to the national portal (dossier.synced)."""
     stopped_share: float = 0.01
     """With ``reorganisation``: stopped before completion (dossier.stopped)."""
+    # the v1.1 families (kpi.simulate.families; every rate [M]): off keeps the stream as it was
+    families: bool = False
+    """Also emit petitions (PAKN), each desk's procedure catalog and the documents it sends,
+    and sync dossiers to the national portal; False: none of them, the stream byte for byte
+    as without the option."""
+    petitions_per_dossier: float = 0.01
+    petition_names_dossier_share: float = 0.5
+    petition_outside_competence_share: float = 0.1
+    petition_late_share: float = 0.08
+    petition_rated_share: float = 0.5
+    petition_dissatisfied_share: float = 0.15
+    petition_days: int = 10
+    catalog_due_days: int = 5
+    catalog_late_share: float = 0.10
+    catalog_payment_share: float = 0.85
+    catalog_update_share: float = 0.10
+    catalog_withdrawn_share: float = 0.03
+    documents_per_dossier: float = 0.3
+    document_electronic_share: float = 0.9
+    document_signed_share: float = 0.75
+    portal_sync_share: float = 0.9
     # test-data options
     shuffle: bool = False
     shuffle_window: int | None = None
@@ -91,6 +112,12 @@ class SimulationConfig:
             "digitized_complete_share", "rated_share", "satisfied_share", "e_result_share",
             "full_online_share", "due_at_share", "transfer_share", "returned_only_share",
             "duplicates", "invalid", "other_desk_share", "synced_share", "stopped_share",
+            "petitions_per_dossier", "petition_names_dossier_share",
+            "petition_outside_competence_share", "petition_late_share",
+            "petition_rated_share", "petition_dissatisfied_share", "catalog_late_share",
+            "catalog_payment_share", "catalog_update_share", "catalog_withdrawn_share",
+            "documents_per_dossier", "document_electronic_share", "document_signed_share",
+            "portal_sync_share",
         ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -101,6 +128,11 @@ class SimulationConfig:
             raise ValueError("digitized_complete_share must be <= digitized_event_share")
         if self.merged_communes < 1:
             raise ValueError("merged_communes must be >= 1")
+        if self.catalog_update_share + self.catalog_withdrawn_share > 1:
+            raise ValueError("catalog update and withdrawn shares must sum to <= 1")
+        for name in ("petition_days", "catalog_due_days"):
+            if not 1 <= getattr(self, name) <= 60:
+                raise ValueError(f"{name} must be within 1..60")
         for _, procs in self.procedures:
             for p in procs:
                 if not 0 <= p.days <= 60:
@@ -145,6 +177,9 @@ class SimulationStats:
     invalid: Counter[str] = field(default_factory=Counter)
     by_unit: dict[str, UnitStats] = field(default_factory=dict)
     by_type: Counter[str] = field(default_factory=Counter)
+    families: Counter[str] = field(default_factory=Counter)
+    """Subjects of the v1.1 families (``petitions``, ``catalog_entries``, ``documents``);
+    their events count in ``events`` and ``by_type``, not in ``by_unit``."""
 
     @property
     def lines(self) -> int:

@@ -18,6 +18,10 @@ a share synced to the national portal (``dossier.synced``), a share stopped befo
 instant (``dossier.stopped``, later events dropped). Digitizations reuse components in
 either mode.
 
+With ``families`` (:mod:`kpi.simulate.families`, every rate [M]) the run also emits
+petitions, each desk's procedure catalog and the documents it sends, and syncs dossiers to
+the national portal, from random streams of their own.
+
 The hot loop works on integer epoch seconds and formats timestamps with a per-day cache.
 The event type names are the contract's (:data:`schemas.events.EVENT_TYPES`).
 """
@@ -31,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from itertools import accumulate
-from typing import Any
+from typing import Any, Protocol
 
 from kpi.calendar import (
     DAY_SECONDS,
@@ -109,6 +113,18 @@ _STOP_REASONS = (
 )
 
 
+class DossierHook(Protocol):
+    """What a run may add to the dossiers (:mod:`kpi.simulate.families`)."""
+
+    def start(self) -> None:
+        """Before the first dossier: push events of the run's own onto the heap."""
+
+    def dossier(self, subject: str, data: dict[str, Any],
+                events: list[tuple[int, str, dict[str, Any]]], unit: UnitProfile,
+                k_r: int, ts_r: int) -> None:
+        """After a dossier's events are drawn (``events`` may be extended in place)."""
+
+
 class DossierGenerator:
     """The valid-event generator of one run: :meth:`run` yields every valid event once."""
 
@@ -137,6 +153,10 @@ class DossierGenerator:
         for level, procs in config.procedures:
             cum = list(accumulate(p.weight for p in procs))
             self.proc_tables[level] = (procs, cum, cum[-1])
+        self.families: DossierHook | None = None
+        """Petitions, procedure catalogs, documents (with ``families``: set by
+        :func:`kpi.simulate.stream.generate_events` to a
+        :class:`kpi.simulate.families.FamilyGenerator` of this generator)."""
 
     # -- helpers on (working-day index k, office second s) ---------------------------
 
@@ -188,6 +208,8 @@ class DossierGenerator:
     # -- the stream -----------------------------------------------------------------
 
     def run(self) -> Iterator[dict[str, Any]]:
+        if self.families is not None:
+            self.families.start()
         per_day = self._receipt_days()
         channels = [self._channels(u) for u in self.units]
         heap = self.heap
@@ -295,6 +317,8 @@ class DossierGenerator:
                              ts_r, w_r, due_ts, due_start)
         if self.reorg is not None:
             self._v11(data, events, unit, ts_r, due_ts)
+        if self.families is not None:
+            self.families.dossier(subject, data, events, unit, k_r, ts_r)
 
         # ---- emit
         end_ts = self.end_ts
@@ -481,4 +505,4 @@ def _first(item: tuple[int, str, dict[str, Any]]) -> int:
     return item[0]
 
 
-__all__ = ["OFFICE_LEN", "OFFICE_OPEN", "DossierGenerator", "event_type"]
+__all__ = ["OFFICE_LEN", "OFFICE_OPEN", "DossierGenerator", "DossierHook", "event_type"]

@@ -16,6 +16,7 @@ import orjson
 
 from kpi.simulate.config import SimulationConfig, SimulationStats
 from kpi.simulate.core import DossierGenerator, event_type
+from kpi.simulate.families import FamilyGenerator
 from schemas.events import TYPE_PREFIX
 
 _T_RECEIVED = event_type("dossier.received")
@@ -49,7 +50,10 @@ def generate_events(config: SimulationConfig,
     shuffle draws use their own random streams: the set of events does not depend on them.
     """
     stats = stats if stats is not None else SimulationStats()
-    stream: Iterator[dict[str, Any]] = DossierGenerator(config, stats).run()
+    generator = DossierGenerator(config, stats)
+    if config.families:
+        generator.families = FamilyGenerator(generator)
+    stream: Iterator[dict[str, Any]] = generator.run()
     if config.duplicates > 0:
         stream = _with_duplicates(stream, config.duplicates,
                                   random.Random(f"dup:{config.seed}"), stats)

@@ -33,6 +33,12 @@ def demo(
                      "<data dir>/units.csv (unless MOTCUA_UNITS_FILE is set); "
                      "--no-reorganisation: the unchanged structure, no registry"),
     ] = True,
+    families: Annotated[
+        bool,
+        typer.Option(help="simulate petitions (PAKN), each desk's procedure catalog and the "
+                     "documents it sends too, at plausible rates [M], so that every "
+                     "Decision 766 group is scored; --no-families: dossiers only"),
+    ] = True,
     exit_when_idle: Annotated[
         bool, typer.Option(help="exit once the input is processed (else serve until Ctrl-C)")
     ] = False,
@@ -58,7 +64,7 @@ def demo(
         signal.signal(signal.SIGTERM, lambda *_: serve.set())
 
     result = run_demo(settings, console, events=events, scale=scale, period=period,
-                      reorganisation=reorganisation,
+                      reorganisation=reorganisation, families=families,
                       on_ready=lambda r: show(r, period, console), serve=serve)
     if result.mismatches:
         raise typer.Exit(1)
@@ -68,7 +74,7 @@ def show(result: DemoResult, period: str, console: Console) -> None:
     """The scorecards of ``period`` and the verdict of the live check (its last line)."""
     from kpi.attribution import AS_WAS, OWN, RESTATED, TOTAL
     from kpi.registry import UnitRegistry
-    from motcua.scorecard import scorecard, scorecard_title
+    from motcua.scorecard import criteria_legend, scorecard, scorecard_title
 
     registry = UnitRegistry.load(result.registry_file) if result.registry_file else None
     live = "live"
@@ -82,6 +88,7 @@ def show(result: DemoResult, period: str, console: Console) -> None:
         if reports:
             scorecard(reports, console, scorecard_title(period, RESTATED, scope, restated),
                       registry)
+    criteria_legend(result.reports, console)
     if result.restated:
         _top_totals(result, console)
     if result.mismatches:

@@ -45,8 +45,9 @@ def parse_as_of(text: str | None) -> float:
 
 
 def render_table(report: dict[str, Any], console: Console) -> None:
-    """A readable table with the Vietnamese label beside each key; criteria (points/max)
-    with the gap to target, and the total points per catalog."""
+    """A readable table with the Vietnamese label beside each key; criteria (points/max and
+    grade, under their Decision 766 group; "chưa chấm" for those not scored) with the gap to
+    target, the total points per catalog and per group."""
     name = f" {report['unit_name']}" if report.get("unit_name") else ""
     title = (f"Đơn vị {report['unit']}{name} — kỳ {report['period']} "
              f"(tính đến {report['as_of']})")
@@ -70,16 +71,54 @@ def render_table(report: dict[str, Any], console: Console) -> None:
         shown = "—" if value is None else f"{value:.2%}"
         table.add_row(RATIO_LABELS_VI[key], key, shown, *pad)
     if criteria:
+        from kpi.scoring import group_totals
+
         table.add_section()
+        group = catalog = None
         for c in criteria:
-            pts = "—" if c.get("points") is None else f"{c['points']:.2f}/{c['max_points']:g}"
-            table.add_row(c.get("name", c["id"]), c["id"], pts, c.get("gap_text", ""))
+            if c.get("catalog") != catalog:
+                catalog, group = c.get("catalog"), None
+                table.add_row(f"[bold]Bộ tiêu chí {catalog or ''}[/bold]", "", "", "")
+            if c.get("group") and c["group"] != group:
+                group = c["group"]
+                table.add_row(f"[bold]Nhóm: {c.get('group_name') or group}[/bold]", group,
+                              "", "")
+            table.add_row(c.get("name", c["id"]), c["id"], criterion_points(c),
+                          c.get("gap_text", ""))
         table.add_section()
         for label, total in criteria_totals(criteria).items():
             table.add_row(
                 "Tổng điểm", label, f"{total['points']:.2f}/{total['max_points']:g}", ""
             )
+        for key, g in group_totals(criteria).items():
+            table.add_row(f"Tổng điểm nhóm {g['name']} ({g['total']:g} điểm)", key,
+                          f"{g['points']:.2f}/{g['max_points']:g} ({g['grade'] or '—'})",
+                          group_note_vi(g))
+        table.caption = (caption + " · điểm/tối đa (mức kiểm chứng: V đã kiểm chứng, "
+                         "S bản sao của bên thứ ba, M chưa kiểm chứng)")
     console.print(table)
+
+
+def criterion_points(c: dict[str, Any]) -> str:
+    """``2.67/4 (M)``: points, maximum and grade; ``chưa chấm (M)`` when not scored."""
+    from kpi.catalog import NOT_SCORED
+
+    grade = f" ({c['grade']})" if c.get("grade") else ""
+    if c.get("status") == NOT_SCORED:
+        return f"chưa chấm{grade}"
+    if c.get("points") is None:
+        return f"—{grade}"
+    return f"{c['points']:.2f}/{c['max_points']:g}{grade}"
+
+
+def group_note_vi(g: dict[str, Any]) -> str:
+    """The criteria of a group not scored (no data) or not applicable, in Vietnamese."""
+    parts = []
+    if g["not_scored"]:
+        parts.append("chưa chấm điểm (không có dữ liệu): " + ", ".join(g["not_scored"]))
+    if g["not_applicable"]:
+        parts.append("không áp dụng: " + ", ".join(g["not_applicable"]))
+    return "; ".join(parts)
 
 
 def criteria_totals(criteria: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

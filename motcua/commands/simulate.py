@@ -46,6 +46,13 @@ def register(app: typer.Typer) -> None:
             "ones under the province, illustrative codes) with v1.1 behaviours: another "
             "handling desk, dossier.synced, dossier.stopped.",
         ),
+        families: bool = typer.Option(
+            False, "--families/--no-families",
+            help="Also emit the v1.1 families at plausible rates [M]: citizen petitions "
+            "(PAKN), each desk's procedure catalog (publication deadlines, late, updated, "
+            "withdrawn) and the documents it sends, and sync dossiers to the national portal, "
+            "so that every Decision 766 group can be scored.",
+        ),
         cutover: str = typer.Option(
             "2025-07-01", "--cutover", help="First day of the new structure (local)."
         ),
@@ -99,6 +106,7 @@ def register(app: typer.Typer) -> None:
                 communes=units, source=source, shuffle=shuffle,
                 shuffle_window=shuffle_window or None, duplicates=duplicates, invalid=invalid,
                 reorganisation=reorganisation, cutover=_parse_date(cutover),
+                families=families,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
@@ -155,5 +163,9 @@ def register(app: typer.Typer) -> None:
             f"{stats.lines:,} lines → {out} in {elapsed:.1f}s "
             f"({stats.lines / max(elapsed, 1e-9):,.0f} lines/s)"
         )
+        if stats.families:
+            console.print("v1.1 families: " + ", ".join(
+                f"{stats.families[k]:,} {k.replace('_', ' ')}"
+                for k in ("petitions", "catalog_entries", "documents")))
         if units_out is not None:
             console.print(f"unit registry → {units_out}")

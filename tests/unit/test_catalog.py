@@ -12,6 +12,9 @@ import yaml
 
 from kpi.catalog import (
     CRITERION_RATIO_KEYS,
+    GROUP_LABELS_VI,
+    GROUPS,
+    NOT_SCORED,
     SATISFACTION_766,
     Catalog,
     CatalogError,
@@ -91,23 +94,123 @@ def test_shipped_catalogs_load() -> None:
     assert set(cats) == {"decision-766", "par-example-district-office", "par-example-commune"}
 
 
+# DOMAIN.md "Decision 766's five groups": group totals [V], in the order of the ids
+GROUP_TOTALS_V = {"transparency": 18, "progress": 20, "online_services": 22,
+                  "digitization": 22, "satisfaction": 18}
+
+
 def test_decision_766_matches_domain_table() -> None:
     c = shipped()["decision-766"]
     assert c.kind == "decision_766" and c.level == "any"
     assert c.valid_from == D(2022, 6, 23) and c.valid_to is None
-    got = {x.id: (x.ratio, x.max_points, x.rule, x.target, x.grade) for x in c.criteria}
-    # DOMAIN.md table: max points and rule per indicator; grade = weakest part.
+    got = {x.id: (x.group, x.ratio, x.max_points, x.rule, x.target, x.grade)
+           for x in c.criteria}
     assert got == {
-        "766.2.1": ("on_time_766", 20, "linear", None, "S"),
-        "766.3.3": ("online_receipt", 12, "target", 0.5, "S"),
-        "766.3.6": ("online_payment", 6, "linear", None, "M"),
-        "766.4.1": ("e_result", 6, "linear", None, "M"),
-        "766.4.2": ("digitization", 4, "target", 0.8, "S"),
-        "766.5.4": (SATISFACTION_766, 6, "target", 0.9, "S"),
+        # transparency: 1.2's 4 points [V]; the rest of the 18 split as configuration [M]
+        "766.1.1": ("transparency", None, 5, None, None, "M"),
+        "766.1.2": ("transparency", "procedures_on_time", 4, "linear", None, "M"),
+        "766.1.3": ("transparency", None, 4, None, None, "M"),
+        "766.1.4": ("transparency", "portal_sync", 5, "linear", None, "M"),
+        # progress: 2.1 is the group's 20 [V]; average handling time: points unknown
+        "766.2.1": ("progress", "on_time_766", 20, "linear", None, "S"),
+        "766.2.2": ("progress", None, None, None, None, "M"),
+        # online services: the [S] maxima 12 and 6 kept, 4 points split [M]
+        "766.3.1": ("online_services", "procedures_online_share", 1, "linear", None, "M"),
+        "766.3.2": ("online_services", "online_procedures_used", 1.5, "linear", None, "M"),
+        "766.3.3": ("online_services", "online_receipt", 12, "target", 0.5, "S"),
+        "766.3.5": ("online_services", "online_payment_procedures_used", 1.5, "linear",
+                    None, "M"),
+        "766.3.6": ("online_services", "online_payment", 6, "linear", None, "M"),
+        # digitization: the [S] maxima 6 and 4 kept, 12 points split [M]
+        "766.4.1": ("digitization", "e_result", 6, "linear", None, "M"),
+        "766.4.2": ("digitization", "digitization", 4, "target", 0.8, "S"),
+        "766.4.3": ("digitization", None, 6, None, None, "M"),
+        "766.4.4": ("digitization", "data_reuse", 6, "linear", None, "M"),
+        # satisfaction: 5.4's 6 points [V], 12 split [M]
+        "766.5.1": ("satisfaction", "petition_on_time", 6, "linear", None, "M"),
+        "766.5.2": ("satisfaction", "petition_satisfaction", 6, "linear", None, "M"),
+        "766.5.4": ("satisfaction", SATISFACTION_766, 6, "target", 0.9, "S"),
     }
-    assert [x.id for x in c.criteria] == list(got)  # table order kept
-    # 20 + 12 + 6 + 6 + 4 + 6 = 54 of the 100 points are fed by dossier events
-    assert sum(x.max_points for x in c.criteria) == 54
+    assert [x.id for x in c.criteria] == list(got)  # catalog order: by group, by id
+    # the indicators no event can feed say why
+    for x in c.criteria:
+        assert (x.ratio is None) == bool(x.reason), x.id
+        assert (x.ratio is None) == (x.no_dossiers is None), x.id
+
+
+def test_decision_766_groups_add_up_to_their_verified_totals() -> None:
+    c = shipped()["decision-766"]
+    assert c.group_totals == GROUP_TOTALS_V
+    assert sum(GROUP_TOTALS_V.values()) == 100
+    sums: dict[str, float] = {}
+    for x in c.criteria:
+        assert x.group is not None, x.id
+        sums[x.group] = sums.get(x.group, 0) + (x.max_points or 0)
+    assert sums == GROUP_TOTALS_V
+    assert tuple(GROUP_TOTALS_V) == GROUPS
+    assert set(GROUP_LABELS_VI) == set(GROUPS)
+    # 85 of the 100 points can be scored from events; 15 are listed as "no data"
+    assert sum(x.max_points or 0 for x in c.criteria if x.ratio is not None) == 85
+
+
+def test_group_totals_are_checked(tmp_path: Path) -> None:
+    data = base(group_totals={"progress": 3})
+    for crit in data["criteria"]:
+        crit["group"] = "progress"
+    load_catalog(write(tmp_path, data))  # 1 + 2 = 3
+    data["group_totals"] = {"progress": 3.5}
+    assert "group 'progress': the criteria's max_points add up to 3, not its total 3.5" in (
+        load_error(tmp_path, data))
+    data["group_totals"] = {"transparency": 3}
+    assert "criterion 'A.1': group 'progress' is not in group_totals" in load_error(
+        tmp_path, data)
+    data = base(kind="decision_766")
+    assert "every Decision 766 criterion needs a group; none for A.1, A.2" in load_error(
+        tmp_path, data)
+    data["criteria"][0]["group"] = "speed"
+    assert "criteria[0] (id 'A.1').group: " in load_error(tmp_path, data)
+
+
+def test_a_criterion_without_ratio_is_listed_not_scored(tmp_path: Path) -> None:
+    data = base()
+    data["criteria"].append({"id": "A.3", "name": "Không có dữ liệu", "ratio": None,
+                             "reason": "no event says", "max_points": 2, "grade": "M"})
+    cat = load_catalog(write(tmp_path, data))
+    c = cat.criteria[2]
+    assert (c.scored, c.reason, c.rule, c.no_dossiers) == (False, "no event says", None, None)
+    assert c.describe_rule() == NOT_SCORED
+    data["criteria"][2]["max_points"] = None  # points unknown
+    assert load_catalog(write(tmp_path, data)).criteria[2].max_points is None
+    # a reason is required with ratio null, refused with a ratio
+    del data["criteria"][2]["reason"]
+    assert "criteria[2] (id 'A.3').reason: required when ratio is null" in load_error(
+        tmp_path, data)
+    data = base()
+    data["criteria"][0]["reason"] = "why"
+    assert "criteria[0] (id 'A.1').reason: only allowed when ratio is null" in load_error(
+        tmp_path, data)
+    # no rule or no_dossiers without a ratio; both required with one; max_points too
+    data = base()
+    data["criteria"][1]["ratio"] = None
+    data["criteria"][1]["reason"] = "no data"
+    msg = load_error(tmp_path, data)
+    assert "criteria[1] (id 'A.2').rule: only allowed for a scored criterion" in msg
+    assert "criteria[1] (id 'A.2').no_dossiers: only allowed for a scored criterion" in msg
+    data = base()
+    del data["criteria"][1]["no_dossiers"]
+    assert "criteria[1] (id 'A.2').no_dossiers: required when ratio is given" in load_error(
+        tmp_path, data)
+    data = base()
+    data["criteria"][1]["max_points"] = None
+    assert "criteria[1] (id 'A.2').max_points: must be a number for a scored criterion" in (
+        load_error(tmp_path, data))
+    data["criteria"][1]["max_points"] = 0
+    assert "criteria[1] (id 'A.2').max_points: must be greater than 0, got 0" in load_error(
+        tmp_path, data)
+    data = base()
+    del data["criteria"][1]["ratio"]
+    assert "criteria[1] (id 'A.2').ratio: required key is missing" in load_error(
+        tmp_path, data)
 
 
 def test_par_examples_are_grade_m_and_per_level() -> None:
@@ -127,6 +230,9 @@ def test_par_examples_are_grade_m_and_per_level() -> None:
             "online_payment",
             "digitization",
             "full_online",
+            # the Tân Hồng seed's weak criteria
+            "full_online_procedures_used",
+            "e_signed_documents",
         }
         on_time = cat.criteria[0]
         # "100% → 1.0; ≥ 95% → 0.5; else 0"
@@ -305,7 +411,11 @@ def test_parse_catalog_names_the_source() -> None:
 
 
 def cat(**over: Any) -> Catalog:
-    return parse_catalog(base(**over))
+    data = base(**over)
+    if data["kind"] == "decision_766":  # each of its criteria needs a group
+        for c in data["criteria"]:
+            c["group"] = "progress"
+    return parse_catalog(data)
 
 
 def test_select_by_date_boundaries_inclusive() -> None:

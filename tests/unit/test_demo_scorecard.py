@@ -23,7 +23,13 @@ from kpi.reconcile import file_reports
 from kpi.registry import UnitRegistry
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_registry
 from motcua.demo import period_reports
-from motcua.scorecard import present, restated_reports, scorecard, scorecard_title
+from motcua.scorecard import (
+    criteria_legend,
+    present,
+    restated_reports,
+    scorecard,
+    scorecard_title,
+)
 
 CONFIG = SimulationConfig(seed=14, scale=0.03, reorganisation=True)
 OLD_COMMUNES = [f"DT.TANHONG.X{i:02d}" for i in range(1, 10)]
@@ -101,4 +107,42 @@ def test_the_scorecard_names_units_scopes_and_dates(tmp_path: Path) -> None:
     # every table names its view and scope, in Vietnamese and by key
     assert "Số liệu của đơn vị (own), Theo thời điểm phát sinh (as_was)" in text
     assert "Tổng hợp (total), Quy đổi theo đơn vị hiện nay (restated)" in text
+    assert max(len(line) for line in lines) <= 150
+
+
+def test_the_scorecard_shows_the_five_766_groups_with_grades(tmp_path: Path) -> None:
+    registry, as_of, own, _total = _setup(tmp_path)
+    out = io.StringIO()
+    console = Console(file=out, width=150)
+    shown = present(own, registry, as_of)
+    scorecard(shown, console, scorecard_title("2025", AS_WAS, OWN, "batch"), registry)
+    criteria_legend(shown, console)
+    text = out.getvalue()
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "Điểm Quyết định 766 theo nhóm" in line)
+    groups = lines[start:]
+    assert "(own, as_was)" in groups[0]
+    for label in ("Công khai, minh", "Tiến độ, kết quả", "Cung cấp dịch vụ", "Số hóa hồ sơ,",
+                  "Mức độ hài lòng"):
+        assert label in "\n".join(groups[:8]), label
+    # each group's total in the catalog and its weakest grade head its column
+    for head in ("(18 đ, mức M)", "(20 đ, mức S)", "(22 đ, mức M)"):
+        assert head in text, head
+    # each cell: the points / max of the applicable indicators 766.N.x of group N, added up
+    # here from the report's entries by their ids
+    for r in shown:
+        row = next(line for line in groups if f" {r['unit']} " in line)
+        for n in range(1, 6):
+            mine = [e for e in r["criteria"] if e["id"].startswith(f"766.{n}.")
+                    and e["applicable"]]
+            if mine:
+                pts = sum(e["points"] for e in mine)
+                mx = sum(e["max_points"] for e in mine)
+                assert f" {pts:.2f}/{mx:g} " in row, (r["unit"], n, row)
+    # the legend: every indicator by group, the four no event can feed listed as such
+    legend = text[text.index("Các chỉ tiêu Quyết định 766"):]
+    assert "Chưa chấm điểm: không có dữ liệu" in legend
+    for i in ("766.1.1 (5, M)", "766.1.3 (4, M)", "766.4.3 (6, M)", "766.2.2 (điểm chưa rõ",
+              "766.2.1 (20, S)", "766.5.4 (6, S)"):
+        assert i in legend, i
     assert max(len(line) for line in lines) <= 150

@@ -17,6 +17,7 @@ import pytest
 
 from kpi.batch import aggregate, fold_lines
 from kpi.calendar import local_instant
+from kpi.catalog import shipped_catalogs
 from kpi.counters import COUNT_KEYS
 from kpi.evidence import (
     Bundle,
@@ -101,8 +102,9 @@ def test_report_numbers(bundle: Bundle) -> None:
             c["in_progress_overdue"], c["rated"], c["satisfied"], c["dissatisfied"],
             c["digitized"]) == (4, 3, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1)
     ids = [e["id"] for e in bundle.report["criteria"]]
-    assert ids[:6] == ["766.2.1", "766.3.3", "766.3.6", "766.4.1", "766.4.2", "766.5.4"]
-    assert ids[6:] and all(i.startswith("PAR.DO.") for i in ids[6:])
+    assert ids[:18] == [c.id for c in shipped_catalogs()[0].criteria]
+    assert ids[18:] and all(i.startswith("PAR.DO.") for i in ids[18:])
+    assert all(e["group"] for e in bundle.report["criteria"][:18])
 
 
 def _sheet_rows(ws: Any) -> list[dict[str, Any]]:
@@ -116,7 +118,18 @@ def test_criterion_sheets_add_up_to_the_report(bundle: Bundle) -> None:
     summary = _sheet_rows(wb.worksheets[0])
     sheet_of = {r["Mã tiêu chí"]: r["Trang chi tiết"] for r in summary if r["Trang chi tiết"]}
     checked = 0
+    not_scored = 0
     for entry in bundle.report["criteria"]:
+        srows = [r for r in summary if r["Mã tiêu chí"] == entry["id"]]
+        assert {r["Nhóm"] for r in srows} == {entry["group_name"]}  # PAR: none
+        assert {r["Mức kiểm chứng"][:1] for r in srows} == {entry["grade"]}
+        if entry["status"] == "not scored: no data":
+            # listed with its status, no counts and no dossier sheet
+            assert [(r["Trạng thái"], r["Tử số"], r["Mẫu số"], r["Trang chi tiết"])
+                    for r in srows] == [("chưa chấm điểm: không có dữ liệu", None, None, None)]
+            assert entry["id"] not in wb.sheetnames
+            not_scored += 1
+            continue
         rows = _sheet_rows(wb[sheet_of[entry["id"]]])
         if "terms" in entry:
             expected = {name: tuple(v) for name, v in entry["terms"].items()}
@@ -128,9 +141,15 @@ def test_criterion_sheets_add_up_to_the_report(bundle: Bundle) -> None:
             assert sum(r["Tính vào mẫu số"] == "có" for r in mine) == den, (entry["id"], term)
             checked += 1
         # the summary sheet carries the same counts
-        srows = [r for r in summary if r["Mã tiêu chí"] == entry["id"]]
         assert {r["Thành phần"]: (r["Tử số"], r["Mẫu số"]) for r in srows} == expected
-    assert checked == len(bundle.report["criteria"]) + 1  # 766.5.4 has two terms
+    assert not_scored == 4
+    # every scored criterion checked, 766.5.4 twice (two terms)
+    assert checked == len(bundle.report["criteria"]) - not_scored + 1
+    # the points per group of Decision 766: five rows
+    groups = [r for r in summary if r["Mã tiêu chí"] == "Tổng điểm nhóm"]
+    assert [r["Tiêu chí"] for r in groups] == [
+        "Công khai, minh bạch", "Tiến độ, kết quả giải quyết", "Cung cấp dịch vụ trực tuyến",
+        "Số hóa hồ sơ, kết quả giải quyết", "Mức độ hài lòng"]
 
 
 def test_dossier_listed_once_per_rating(bundle: Bundle) -> None:
@@ -197,6 +216,11 @@ def test_summary_lists_every_criterion(bundle: Bundle) -> None:
         assert f"| {entry['id']} |" in md
         assert f"<td>{entry['id']}</td>" in html
     assert "cần thêm" in md and "cần thêm" in html
+    # grades and groups shown, the criteria not scored listed as such
+    for text in (md, html):
+        assert "Mức kiểm chứng: V = " in text and "Mức độ hài lòng" in text
+        assert "chưa chấm điểm: không có dữ liệu" in text
+        assert "766.1.1, 766.1.3" in text  # transparency's criteria not scored
     assert 'lang="vi"' in html
 
 
@@ -222,4 +246,4 @@ def test_digest_file(tmp_path: Path) -> None:
 def test_without_registry_no_subunits() -> None:
     b = make_bundle(unit="C1")
     assert b.subunits == [] and b.total_counts is None
-    assert [e["id"] for e in b.report["criteria"]][6:][0].startswith("PAR.CM.")
+    assert [e["id"] for e in b.report["criteria"]][18:][0].startswith("PAR.CM.")

@@ -13,6 +13,11 @@ from motcua.cli import app
 from tests.eventkit import event_dict, received_dict, write_jsonl
 
 AS_OF = "2025-05-01T00:00:00+07:00"
+D766_IDS = [
+    "766.1.1", "766.1.2", "766.1.3", "766.1.4", "766.2.1", "766.2.2", "766.3.1", "766.3.2",
+    "766.3.3", "766.3.5", "766.3.6", "766.4.1", "766.4.2", "766.4.3", "766.4.4", "766.5.1",
+    "766.5.2", "766.5.4",
+]  # fmt: skip
 
 
 def april_events() -> list[dict[str, Any]]:
@@ -78,11 +83,25 @@ def test_report_json_counts_ratios_criteria(events_file: Path) -> None:
 
     criteria = report["criteria"]
     ids = [c["id"] for c in criteria]
-    assert ids == ["766.2.1", "766.3.3", "766.3.6", "766.4.1", "766.4.2", "766.5.4",
-                   "PAR.DO.1", "PAR.DO.2", "PAR.DO.3", "PAR.DO.4", "PAR.DO.5", "PAR.DO.6"]
+    assert ids == [*D766_IDS, "PAR.DO.1", "PAR.DO.2", "PAR.DO.3", "PAR.DO.4", "PAR.DO.5",
+                   "PAR.DO.6", "PAR.DO.7", "PAR.DO.8"]
     by_id = {c["id"]: c for c in criteria}
     points = {i: by_id[i]["points"] for i in by_id}
     assert points == {
+        "766.1.1": None,   # not scored: no data
+        "766.1.2": None,   # no catalog entries published → not applicable
+        "766.1.3": None,   # not scored: no data
+        "766.1.4": 0.0,    # 0/5 synced
+        "766.2.2": None,   # not scored: no data
+        "766.3.1": None,   # no catalog entries
+        "766.3.2": None,
+        "766.3.5": None,
+        "766.4.3": None,   # not scored: no data
+        "766.4.4": 0.0,    # 0/5 reused digitized data
+        "766.5.1": None,   # no petitions
+        "766.5.2": None,
+        "PAR.DO.7": None,  # no catalog entry offers full-online service → not applicable
+        "PAR.DO.8": None,  # no documents sent → not applicable
         "766.2.1": 12.0,   # 3/5 × 20
         "766.3.3": 12.0,   # 60% ≥ 50%
         "766.3.6": 6.0,    # 1/1 × 6
@@ -101,15 +120,28 @@ def test_report_json_counts_ratios_criteria(events_file: Path) -> None:
     assert by_id["766.2.1"]["gap_text"].startswith("cần thêm 2 hồ sơ đúng hạn")
     assert by_id["766.3.3"]["gap"] is None
     assert by_id["766.4.2"]["gap"]["dossiers"] == 4  # ⌈0.8 × 5⌉ − 0
+    assert by_id["766.1.1"]["status"] == "not scored: no data"
+    assert by_id["766.1.1"]["gap"] is None
+    assert by_id["766.1.1"]["gap_text"] == "chưa chấm điểm: không có dữ liệu"
+    assert {c["id"] for c in criteria if c["status"] == "not scored: no data"} == {
+        "766.1.1", "766.1.3", "766.2.2", "766.4.3"}
+    assert by_id["766.2.1"]["group"] == "progress" and by_id["766.2.1"]["grade"] == "S"
 
 
 def test_report_table_shows_points_and_gaps(events_file: Path) -> None:
     result = _run("--events", str(events_file), "--unit", "U1", "--period", "2025-04",
                   "--as-of", AS_OF)
     out = result.stdout
-    assert "12.00/20" in out
+    assert "12.00/20 (S)" in out  # points / max (grade)
     assert "cần thêm 2 hồ sơ đúng hạn" in out
     assert "Tổng điểm" in out
+    # the Decision 766 criteria under their groups, those not scored listed as such
+    assert "Nhóm: Công khai, minh bạch" in out and "Nhóm: Mức độ hài lòng" in out
+    row = next(line for line in out.splitlines() if " 766.4.3 " in line)
+    assert "chưa chấm (M)" in row and "chưa chấm điểm: không có dữ liệu" in row
+    # per group: progress 12 of 20 (766.2.1 only; 766.2.2 not scored)
+    row = next(line for line in out.splitlines() if "Tổng điểm nhóm Tiến độ" in line)
+    assert "12.00/20 (S)" in row and "766.2.2" in row
 
 
 def test_report_explicit_catalog(events_file: Path, tmp_path: Path) -> None:
@@ -137,10 +169,10 @@ criteria:
                   "--as-of", AS_OF, "--json", "--catalog", str(catalog))
     report = json.loads(result.stdout)
     ids = [c["id"] for c in report["criteria"]]
-    assert ids[:6] == ["766.2.1", "766.3.3", "766.3.6", "766.4.1", "766.4.2", "766.5.4"]
-    assert ids[6:] == ["T.1"]
-    assert report["criteria"][6]["points"] == 2.0  # 2/3 × 3
-    assert report["criteria"][6]["catalog"] == "par-test@t1"
+    assert ids[:18] == D766_IDS
+    assert ids[18:] == ["T.1"]
+    assert report["criteria"][18]["points"] == 2.0  # 2/3 × 3
+    assert report["criteria"][18]["catalog"] == "par-test@t1"
 
 
 def test_report_rejects_a_766_catalog_as_par(events_file: Path) -> None:

@@ -8,15 +8,24 @@ from typing import Any
 
 import pytest
 
-from kpi.catalog import Catalog, Criterion, parse_catalog, shipped_catalogs
+from kpi.catalog import (
+    CRITERION_RATIO_KEYS,
+    Catalog,
+    Criterion,
+    parse_catalog,
+    shipped_catalogs,
+)
+from kpi.report import GAP_NOUN_VI
 from kpi.scoring import (
     Gap,
     criteria_for_report,
     gap,
+    group_totals,
     measure,
     score,
     score_criterion,
     totals,
+    weakest_grade,
 )
 
 
@@ -317,16 +326,23 @@ COUNTS = {
 }  # fmt: skip
 
 
+D766_IDS = [
+    "766.1.1", "766.1.2", "766.1.3", "766.1.4", "766.2.1", "766.2.2", "766.3.1", "766.3.2",
+    "766.3.3", "766.3.5", "766.3.6", "766.4.1", "766.4.2", "766.4.3", "766.4.4", "766.5.1",
+    "766.5.2", "766.5.4",
+]  # fmt: skip
+NOT_SCORED_IDS = ["766.1.1", "766.1.3", "766.2.2", "766.4.3"]
+
+
 def test_score_entry_shape() -> None:
     cat = next(c for c in shipped_catalogs() if c.id == "decision-766")
     entries = score(cat, COUNTS)
-    assert [e["id"] for e in entries] == [
-        "766.2.1", "766.3.3", "766.3.6", "766.4.1", "766.4.2", "766.5.4",
-    ]  # fmt: skip
+    assert [e["id"] for e in entries] == D766_IDS
     for e in entries:
         # EVENTS.md criteria entry keys, plus the extras
         assert {"id", "name", "value", "points", "max_points"} <= set(e)
         assert {"formula", "numerator", "denominator", "rule", "applicable"} <= set(e)
+        assert {"status", "grade", "group", "group_name"} <= set(e)
         assert e["catalog"] == "decision-766@2022-06-23"
     by_id = {e["id"]: e for e in entries}
     # 766.2.1: (10 + 9 + 0 − 0)/(20 + 0) = 0.95 × 20 = 19
@@ -335,20 +351,62 @@ def test_score_entry_shape() -> None:
     assert by_id["766.3.3"]["points"] == 12.0
     # 766.3.6, 766.4.1: no fee dossiers / no paper-result dossiers → not applicable
     assert by_id["766.3.6"]["applicable"] is False and by_id["766.4.1"]["points"] is None
+    assert by_id["766.3.6"]["status"] == "not applicable: no dossiers"
     # 766.4.2: 0/20 digitized → 0
     assert by_id["766.4.2"]["points"] == 0.0
     # 766.5.4: 1 − 1/20 − 1/10 = 0.85 → 0.85 × 6 / 0.9 = 5.6667
     assert by_id["766.5.4"]["points"] == 5.6667
-    # total: 19 + 12 + 0 + 5.6667 = 36.6667 of 20 + 12 + 4 + 6 = 42
-    assert totals(entries) == {"points": 36.6667, "max_points": 42.0}
+    # 766.1.4 synced 0/20 and 766.4.4 reused 0/20: scored, 0 points
+    assert (by_id["766.1.4"]["points"], by_id["766.1.4"]["status"]) == (0.0, "scored")
+    assert by_id["766.4.4"]["points"] == 0.0
+    # no petitions, no catalog entries: those indicators are not applicable
+    for i in ("766.1.2", "766.3.1", "766.3.2", "766.3.5", "766.5.1", "766.5.2"):
+        assert by_id[i]["applicable"] is False, i
+    # indicators no event can feed: listed, never scored, never dropped
+    for i in NOT_SCORED_IDS:
+        e = by_id[i]
+        assert e["status"] == "not scored: no data" and e["reason"], i
+        assert (e["points"], e["value"], e["ratio"], e["applicable"]) == (None, None, None,
+                                                                          False), i
+    assert by_id["766.1.1"]["max_points"] == 5 and by_id["766.2.2"]["max_points"] is None
+    assert {e["grade"] for e in entries} == {"S", "M"}
+    assert by_id["766.5.4"]["group_name"] == "Mức độ hài lòng"
+    # total: 19 + 12 + 0 + 5.6667 + 0 + 0 = 36.6667 of 20 + 12 + 4 + 6 + 5 + 6 = 53
+    assert totals(entries) == {"points": 36.6667, "max_points": 53.0}
+
+
+def test_group_totals_of_the_766_entries() -> None:
+    cat = next(c for c in shipped_catalogs() if c.id == "decision-766")
+    groups = group_totals(score(cat, COUNTS))
+    assert list(groups) == ["transparency", "progress", "online_services", "digitization",
+                            "satisfaction"]
+    got = {g: (v["points"], v["max_points"], v["total"], v["grade"]) for g, v in groups.items()}
+    assert got == {
+        "transparency": (0.0, 5.0, 18.0, "M"),       # 766.1.4 synced 0/20 of 5
+        "progress": (19.0, 20.0, 20.0, "S"),         # 766.2.1
+        "online_services": (12.0, 12.0, 22.0, "S"),  # 766.3.3 only
+        "digitization": (0.0, 10.0, 22.0, "M"),      # 766.4.2 (4) + 766.4.4 (6)
+        "satisfaction": (5.6667, 6.0, 18.0, "S"),    # 766.5.4 only
+    }
+    assert groups["transparency"]["not_scored"] == ["766.1.1", "766.1.3"]
+    assert groups["transparency"]["not_applicable"] == ["766.1.2"]
+    assert groups["progress"]["not_scored"] == ["766.2.2"]
+    assert groups["satisfaction"]["name"] == "Mức độ hài lòng"
+    assert weakest_grade(["V", "S"]) == "S" and weakest_grade([]) is None
+
+
+def test_a_criterion_not_scored_has_no_gap() -> None:
+    cat = next(c for c in shipped_catalogs() if c.id == "decision-766")
+    crit = next(c for c in cat.criteria if c.id == "766.4.3")
+    assert gap(crit, COUNTS) is None
 
 
 def test_criteria_for_report_district_and_commune() -> None:
     on = dt.date(2025, 4, 30)
     district = criteria_for_report(COUNTS, "district", on)
     ids = [e["id"] for e in district]
-    assert ids[:6] == ["766.2.1", "766.3.3", "766.3.6", "766.4.1", "766.4.2", "766.5.4"]
-    assert ids[6:] == [f"PAR.DO.{i}" for i in range(1, 7)]
+    assert ids[:18] == D766_IDS
+    assert ids[18:] == [f"PAR.DO.{i}" for i in range(1, 9)]
     by_id = {e["id"]: e for e in district}
     # PAR.DO.1 on_time_resolved 19/20 = 0.95 → 0.5 (step "≥ 95%")
     assert by_id["PAR.DO.1"]["points"] == 0.5
@@ -360,14 +418,12 @@ def test_criteria_for_report_district_and_commune() -> None:
     assert (by_id["PAR.DO.6"]["points"], by_id["PAR.DO.6"]["applicable"]) == (0.0, True)
 
     commune = criteria_for_report(COUNTS, "commune", on)
-    assert [e["id"] for e in commune][6:] == [f"PAR.CM.{i}" for i in range(1, 7)]
+    assert [e["id"] for e in commune][18:] == [f"PAR.CM.{i}" for i in range(1, 9)]
 
 
 def test_criteria_for_report_province() -> None:
     on = dt.date(2025, 4, 30)
-    assert [e["id"] for e in criteria_for_report(COUNTS, "province", on)] == [
-        "766.2.1", "766.3.3", "766.3.6", "766.4.1", "766.4.2", "766.5.4",
-    ]  # fmt: skip
+    assert [e["id"] for e in criteria_for_report(COUNTS, "province", on)] == D766_IDS
     province: Catalog = parse_catalog({
         "id": "par-province", "version": "2025", "kind": "par_index", "issuer": "Bộ Nội vụ",
         "level": "province", "valid_from": "2025-01-01", "source": "test [M]",
@@ -377,13 +433,48 @@ def test_criteria_for_report_province() -> None:
         }],
     })  # fmt: skip
     entries = criteria_for_report(COUNTS, "province", on, [*shipped_catalogs(), province])
-    assert [e["id"] for e in entries][6:] == ["P.1"]
-    assert entries[6]["points"] == 1.0  # 10/20 × 2 = 1
+    assert [e["id"] for e in entries][18:] == ["P.1"]
+    assert entries[18]["points"] == 1.0  # 10/20 × 2 = 1
+    assert (entries[18]["group"], entries[18]["group_name"]) == (None, None)  # PAR: no group
     # before the province catalog's valid_from → none again
     assert len(criteria_for_report(COUNTS, "province", dt.date(2024, 12, 31),
-                                   [*shipped_catalogs(), province])) == 6  # fmt: skip
+                                   [*shipped_catalogs(), province])) == 18  # fmt: skip
 
 
 def test_criteria_for_report_before_any_catalog() -> None:
     # 22/6/2022: before Decision 766 and before the example PAR catalogs (2023-01-01)
     assert criteria_for_report(COUNTS, "district", dt.date(2022, 6, 22)) == []
+
+
+def test_gap_nouns_cover_every_criterion_ratio() -> None:
+    # "cần thêm N <noun>": every ratio a criterion may read has its Vietnamese noun
+    assert set(GAP_NOUN_VI) == set(CRITERION_RATIO_KEYS)
+    assert all(noun.strip() for noun in GAP_NOUN_VI.values())
+
+
+def test_the_new_indicators_on_the_hand_worked_quarter() -> None:
+    # tests/unit/test_families.py works out C1's 2025-Q4 counts by hand; scored here:
+    from kpi.batch import aggregate, fold_lines
+    from kpi.calendar import local_instant
+    from kpi.units import CalendarBook
+    from tests.eventkit import families_quarter, json_line
+
+    batch = fold_lines(json_line(d) for d in families_quarter())
+    end = local_instant(dt.date(2026, 1, 1))
+    counts = aggregate(batch.states(), end, CalendarBook()).counters[("C1", "2025-Q4")]
+    entries = criteria_for_report(counts.to_dict(), "commune", dt.date(2025, 10, 1))
+    points = {e["id"]: e["points"] for e in entries}
+    assert {i: points[i] for i in (
+        "766.1.2", "766.3.1", "766.3.2", "766.3.5", "766.5.1", "766.5.2", "766.5.4",
+        "PAR.CM.7", "PAR.CM.8", "766.1.1", "766.1.3", "766.2.2", "766.4.3")} == {
+        "766.1.2": 2.6667,   # published on time 2/3 × 4
+        "766.3.1": 0.6667,   # offered online 2/3 × 1
+        "766.3.2": 0.75,     # online entries used 1/2 × 1.5
+        "766.3.5": 1.5,      # payment entries used 1/1 × 1.5
+        "766.5.1": 4.2857,   # petitions on time (4 + 2 − 1)/(5 + 2) × 6
+        "766.5.2": 3.6,      # (5 − 2)/5 × 6
+        "766.5.4": 3.3333,   # 1/2 < 0.9: 0.5 × 6 / 0.9
+        "PAR.CM.7": 0.5,     # full-online entries used 1/1 ≥ 80%
+        "PAR.CM.8": 0.25,    # e-signed documents 2/4 × 0.5
+        "766.1.1": None, "766.1.3": None, "766.2.2": None, "766.4.3": None,  # no data
+    }
