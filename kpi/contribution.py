@@ -160,15 +160,7 @@ def _rows_with_registry(
 
     def add(code: str, level: str, t: float, periods: tuple[str, ...],
             keys: tuple[str, ...]) -> None:
-        unit, totals, registered = at(code, t)
-        rows.append((unit, periods, keys))
-        for total in totals:
-            rows.append((total, periods, keys))
-        if levels is not None:
-            levels[unit] = registered or level
-            for total in totals:
-                if total not in levels:  # the level of the total's own unit
-                    levels[total] = at(split_scoped(total)[0], t)[2] or level
+        add_rows(rows, attribution, levels, code, level, t, periods, keys)
 
     add(d.unit, d.level, d.received_at, period_keys(d.received_at), _receipt_keys(d))
     handling, handling_level = d.handling_unit, d.handling_level
@@ -219,7 +211,7 @@ def add_rows(rows: list[Row], attribution: Attribution, levels: Levels | None, c
     if levels is not None:
         levels[unit] = registered or level
         for total in totals:
-            if total not in levels:
+            if total not in levels:  # the level of the total's own unit
                 levels[total] = attribution.at(split_scoped(total)[0], t)[2] or level
 
 

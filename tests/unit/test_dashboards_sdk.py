@@ -11,7 +11,6 @@ build for Grafana 11.2 that docker-compose.yml runs) and validated by its types 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -27,6 +26,8 @@ from grafana_foundation_sdk.models import stat as stat_model
 from grafana_foundation_sdk.models import table as table_model
 from grafana_foundation_sdk.models import timeseries as timeseries_model
 
+from tests.unit.test_deploy import _build_module
+
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
 OPTIONS = {"stat": stat_model.Options, "bargauge": bargauge_model.Options,
@@ -35,12 +36,7 @@ OPTIONS = {"stat": stat_model.Options, "bargauge": bargauge_model.Options,
 
 @pytest.fixture(scope="module")
 def build() -> Any:
-    spec = importlib.util.spec_from_file_location("build_dashboards",
-                                                  GRAFANA / "build_dashboards.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _build_module()
 
 
 def committed() -> dict[str, str]:
