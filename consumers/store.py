@@ -51,7 +51,6 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
-    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -307,30 +306,35 @@ def stored_offsets(conn: Connection, group_id: str) -> dict[tuple[str, int], int
     return {(t, p): n for t, p, n in conn.execute(q)}
 
 
-_PAYLOADS_OF_CODES = text(
-    "SELECT r.subject, r.payload FROM unnest(CAST(:codes AS text[])) AS c(code) "
+_EVENTS_OF_CODES = (
+    "SELECT r.subject, r.source, r.id, r.payload "
+    "FROM unnest(CAST(%s AS text[])) AS c(code) "
     "JOIN raw_events AS r ON r.subject = c.code")
 
 
-def load_payloads(conn: Connection, subjects: Iterable[str]) -> dict[str, list[bytes]]:
-    """The stored event payloads of each dossier code."""
-    out: dict[str, list[bytes]] = {}
+def load_events(conn: Connection, subjects: Iterable[str]
+                ) -> dict[str, list[tuple[str, str, str]]]:
+    """The stored events of each dossier code: ``(source, id, payload)`` each."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
     subjects = list(subjects)
     if conn.dialect.name == "postgresql" and subjects:
         # One join with the array of codes: the planner looks each code up in the subject
         # index, where a prepared `IN ($1 … $500)` scanned the table once per chunk
         # (docs/decisions/sink-copy.md).
-        rows = conn.execute(_PAYLOADS_OF_CODES, {"codes": subjects})
-        for subject, payload in rows:
-            out.setdefault(subject, []).append(payload.encode("utf-8"))
+        # (psycopg's own cursor, in the connection's transaction: rows of plain tuples)
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cur:
+            cur.execute(_EVENTS_OF_CODES, (subjects,))
+            for subject, source, event_id, payload in cur:
+                out.setdefault(subject, []).append((source, event_id, payload))
         return out
+    r = raw_events.c
     for i in range(0, len(subjects), 500):
-        part = subjects[i : i + 500]
-        q = select(raw_events.c.subject, raw_events.c.payload).where(
-            raw_events.c.subject.in_(part)
-        )
-        for subject, payload in conn.execute(q):
-            out.setdefault(subject, []).append(payload.encode("utf-8"))
+        q = select(r.subject, r.source, r.id, r.payload).where(
+            r.subject.in_(subjects[i : i + 500]))
+        for subject, source, event_id, payload in conn.execute(q):
+            out.setdefault(subject, []).append((source, event_id, payload))
     return out
 
 

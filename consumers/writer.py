@@ -13,8 +13,11 @@ Subclasses implement :meth:`SinkWriter.store`.
 
 1. valid events are inserted into ``raw_events`` (a duplicate (source, id) changes nothing);
 2. each affected dossier is re-judged from *all* its stored events at the horizon "now"
-   (:func:`kpi.ledger.judge`) and its ledger row upserted, so the ledger is a pure function
-   of the stored events, whatever the arrival order;
+   (:func:`kpi.ledger.judge_state`) and its ledger row upserted, so the ledger is a pure
+   function of the stored events, whatever the arrival order. The events stored before
+   the batch are read (and decoded) before the batch's are inserted, and the batch's
+   facts, already decoded, are added to them — those whose (source, id) was not stored
+   yet: a duplicate keeps its first copy, in the table and in the ledger alike;
 3. KPI snapshots are upserted (the latest ``as_of`` wins; a tombstone deletes);
 4. dead letters are inserted, keyed by their (topic, partition, offset);
 5. the next offsets are recorded in ``sink_offsets``.
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +40,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consumers import store
 from consumers.rows import Batch, merged
-from kpi.ledger import judge
+from kpi.decode import decode
+from kpi.dossier import DossierState, Fact, FactKey, add_fact
+from kpi.ledger import judge_state
 from kpi.sla import IN_PROGRESS, OVERDUE, CalendarFor
 from schemas.errors import StoreError
 
@@ -138,9 +143,12 @@ def write_batch(
 ) -> None:
     """Write one batch in one transaction (all or nothing); raises SQLAlchemy's errors."""
     with engine.begin() as conn:
+        before = store.load_events(conn, batch.subjects) if batch.subjects else {}
         store.insert_raw_events(conn, batch.events)
         if batch.subjects:
-            refresh_ledger(conn, batch.subjects, horizon, calendar_for)
+            store.upsert_dossiers(conn, judge_dossiers(
+                {code: stored_facts(before.get(code, ()), batch.facts.get(code, {}))
+                 for code in batch.subjects}, horizon, calendar_for))
         store.upsert_snapshots(conn, batch.snapshots)
         store.delete_snapshots(conn, batch.tombstones)
         store.insert_dlq_records(conn, batch.dead_letters)
@@ -155,18 +163,44 @@ def write_batch(
         )
 
 
+def stored_facts(
+    events: Iterable[tuple[str, str, str]], added: Mapping[FactKey, Fact] | None = None
+) -> dict[FactKey, Fact]:
+    """The facts of one dossier's stored events (``(source, id, payload)``, as
+    :func:`store.load_events` reads them), plus the facts ``added`` whose key is not among
+    them (events inserted after the read; a stored (source, id) keeps its first copy)."""
+    facts: dict[FactKey, Fact] = {}
+    for _source, _id, payload in events:
+        _, key, fact = decode(payload.encode("utf-8"))
+        add_fact(facts, key, fact)
+    for key, fact in (added or {}).items():
+        facts.setdefault(key, fact)
+    return facts
+
+
+def judge_dossiers(
+    facts: Mapping[str, dict[FactKey, Fact]], horizon: float, calendar_for: CalendarFor
+) -> list[dict[str, Any]]:
+    """The ``dossiers`` rows of the dossiers ``facts`` holds (code → its facts) judged at
+    ``horizon``; a dossier whose ``received`` is not among its facts has none."""
+    now = datetime.now(UTC)
+    rows = []
+    for code, known in facts.items():
+        entry = judge_state(DossierState(code, known), horizon, calendar_for)
+        if entry is not None:
+            rows.append(store.ledger_row(entry, now))
+    return rows
+
+
 def refresh_ledger(
     conn: Connection, subjects: Iterable[str], horizon: float, calendar_for: CalendarFor
 ) -> list[dict[str, Any]]:
     """Re-judge the dossiers ``subjects`` from their stored events at ``horizon`` and
     upsert their ledger rows; returns the rows written (a dossier whose ``received`` is not
     stored yet has none: its events wait in ``raw_events``)."""
-    now = datetime.now(UTC)
-    rows = []
-    for code, payloads in store.load_payloads(conn, subjects).items():
-        entry = judge(code, payloads, horizon, calendar_for)
-        if entry is not None:
-            rows.append(store.ledger_row(entry, now))
+    rows = judge_dossiers({code: stored_facts(events) for code, events
+                           in store.load_events(conn, subjects).items()},
+                          horizon, calendar_for)
     store.upsert_dossiers(conn, rows)
     return rows
 
@@ -206,5 +240,5 @@ def refresh_open_dossiers(
     return judged, overdue
 
 
-__all__ = ["SinkWriter", "SqlWriter", "refresh_ledger", "refresh_open_dossiers",
-           "short_reason", "write_batch"]
+__all__ = ["SinkWriter", "SqlWriter", "judge_dossiers", "refresh_ledger",
+           "refresh_open_dossiers", "short_reason", "stored_facts", "write_batch"]
