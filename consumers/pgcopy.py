@@ -10,6 +10,11 @@ is visible before the commit. The staging table is a temporary table of the sess
 (``ON COMMIT DELETE ROWS``: empty at the start of every transaction), named after the table
 and a digest of its columns, so a migrated table gets a staging table of its new shape.
 See docs/decisions/sink-copy.md.
+
+:func:`copy_new` is the fast path for rows expected to be new (events whose (source, id)
+the caller did not find stored): one ``COPY`` straight into the table, in a savepoint, with
+no staging step; a conflict rolls it back and the caller upserts
+(docs/decisions/sink-pipeline.md).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import sql
+from psycopg import errors, sql
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
@@ -74,4 +79,29 @@ def copy_upsert(
         cur.execute(sql.SQL("DELETE FROM {stage}").format(stage=stage))  # next upsert
 
 
-__all__ = ["COPY_MIN_ROWS", "copy_upsert"]
+def copy_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> bool:
+    """``COPY`` ``rows`` (all with the same keys) straight into ``table``, inside a
+    savepoint of the caller's transaction; True when they were all new. A row whose
+    primary key is already stored makes the whole ``COPY`` fail: the savepoint is rolled
+    back (nothing of it stays) and False returned, for the caller to upsert instead."""
+    if not rows:
+        return True
+    cols = list(rows[0])
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur:
+        cur.execute("SAVEPOINT copy_new")
+        try:
+            with cur.copy(sql.SQL("COPY {target} ({cols}) FROM STDIN").format(
+                    target=sql.Identifier(table.name),
+                    cols=sql.SQL(", ").join(sql.Identifier(c) for c in cols))) as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in cols])
+        except errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT copy_new")
+            return False
+        cur.execute("RELEASE SAVEPOINT copy_new")
+    return True
+
+
+__all__ = ["COPY_MIN_ROWS", "copy_new", "copy_upsert"]

@@ -8,7 +8,7 @@
   event it stands for (:func:`schemas.cloudevents.event_bytes`), so ``payload`` is always
   structured. Events are read with the one decode path (:func:`kpi.decode.decode`: the
   msgspec recognizer, else the pydantic models, which alone word the reasons), and the
-  fact of each is kept in ``facts`` so the writer need not decode it again;
+  fact of each is kept in ``decoded`` so the writer need not decode it again;
 * DLQ topic: the dead letter it carries (its original reason, value, key and headers),
   or the record's own bytes as a dead letter when it is not in our encoding;
 * KPI topic: a ``kpi_snapshots`` row, a tombstone (no value; its key a
@@ -58,9 +58,9 @@ class Batch:
     events: list[Row] = field(default_factory=list)
     subjects: set[str] = field(default_factory=set)
     """Dossier codes whose ledger rows the batch's events may change."""
-    facts: dict[str, dict[FactKey, Fact]] = field(default_factory=dict)
-    """Dossier code → fact key → fact of the batch's events (the last event of a key
-    wins, as in the upsert of its row)."""
+    decoded: dict[FactKey, Fact] = field(default_factory=dict)
+    """Fact key → fact of the batch's events (the last event of a key wins, as its row
+    does in the upsert)."""
     snapshots: list[Row] = field(default_factory=list)
     tombstones: list[tuple[str, str, str]] = field(default_factory=list)
     """(unit, period, scope) of snapshots to delete."""
@@ -82,8 +82,7 @@ class Batch:
         """Add the rows of a later batch (offsets: the furthest wins)."""
         self.events.extend(other.events)
         self.subjects.update(other.subjects)
-        for code, facts in other.facts.items():
-            self.facts.setdefault(code, {}).update(facts)
+        self.decoded.update(other.decoded)
         for row in other.snapshots:
             self.add_snapshot(row)
         self.tombstones.extend(other.tombstones)
@@ -182,7 +181,8 @@ def _add_event(batch: Batch, rec: Any, value: bytes | None) -> None:
         }
     )
     batch.subjects.add(subject)
-    batch.facts.setdefault(subject, {})[key] = fact
+    batch.decoded.pop(key, None)  # the last event of a key comes last, like its row
+    batch.decoded[key] = fact
 
 
 def _add_dead_letter(batch: Batch, rec: Any, value: bytes | None) -> None:

@@ -292,7 +292,8 @@ class Sink:
         self.group_id = group_id or sink_group(settings)
         self.metrics = SinkMetrics(registry if registry is not None else CollectorRegistry())
         self.writer = SqlWriter(engine, group_id=self.group_id, clock=clock,
-                                calendar_for=calendar_for or CalendarBook())
+                                calendar_for=calendar_for or CalendarBook(),
+                                fact_cache=settings.sink_fact_cache)
         self.from_beginning = from_beginning
         self.max_records = max_records or settings.sink_poll_records
         """Most records one poll returns (``sink_poll_records``)."""

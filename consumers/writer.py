@@ -14,10 +14,14 @@ Subclasses implement :meth:`SinkWriter.store`.
 1. valid events are inserted into ``raw_events`` (a duplicate (source, id) changes nothing);
 2. each affected dossier is re-judged from *all* its stored events at the horizon "now"
    (:func:`kpi.ledger.judge_state`) and its ledger row upserted, so the ledger is a pure
-   function of the stored events, whatever the arrival order. The events stored before
-   the batch are read (and decoded) before the batch's are inserted, and the batch's
-   facts, already decoded, are added to them — those whose (source, id) was not stored
-   yet: a duplicate keeps its first copy, in the table and in the ledger alike;
+   function of the stored events, whatever the arrival order. On PostgreSQL the events
+   stored before the batch are read first (only the keys of those a :class:`FactCache`
+   holds), the batch's events with other keys are inserted all at once if none of them is
+   stored under another dossier (:func:`store.insert_new_events`), and the facts of those
+   rows, decoded by :func:`consumers.rows.build_batch`, are added to the stored ones. If
+   one of them was stored after all (a (source, id) reused for another dossier), or on
+   SQLite, the rows are upserted (a duplicate keeps its first copy) and the dossiers' events
+   read back after the insert instead;
 3. KPI snapshots are upserted (the latest ``as_of`` wins; a tombstone deletes);
 4. dead letters are inserted, keyed by their (topic, partition, offset);
 5. the next offsets are recorded in ``sink_offsets``.
@@ -34,17 +38,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from consumers import store
+from consumers.factcache import FactCache
 from consumers.rows import Batch, merged
 from kpi.decode import decode
-from kpi.dossier import DossierState, Fact, FactKey, add_fact
+from kpi.dossier import DossierState, Fact, FactKey, add_fact, fact_key
 from kpi.ledger import judge_state
 from kpi.sla import IN_PROGRESS, OVERDUE, CalendarFor
 from schemas.errors import StoreError
+
+RECEIVED = "received"
+"""The fact kind of ``dossier.received`` (:data:`kpi.dossier.KIND_OF_TYPE`)."""
 
 # --------------------------------------------------------------------------- the port
 
@@ -96,22 +105,24 @@ def short_reason(exc: BaseException) -> str:
 
 class SqlWriter(SinkWriter):
     """The SQL adapter: one flush is one :func:`write_batch` transaction, judged at the
-    horizon ``clock()``. Database errors become :class:`StoreError`."""
+    horizon ``clock()``, with a :class:`FactCache` of ``fact_cache`` entries. Database
+    errors become :class:`StoreError`."""
 
     def __init__(
         self, engine: Engine, *, group_id: str, clock: Callable[[], float],
-        calendar_for: CalendarFor,
+        calendar_for: CalendarFor, fact_cache: int = 0,
     ) -> None:
         super().__init__()
         self.engine = engine
         self.group_id = group_id
         self.clock = clock
         self.calendar_for = calendar_for
+        self.cache = FactCache(fact_cache)
 
     def store(self, batch: Batch) -> None:
         with _store_errors():
             write_batch(self.engine, batch, group_id=self.group_id, horizon=self.clock(),
-                        calendar_for=self.calendar_for)
+                        calendar_for=self.calendar_for, cache=self.cache)
 
     def migrate(self) -> None:
         """Run the migrations up to the newest revision (idempotent)."""
@@ -131,24 +142,27 @@ class SqlWriter(SinkWriter):
 
 @contextlib.contextmanager
 def _store_errors() -> Iterator[None]:
-    """Turns a SQLAlchemy error into :class:`StoreError` (one line, the cause chained)."""
+    """Turns a database error — SQLAlchemy's, or psycopg's from the statements run on the
+    driver's own cursor (``COPY``, :mod:`consumers.pgcopy`) — into :class:`StoreError`
+    (one line, the cause chained)."""
     try:
         yield
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, psycopg.Error) as exc:
         raise StoreError(short_reason(exc)) from exc
 
 
 def write_batch(
-    engine: Engine, batch: Batch, *, group_id: str, horizon: float, calendar_for: CalendarFor
+    engine: Engine, batch: Batch, *, group_id: str, horizon: float, calendar_for: CalendarFor,
+    cache: FactCache | None = None,
 ) -> None:
-    """Write one batch in one transaction (all or nothing); raises SQLAlchemy's errors."""
+    """Write one batch in one transaction (all or nothing); raises the database's errors
+    (SQLAlchemy's, or psycopg's from the COPY paths). ``cache``: facts of stored events,
+    consulted, and fed once the transaction committed."""
+    learned: list[tuple[FactKey, Fact]] = []
     with engine.begin() as conn:
-        before = store.load_events(conn, batch.subjects) if batch.subjects else {}
-        store.insert_raw_events(conn, batch.events)
-        if batch.subjects:
-            store.upsert_dossiers(conn, judge_dossiers(
-                {code: stored_facts(before.get(code, ()), batch.facts.get(code, {}))
-                 for code in batch.subjects}, horizon, calendar_for))
+        facts, fresh = _store_events(conn, batch, cache, learned)
+        if facts:
+            store.write_dossiers(conn, judge_dossiers(facts, horizon, calendar_for), fresh)
         store.upsert_snapshots(conn, batch.snapshots)
         store.delete_snapshots(conn, batch.tombstones)
         store.insert_dlq_records(conn, batch.dead_letters)
@@ -161,20 +175,66 @@ def write_batch(
                 for (t, p), o in batch.offsets.items()
             ],
         )
+    if cache is not None:
+        cache.add(learned)
 
 
-def stored_facts(
-    events: Iterable[tuple[str, str, str]], added: Mapping[FactKey, Fact] | None = None
-) -> dict[FactKey, Fact]:
-    """The facts of one dossier's stored events (``(source, id, payload)``, as
-    :func:`store.load_events` reads them), plus the facts ``added`` whose key is not among
-    them (events inserted after the read; a stored (source, id) keeps its first copy)."""
+def _store_events(
+    conn: Connection, batch: Batch, cache: FactCache | None,
+    learned: list[tuple[FactKey, Fact]],
+) -> tuple[dict[str, dict[FactKey, Fact]], set[str]]:
+    """Insert the batch's events; returns the facts of every stored event of the batch's
+    dossiers (code → fact key → fact), as they stand in the transaction after the insert,
+    and the codes whose ``received`` was not stored before the batch (they had no ledger
+    row: a ledger row is written only with a stored ``received``). Facts of stored events
+    the cache may learn are appended to ``learned``."""
+    if not batch.subjects:
+        store.insert_raw_events(conn, batch.events)
+        return {}, set()
+    if cache is None or conn.dialect.name != "postgresql":
+        cache, learned = None, []  # (SQLite reads every payload: nothing to learn)
+    known = cache.known if cache is not None else None
+    if conn.dialect.name == "postgresql":
+        before = store.load_events(conn, batch.subjects, known)
+        stored = {(source, event_id) for events in before.values()
+                  for source, event_id, _ in events}
+        new = [row for row in store.dedupe(batch.events, ("source", "id"))
+               if (row["source"], row["id"]) not in stored]
+        if store.insert_new_events(conn, new):
+            facts = {code: stored_facts(events, cache, learned)
+                     for code, events in before.items()}
+            fresh = {code for code in batch.subjects
+                     if not any(f[0] == RECEIVED for f in facts.get(code, {}).values())}
+            for row in new:
+                key = fact_key(row["source"], row["id"])
+                fact = batch.decoded[key]
+                facts.setdefault(row["subject"], {})[key] = fact
+                learned.append((key, fact))
+            return facts, fresh
+        store.insert_raw_events(conn, new)
+    else:
+        store.insert_raw_events(conn, batch.events)
+    return {code: stored_facts(events, cache, learned) for code, events
+            in store.load_events(conn, batch.subjects, known).items()}, set()
+
+
+def stored_facts(events: Iterable[store.StoredEvent], cache: FactCache | None = None,
+                 learned: list[tuple[FactKey, Fact]] | None = None) -> dict[FactKey, Fact]:
+    """The facts of one dossier's stored events, as :func:`store.load_events` read them: a
+    payload is decoded (and its fact appended to ``learned``), a missing one (``None``:
+    known) is taken from ``cache``."""
     facts: dict[FactKey, Fact] = {}
-    for _source, _id, payload in events:
-        _, key, fact = decode(payload.encode("utf-8"))
+    for source, event_id, payload in events:
+        if payload is None:
+            key = fact_key(source, event_id)
+            fact = cache.get(key) if cache is not None else None
+            if fact is None:  # load_events asked cache.known: it cannot happen
+                raise RuntimeError(f"no payload and no fact for stored event {key!r}")
+        else:
+            _, key, fact = decode(payload.encode("utf-8"))
+            if learned is not None:
+                learned.append((key, fact))
         add_fact(facts, key, fact)
-    for key, fact in (added or {}).items():
-        facts.setdefault(key, fact)
     return facts
 
 

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
         "(one database transaction) once this many records wait for it while the current "
         "flush runs; polls made meanwhile are stored together (docs/decisions/"
         "sink-pipeline.md)")
+    sink_fact_cache: int = Field(
+        default=100_000, ge=0, description="facts of stored events the SQL sink keeps in "
+        "memory (~350 bytes each) so that re-judging a dossier's ledger row does not read "
+        "and decode them again; 0: none (docs/decisions/sink-pipeline.md)")
     secrets_dir: Path | None = Field(
         default=None, description="directory of secret files named like their variables "
         "(motcua_database_url, …); read by load_settings, see SECRETS_DIR_VARIABLE")
@@ -150,6 +154,7 @@ class Settings(BaseSettings):
             "MOTCUA_DATA_DIR": str(self.data_dir),
             "MOTCUA_SINK_POLL_RECORDS": str(self.sink_poll_records),
             "MOTCUA_SINK_FLUSH_RECORDS": str(self.sink_flush_records),
+            "MOTCUA_SINK_FACT_CACHE": str(self.sink_fact_cache),
             "MOTCUA_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
             **{f"MOTCUA_TOPICS__{k.upper()}": v for k, v in self.topics.model_dump().items()},
         }

@@ -1,4 +1,5 @@
-"""The SQL writer without a broker: rows and ledger of several flushes (SQLite, PostgreSQL).
+"""The SQL writer without a broker: rows and ledger of several flushes (SQLite, PostgreSQL),
+without and with a :class:`~consumers.factcache.FactCache` (evicting, or holding all).
 
 :func:`consumers.writer.write_batch` reads a dossier's stored events *before* inserting the
 batch's and takes the batch's facts from :func:`consumers.rows.build_batch` (the msgspec
@@ -9,14 +10,18 @@ path of :func:`kpi.decode.decode`) instead of decoding them again. Two independe
 * every ledger row equals :func:`kpi.ledger.judge` of *all* the dossier's stored payloads
   at the same horizon (the definition: a pure function of the stored events), with the
   stream cut into flushes that split dossiers, events before their ``received``,
-  replayed records and a reused (source, id) with a different payload in a later flush
-  (the first copy is kept, in the table and in the ledger).
+  replayed records, a reused (source, id) with a different payload in a later flush
+  (the first copy is kept, in the table and in the ledger) and one reused under another
+  dossier code (on PostgreSQL the straight ``COPY`` of its flush fails and the flush's
+  rows are upserted instead: every distinct valid event is still stored once), and a stale
+  ledger row of a dossier whose events were not stored yet (its straight ``COPY`` into
+  ``dossiers`` fails, and the flush's ledger rows are upserted).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,11 +30,13 @@ import pytest
 from sqlalchemy import select
 
 from consumers import store
+from consumers.factcache import FactCache
 from consumers.rows import build_batch
 from consumers.writer import write_batch
 from kpi.ledger import judge
 from kpi.units import CalendarBook
 from runtime.settings import load_settings
+from schemas.errors import InvalidEvent
 from schemas.validate import parse_event
 from tests.eventkit import event_dict, received_dict
 from tests.integration.test_sink import _lines
@@ -78,22 +85,51 @@ def _stream() -> list[bytes]:
     lines = _lines(scale=0.02, seed=41)
     x_received, x_resolved, x_rejected = _reused("HX", "dup-1")
     middle = len(lines) // 2
+    # and an id of HX's reused under another dossier code in a later flush: on PostgreSQL
+    # the straight COPY of that flush fails and its rows are upserted instead
+    z_rejected = orjson.dumps(event_dict("dossier.rejected", "2025-03-05T09:00:00+07:00",
+                                         subject="HZ", id_="dup-1"))
     return [x_received, x_resolved, *_reused("HY", "dup-2"), *lines[:middle], x_rejected,
-            *lines[middle:]]
+            *lines[middle:-5], z_rejected, *lines[-5:]]
 
 
-def _write(url: str, lines: list[bytes], flush: int) -> None:
+def _stale_row(code: str) -> dict[str, Any]:
+    """A ledger row of ``code`` (as an older sink could have left): on PostgreSQL the first
+    flush believes HX has none, its straight ``COPY`` into ``dossiers`` fails and the rows
+    are upserted instead."""
+    entry = judge(code, [_reused(code, "stale")[0]], HORIZON, CAL)
+    assert entry is not None
+    return store.ledger_row(entry._replace(classification="withdrawn", rule_set_version="old"),
+                            datetime.now(UTC))
+
+
+def _write(url: str, lines: list[bytes], flush: int, cache: FactCache | None) -> None:
     engine = store.make_engine(url)
     try:
         store.upgrade(engine)
+        with engine.begin() as conn:  # a stale ledger row of HX, whose events are not stored
+            store.upsert_dossiers(conn, [_stale_row("HX")])
         records = [Record(SETTINGS.topics.events, 0, i, None, line)
                    for i, line in enumerate(lines)]
         # every flush, then the second half of the stream again (a replay)
         for i in [*range(0, len(records), flush), len(records) // 2]:
             batch = build_batch(records[i : i + flush], SETTINGS)
-            write_batch(engine, batch, group_id="g", horizon=HORIZON, calendar_for=CAL)
+            write_batch(engine, batch, group_id="g", horizon=HORIZON, calendar_for=CAL,
+                        cache=cache)
     finally:
         engine.dispose()
+
+
+def _keys(lines: list[bytes]) -> set[tuple[str, str]]:
+    """(source, id) of the valid events among ``lines``."""
+    keys = set()
+    for line in lines:
+        try:
+            event = parse_event(line)
+        except InvalidEvent:
+            continue
+        keys.add((event.source, event.id))
+    return keys
 
 
 def _stored(url: str) -> tuple[list[Any], dict[str, dict[str, Any]]]:
@@ -107,9 +143,15 @@ def _stored(url: str) -> tuple[list[Any], dict[str, dict[str, Any]]]:
     return events, ledger
 
 
-def test_rows_and_ledger_equal_the_definitions(db_url: str) -> None:
+@pytest.mark.parametrize("capacity", [None, 50, 100_000])
+def test_rows_and_ledger_equal_the_definitions(db_url: str, capacity: int | None) -> None:
+    """Without a fact cache, with one that evicts all the time, and with one that holds
+    every event (on PostgreSQL most stored payloads are then never read back)."""
     lines = _stream()
-    _write(db_url, lines, flush=300)
+    cache = None if capacity is None else FactCache(capacity)
+    _write(db_url, lines, flush=300, cache=cache)
+    if cache is not None and db_url.startswith("postgresql"):
+        assert len(cache) == min(capacity or 0, len({k for k in _keys(lines)}))
     events, ledger = _stored(db_url)
 
     by_code: dict[str, list[bytes]] = {}
@@ -122,7 +164,9 @@ def test_rows_and_ledger_equal_the_definitions(db_url: str) -> None:
         assert row.unit == (event.data.unit_code  # type: ignore[union-attr]
                             if event.type.endswith(".dossier.received") else None)
         by_code.setdefault(row.subject, []).append(row.payload.encode())
+    # every distinct valid (source, id) once, whatever flush or path stored it
     assert len(events) == len({(r.source, r.id) for r in events})
+    assert {(r.source, r.id) for r in events} == _keys(lines)
 
     # the reused ids: HX keeps its first copy (resolved), stored and judged; in HY's
     # flush the last row of the key won (rejected)
@@ -131,6 +175,7 @@ def test_rows_and_ledger_equal_the_definitions(db_url: str) -> None:
                       "HY": "vn.gov.motcua.dossier.rejected"}
     assert ledger["HX"]["completed_at"] is not None and ledger["HX"]["ended_at"] is None
     assert ledger["HY"]["classification"] == "rejected"
+    assert "HZ" not in by_code  # its only event's (source, id) was HX's
 
     expected = {}
     for code, payloads in by_code.items():
