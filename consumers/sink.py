@@ -1,11 +1,12 @@
 """The SQL sink's consumer loop: the events, DLQ and KPI topics → the SQL store.
 
-One kafka-python consumer group (:func:`runtime.topics.sink_group`) reads the three
-topics. Polled records become a :class:`~consumers.rows.Batch` of rows
-(:func:`consumers.rows.build_batch`), written to a :class:`~consumers.writer.SinkWriter`
-and flushed (:class:`SqlWriter`: one database transaction), and **only after the flush
-returned** are its offsets committed to Kafka through an :class:`OffsetCommitter`
-(at-least-once; every write is idempotent, so a replay changes nothing).
+One consumer group (:func:`runtime.topics.sink_group`; librdkafka,
+:class:`~consumers.rdconsumer.RdConsumer`) reads the three topics. Polled records become a
+:class:`~consumers.rows.Batch` of rows (:func:`consumers.rows.build_batch`), written to a
+:class:`~consumers.writer.SinkWriter` and flushed (:class:`SqlWriter`: one database
+transaction), and **only after the flush returned** are its offsets committed to Kafka
+through an :class:`OffsetCommitter` (at-least-once; every write is idempotent, so a replay
+changes nothing).
 
 The flush runs in a writer thread (:class:`FlushPipeline`: one flush in flight at a time)
 while the consumer thread polls the next records; everything polled meanwhile becomes the
@@ -43,13 +44,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from kafka import ConsumerRebalanceListener, KafkaConsumer  # (the probe of _verify_logs)
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Engine
 
 from consumers import store
+from consumers.rdconsumer import RdConsumer
 from consumers.rows import Batch, build_batch
 from consumers.writer import SinkWriter, SqlWriter
 from kpi.sla import CalendarFor
@@ -106,22 +106,14 @@ class OffsetCommitter(ABC):
 
 
 class KafkaCommitter(OffsetCommitter):
-    """Commits through the sink's own kafka-python consumer."""
+    """Commits through the sink's own consumer (a refusal — e.g. a rebalance took the
+    partitions — is logged: the replay it causes is harmless)."""
 
-    def __init__(self, consumer: KafkaConsumer) -> None:
+    def __init__(self, consumer: RdConsumer) -> None:
         self.consumer = consumer
 
     def commit(self, offsets: Offsets) -> bool:
-        try:
-            self.consumer.commit(offsets={
-                TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
-                for (t, p), o in offsets.items()
-            })
-        except KafkaError as exc:  # e.g. a rebalance took the partitions: replay is harmless
-            log.warning("offset commit failed after the database commit (%s); the records "
-                        "will be replayed and change nothing", exc)
-            return False
-        return True
+        return self.consumer.commit_offsets(offsets)
 
 
 # --------------------------------------------------------------------------- one batch
@@ -179,7 +171,7 @@ class FlushPipeline:
     :meth:`start` hands a batch to the writer thread (``writer.write`` then
     ``writer.flush``); :meth:`land` waits for it and, **only once the flush returned**,
     commits the offsets it stored through ``committer`` on the calling thread (the consumer
-    thread: kafka-python's consumer is not thread-safe). A flush cannot start while
+    thread: the sink's consumer is used by that thread alone). A flush cannot start while
     another is in flight, so flushes run in the order they were started and commits follow
     in that order. A failed flush raises its :class:`StoreError` from :meth:`land` and
     commits nothing; its rows stay staged in the writer (:class:`SinkWriter` contract), for
@@ -245,7 +237,7 @@ class _Rewind(ConsumerRebalanceListener):
     flight is waited for (``pipeline``), so a new owner does not write the same dossiers
     while it runs; its offsets are committed after the poll returns."""
 
-    def __init__(self, consumer: KafkaConsumer, from_beginning: bool,
+    def __init__(self, consumer: RdConsumer, from_beginning: bool,
                  unverified: set[Any], pipeline: FlushPipeline | None = None) -> None:
         self.consumer = consumer
         self.from_beginning = from_beginning
@@ -316,16 +308,16 @@ class Sink:
         t = self.settings.topics
         return [t.events, t.dlq, t.kpi]
 
-    def committer(self, consumer: KafkaConsumer) -> OffsetCommitter:
+    def committer(self, consumer: RdConsumer) -> OffsetCommitter:
         """How stored batches' offsets reach the broker (a seam for fault-injection tests)."""
         return KafkaCommitter(consumer)
 
     def run(self, stop: threading.Event) -> None:
         if self.migrate and not self._migrate_until_done(stop):
             return
-        consumer = KafkaConsumer(**consumer_options(
-            self.settings, bootstrap_servers=self.bootstrap, group_id=self.group_id,
-            client_id=f"{self.group_id}-client", max_poll_records=self.max_records))
+        consumer = RdConsumer(self.settings, self.bootstrap, group_id=self.group_id,
+                              client_id=f"{self.group_id}-client",
+                              max_records=self.max_records)
         committer = self.committer(consumer)
         pipeline = FlushPipeline(self.writer, committer, self.metrics)
         try:
@@ -335,9 +327,9 @@ class Sink:
         finally:
             pipeline.close()
             self.writer.discard()
-            consumer.close(autocommit=False)
+            consumer.close()
 
-    def _loop(self, consumer: KafkaConsumer, committer: OffsetCommitter,
+    def _loop(self, consumer: RdConsumer, committer: OffsetCommitter,
               pipeline: FlushPipeline, stop: threading.Event) -> None:
         """Poll while the flush in flight runs; land it (commit) once it returned, then
         flush whatever was polled meanwhile. Returns when ``stop`` is set, after the flush
@@ -378,8 +370,7 @@ class Sink:
                 consumer.resume(*consumer.paused())
             polled = consumer.poll(timeout_ms=0 if full else 100 if pipeline.busy else 500)
             if polled:
-                pending.extend(build_batch((r for recs in polled.values() for r in recs),
-                                           self.settings))
+                pending.extend(build_batch(polled, self.settings))
             if full:
                 pipeline.wait(0.5)
         if pipeline.busy:  # stopping: "finishing the current batch"
@@ -399,7 +390,7 @@ class Sink:
         log.warning("database write failed (%s); %d record(s) kept, offsets not committed; "
                     "retry in %.1fs", exc, self.writer.staged_records, delay)
 
-    def _deliver(self, batch: Batch, consumer: KafkaConsumer, committer: OffsetCommitter,
+    def _deliver(self, batch: Batch, consumer: RdConsumer, committer: OffsetCommitter,
                  stop: threading.Event, backoff_initial: float) -> bool:
         """:func:`deliver` on this thread (log check, retries); False when stopped."""
         try:
@@ -480,7 +471,7 @@ class Sink:
                     "into an empty pipeline (README, Fault matrix).")
         self._unverified.difference_update(tps)
 
-    def _idle(self, consumer: KafkaConsumer, seconds: float, stop: threading.Event
+    def _idle(self, consumer: RdConsumer, seconds: float, stop: threading.Event
               ) -> Batch | None:
         """Wait ``seconds`` with every partition paused, still polling so the group keeps
         this member; returns the records of partitions assigned meanwhile (not lost), or
@@ -492,9 +483,7 @@ class Sink:
             left = deadline - time.monotonic()
             if left <= 0:
                 return build_batch(extra, self.settings)
-            polled = consumer.poll(timeout_ms=int(min(left, 1.0) * 1000) or 1)
-            for recs in polled.values():
-                extra.extend(recs)
+            extra.extend(consumer.poll(timeout_ms=int(min(left, 1.0) * 1000) or 1))
         return None
 
 
