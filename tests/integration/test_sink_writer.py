@@ -189,3 +189,45 @@ def test_rows_and_ledger_equal_the_definitions(db_url: str, capacity: int | None
         got = {k: (v.replace(tzinfo=UTC) if hasattr(v, "tzinfo") and v is not None
                    and v.tzinfo is None else v) for k, v in row.items()}
         assert {**got, "updated_at": None} == want, code
+
+
+def test_bulk_paths_round_trip_every_column(db_url: str) -> None:
+    """Snapshots and dead letters in numbers that take the ``COPY`` staging path on
+    PostgreSQL (binary format): read back, every column is what was written; an older
+    snapshot does not replace a newer one."""
+    from consumers.pgcopy import COPY_MIN_ROWS
+    from kpi.counters import Counters
+    from kpi.report import build_report
+
+    n = COPY_MIN_ROWS + 36
+    reports = [build_report(f"U{i:03d}", "2025-07", Counters.from_mapping(
+        {"received": i + 3, "resolved": i + 1, "resolved_early": 1}), HORIZON,
+        level="commune", unit_name=f"Xã {i}") for i in range(n)]
+    snapshots = [store.snapshot_row(r) for r in reports]
+    letters = [{"topic": "t", "partition": i % 3, "offset": 10**10 + i, "reason": f"r{i}",
+                "raw": bytes([i % 256]) * 3, "subject": None if i % 2 else f"H{i}",
+                "source_file": None, "line": i, "recorded_at": datetime.now(UTC),
+                "key": None if i % 3 else b"k\x00", "headers": None} for i in range(n)]
+    engine = store.make_engine(db_url)
+    try:
+        store.upgrade(engine)
+        older = [{**row, "as_of": row["as_of"].replace(year=2020), "received": 0}
+                 for row in snapshots]
+        for rows in (snapshots, older):
+            with engine.begin() as conn:
+                store.upsert_snapshots(conn, rows)
+                store.insert_dlq_records(conn, letters)
+        with engine.connect() as conn:
+            got_snapshots = [dict(r._mapping) for r in conn.execute(
+                select(store.kpi_snapshots).order_by(store.kpi_snapshots.c.unit))]
+            got_letters = [dict(r._mapping) for r in conn.execute(
+                select(store.dlq_records).order_by(store.dlq_records.c.offset))]
+    finally:
+        engine.dispose()
+
+    def aware(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None
+                else v for k, v in row.items()}
+
+    assert [aware(r) for r in got_snapshots] == snapshots
+    assert [aware(r) for r in got_letters] == letters
