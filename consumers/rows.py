@@ -6,7 +6,9 @@
   ``subjects``, whose ledger rows the writer re-judges); an invalid one a dead letter;
   a CloudEvents binary-mode record (``ce_*`` headers) is stored as the structured JSON
   event it stands for (:func:`schemas.cloudevents.event_bytes`), so ``payload`` is always
-  structured;
+  structured. Events are read with the one decode path (:func:`kpi.decode.decode`: the
+  msgspec recognizer, else the pydantic models, which alone word the reasons), and the
+  fact of each is kept in ``decoded`` so the writer need not decode it again;
 * DLQ topic: the dead letter it carries (its original reason, value, key and headers),
   or the record's own bytes as a dead letter when it is not in our encoding;
 * KPI topic: a ``kpi_snapshots`` row, a tombstone (no value; its key a
@@ -32,15 +34,18 @@ from typing import Any
 import orjson
 
 from consumers.store import snapshot_row
+from kpi.decode import decode
+from kpi.dossier import KEY_SEPARATOR, KIND_OF_TYPE, Fact, FactKey
 from kpi.report import parse_snapshot_key
 from runtime.dlq import DeadLetter
 from runtime.settings import Settings
 from schemas.cloudevents import event_bytes
 from schemas.errors import InvalidEvent
 from schemas.events import TYPE_PREFIX
-from schemas.validate import parse_event
 
 RECEIVED_TYPE = TYPE_PREFIX + "dossier.received"
+TYPE_OF_KIND = {kind: TYPE_PREFIX + t for t, kind in KIND_OF_TYPE.items()}
+"""Fact kind → event type (the inverse of :data:`kpi.dossier.KIND_OF_TYPE`)."""
 
 Row = dict[str, Any]
 TopicPartition = tuple[str, int]
@@ -53,6 +58,9 @@ class Batch:
     events: list[Row] = field(default_factory=list)
     subjects: set[str] = field(default_factory=set)
     """Dossier codes whose ledger rows the batch's events may change."""
+    decoded: dict[FactKey, Fact] = field(default_factory=dict)
+    """Fact key → fact of the batch's events (the last event of a key wins, as its row
+    does in the upsert)."""
     snapshots: list[Row] = field(default_factory=list)
     tombstones: list[tuple[str, str, str]] = field(default_factory=list)
     """(unit, period, scope) of snapshots to delete."""
@@ -74,6 +82,7 @@ class Batch:
         """Add the rows of a later batch (offsets: the furthest wins)."""
         self.events.extend(other.events)
         self.subjects.update(other.subjects)
+        self.decoded.update(other.decoded)
         for row in other.snapshots:
             self.add_snapshot(row)
         self.tombstones.extend(other.tombstones)
@@ -147,28 +156,33 @@ def _add_event(batch: Batch, rec: Any, value: bytes | None) -> None:
     raw = value or b""
     try:
         structured = event_bytes(raw, getattr(rec, "headers", None))
-        event = parse_event(structured or b"")
+        subject, key, fact = decode(structured or b"")
     except InvalidEvent as exc:
         batch.dead_letters.append(_dead_letter_row(
             rec.topic, rec.partition, rec.offset, _refused(rec, exc.reason, raw, whole=True)))
         return
-    data = event.data
+    # a valid event's source and id are printable: the separator is in neither
+    source, event_id = key.split(KEY_SEPARATOR, 1)
+    kind = fact[0]
+    payload = structured.decode("utf-8") if isinstance(structured, bytes) else str(structured)
     batch.events.append(
         {
-            "source": event.source,
-            "id": event.id,
-            "subject": event.subject,
-            "type": event.type,
-            "time": event.time.astimezone(UTC),
-            "unit": getattr(data, "unit_code", None) if event.type == RECEIVED_TYPE else None,
-            "payload": structured.decode("utf-8") if isinstance(structured, bytes)
-            else str(structured),
+            "source": source,
+            "id": event_id,
+            "subject": subject,
+            # the fact's instant is the event's time.timestamp(): this is the same instant
+            "type": TYPE_OF_KIND[kind],
+            "time": datetime.fromtimestamp(fact[1], UTC),
+            "unit": fact[2] if kind == "received" else None,
+            "payload": payload,
             "topic": rec.topic,
             "partition": rec.partition,
             "offset": rec.offset,
         }
     )
-    batch.subjects.add(event.subject)
+    batch.subjects.add(subject)
+    batch.decoded.pop(key, None)  # the last event of a key comes last, like its row
+    batch.decoded[key] = fact
 
 
 def _add_dead_letter(batch: Batch, rec: Any, value: bytes | None) -> None:

@@ -30,7 +30,7 @@ and SQLite), so replaying any part of the topics gives the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,11 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
-    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from consumers.pgcopy import COPY_MIN_ROWS, copy_upsert
+from consumers.pgcopy import COPY_MIN_ROWS, copy_new, copy_upsert
 from kpi.attribution import AS_WAS, OWN, SCOPES
 from kpi.calendar import to_local_datetime
 from kpi.counters import COUNT_KEYS
@@ -228,7 +227,7 @@ def _insert(conn: Connection, table: Table) -> Any:
         f"dialect {conn.dialect.name!r} is not supported")
 
 
-def _dedupe(rows: Iterable[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
+def dedupe(rows: Iterable[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
     """One row per key, the last one winning (ON CONFLICT cannot touch a row twice)."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
@@ -245,7 +244,7 @@ def _upsert(
     where_newer: str | None = None,
 ) -> None:
     key = [c.name for c in table.primary_key.columns]
-    unique = _dedupe(rows, key)
+    unique = dedupe(rows, key)
     if not unique:
         return
     if conn.dialect.name == "postgresql" and len(unique) >= COPY_MIN_ROWS:
@@ -271,8 +270,32 @@ def insert_raw_events(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
     _upsert(conn, raw_events, rows, update=False)
 
 
+def insert_new_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> bool:
+    """Insert ``rows`` (one per (source, id)) if none of their keys is stored: True when
+    every row was inserted, False (nothing inserted) when one was already stored or the
+    dialect has no such path (SQLite) — then :func:`insert_raw_events` them. On PostgreSQL
+    one ``COPY`` straight into the table, in a savepoint (:func:`pgcopy.copy_new`)."""
+    if not rows:
+        return True
+    if conn.dialect.name != "postgresql":
+        return False
+    return copy_new(conn, raw_events, rows)
+
+
 def upsert_dossiers(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
     _upsert(conn, dossiers, rows, update=True)
+
+
+def write_dossiers(conn: Connection, rows: Sequence[dict[str, Any]],
+                   fresh: Collection[str] = ()) -> None:
+    """Ledger rows (one per code). On PostgreSQL those of the codes ``fresh`` (believed to
+    have no row yet) are first ``COPY``ed straight into the table (:func:`pgcopy.copy_new`);
+    if one had a row after all, they are upserted with the others."""
+    if fresh and conn.dialect.name == "postgresql":
+        new = [r for r in rows if r["code"] in fresh]
+        if new and copy_new(conn, dossiers, new):
+            rows = [r for r in rows if r["code"] not in fresh]
+    upsert_dossiers(conn, rows)
 
 
 def upsert_snapshots(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
@@ -310,30 +333,63 @@ def stored_offsets(conn: Connection, group_id: str) -> dict[tuple[str, int], int
     return {(t, p): n for t, p, n in conn.execute(q)}
 
 
-_PAYLOADS_OF_CODES = text(
-    "SELECT r.subject, r.payload FROM unnest(CAST(:codes AS text[])) AS c(code) "
+_EVENTS_OF_CODES = (
+    "SELECT r.subject, r.source, r.id, r.payload "
+    "FROM unnest(CAST(%s AS text[])) AS c(code) "
     "JOIN raw_events AS r ON r.subject = c.code")
+_KEYS_OF_CODES = (
+    "SELECT r.subject, r.source, r.id "
+    "FROM unnest(CAST(%s AS text[])) AS c(code) "
+    "JOIN raw_events AS r ON r.subject = c.code")
+_PAYLOADS_OF_KEYS = (
+    "SELECT r.source, r.id, r.payload "
+    "FROM unnest(CAST(%s AS text[]), CAST(%s AS text[])) AS k(source, id) "
+    "JOIN raw_events AS r ON r.source = k.source AND r.id = k.id")
+
+StoredEvent = tuple[str, str, str | None]
+"""``(source, id, payload)`` of a stored event; ``payload`` None: not read (known)."""
 
 
-def load_payloads(conn: Connection, subjects: Iterable[str]) -> dict[str, list[bytes]]:
-    """The stored event payloads of each dossier code."""
-    out: dict[str, list[bytes]] = {}
+def load_events(conn: Connection, subjects: Iterable[str],
+                known: Callable[[str, str], bool] | None = None
+                ) -> dict[str, list[StoredEvent]]:
+    """The stored events of each dossier code. ``known(source, id)``: True for events the
+    caller already knows (their payload is not read on PostgreSQL: ``None``)."""
+    out: dict[str, list[StoredEvent]] = {}
     subjects = list(subjects)
     if conn.dialect.name == "postgresql" and subjects:
         # One join with the array of codes: the planner looks each code up in the subject
         # index, where a prepared `IN ($1 … $500)` scanned the table once per chunk
-        # (docs/decisions/sink-copy.md).
-        rows = conn.execute(_PAYLOADS_OF_CODES, {"codes": subjects})
-        for subject, payload in rows:
-            out.setdefault(subject, []).append(payload.encode("utf-8"))
+        # (docs/decisions/sink-copy.md). On psycopg's own cursor, in the connection's
+        # transaction: plain tuples. With ``known``: the keys first, then the payloads of
+        # the unknown ones by primary key.
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cur:
+            if known is None:
+                cur.execute(_EVENTS_OF_CODES, (subjects,))
+                for subject, source, event_id, payload in cur:
+                    out.setdefault(subject, []).append((source, event_id, payload))
+                return out
+            cur.execute(_KEYS_OF_CODES, (subjects,))
+            keys: list[tuple[str, str, str]] = cur.fetchall()
+            missing = [(source, event_id) for _, source, event_id in keys
+                       if not known(source, event_id)]
+            payloads: dict[tuple[str, str], str] = {}
+            if missing:
+                cur.execute(_PAYLOADS_OF_KEYS, ([k[0] for k in missing],
+                                                [k[1] for k in missing]))
+                payloads = {(source, event_id): payload for source, event_id, payload in cur}
+        for subject, source, event_id in keys:
+            out.setdefault(subject, []).append(
+                (source, event_id, payloads.get((source, event_id))))
         return out
+    r = raw_events.c
     for i in range(0, len(subjects), 500):
-        part = subjects[i : i + 500]
-        q = select(raw_events.c.subject, raw_events.c.payload).where(
-            raw_events.c.subject.in_(part)
-        )
-        for subject, payload in conn.execute(q):
-            out.setdefault(subject, []).append(payload.encode("utf-8"))
+        q = select(r.subject, r.source, r.id, r.payload).where(
+            r.subject.in_(subjects[i : i + 500]))
+        for subject, source, event_id, payload in conn.execute(q):
+            out.setdefault(subject, []).append((source, event_id, payload))
     return out
 
 
@@ -452,6 +508,7 @@ def load_reports(
 
 
 __all__ = [
+    "dedupe",
     "dlq_records",
     "dossiers",
     "epoch",
@@ -467,4 +524,5 @@ __all__ = [
     "stored_offsets",
     "upgrade",
     "utc",
+    "write_dossiers",
 ]

@@ -13,8 +13,15 @@ Subclasses implement :meth:`SinkWriter.store`.
 
 1. valid events are inserted into ``raw_events`` (a duplicate (source, id) changes nothing);
 2. each affected dossier is re-judged from *all* its stored events at the horizon "now"
-   (:func:`kpi.ledger.judge`) and its ledger row upserted, so the ledger is a pure function
-   of the stored events, whatever the arrival order;
+   (:func:`kpi.ledger.judge_state`) and its ledger row upserted, so the ledger is a pure
+   function of the stored events, whatever the arrival order. On PostgreSQL the events
+   stored before the batch are read first (only the keys of those a :class:`FactCache`
+   holds), the batch's events with other keys are inserted all at once if none of them is
+   stored under another dossier (:func:`store.insert_new_events`), and the facts of those
+   rows, decoded by :func:`consumers.rows.build_batch`, are added to the stored ones. If
+   one of them was stored after all (a (source, id) reused for another dossier), or on
+   SQLite, the rows are upserted (a duplicate keeps its first copy) and the dossiers' events
+   read back after the insert instead;
 3. KPI snapshots are upserted (the latest ``as_of`` wins; a tombstone deletes);
 4. dead letters are inserted, keyed by their (topic, partition, offset);
 5. the next offsets are recorded in ``sink_offsets``.
@@ -27,19 +34,26 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from consumers import store
+from consumers.factcache import FactCache
 from consumers.rows import Batch, merged
-from kpi.ledger import judge
+from kpi.decode import decode
+from kpi.dossier import DossierState, Fact, FactKey, add_fact, fact_key
+from kpi.ledger import judge_state
 from kpi.sla import IN_PROGRESS, OVERDUE, CalendarFor
 from schemas.errors import StoreError
+
+RECEIVED = "received"
+"""The fact kind of ``dossier.received`` (:data:`kpi.dossier.KIND_OF_TYPE`)."""
 
 # --------------------------------------------------------------------------- the port
 
@@ -91,22 +105,24 @@ def short_reason(exc: BaseException) -> str:
 
 class SqlWriter(SinkWriter):
     """The SQL adapter: one flush is one :func:`write_batch` transaction, judged at the
-    horizon ``clock()``. Database errors become :class:`StoreError`."""
+    horizon ``clock()``, with a :class:`FactCache` of ``fact_cache`` entries. Database
+    errors become :class:`StoreError`."""
 
     def __init__(
         self, engine: Engine, *, group_id: str, clock: Callable[[], float],
-        calendar_for: CalendarFor,
+        calendar_for: CalendarFor, fact_cache: int = 0,
     ) -> None:
         super().__init__()
         self.engine = engine
         self.group_id = group_id
         self.clock = clock
         self.calendar_for = calendar_for
+        self.cache = FactCache(fact_cache)
 
     def store(self, batch: Batch) -> None:
         with _store_errors():
             write_batch(self.engine, batch, group_id=self.group_id, horizon=self.clock(),
-                        calendar_for=self.calendar_for)
+                        calendar_for=self.calendar_for, cache=self.cache)
 
     def migrate(self) -> None:
         """Run the migrations up to the newest revision (idempotent)."""
@@ -126,21 +142,27 @@ class SqlWriter(SinkWriter):
 
 @contextlib.contextmanager
 def _store_errors() -> Iterator[None]:
-    """Turns a SQLAlchemy error into :class:`StoreError` (one line, the cause chained)."""
+    """Turns a database error — SQLAlchemy's, or psycopg's from the statements run on the
+    driver's own cursor (``COPY``, :mod:`consumers.pgcopy`) — into :class:`StoreError`
+    (one line, the cause chained)."""
     try:
         yield
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, psycopg.Error) as exc:
         raise StoreError(short_reason(exc)) from exc
 
 
 def write_batch(
-    engine: Engine, batch: Batch, *, group_id: str, horizon: float, calendar_for: CalendarFor
+    engine: Engine, batch: Batch, *, group_id: str, horizon: float, calendar_for: CalendarFor,
+    cache: FactCache | None = None,
 ) -> None:
-    """Write one batch in one transaction (all or nothing); raises SQLAlchemy's errors."""
+    """Write one batch in one transaction (all or nothing); raises the database's errors
+    (SQLAlchemy's, or psycopg's from the COPY paths). ``cache``: facts of stored events,
+    consulted, and fed once the transaction committed."""
+    learned: list[tuple[FactKey, Fact]] = []
     with engine.begin() as conn:
-        store.insert_raw_events(conn, batch.events)
-        if batch.subjects:
-            refresh_ledger(conn, batch.subjects, horizon, calendar_for)
+        facts, fresh = _store_events(conn, batch, cache, learned)
+        if facts:
+            store.write_dossiers(conn, judge_dossiers(facts, horizon, calendar_for), fresh)
         store.upsert_snapshots(conn, batch.snapshots)
         store.delete_snapshots(conn, batch.tombstones)
         store.insert_dlq_records(conn, batch.dead_letters)
@@ -153,6 +175,81 @@ def write_batch(
                 for (t, p), o in batch.offsets.items()
             ],
         )
+    if cache is not None:
+        cache.add(learned)
+
+
+def _store_events(
+    conn: Connection, batch: Batch, cache: FactCache | None,
+    learned: list[tuple[FactKey, Fact]],
+) -> tuple[dict[str, dict[FactKey, Fact]], set[str]]:
+    """Insert the batch's events; returns the facts of every stored event of the batch's
+    dossiers (code → fact key → fact), as they stand in the transaction after the insert,
+    and the codes whose ``received`` was not stored before the batch (they had no ledger
+    row: a ledger row is written only with a stored ``received``). Facts of stored events
+    the cache may learn are appended to ``learned``."""
+    if not batch.subjects:
+        store.insert_raw_events(conn, batch.events)
+        return {}, set()
+    if cache is None or conn.dialect.name != "postgresql":
+        cache, learned = None, []  # (SQLite reads every payload: nothing to learn)
+    known = cache.known if cache is not None else None
+    if conn.dialect.name == "postgresql":
+        before = store.load_events(conn, batch.subjects, known)
+        stored = {(source, event_id) for events in before.values()
+                  for source, event_id, _ in events}
+        new = [row for row in store.dedupe(batch.events, ("source", "id"))
+               if (row["source"], row["id"]) not in stored]
+        if store.insert_new_events(conn, new):
+            facts = {code: stored_facts(events, cache, learned)
+                     for code, events in before.items()}
+            fresh = {code for code in batch.subjects
+                     if not any(f[0] == RECEIVED for f in facts.get(code, {}).values())}
+            for row in new:
+                key = fact_key(row["source"], row["id"])
+                fact = batch.decoded[key]
+                facts.setdefault(row["subject"], {})[key] = fact
+                learned.append((key, fact))
+            return facts, fresh
+        store.insert_raw_events(conn, new)
+    else:
+        store.insert_raw_events(conn, batch.events)
+    return {code: stored_facts(events, cache, learned) for code, events
+            in store.load_events(conn, batch.subjects, known).items()}, set()
+
+
+def stored_facts(events: Iterable[store.StoredEvent], cache: FactCache | None = None,
+                 learned: list[tuple[FactKey, Fact]] | None = None) -> dict[FactKey, Fact]:
+    """The facts of one dossier's stored events, as :func:`store.load_events` read them: a
+    payload is decoded (and its fact appended to ``learned``), a missing one (``None``:
+    known) is taken from ``cache``."""
+    facts: dict[FactKey, Fact] = {}
+    for source, event_id, payload in events:
+        if payload is None:
+            key = fact_key(source, event_id)
+            fact = cache.get(key) if cache is not None else None
+            if fact is None:  # load_events asked cache.known: it cannot happen
+                raise RuntimeError(f"no payload and no fact for stored event {key!r}")
+        else:
+            _, key, fact = decode(payload.encode("utf-8"))
+            if learned is not None:
+                learned.append((key, fact))
+        add_fact(facts, key, fact)
+    return facts
+
+
+def judge_dossiers(
+    facts: Mapping[str, dict[FactKey, Fact]], horizon: float, calendar_for: CalendarFor
+) -> list[dict[str, Any]]:
+    """The ``dossiers`` rows of the dossiers ``facts`` holds (code → its facts) judged at
+    ``horizon``; a dossier whose ``received`` is not among its facts has none."""
+    now = datetime.now(UTC)
+    rows = []
+    for code, known in facts.items():
+        entry = judge_state(DossierState(code, known), horizon, calendar_for)
+        if entry is not None:
+            rows.append(store.ledger_row(entry, now))
+    return rows
 
 
 def refresh_ledger(
@@ -161,12 +258,9 @@ def refresh_ledger(
     """Re-judge the dossiers ``subjects`` from their stored events at ``horizon`` and
     upsert their ledger rows; returns the rows written (a dossier whose ``received`` is not
     stored yet has none: its events wait in ``raw_events``)."""
-    now = datetime.now(UTC)
-    rows = []
-    for code, payloads in store.load_payloads(conn, subjects).items():
-        entry = judge(code, payloads, horizon, calendar_for)
-        if entry is not None:
-            rows.append(store.ledger_row(entry, now))
+    rows = judge_dossiers({code: stored_facts(events) for code, events
+                           in store.load_events(conn, subjects).items()},
+                          horizon, calendar_for)
     store.upsert_dossiers(conn, rows)
     return rows
 
@@ -206,5 +300,5 @@ def refresh_open_dossiers(
     return judged, overdue
 
 
-__all__ = ["SinkWriter", "SqlWriter", "refresh_ledger", "refresh_open_dossiers",
-           "short_reason", "write_batch"]
+__all__ = ["SinkWriter", "SqlWriter", "judge_dossiers", "refresh_ledger",
+           "refresh_open_dossiers", "short_reason", "stored_facts", "write_batch"]

@@ -108,9 +108,16 @@ def judge(
 ) -> LedgerEntry | None:
     """The ledger entry of dossier ``code`` from its events as known before ``horizon``;
     ``None`` while its ``received`` event is not among them."""
-    d = summarize(fold_events(code, payloads), horizon, calendar_for)
+    return judge_state(fold_events(code, payloads), horizon, calendar_for)
+
+
+def judge_state(
+    state: DossierState, horizon: float, calendar_for: CalendarFor
+) -> LedgerEntry | None:
+    """:func:`judge` of a dossier already folded (its facts decoded by the caller)."""
+    d = summarize(state, horizon, calendar_for)
     return None if d is None else ledger_entry(d, horizon)
 
 
 __all__ = ["CLASSIFICATIONS", "RULE_SET_VERSION", "LedgerEntry", "fold_events", "judge",
-           "ledger_entry", "paused_seconds"]
+           "judge_state", "ledger_entry", "paused_seconds"]

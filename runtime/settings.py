@@ -89,6 +89,17 @@ class Settings(BaseSettings):
         "<data_dir>/ingest-tokens.jsonl")
     data_dir: Path = Path("./data")
     consumer_group_prefix: str = "motcua"
+    sink_poll_records: int = Field(
+        default=2000, ge=1, description="most records one poll of the SQL sink returns")
+    sink_flush_records: int = Field(
+        default=20_000, ge=1, description="the SQL sink stops polling for its next flush "
+        "(one database transaction) once this many records wait for it while the current "
+        "flush runs; polls made meanwhile are stored together (docs/decisions/"
+        "sink-pipeline.md)")
+    sink_fact_cache: int = Field(
+        default=100_000, ge=0, description="facts of stored events the SQL sink keeps in "
+        "memory (~350 bytes each) so that re-judging a dossier's ledger row does not read "
+        "and decode them again; 0: none (docs/decisions/sink-pipeline.md)")
     secrets_dir: Path | None = Field(
         default=None, description="directory of secret files named like their variables "
         "(motcua_database_url, …); read by load_settings, see SECRETS_DIR_VARIABLE")
@@ -152,6 +163,9 @@ class Settings(BaseSettings):
             "MOTCUA_HTTP_HOST": self.http_host,
             "MOTCUA_HTTP_PORT": str(self.http_port),
             "MOTCUA_DATA_DIR": str(self.data_dir),
+            "MOTCUA_SINK_POLL_RECORDS": str(self.sink_poll_records),
+            "MOTCUA_SINK_FLUSH_RECORDS": str(self.sink_flush_records),
+            "MOTCUA_SINK_FACT_CACHE": str(self.sink_fact_cache),
             "MOTCUA_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
             **{f"MOTCUA_TOPICS__{k.upper()}": v for k, v in self.topics.model_dump().items()},
         }

@@ -20,9 +20,9 @@ import threading
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer
 
 from consumers import store
+from consumers.rdconsumer import RdConsumer
 from consumers.sink import KafkaCommitter, OffsetCommitter, Offsets, Sink
 from motcua.commands._common import service_settings
 from runtime.topics import declared_topics, ensure_topics
@@ -36,7 +36,7 @@ class KillingCommitter(KafkaCommitter):
     """Commits like the sink's own committer, but SIGKILLs the process instead of the
     ``kill_after``-th commit."""
 
-    def __init__(self, consumer: KafkaConsumer, kill_after: int) -> None:
+    def __init__(self, consumer: RdConsumer, kill_after: int) -> None:
         super().__init__(consumer)
         self.kill_after = kill_after
         self.db_commits = 0
@@ -57,7 +57,7 @@ class KilledAfterDbCommit(Sink):
         super().__init__(*args, **kwargs)
         self.kill_after = kill_after
 
-    def committer(self, consumer: KafkaConsumer) -> OffsetCommitter:
+    def committer(self, consumer: RdConsumer) -> OffsetCommitter:
         return KillingCommitter(consumer, self.kill_after)
 
 

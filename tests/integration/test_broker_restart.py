@@ -207,7 +207,7 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
         # and the worker published nothing on the new broker
         assert stored_reports() == snapshots_before
         assert not differences(stored_reports(), expected(first, time.time()))
-        assert not read_topic(settings, broker.bootstrap, topics.kpi)
+        assert not _records(settings, broker.bootstrap, topics.kpi)
         print(f"\nafter the restart: worker and sink stopped with exit 75 in "
               f"{t_stopped - t_restart:.1f}s; SQL still holds the first half's "
               f"{len(snapshots_before)} snapshots; nothing published on the new broker")
@@ -255,6 +255,17 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
         for proc in procs:
             stop_process(proc, timeout=15)
         engine.dispose()
+
+
+def _records(settings: Settings, bootstrap: str, topic: str) -> list[Any]:
+    """Every record of ``topic``; none when the topic does not exist (on the restarted
+    broker only a client that publishes, or asks for it, creates it: kafka-python's
+    consumer asked for every topic it subscribed to, the sink's librdkafka consumer does
+    not)."""
+    try:
+        return read_topic(settings, bootstrap, topic)
+    except LookupError:
+        return []
 
 
 def _invalid(line: bytes) -> bool:

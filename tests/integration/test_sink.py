@@ -238,6 +238,22 @@ def test_sink_matches_batch_and_replays_idempotently(
         assert _classifications(engine) == expected_ledger
         assert_stored_reports(engine, reports)
 
+        # --from-beginning: the first group, at the end of every topic, reads it all again
+        registry_c = CollectorRegistry()
+
+        def read_again() -> float:
+            return sum(registry_c.get_sample_value("motcua_sink_records_total", {"kind": k})
+                       or 0.0 for k in ("event", "dead_letter", "snapshot"))
+
+        with _running(_sink(settings, engine, kafka_bootstrap, group, registry_c,
+                            from_beginning=True)):
+            wait_for(lambda: read_again() >= sum(published.values()), timeout=90,
+                     what="the first group to read every record again")
+        assert read_again() == sum(published.values())
+        assert {t.name: _count(engine, t) for t in store.metadata.sorted_tables
+                if t.name != "sink_offsets"} == counts
+        assert _classifications(engine) == expected_ledger
+
         # pipeline health as /metrics would report it
         health = KafkaHealth(settings, kafka_bootstrap, {group: [settings.topics.events]})
         try:

@@ -4,16 +4,19 @@
 driven with a fake writer that subclasses the :class:`~consumers.writer.SinkWriter` port
 (its ``store`` fails on demand) and a recording committer that subclasses the
 :class:`~consumers.sink.OffsetCommitter` port; both append to one journal, so the order of
-flushes and commits is what is asserted.
+flushes and commits is what is asserted. So is :class:`~consumers.sink.FlushPipeline`, the
+writer thread of the loop: a commit only after its flush returned, on the caller's thread.
 """
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from consumers.rows import Batch
-from consumers.sink import OffsetCommitter, Offsets, SinkMetrics, deliver
+from consumers.sink import FlushPipeline, OffsetCommitter, Offsets, SinkMetrics, deliver
 from consumers.writer import SinkWriter
 from schemas.errors import LogLost, StoreError
 
@@ -151,3 +154,79 @@ def test_a_store_error_in_the_check_is_retried_like_a_failed_flush() -> None:
                    idle=lambda _s: Batch(), metrics=_metrics()[0], check=check)
     assert done is True
     assert journal == ["flushed [(('ev', 0), 5)]", "committed [(('ev', 0), 5)]"]
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+class BlockingWriter(FakeWriter):
+    """A :class:`FakeWriter` whose ``store`` waits for ``release`` (a flush in flight)."""
+
+    def __init__(self, journal: list[str], failures: int = 0) -> None:
+        super().__init__(journal, failures)
+        self.release = threading.Event()
+        self.storing = threading.Event()
+
+    def store(self, batch: Batch) -> None:
+        self.storing.set()
+        assert self.release.wait(10), "never released"
+        super().store(batch)
+
+
+def test_pipeline_commits_on_the_callers_thread_only_after_the_flush_returned() -> None:
+    journal: list[str] = []
+    writer = BlockingWriter(journal)
+    metrics, registry = _metrics()
+    threads: list[str] = []
+
+    class ThreadRecordingCommitter(RecordingCommitter):
+        def commit(self, offsets: Offsets) -> bool:
+            threads.append(threading.current_thread().name)
+            return super().commit(offsets)
+
+    pipeline = FlushPipeline(writer, ThreadRecordingCommitter(journal), metrics)
+    try:
+        pipeline.start(_batch("ev", 0, 5, events=2))
+        assert pipeline.busy
+        assert writer.storing.wait(10)
+        assert pipeline.land(0) is None and pipeline.land(0.05) is None  # still flushing
+        assert journal == []
+        with pytest.raises(RuntimeError):
+            pipeline.start(_batch("ev", 0, 9))  # one flush in flight at a time
+        writer.release.set()
+        assert pipeline.land(None) is True
+        assert not pipeline.busy
+        assert journal == ["flushed [(('ev', 0), 5)]", "committed [(('ev', 0), 5)]"]
+        assert threads == [threading.current_thread().name]
+        assert registry.get_sample_value("motcua_sink_records_total", {"kind": "event"}) == 2
+        assert registry.get_sample_value("motcua_sink_batch_seconds_count") == 1
+        # the next flush, and its commit, follow in order
+        pipeline.start(_batch("ev", 0, 9))
+        assert pipeline.land(None) is True
+        assert journal[2:] == ["flushed [(('ev', 0), 9)]", "committed [(('ev', 0), 9)]"]
+    finally:
+        writer.release.set()
+        pipeline.close()
+
+
+def test_pipeline_failed_flush_commits_nothing_and_keeps_the_rows_staged() -> None:
+    journal: list[str] = []
+    writer = FakeWriter(journal, failures=1)
+    metrics, registry = _metrics()
+    pipeline = FlushPipeline(writer, RecordingCommitter(journal), metrics)
+    try:
+        pipeline.start(_batch("ev", 0, 5, events=3))
+        with pytest.raises(StoreError):
+            pipeline.land(None)
+        assert journal == ["flush failed"]
+        assert not pipeline.busy
+        assert writer.staged_records == 3  # for the caller's retry (deliver)
+        assert registry.get_sample_value("motcua_sink_batch_seconds_count") == 0
+        # the retry on the caller's thread stores the staged rows with the new ones
+        done = deliver(_batch("ev", 1, 4), writer, RecordingCommitter(journal),
+                       idle=lambda _s: pytest.fail("no wait expected"), metrics=metrics)
+        assert done is True
+        assert journal[1:] == ["flushed [(('ev', 0), 5), (('ev', 1), 4)]",
+                               "committed [(('ev', 0), 5), (('ev', 1), 4)]"]
+    finally:
+        pipeline.close()
