@@ -10,9 +10,15 @@ no faust tables:
   for commit only after the handler returned True);
 * the changelogs are plain compacted topics declared in :mod:`runtime.topics`; the
   pipeline writes them itself and, once the assignment is complete
-  (``app.on_rebalance_complete``), rebuilds its state by reading each of them once
-  (:meth:`Pipeline.recover`). Storage is memory only: recovery time grows with the number
-  of dossiers (docs/decisions/streams-changelog-read-once.md).
+  (``app.on_rebalance_complete``), rebuilds its state (:meth:`Pipeline.recover`) from its
+  local state on disk (:class:`streams.localstate.LocalState`, a slot of
+  ``settings.worker_state_dir``: retired dossiers and a checkpoint of the rest) and the
+  changelogs' tail after the offsets it reflects — or, for partitions it does not hold,
+  by reading their whole changelog (docs/decisions/streams-local-state.md).
+
+faust's standby replicas (``table_standby_replicas``) keep a copy of *faust tables* warm
+on another worker; this pipeline has no faust tables, so they do not apply: a worker
+taking over partitions it never held reads their whole changelog.
 
 Fatal conditions: a batch, a timer or a rebuild that raises (:class:`schemas.errors.LogLost`,
 :class:`schemas.errors.DeliveryFailed`, a bug) is recorded in :attr:`PipelineApp.failure`
@@ -40,7 +46,8 @@ from runtime.settings import Settings
 from runtime.topics import changelog_topic, declared_topics, ensure_topics, pipeline_group
 from streams.changelog import KafkaChangelogs
 from streams.faust_internals import App, aiokafka_producer, owned_partitions
-from streams.pipeline import Pipeline, Topics
+from streams.localstate import LocalState
+from streams.pipeline import DAY, Pipeline, Topics
 from streams.ports import Delivery, Producer, Row
 from streams.units import load_registry
 
@@ -151,6 +158,7 @@ def create_app(
     sweep_interval: float = 1.0,
     with_criteria: bool = False,
     clock: Callable[[], float] = time.time,
+    local_state: bool = True,
 ) -> PipelineApp:
     """Build the pipeline's faust app (nothing runs until a worker starts it).
 
@@ -161,6 +169,8 @@ def create_app(
     ``with_criteria`` scores the criteria catalogs into every snapshot (``criteria``); off
     by default because it is costly per snapshot and readers (``motcua report``, the sink)
     score the stored counts themselves (docs/decisions/streams-criteria-off.md).
+    ``local_state`` False keeps everything in memory (no retirement; every rebuild reads
+    whole changelogs).
     """
     logging.getLogger("aiokafka").setLevel(logging.INFO)  # a debug record per send otherwise
     registry = load_registry(settings)
@@ -192,9 +202,14 @@ def create_app(
     topics = Topics(events=names.events, contributions=names.contributions, kpi=names.kpi,
                     dlq=names.dlq, dossiers_changelog=changelog_topic(settings, "dossiers"),
                     applied_changelog=changelog_topic(settings, "applied"))
+    local = LocalState.open_slot(settings.worker_state_dir) if local_state else None
+    if local is not None:
+        log.info("local state: %s", local.path)
     pipeline = Pipeline(topics, FaustProducer(app), KafkaChangelogs(settings, bootstrap),
                         clock=clock, with_criteria=with_criteria,
-                        registry=registry)
+                        registry=registry, local=local,
+                        retire_after=settings.retire_after_days * DAY,
+                        identity={"partitions": n})
     app.pipeline = pipeline
     for name in (names.events, names.contributions):  # subscribed, without agents
         app.topics.add(app.topic(name, partitions=n, key_type=bytes, value_type=bytes,

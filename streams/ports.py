@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 
@@ -56,8 +57,11 @@ class ChangelogSource(ABC):
     """Reads a changelog back, to its true end."""
 
     @abstractmethod
-    async def read(self, topic: str, partitions: set[int]
+    async def read(self, topic: str, partitions: set[int],
+                   start: Mapping[int, int] | None = None
                    ) -> tuple[dict[bytes, bytes], dict[int, int]]:
-        """``(rows, ends)``: the latest value per key of ``partitions`` of ``topic`` (keys
-        whose latest value is a tombstone left out) and the end offset the broker lists for
-        each partition (a missing topic or partition: absent, i.e. ending at 0)."""
+        """``(rows, ends)``: the latest value per key of ``partitions`` of ``topic`` among
+        the records from offset ``start[p]`` (0 for a partition ``start`` does not name)
+        to the end (keys whose latest value is a tombstone left out), and the end offset
+        the broker lists for each partition (a missing topic or partition: absent, i.e.
+        ending at 0)."""
