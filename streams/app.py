@@ -37,6 +37,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import faust
@@ -89,7 +90,8 @@ class FaustProducer(Producer):
         return cast(Delivery, fut)  # aiokafka's future of the RecordMetadata
 
     async def send_rows(self, topic: str, rows: list[Row]) -> list[Delivery]:
-        """One aiokafka record batch per partition (split when full)."""
+        """One aiokafka record batch per partition (split when full); each delivery
+        resolves to the batch's *last* offset (aiokafka gives its first)."""
         producer = aiokafka_producer(self._app)
         by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
         for k, v, p in rows:
@@ -99,17 +101,51 @@ class FaustProducer(Producer):
             batch = producer.create_batch()
             for k, v in kvs:
                 if batch.append(key=k, value=v, timestamp=None) is None:
-                    sent.append(await producer.send_batch(batch, topic, partition=p))
+                    count = batch.record_count()
+                    sent.append(_last_of(await producer.send_batch(batch, topic, partition=p),
+                                         count))
                     batch = producer.create_batch()
                     if batch.append(key=k, value=v, timestamp=None) is None:
                         raise ValueError(f"a {len(v)}-byte row of {topic} does not fit in "
                                          "an empty producer batch")
-            if batch.record_count():
-                sent.append(await producer.send_batch(batch, topic, partition=p))
+            count = batch.record_count()
+            if count:
+                sent.append(_last_of(await producer.send_batch(batch, topic, partition=p),
+                                     count))
         return sent
 
     async def flush(self) -> None:
         await self._app.producer.flush()
+
+
+@dataclass(frozen=True)
+class _Written:
+    """Where a record batch was written: its last record's offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def _last_of(fut: Any, count: int) -> Delivery:
+    """A delivery resolving like ``fut`` (a record batch's), with the offset of the batch's
+    last record instead of its first."""
+    out: Delivery = asyncio.get_running_loop().create_future()
+
+    def done(f: Any) -> None:
+        if out.done():
+            return
+        if f.cancelled():
+            out.cancel()
+        elif f.exception() is not None:
+            out.set_exception(f.exception())
+        else:
+            md = f.result()
+            out.set_result(_Written(md.topic, md.partition, md.offset + count - 1)
+                           if md is not None and md.offset is not None else md)
+
+    fut.add_done_callback(done)
+    return out
 
 
 class PipelineApp(App):

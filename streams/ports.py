@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 class Acknowledged(Protocol):
     """What the broker acknowledged for a produced record or record batch (aiokafka's
-    ``RecordMetadata``): where it was written. For a batch, ``offset`` is its first."""
+    ``RecordMetadata``): where it was written. For a batch, ``offset`` is its last record's
+    (so the offsets a process saw acknowledged are all below the end of the log)."""
 
     @property
     def topic(self) -> str: ...
