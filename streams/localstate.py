@@ -36,6 +36,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -323,4 +324,29 @@ class LocalState:
             del self._buf[k]
 
 
-__all__ = ["APPLIED", "DOSSIER", "LocalState", "StateUnusable"]
+def forget(state_dir: Path) -> list[Path]:
+    """Remove every slot under ``state_dir`` that no live process holds, e.g. before a
+    worker starts on a new, empty embedded broker: a state reflects the log it was written
+    from, and a worker finding one whose offsets that log lacks stops (``LogLost``).
+    Returns the slots removed."""
+    removed: list[Path] = []
+    if not state_dir.is_dir():
+        return removed
+    for d in sorted(state_dir.iterdir()):
+        lock = d / "LOCK"
+        if not d.is_dir() or not d.name.isdigit():
+            continue
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # in use
+            shutil.rmtree(d)
+            removed.append(d)
+        finally:
+            os.close(fd)
+    return removed
+
+
+__all__ = ["APPLIED", "DOSSIER", "LocalState", "StateUnusable", "forget"]

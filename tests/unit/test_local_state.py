@@ -93,3 +93,16 @@ def test_a_copy_holds_the_committed_state(tmp_path: Path) -> None:
     copy = LocalState(tmp_path / "copy.sqlite")
     assert copy.marker() == MARKER
     assert copy.get(DOSSIER, 0, "H1") == b"{}" and copy.get(DOSSIER, 0, "H2") is None
+
+
+def test_forget_removes_the_slots_no_process_holds(tmp_path: Path) -> None:
+    from streams.localstate import forget
+
+    held = LocalState.open_slot(tmp_path)
+    free = LocalState.open_slot(tmp_path)
+    free.commit(MARKER)
+    free.close()
+    assert forget(tmp_path) == [tmp_path / "1"]
+    assert (tmp_path / "0").is_dir() and not (tmp_path / "1").exists()
+    held.close()
+    assert forget(tmp_path / "none") == []
