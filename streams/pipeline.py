@@ -547,7 +547,7 @@ class Pipeline:
             for k, v in dossier_rows.items():
                 tracker.restore(k.decode(), v, events)
             if local is not None:
-                self._keep_rows(DOSSIER, dossier_rows, starts[DOSSIER])
+                await self._keep_rows(DOSSIER, dossier_rows, starts[DOSSIER])
             del dossier_rows
             if local is not None:
                 for p in starts[APPLIED]:
@@ -564,7 +564,7 @@ class Pipeline:
                     else:
                         aggregator.restore(k.decode(), v, contributions)
                 aggregator.take_retiring()
-                self._keep_rows(APPLIED, applied_rows, tail)
+                await self._keep_rows(APPLIED, applied_rows, tail)
                 self._schedule_retirements()
             else:
                 for k, v in applied_rows.items():
@@ -618,9 +618,11 @@ class Pipeline:
             local.drop(table, [p for p in owned if p not in reflected], None)
         return out
 
-    def _keep_rows(self, table: str, rows: dict[bytes, bytes], tail: dict[int, int]) -> None:
+    async def _keep_rows(self, table: str, rows: dict[bytes, bytes], tail: dict[int, int]
+                         ) -> None:
         """Changelog rows read at a rebuild, into the local state: a tail's rows buffered
-        (committed with the marker), whole partitions' rows written at once."""
+        (committed with the marker), whole partitions' rows written at once, in a worker
+        thread (the event loop keeps the group's heartbeats going meanwhile)."""
         local = self.local
         assert local is not None
         whole: dict[int, list[tuple[str, bytes, bool]]] = defaultdict(list)
@@ -631,8 +633,9 @@ class Pipeline:
                     local.put(table, p, k.decode(), v, retired=is_retired_row(v))
             else:
                 whole[p].append((k.decode(), v, is_retired_row(v)))
+        loop = asyncio.get_running_loop()
         for p, part_rows in whole.items():
-            local.write_rows(table, p, part_rows)
+            await loop.run_in_executor(None, local.write_rows, table, p, part_rows)
 
     def _schedule_retirements(self) -> None:
         """After a rebuild: every settled dossier in memory is due for the emission that
