@@ -60,6 +60,39 @@ CHUNK = 20_000
 Key = tuple[str, int, str]
 """(table, partition, key)."""
 
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS dossier (part INTEGER NOT NULL, key TEXT NOT NULL, "
+    "retired INTEGER NOT NULL, row BLOB NOT NULL, PRIMARY KEY (part, key)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS dossier_live ON dossier (part, key) WHERE retired = 0",
+    "CREATE TABLE IF NOT EXISTS applied (part INTEGER NOT NULL, key TEXT NOT NULL, "
+    "retired INTEGER NOT NULL, row BLOB NOT NULL, PRIMARY KEY (part, key)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS applied_live ON applied (part, key) WHERE retired = 0",
+    "CREATE TABLE IF NOT EXISTS counter (part INTEGER NOT NULL, key TEXT NOT NULL, "
+    "period TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (part, key, period)) "
+    "WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+)
+# every statement a constant (tests/unit/test_security.py: no SQL built at run time)
+_SQL: dict[str, dict[str, str]] = {
+    DOSSIER: {
+        "get": "SELECT row FROM dossier WHERE part = ? AND key = ?",
+        "live": "SELECT key, row FROM dossier WHERE part = ? AND retired = 0",
+        "put": "INSERT OR REPLACE INTO dossier VALUES (?, ?, ?, ?)",
+        "drop": "DELETE FROM dossier WHERE part = ?",
+        "count": "SELECT count(*) FROM dossier WHERE (? IS NULL OR part = ?) "
+                 "AND (? IS NULL OR retired = ?)",
+    },
+    APPLIED: {
+        "get": "SELECT row FROM applied WHERE part = ? AND key = ?",
+        "live": "SELECT key, row FROM applied WHERE part = ? AND retired = 0",
+        "put": "INSERT OR REPLACE INTO applied VALUES (?, ?, ?, ?)",
+        "drop": "DELETE FROM applied WHERE part = ?",
+        "count": "SELECT count(*) FROM applied WHERE (? IS NULL OR part = ?) "
+                 "AND (? IS NULL OR retired = ?)",
+    },
+}
+_PUT_MARKER = "INSERT OR REPLACE INTO meta VALUES ('marker', ?)"
+
 
 def _dump_marker(marker: dict[str, Any]) -> bytes:
     return orjson.dumps({"format": FORMAT, **marker}, option=orjson.OPT_NON_STR_KEYS)
@@ -118,19 +151,10 @@ class LocalState:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # durable at WAL checkpoints: a crash of
             # the process loses nothing, one of the machine at most the last commits
-            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            db.execute("PRAGMA cache_size=-8192")  # KiB: CACHE_KIB
             db.execute("PRAGMA mmap_size=0")
-            for table in TABLES:
-                db.execute(f"CREATE TABLE IF NOT EXISTS {table} (part INTEGER NOT NULL, "
-                           "key TEXT NOT NULL, retired INTEGER NOT NULL, row BLOB NOT NULL, "
-                           "PRIMARY KEY (part, key)) WITHOUT ROWID")
-                db.execute(f"CREATE INDEX IF NOT EXISTS {table}_live ON {table} (part, key) "
-                           "WHERE retired = 0")
-            db.execute("CREATE TABLE IF NOT EXISTS counter (part INTEGER NOT NULL, "
-                       "key TEXT NOT NULL, period TEXT NOT NULL, value BLOB NOT NULL, "
-                       "PRIMARY KEY (part, key, period)) WITHOUT ROWID")
-            db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, "
-                       "value BLOB NOT NULL)")
+            for statement in _SCHEMA:
+                db.execute(statement)
             db.execute("SELECT count(*) FROM meta").fetchone()
         except BaseException:
             db.close()
@@ -192,14 +216,12 @@ class LocalState:
         hit = self._buf.get((table, part, key))
         if hit is not None:
             return hit[1]
-        row = self._db.execute(f"SELECT row FROM {table} WHERE part = ? AND key = ?",
-                               (part, key)).fetchone()
+        row = self._db.execute(_SQL[table]["get"], (part, key)).fetchone()
         return row[0] if row is not None else None
 
     def live(self, table: str, part: int) -> Iterator[tuple[str, bytes]]:
         """(key, row) of every committed row of ``part`` not retired."""
-        yield from self._db.execute(
-            f"SELECT key, row FROM {table} WHERE part = ? AND retired = 0", (part,))
+        yield from self._db.execute(_SQL[table]["live"], (part,))
 
     def counters(self, part: int) -> Iterator[tuple[str, str, bytes]]:
         """(counter key, period, value) of every committed counter of ``part``."""
@@ -210,14 +232,9 @@ class LocalState:
               ) -> int:
         """Committed rows of ``table`` (of ``part``; retired or not), for tests and
         benchmarks."""
-        sql, args = f"SELECT count(*) FROM {table} WHERE 1", []
-        if part is not None:
-            sql += " AND part = ?"
-            args.append(part)
-        if retired is not None:
-            sql += " AND retired = ?"
-            args.append(int(retired))
-        return int(self._db.execute(sql, args).fetchone()[0])
+        flag = None if retired is None else int(retired)
+        return int(self._db.execute(_SQL[table]["count"],
+                                    (part, part, flag, flag)).fetchone()[0])
 
     # ---------------------------------------------------------------------- writes
     def put(self, table: str, part: int, key: str, row: bytes, *, retired: bool) -> None:
@@ -247,13 +264,11 @@ class LocalState:
         try:
             for table, rows in by_table.items():
                 if rows:
-                    db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)",
-                                   rows)
+                    db.executemany(_SQL[table]["put"], rows)
             if self._counters:
                 db.executemany("INSERT OR REPLACE INTO counter VALUES (?, ?, ?, ?)",
                                [(p, k, per, v) for (p, k, per), v in self._counters.items()])
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('marker', ?)",
-                       (_dump_marker(marker),))
+            db.execute(_PUT_MARKER, (_dump_marker(marker),))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -271,7 +286,7 @@ class LocalState:
             raise ValueError(f"partition {part} of {table} is in the marker")
         n = 0
         chunk: list[tuple[int, str, int, bytes]] = []
-        sql = f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)"
+        sql = _SQL[table]["put"]
         for key, row, retired in rows:
             chunk.append((part, key, int(retired), row))
             if len(chunk) >= CHUNK:
@@ -310,12 +325,11 @@ class LocalState:
         db.execute("BEGIN")
         try:
             for p in parts:
-                db.execute(f"DELETE FROM {table} WHERE part = ?", (p,))
+                db.execute(_SQL[table]["drop"], (p,))
                 if table == APPLIED:
                     db.execute("DELETE FROM counter WHERE part = ?", (p,))
             if marker is not None:
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('marker', ?)",
-                           (_dump_marker(marker),))
+                db.execute(_PUT_MARKER, (_dump_marker(marker),))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

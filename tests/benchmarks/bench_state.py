@@ -275,6 +275,13 @@ def main() -> None:
                                    "contributions": f"bench.contributions.{suffix}",
                                    "kpi": f"bench.kpi.{suffix}"})
         ensure_topics(bootstrap, declared_topics(settings), settings)
+        from motcua.soak.monitor import broker_pid
+
+        bpid = broker_pid(bootstrap)
+
+        def broker() -> str:
+            return f"; broker RSS {rss(bpid) / 2**20:,.0f} MiB" if bpid else ""
+
         logs = [work / "worker-0.log", work / "worker-1.log"]
         worker = spawn_worker(settings, bootstrap, logs[0], loglevel="info")
         stack.callback(lambda: stop_process(worker, timeout=30))
@@ -296,7 +303,7 @@ def main() -> None:
             timings.append(settled_rss(worker))
             print(f"closed dossiers, {label}: {count:,} dossiers, {produced:,} events "
                   f"produced in {t1 - t0:,.0f} s, processed {t2 - t1:,.0f} s later; worker "
-                  f"RSS {timings[-1] / 2**20:,.0f} MiB", flush=True)
+                  f"RSS {timings[-1] / 2**20:,.0f} MiB{broker()}", flush=True)
         rss1, rss2 = timings
         opened_at = time.time()
         t0 = time.monotonic()
@@ -304,7 +311,7 @@ def main() -> None:
         wait_caught_up(settings, worker, logs[0])
         rss3 = settled_rss(worker)
         print(f"open dossiers: {m:,} in {time.monotonic() - t0:,.0f} s; worker RSS "
-              f"{rss3 / 2**20:,.0f} MiB", flush=True)
+              f"{rss3 / 2**20:,.0f} MiB{broker()}", flush=True)
         retired, live = retired_in_state(settings.worker_state_dir)
         size = sum(f.stat().st_size for f in settings.worker_state_dir.rglob("state.sqlite*"))
         print(f"local state: {retired:,} retired dossier rows, {live:,} live ones "
