@@ -76,6 +76,9 @@ Rows = list[list[list[str]]]
 """``[[period keys], [count keys]]`` pairs."""
 Entry = list[Any]
 """``[code, version, level, rows]`` of a contributions message."""
+HEAP_SLACK = 10_000
+"""Due-heap entries beyond twice the dossiers in memory before :meth:`Tracker.retire`
+rebuilds the heap."""
 
 
 def join_keys(keys: Iterable[str]) -> str | None:
@@ -293,6 +296,17 @@ class Tracker:
         self.dossiers.pop(rec.code, None)
         self.stale.discard(rec.code)
         rec.due = None
+        if len(self._heap) > 2 * len(self.dossiers) + HEAP_SLACK:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild the due heap from the dossiers in memory. Entries of dossiers that left
+        (or whose due instant moved) are skipped when popped, but until then each keeps
+        its code alive: without this, every retired dossier that was ever scheduled (an
+        open one is, for the next month's start at least) would cost ~150 B for ever."""
+        self._heap = [(rec.due, code) for code, rec in self.dossiers.items()
+                      if rec.due is not None]
+        heapq.heapify(self._heap)
 
     def emit(self, rec: Tracked, now: float) -> list[tuple[str, Entry]]:
         """The dossier's whole contribution at ``now`` under a new version, as

@@ -272,3 +272,27 @@ async def test_partitions_the_local_state_does_not_hold_are_read_whole(
                for k in codes)
     await second.pipeline.publish()
     _equal_to_batch(second.snapshots(), lines, LATE_HORIZON)
+
+
+def test_retired_dossiers_leave_no_entry_in_the_due_heap(tmp_path: Path) -> None:
+    """An open dossier is scheduled (the next month's start at least); once it retires,
+    its heap entry would keep its code alive until then: the heap is rebuilt when stale
+    entries outnumber the dossiers in memory (by HEAP_SLACK)."""
+    import streams.core
+
+    async def run() -> None:
+        kept, streams.core.HEAP_SLACK = streams.core.HEAP_SLACK, 10
+        try:
+            r = Run(tmp_path / "s.sqlite")
+            assert await r.pipeline.recover(PARTS, PARTS)
+            closed = _closed(60)
+            await r.feed(closed[::2])  # open: each scheduled
+            assert len(r.pipeline.tracker._heap) >= 60
+            await r.feed(closed[1::2])  # all retire
+            tracker = r.pipeline.tracker
+            assert not tracker.dossiers
+            assert len(tracker._heap) <= 2 * len(tracker.dossiers) + 10
+        finally:
+            streams.core.HEAP_SLACK = kept
+
+    asyncio.run(run())
