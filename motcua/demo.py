@@ -51,6 +51,7 @@ from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
 from schemas.errors import EXIT_LOG_LOST, LogLost, NotIdle, PipelineError
 from streams.launcher import worker_process
+from streams.localstate import forget
 
 SINK_TIMEOUT = 120.0
 """Seconds the demo waits for the SQL sink before it says it is still behind."""
@@ -164,6 +165,8 @@ def run_demo(
         created = ensure_topics(servers, declared_topics(settings), settings)
         console.print(f"broker {servers}; topics created: {', '.join(created) or 'none (exist)'}")
         worker_log = settings.data_dir / "worker.log"
+        if settings.kafka_bootstrap is None:  # a new broker: states of earlier ones go
+            forget(settings.worker_state_dir)
         with worker_process(settings, servers, worker_log) as worker, \
                 services(settings, servers, console), \
                 http_ingest(settings, servers, console):

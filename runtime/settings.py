@@ -88,6 +88,14 @@ class Settings(BaseSettings):
         default=None, description="hashes of the HTTP ingest's tokens; default "
         "<data_dir>/ingest-tokens.jsonl")
     data_dir: Path = Path("./data")
+    state_dir: Path | None = Field(
+        default=None, description="the stream worker's local state (retired dossiers and "
+        "a checkpoint of the rest, streams.localstate); default <data_dir>/state. One "
+        "sub-directory per worker process of this host (0, 1, …, each locked while in use)")
+    retire_after_days: float = Field(
+        default=35.0, ge=0, description="a dossier whose contribution can no longer change by "
+        "time alone leaves the worker's memory (for its local state on disk) this many days "
+        "after its latest fact; 0: at once (docs/decisions/streams-local-state.md)")
     consumer_group_prefix: str = "motcua"
     sink_poll_records: int = Field(
         default=2000, ge=1, description="most records one poll of the SQL sink returns")
@@ -141,6 +149,12 @@ class Settings(BaseSettings):
         return opts
 
     @property
+    def worker_state_dir(self) -> Path:
+        """The stream worker's local state directory (``state_dir``, else under the data
+        dir)."""
+        return self.state_dir or Path(self.data_dir) / "state"
+
+    @property
     def tokens_file(self) -> Path:
         """The HTTP ingest's tokens file (``ingest_tokens_file``, else under the data dir)."""
         return self.ingest_tokens_file or Path(self.data_dir) / "ingest-tokens.jsonl"
@@ -166,6 +180,7 @@ class Settings(BaseSettings):
             "MOTCUA_SINK_POLL_RECORDS": str(self.sink_poll_records),
             "MOTCUA_SINK_FLUSH_RECORDS": str(self.sink_flush_records),
             "MOTCUA_SINK_FACT_CACHE": str(self.sink_fact_cache),
+            "MOTCUA_RETIRE_AFTER_DAYS": repr(self.retire_after_days),
             "MOTCUA_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
             **{f"MOTCUA_TOPICS__{k.upper()}": v for k, v in self.topics.model_dump().items()},
         }
@@ -179,6 +194,8 @@ class Settings(BaseSettings):
                                         if self.kafka_ssl_cafile is not None else None),
             "MOTCUA_UNITS_FILE": (str(self.units_file)
                                   if self.units_file is not None else None),
+            "MOTCUA_STATE_DIR": (str(self.state_dir) if self.state_dir is not None
+                                 else None),
             "MOTCUA_INGEST_TOKENS_FILE": (str(self.ingest_tokens_file)
                                           if self.ingest_tokens_file is not None else None),
         }

@@ -10,9 +10,15 @@ no faust tables:
   for commit only after the handler returned True);
 * the changelogs are plain compacted topics declared in :mod:`runtime.topics`; the
   pipeline writes them itself and, once the assignment is complete
-  (``app.on_rebalance_complete``), rebuilds its state by reading each of them once
-  (:meth:`Pipeline.recover`). Storage is memory only: recovery time grows with the number
-  of dossiers (docs/decisions/streams-changelog-read-once.md).
+  (``app.on_rebalance_complete``), rebuilds its state (:meth:`Pipeline.recover`) from its
+  local state on disk (:class:`streams.localstate.LocalState`, a slot of
+  ``settings.worker_state_dir``: retired dossiers and a checkpoint of the rest) and the
+  changelogs' tail after the offsets it reflects — or, for partitions it does not hold,
+  by reading their whole changelog (docs/decisions/streams-local-state.md).
+
+faust's standby replicas (``table_standby_replicas``) keep a copy of *faust tables* warm
+on another worker; this pipeline has no faust tables, so they do not apply: a worker
+taking over partitions it never held reads their whole changelog.
 
 Fatal conditions: a batch, a timer or a rebuild that raises (:class:`schemas.errors.LogLost`,
 :class:`schemas.errors.DeliveryFailed`, a bug) is recorded in :attr:`PipelineApp.failure`
@@ -31,6 +37,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import faust
@@ -40,7 +47,8 @@ from runtime.settings import Settings
 from runtime.topics import changelog_topic, declared_topics, ensure_topics, pipeline_group
 from streams.changelog import KafkaChangelogs
 from streams.faust_internals import App, aiokafka_producer, owned_partitions
-from streams.pipeline import Pipeline, Topics
+from streams.localstate import LocalState
+from streams.pipeline import DAY, Pipeline, Topics
 from streams.ports import Delivery, Producer, Row
 from streams.units import load_registry
 
@@ -82,7 +90,8 @@ class FaustProducer(Producer):
         return cast(Delivery, fut)  # aiokafka's future of the RecordMetadata
 
     async def send_rows(self, topic: str, rows: list[Row]) -> list[Delivery]:
-        """One aiokafka record batch per partition (split when full)."""
+        """One aiokafka record batch per partition (split when full); each delivery
+        resolves to the batch's *last* offset (aiokafka gives its first)."""
         producer = aiokafka_producer(self._app)
         by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
         for k, v, p in rows:
@@ -92,17 +101,51 @@ class FaustProducer(Producer):
             batch = producer.create_batch()
             for k, v in kvs:
                 if batch.append(key=k, value=v, timestamp=None) is None:
-                    sent.append(await producer.send_batch(batch, topic, partition=p))
+                    count = batch.record_count()
+                    sent.append(_last_of(await producer.send_batch(batch, topic, partition=p),
+                                         count))
                     batch = producer.create_batch()
                     if batch.append(key=k, value=v, timestamp=None) is None:
                         raise ValueError(f"a {len(v)}-byte row of {topic} does not fit in "
                                          "an empty producer batch")
-            if batch.record_count():
-                sent.append(await producer.send_batch(batch, topic, partition=p))
+            count = batch.record_count()
+            if count:
+                sent.append(_last_of(await producer.send_batch(batch, topic, partition=p),
+                                     count))
         return sent
 
     async def flush(self) -> None:
         await self._app.producer.flush()
+
+
+@dataclass(frozen=True)
+class _Written:
+    """Where a record batch was written: its last record's offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def _last_of(fut: Any, count: int) -> Delivery:
+    """A delivery resolving like ``fut`` (a record batch's), with the offset of the batch's
+    last record instead of its first."""
+    out: Delivery = asyncio.get_running_loop().create_future()
+
+    def done(f: Any) -> None:
+        if out.done():
+            return
+        if f.cancelled():
+            out.cancel()
+        elif f.exception() is not None:
+            out.set_exception(f.exception())
+        else:
+            md = f.result()
+            out.set_result(_Written(md.topic, md.partition, md.offset + count - 1)
+                           if md is not None and md.offset is not None else md)
+
+    fut.add_done_callback(done)
+    return out
 
 
 class PipelineApp(App):
@@ -151,6 +194,7 @@ def create_app(
     sweep_interval: float = 1.0,
     with_criteria: bool = False,
     clock: Callable[[], float] = time.time,
+    local_state: bool = True,
 ) -> PipelineApp:
     """Build the pipeline's faust app (nothing runs until a worker starts it).
 
@@ -161,6 +205,8 @@ def create_app(
     ``with_criteria`` scores the criteria catalogs into every snapshot (``criteria``); off
     by default because it is costly per snapshot and readers (``motcua report``, the sink)
     score the stored counts themselves (docs/decisions/streams-criteria-off.md).
+    ``local_state`` False keeps everything in memory (no retirement; every rebuild reads
+    whole changelogs).
     """
     logging.getLogger("aiokafka").setLevel(logging.INFO)  # a debug record per send otherwise
     registry = load_registry(settings)
@@ -192,9 +238,14 @@ def create_app(
     topics = Topics(events=names.events, contributions=names.contributions, kpi=names.kpi,
                     dlq=names.dlq, dossiers_changelog=changelog_topic(settings, "dossiers"),
                     applied_changelog=changelog_topic(settings, "applied"), links=names.links)
+    local = LocalState.open_slot(settings.worker_state_dir) if local_state else None
+    if local is not None:
+        log.info("local state: %s", local.path)
     pipeline = Pipeline(topics, FaustProducer(app), KafkaChangelogs(settings, bootstrap),
                         clock=clock, with_criteria=with_criteria,
-                        registry=registry)
+                        registry=registry, local=local,
+                        retire_after=settings.retire_after_days * DAY,
+                        identity={"partitions": n})
     app.pipeline = pipeline
     # subscribed, without agents; faust's assignor gives a worker the same partitions of
     # every subscribed topic with the same partition count (co-partitioned), so events

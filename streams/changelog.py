@@ -1,15 +1,18 @@
 """Reading the worker's changelogs back (kafka-python), to their true end.
 
-The worker rebuilds its state from its two changelogs after every assignment, reading each
-once with :func:`read_changelog` (faust's own table recovery is not used: it stops at the
-end offsets the broker lists, and Tansu 0.6 lists too small ones, see
-:func:`runtime.kafka.end_offsets`; docs/decisions/streams-changelog-read-once.md).
+The worker rebuilds its state after every assignment from its local state and its two
+changelogs, reading each once with :func:`read_changelog` — the tail after the offset the
+local state reflects, or the whole partition (faust's own table recovery is not used: it
+stops at the end offsets the broker lists, and Tansu 0.6 lists too small ones, see
+:func:`runtime.kafka.end_offsets`; docs/decisions/streams-changelog-read-once.md,
+streams-local-state.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 
 from runtime.settings import Settings
 from streams.ports import ChangelogSource
@@ -17,12 +20,13 @@ from streams.ports import ChangelogSource
 
 def read_changelog(
     settings: Settings, bootstrap: str, topic: str, partitions: set[int], timeout: float = 120.0,
-    ends_out: dict[int, int] | None = None,
+    ends_out: dict[int, int] | None = None, start: Mapping[int, int] | None = None,
 ) -> dict[bytes, bytes]:
-    """The latest value per key of some partitions of a changelog topic, read to the end
-    (blocking; keys whose latest value is a tombstone left out). ``ends_out`` receives the
-    end offset listed for each partition. Raises :class:`TimeoutError` if no record comes
-    for ``timeout`` seconds before the end is reached."""
+    """The latest value per key of some partitions of a changelog topic, read from offset
+    ``start[p]`` (0 for a partition it does not name) to the end (blocking; keys whose
+    latest value is a tombstone left out). ``ends_out`` receives the end offset listed for
+    each partition. Raises :class:`TimeoutError` if no record comes for ``timeout`` seconds
+    before the end is reached."""
     from kafka import KafkaConsumer, TopicPartition
 
     from runtime.kafka import end_offsets
@@ -35,13 +39,18 @@ def read_changelog(
                   if tp.partition in partitions}
         if ends_out is not None:
             ends_out.update(listed)
-        ends = {p: end for p, end in listed.items() if end > 0}
+        begin = {p: (start or {}).get(p, 0) for p in listed}
+        ends = {p: end for p, end in listed.items() if end > begin[p]}
         tps = [TopicPartition(topic, p) for p in ends]
         out: dict[bytes, bytes] = {}
         if not tps:
             return out
         consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            if begin[tp.partition] > 0:
+                consumer.seek(tp, begin[tp.partition])
+            else:
+                consumer.seek_to_beginning(tp)
         deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < ends[tp.partition] for tp in tps):
             if time.monotonic() > deadline:
@@ -67,12 +76,13 @@ class KafkaChangelogs(ChangelogSource):
         self.settings = settings
         self.bootstrap = bootstrap
 
-    async def read(self, topic: str, partitions: set[int]
+    async def read(self, topic: str, partitions: set[int],
+                   start: Mapping[int, int] | None = None
                    ) -> tuple[dict[bytes, bytes], dict[int, int]]:
         ends: dict[int, int] = {}
         if not partitions:
             return {}, ends
         rows = await asyncio.get_running_loop().run_in_executor(
             None, lambda: read_changelog(self.settings, self.bootstrap, topic, partitions,
-                                         ends_out=ends))
+                                         ends_out=ends, start=start))
         return rows, ends

@@ -21,10 +21,22 @@ Wire formats (JSON, orjson):
   counter key; empty ``rows`` retract the dossier from that key.
 * dossier table row: ``{"f": facts, "v": version, "u": keys, "h": horizon, "p": partition}``
   and, with a registry, ``"r": fingerprint`` (:func:`streams.units.registry_fingerprint`);
-  ``"a": true`` marks a row written *ahead* of an emission not yet delivered. ``keys``: the
-  counter keys the dossier may hold rows under, sorted, joined by ``␟`` (null: none).
+  ``"a": true`` marks a row written *ahead* of an emission not yet delivered; ``"x": true``
+  a dossier retired with this row (below). ``keys``: the counter keys the dossier may hold
+  rows under, sorted, joined by ``␟`` (null: none).
 * applied table row (key ``counterkey␟code``): ``{"v": version, "l": level, "r": rows,
-  "p": partition}``.
+  "p": partition}``, and ``"x": true`` when the entry retired it.
+* an entry ``[code, version, level, rows, 1]`` (a fifth element) retires the dossier's
+  row at the aggregator.
+
+Retirement (docs/decisions/streams-local-state.md): with an :class:`Archive` (the worker's
+local state, :mod:`streams.localstate`), a dossier whose contribution can no longer change
+by time alone leaves memory when the pipeline decides so (:meth:`Tracker.retire`, after an
+emission whose entries carry the fifth element and whose row carries ``"x"``); its row
+lives on in the archive and :meth:`Tracker.apply_fact` reads it back when an event for it
+comes. The aggregator likewise keeps a retired (unit, dossier) row only in the archive and
+reads it back (:meth:`Aggregator.apply`) when a newer version must replace it. Counters
+stay in memory.
 
 Retractions: every emission sends the dossier's rows to each counter key it touches now and
 an empty entry to each key of its previous emission it no longer touches, so a dossier that
@@ -46,7 +58,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import orjson
@@ -57,12 +69,16 @@ from kpi.dossier import DossierState, Fact, FactKey, fact_key, fact_of
 from kpi.sla import CalendarFor, summarize
 from kpi.subject import subject_next_change, subject_rows
 from schemas.events import Event
+from streams.localstate import APPLIED, DOSSIER
 
 SEP = "\x1f"
 Rows = list[list[list[str]]]
 """``[[period keys], [count keys]]`` pairs."""
 Entry = list[Any]
 """``[code, version, level, rows]`` of a contributions message."""
+HEAP_SLACK = 10_000
+"""Due-heap entries beyond twice the dossiers in memory before :meth:`Tracker.retire`
+rebuilds the heap."""
 
 
 def join_keys(keys: Iterable[str]) -> str | None:
@@ -101,6 +117,14 @@ def _kept(data: bytes) -> bytes:
 _unpack = msgspec.json.Decoder(dict[str, tuple]).decode
 
 
+class Archive(Protocol):
+    """Where retired rows are read back from (:class:`streams.localstate.LocalState`):
+    the row of ``key`` in ``table`` (``"dossier"`` or ``"applied"``) of changelog partition
+    ``part``, or None."""
+
+    def get(self, table: str, part: int, key: str) -> bytes | None: ...
+
+
 def pack_facts(facts: dict[FactKey, Fact]) -> bytes:
     """A dossier's facts as one JSON object: exactly the ``"f"`` of its table row."""
     return _kept(orjson.dumps(facts))
@@ -122,9 +146,39 @@ class _Row(msgspec.Struct):
     p: int
     r: str | None = None
     a: bool = False
+    x: bool = False
 
 
 _decode_row = msgspec.json.Decoder(_Row).decode
+
+
+class _Retired(msgspec.Struct):
+    x: bool = False
+
+
+_decode_retired = msgspec.json.Decoder(_Retired).decode
+
+
+class _Partition(msgspec.Struct):
+    p: int
+
+
+_decode_partition = msgspec.json.Decoder(_Partition).decode
+
+
+def row_partition(raw: bytes) -> int:
+    """The changelog partition a dossier or applied table row belongs to (its ``"p"``)."""
+    return _decode_partition(raw).p
+
+
+def is_retired_row(raw: bytes) -> bool:
+    """Whether a dossier or applied table row retired its dossier (``"x": true``)."""
+    return _decode_retired(raw).x
+
+
+def last_fact_time(rec: Tracked) -> float:
+    """The business time of the dossier's latest fact (its last touch)."""
+    return max((f[1] for f in unpack_facts(rec.packed).values()), default=0.0)
 
 
 class Tracked:
@@ -189,6 +243,10 @@ class Tracker:
     """Dossiers whose table row does not say what their next emission will: restored from a
     row of another registry or written ahead of an emission. Their next emission writes
     their row (the caller discards them here then)."""
+    archive: Archive | None = None
+    """Retired dossiers' rows (None: nothing retires, every dossier stays in memory)."""
+    revived: int = 0
+    """Dossiers read back from :attr:`archive` so far."""
 
     def clear(self) -> None:
         self.dossiers.clear()
@@ -205,7 +263,9 @@ class Tracker:
         """:meth:`apply` for an event already reduced to its fact (the fast path)."""
         rec = self.dossiers.get(code)
         if rec is None:
-            rec = self.dossiers[code] = Tracked(DossierState.empty(code), partition)
+            rec = self._revive(code, partition) if self.archive is not None else None
+            if rec is None:
+                rec = self.dossiers[code] = Tracked(DossierState.empty(code), partition)
         old = rec.state
         new = old.with_fact(key, fact)
         changed = new is not old
@@ -213,6 +273,40 @@ class Tracker:
             rec.state = new
         rec.partition = partition
         return rec, changed
+
+    def _revive(self, code: str, partition: int) -> Tracked | None:
+        """A retired dossier back in memory, from its archived row (None: not retired).
+        Its due instant is unset: the caller emits it now."""
+        assert self.archive is not None
+        raw = self.archive.get(DOSSIER, partition, code)
+        if raw is None:
+            return None
+        row = _decode_row(raw)
+        rec = self.dossiers[code] = Tracked.packed_as(code, bytes(row.f), row.p, row.v, row.u)
+        if row.r != self.fingerprint or row.a:
+            self.stale.add(code)
+        self.revived += 1
+        return rec
+
+    def retire(self, rec: Tracked) -> None:
+        """Drop the dossier from memory; its row (written with ``retired=True``) must be in
+        :attr:`archive`, where :meth:`apply_fact` finds it again."""
+        if self.archive is None:
+            raise RuntimeError("no archive: a dossier cannot retire")
+        self.dossiers.pop(rec.code, None)
+        self.stale.discard(rec.code)
+        rec.due = None
+        if len(self._heap) > 2 * len(self.dossiers) + HEAP_SLACK:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild the due heap from the dossiers in memory. Entries of dossiers that left
+        (or whose due instant moved) are skipped when popped, but until then each keeps
+        its code alive: without this, every retired dossier that was ever scheduled (an
+        open one is, for the next month's start at least) would cost ~150 B for ever."""
+        self._heap = [(rec.due, code) for code, rec in self.dossiers.items()
+                      if rec.due is not None]
+        heapq.heapify(self._heap)
 
     def emit(self, rec: Tracked, now: float) -> list[tuple[str, Entry]]:
         """The dossier's whole contribution at ``now`` under a new version, as
@@ -276,11 +370,12 @@ class Tracker:
 
     # ----------------------------------------------------------------- table rows
     def row(self, rec: Tracked, horizon: float, sent: Iterable[str] | None = None, *,
-            ahead: bool = False) -> bytes:
+            ahead: bool = False, retired: bool = False) -> bytes:
         """The dossier's table row after an emission at ``horizon``; ``keys`` are ``sent``
         (every key the emission sent an entry to, retractions included) if given, else
         :attr:`Tracked.keys`. ``ahead``: written before that emission is delivered (a
-        restore then re-emits the dossier at once)."""
+        restore then re-emits the dossier at once). ``retired``: the dossier retires with
+        this emission (a restore leaves it in the archive)."""
         keys = rec.keys if sent is None else join_keys(sent)
         row: dict[str, Any] = {"f": orjson.Fragment(rec.packed), "v": rec.version,
                                "u": keys, "h": horizon, "p": rec.partition}
@@ -288,15 +383,24 @@ class Tracker:
             row["r"] = self.fingerprint
         if ahead:
             row["a"] = True
+        if retired:
+            row["x"] = True
         return _kept(orjson.dumps(row))
 
     def restore(self, code: str, raw: bytes, partitions: set[int]) -> None:
         """Take one table row back (after recovery) if its partition is ours. Its next
         change is computed from the horizon it was last written at, so a re-emission lost
         in a crash is redone at once; a row of another registry (fingerprint) or written
-        ahead is due at once (and :attr:`stale`): its attribution may have changed."""
+        ahead is due at once (and :attr:`stale`): its attribution may have changed. With an
+        :attr:`archive`, a row that retired its dossier (``"x"``) of this registry leaves
+        it out of memory (the caller keeps the row in the archive)."""
         row = _decode_row(raw)
         if row.p not in partitions:
+            return
+        if (row.x and self.archive is not None and row.r == self.fingerprint
+                and not row.a):
+            self.dossiers.pop(code, None)
+            self.stale.discard(code)
             return
         rec = Tracked.packed_as(code, bytes(row.f), row.p, row.v, row.u)
         self.dossiers[code] = rec
@@ -335,24 +439,50 @@ def _indices(keys: list[str]) -> tuple[int, ...]:
     return idx
 
 
+def _applied_of(raw: bytes) -> tuple[Applied, Rows, bool]:
+    """An applied table row: (what the aggregator keeps, its rows decoded, retired)."""
+    obj = orjson.loads(raw)
+    level = sys.intern(obj["l"]) if obj["l"] is not None else None
+    rows = obj["r"]
+    return (Applied(obj["v"], level, _kept(orjson.dumps(rows)), obj["p"]), rows,
+            bool(obj.get("x")))
+
+
 @dataclass
 class Aggregator:
     """KPI counters per (counter key, period) of this worker's partitions of the
     contributions topic, kept equal to the sum of the last applied rows of every dossier.
-    Its "unit" strings are counter keys (a unit's total: :func:`kpi.attribution.scoped`)."""
+    Its "unit" strings are counter keys (a unit's total: :func:`kpi.attribution.scoped`).
+
+    With an :attr:`archive`, the row of a (unit, dossier) whose entry retired it (a fifth
+    element) leaves :attr:`applied`: it waits in :attr:`retiring` until the caller has
+    written it to the archive (:meth:`take_retiring`), then only the archive has it, read
+    back when a newer version comes."""
 
     applied: dict[str, Applied] = field(default_factory=dict)
     counters: dict[tuple[str, str], Counters] = field(default_factory=dict)
     levels: dict[str, str] = field(default_factory=dict)
     dirty: set[tuple[str, str]] = field(default_factory=set)
+    archive: Archive | None = None
+    retiring: dict[str, Applied] = field(default_factory=dict)
+    """Rows retired since the last :meth:`take_retiring` (not yet in the archive)."""
+    changed: set[tuple[str, str]] = field(default_factory=set)
+    """Buckets changed since the last :meth:`take_changed` (the local checkpoint's)."""
+    homes: dict[str, int] = field(default_factory=dict)
+    """Counter key → its contributions partition (where its counters are checkpointed)."""
+    revived: int = 0
+    """Rows read back from :attr:`archive` so far."""
 
     def clear(self) -> None:
         self.applied.clear()
         self.counters.clear()
         self.dirty.clear()
+        self.retiring.clear()
+        self.changed.clear()
+        self.homes.clear()
 
     def _add(self, unit: str, rows: Rows, sign: int) -> None:
-        counters, dirty = self.counters, self.dirty
+        counters, dirty, changed = self.counters, self.dirty, self.changed
         for periods, keys in rows:
             idx = _indices(keys)
             for pk in periods:
@@ -364,40 +494,127 @@ class Aggregator:
                 for i in idx:
                     v[i] += sign
                 dirty.add(bucket)
+                changed.add(bucket)
+
+    def _lookup(self, key: str, partition: int) -> Applied | None:
+        """The last applied row of ``key``: in memory, retiring, or read back."""
+        old = self.applied.get(key)
+        if old is None:
+            old = self.retiring.get(key)
+            if old is None and self.archive is not None:
+                raw = self.archive.get(APPLIED, partition, key)
+                if raw is not None:
+                    old = _applied_of(raw)[0]
+                    self.revived += 1
+        return old
+
+    def _keep(self, key: str, applied: Applied, retire: bool) -> None:
+        if retire and self.archive is not None:
+            self.applied.pop(key, None)
+            self.retiring[key] = applied
+        else:
+            self.retiring.pop(key, None)
+            self.applied[key] = applied
 
     def apply(self, unit: str, entry: Entry, partition: int) -> tuple[str, bytes] | None:
         """Apply one entry if its version is newer; returns the table row to persist
-        (key, value) when the stored rows changed, else None."""
-        code, version, level, rows = entry
+        (key, value) when the stored rows changed or the entry retires them, else None."""
+        code, version, level, rows = entry[0], entry[1], entry[2], entry[3]
+        retire = len(entry) > 4 and bool(entry[4])
         key = unit + SEP + code
-        old = self.applied.get(key)
+        old = self._lookup(key, partition)
         if old is not None and version <= old.version:
             return None
+        self.homes[unit] = partition
         if level is not None:
             level = sys.intern(level)
             self.levels[unit] = level
         packed = orjson.dumps(rows)
         if old is not None and old.packed == packed:
             old.version = version  # nothing to add; a replay of it changes nothing either
-            return None
+            if not retire:
+                self._keep(key, old, False)
+                return None
+            packed, applied = old.packed, old
+            level, partition = old.level, old.partition
+        else:
+            if old is not None:
+                self._add(unit, old.rows, -1)
+            self._add(unit, rows, 1)
+            applied = Applied(version, level, _kept(packed), partition)
+        self._keep(key, applied, retire)
+        # the table row, around the rows' JSON already made (same bytes as dumping the dict)
+        row = b'{"v":%d,"l":%s,"r":%s,"p":%d' % (version, orjson.dumps(level), packed,
+                                                 partition)
+        return key, row + (b',"x":true}' if retire else b"}")
+
+    def restore(self, key: str, raw: bytes, partitions: set[int]) -> None:
+        """Take one table row back (a whole changelog read after an assignment) if its
+        partition is ours: its rows are added to the counters; a retired row stays out of
+        memory when there is an archive (the caller keeps the row there)."""
+        applied, rows, retired = _applied_of(raw)
+        if applied.partition not in partitions:
+            return
+        unit = key.split(SEP, 1)[0]
+        self.homes[unit] = applied.partition
+        if not (retired and self.archive is not None):
+            self.applied[key] = applied
+        if applied.level is not None:
+            self.levels[unit] = applied.level
+        self._add(unit, rows, 1)
+
+    def load(self, key: str, raw: bytes) -> None:
+        """A row of the local checkpoint back in memory; the counters, checkpointed with it,
+        already hold its rows (:meth:`load_counter`)."""
+        applied = _applied_of(raw)[0]
+        self.applied[key] = applied
+        unit = key.split(SEP, 1)[0]
+        self.homes[unit] = applied.partition
+        if applied.level is not None:
+            self.levels[unit] = applied.level
+
+    def load_counter(self, part: int, unit: str, period: str, value: bytes) -> None:
+        """One bucket of the local checkpoint (:meth:`checkpoint_value`)."""
+        obj = orjson.loads(value)
+        self.counters[(unit, period)] = Counters.from_mapping(obj["c"])
+        self.homes[unit] = part
+        if obj["l"] is not None:
+            self.levels[unit] = sys.intern(obj["l"])
+
+    def checkpoint_value(self, bucket: tuple[str, str]) -> bytes:
+        """A bucket's counters and its counter key's level, as the checkpoint keeps them."""
+        counts = {k: n for k, n in self.counters[bucket].to_dict().items() if n}
+        return orjson.dumps({"l": self.levels.get(bucket[0]), "c": counts})
+
+    def replay(self, key: str, raw: bytes) -> bool:
+        """A changelog row written after the local checkpoint was taken: it replaces the
+        row the checkpoint holds (in memory or archived) in the counters. Returns whether
+        it retired its row (the caller writes it to the archive as such)."""
+        applied, rows, retired = _applied_of(raw)
+        unit = key.split(SEP, 1)[0]
+        old = self._lookup(key, applied.partition)
         if old is not None:
             self._add(unit, old.rows, -1)
         self._add(unit, rows, 1)
-        self.applied[key] = Applied(version, level, _kept(packed), partition)
-        # the table row, around the rows' JSON already made (same bytes as dumping the dict)
-        return key, b'{"v":%d,"l":%s,"r":%s,"p":%d}' % (version, orjson.dumps(level), packed,
-                                                        partition)
+        self.homes[unit] = applied.partition
+        if applied.level is not None:
+            self.levels[unit] = applied.level
+        self.retiring.pop(key, None)
+        if retired and self.archive is not None:
+            self.applied.pop(key, None)
+        else:
+            self.applied[key] = applied
+        return retired
 
-    def restore(self, key: str, raw: bytes, partitions: set[int]) -> None:
-        obj = orjson.loads(raw)
-        if obj["p"] not in partitions:
-            return
-        unit = key.split(SEP, 1)[0]
-        level = sys.intern(obj["l"]) if obj["l"] is not None else None
-        self.applied[key] = Applied(obj["v"], level, _kept(orjson.dumps(obj["r"])), obj["p"])
-        if level is not None:
-            self.levels[unit] = level
-        self._add(unit, obj["r"], 1)
+    def take_retiring(self) -> dict[str, Applied]:
+        """The rows retired since the last call (the caller archives them)."""
+        out, self.retiring = self.retiring, {}
+        return out
+
+    def take_changed(self) -> set[tuple[str, str]]:
+        """The buckets changed since the last call (the caller checkpoints them)."""
+        out, self.changed = self.changed, set()
+        return out
 
     def take_dirty(self) -> list[tuple[str, str, Counters]]:
         out = [(u, p, self.counters[(u, p)]) for (u, p) in sorted(self.dirty)]
@@ -424,6 +641,7 @@ def encode_entries(entries: list[Entry]) -> bytes:
     return orjson.dumps({"d": entries})
 
 
-__all__ = ["Aggregator", "Applied", "Tracked", "Tracker", "Versions", "decode_entries",
-           "decode_link", "encode_entries", "encode_link", "join_keys", "pack_facts",
+__all__ = ["Aggregator", "Applied", "Archive", "Tracked", "Tracker", "Versions",
+           "decode_entries", "decode_link", "encode_entries", "encode_link",
+           "is_retired_row", "join_keys", "last_fact_time", "pack_facts", "row_partition",
            "split_keys", "unpack_facts"]

@@ -21,6 +21,18 @@ from runtime.settings import Settings
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def worker_env(settings: Settings, bootstrap: str, env: Mapping[str, str] | None = None
+               ) -> dict[str, str]:
+    """The environment of a worker child: this one's, then the settings', then ``env``.
+    The worker runs in the project's directory, so a relative data or state directory is
+    handed over as this process sees it (absolute)."""
+    dirs = {"MOTCUA_DATA_DIR": str(Path(settings.data_dir).absolute())}
+    if settings.state_dir is not None:
+        dirs["MOTCUA_STATE_DIR"] = str(Path(settings.state_dir).absolute())
+    return {**os.environ, **settings.as_env(), **dirs, "MOTCUA_KAFKA_BOOTSTRAP": bootstrap,
+            **(env or {})}
+
+
 def spawn_worker(
     settings: Settings,
     bootstrap: str,
@@ -30,9 +42,8 @@ def spawn_worker(
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start one worker on ``bootstrap``; its output is appended to ``log``. ``env`` adds
-    or overrides environment variables (after the settings')."""
-    child_env = {**os.environ, **settings.as_env(), "MOTCUA_KAFKA_BOOTSTRAP": bootstrap,
-                 **(env or {})}
+    or overrides environment variables (after the settings': :func:`worker_env`)."""
+    child_env = worker_env(settings, bootstrap, env)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "streams.run", loglevel],

@@ -45,11 +45,18 @@ Contracts:
   (:meth:`Pipeline.delivered`); if it raises, its input must not be acknowledged for
   commit and the process must stop (its in-memory state may be half-applied): the caller
   (:mod:`streams.app`) does both.
-* :meth:`Pipeline.recover` rebuilds the state of the owned partitions from the changelogs
-  (each read once) and raises :class:`schemas.errors.LogLost` when a changelog ends at or
-  before an offset this process wrote there. Until it succeeds, :meth:`handle_track` and
-  :meth:`handle_aggregate` refuse records (they are fetched again later) and the timers do
-  nothing.
+* :meth:`Pipeline.recover` rebuilds the state of the owned partitions: from the local
+  state (:mod:`streams.localstate`) and the changelogs' tail after the offsets it reflects,
+  or — for a partition the local state does not hold — from the whole changelog (each read
+  once). It raises :class:`schemas.errors.LogLost` when a changelog ends at or before an
+  offset this process wrote there, or before the offset the local state reflects. Until it
+  succeeds, :meth:`handle_track` and :meth:`handle_aggregate` refuse records (they are
+  fetched again later) and the timers do nothing.
+* With a local state, every batch, sweep and rebuild ends by committing what it changed
+  (the changelog rows it wrote, retirements, changed counters) with the changelog offsets
+  this reflects, in one transaction; a dossier whose contribution can no longer change by
+  time alone retires (leaves memory for the local state) ``retire_after`` seconds after its
+  latest fact (docs/decisions/streams-local-state.md).
 * :meth:`Pipeline.revoke` waits for a batch in progress, then drops the state.
 * A registry change reaches the live numbers on restart: every dossier whose table row was
   written under another registry is re-emitted at once (:meth:`streams.core.Tracker.restore`,
@@ -91,8 +98,12 @@ from streams.core import (
     decode_link,
     encode_entries,
     encode_link,
+    is_retired_row,
+    last_fact_time,
+    row_partition,
     split_keys,
 )
+from streams.localstate import APPLIED, DOSSIER, LocalState, StateUnusable
 from streams.ports import ChangelogSource, Delivery, Producer, Row
 from streams.units import UnitNames, registry_fingerprint
 
@@ -100,6 +111,8 @@ log = logging.getLogger("motcua.streams")
 
 MAX_ENTRIES_PER_MESSAGE = 2000
 """Contributions entries per message (one counter key); bigger batches are split."""
+
+DAY = 86_400.0
 
 MAX_SWEPT = 20_000
 """Dossiers re-emitted per sweep at most; the others stay due for the next sweep, so that
@@ -146,12 +159,19 @@ class Pipeline:
 
     ``registry`` (None: every unit code stands for itself, no totals) attributes the counts
     (:class:`kpi.attribution.Attribution`) and names the units in the snapshots; a given
-    ``tracker`` is used as it is."""
+    ``tracker`` is used as it is.
+
+    ``local`` (None: everything in memory, every rebuild reads whole changelogs) is the
+    worker's local state; ``retire_after`` the retention window in seconds;
+    ``identity`` what else the local state must have been written with to be used (e.g.
+    the partition count), besides the changelog topics and the registry."""
 
     def __init__(self, topics: Topics, producer: Producer, changelogs: ChangelogSource, *,
                  clock: Callable[[], float] = time.time, with_criteria: bool = False,
                  tracker: Tracker | None = None,
-                 registry: UnitRegistry | None = None) -> None:
+                 registry: UnitRegistry | None = None,
+                 local: LocalState | None = None, retire_after: float = 35 * DAY,
+                 identity: dict[str, Any] | None = None) -> None:
         self.topics = topics
         self.producer = producer
         self.changelogs = changelogs
@@ -174,6 +194,18 @@ class Pipeline:
         self._epoch = 0
         """Bumped by every revocation: a rebuild begun before one is dropped."""
         self._catalogs: list[Any] = []
+        self.local = local
+        self.retire_after = retire_after
+        self.identity = {"dossiers": topics.dossiers_changelog,
+                         "applied": topics.applied_changelog,
+                         "registry": self.tracker.fingerprint, **(identity or {})}
+        self.reflected: dict[str, dict[int, int]] = {DOSSIER: {}, APPLIED: {}}
+        """Per table, per changelog partition: the next offset the local state reflects
+        (partitions no longer owned keep theirs)."""
+        self._owned: dict[str, set[int]] = {DOSSIER: set(), APPLIED: set()}
+        if local is not None:
+            self.tracker.archive = local
+            self.aggregator.archive = local
 
     # ------------------------------------------------------------------- delivery
     async def delivered(self, sent: list[Delivery]) -> None:
@@ -199,12 +231,17 @@ class Pipeline:
                 if md.offset > written.get(tp, -1):
                     written[tp] = md.offset
 
-    def check_not_lost(self, topic: str, partitions: set[int], ends: dict[int, int]) -> None:
+    def check_not_lost(self, topic: str, partitions: set[int], ends: dict[int, int],
+                       reflected: dict[int, int] | None = None) -> None:
         """Raise :class:`LogLost` if a changelog partition ends at or before an offset this
-        process wrote there: the broker lost records (an in-memory broker restarted, a log
+        process wrote there, or before the next offset the local state reflects
+        (``reflected``): the broker lost records (an in-memory broker restarted, a log
         truncated). Going on would rebuild the state from what is left and publish
         snapshots that silently miss everything before."""
-        written = self.written
+        floor = {(topic, p): o - 1 for p, o in (reflected or {}).items() if o > 0}
+        for tp, o in self.written.items():
+            floor[tp] = max(o, floor.get(tp, -1))
+        written = floor
         lost = {p: (ends.get(p, 0), written[(topic, p)]) for p in sorted(partitions)
                 if (topic, p) in written and ends.get(p, 0) <= written[(topic, p)]}
         if lost:
@@ -288,12 +325,20 @@ class Pipeline:
         by_unit: dict[str, list[Entry]] = defaultdict(list)
         rows: list[Row] = []
         stale = tracker.stale
+        retiring: list[Tracked] = []
         for code, rec in touched.items():
             old = rec.keys
             pairs = tracker.emit(rec, now)
             for unit, entry in pairs:
                 by_unit[unit].append(entry)
-            if rec.keys != old:  # the row names the retracted keys too
+            if self._retires(rec, now):
+                retiring.append(rec)
+                for _, entry in pairs:
+                    entry.append(1)
+                rows.append(self._row(rec, now, [k for k, _ in pairs] if rec.keys != old
+                                      else None, retired=True))
+                stale.discard(code)
+            elif rec.keys != old:  # the row names the retracted keys too
                 rows.append(self._row(rec, now, [k for k, _ in pairs]))
                 stale.discard(code)
             elif code in changed or code in stale:
@@ -306,7 +351,63 @@ class Pipeline:
                 sent.append(await send(links_topic, target.encode(), encode_link(lkey, lfact)))
                 self.stats["links"] += 1
         await self.delivered(sent)
+        self._retire(rows, retiring)
+        self._checkpoint()
         self.stats["events"] += len(records)
+
+    def _retires(self, rec: Tracked, now: float) -> bool:
+        """After an emission: whether the dossier retires with it — its contribution can no
+        longer change by time alone (no next change) and its latest fact is
+        :attr:`retire_after` old. A settled dossier not that old yet is scheduled to be
+        re-emitted (and so retired) when it is."""
+        if self.local is None or rec.due is not None:
+            return False
+        at = last_fact_time(rec) + self.retire_after
+        if at <= now:
+            return True
+        self.tracker.schedule(rec, at)
+        return False
+
+    def _retire(self, rows: list[Row], retiring: list[Tracked]) -> None:
+        """After the deliveries: the dossier rows written go to the local state (retired
+        ones as such) and the retired dossiers leave memory."""
+        local = self.local
+        if local is None:
+            return
+        gone = {rec.code for rec in retiring}
+        for key, value, part in rows:
+            code = key.decode()
+            local.put(DOSSIER, part, code, value, retired=code in gone)
+        for rec in retiring:
+            self.tracker.retire(rec)
+        self.stats["retired"] += len(retiring)
+
+    def _checkpoint(self) -> None:
+        """Commit the local state: what the batch buffered, the changed counters and the
+        changelog offsets this reflects."""
+        local = self.local
+        if local is None:
+            return
+        aggregator = self.aggregator
+        homes = aggregator.homes
+        for bucket in aggregator.take_changed():
+            if bucket in aggregator.counters:
+                local.put_counter(homes[bucket[0]], bucket[0], bucket[1],
+                                  aggregator.checkpoint_value(bucket))
+        topic_of = {DOSSIER: self.topics.dossiers_changelog,
+                    APPLIED: self.topics.applied_changelog}
+        for table, offsets in self.reflected.items():
+            topic = topic_of[table]
+            for p in self._owned[table]:
+                w = self.written.get((topic, p))
+                if w is not None and w + 1 > offsets.get(p, 0):
+                    offsets[p] = w + 1
+        local.commit(self._marker())
+        self.stats["checkpoints"] += 1
+
+    def _marker(self) -> dict[str, Any]:
+        return {"identity": self.identity,
+                "offsets": {t: dict(offs) for t, offs in self.reflected.items()}}
 
     async def _send_entries(self, sent: list[Delivery], by_unit: dict[str, list[Entry]]
                             ) -> None:
@@ -334,14 +435,20 @@ class Pipeline:
         by_unit: dict[str, list[Entry]] = defaultdict(list)
         ahead: list[Row] = []
         after: list[Row] = []
+        retiring: list[Tracked] = []
         for rec in list(itertools.islice(tracker.due(now), MAX_SWEPT)):
             old = rec.keys
             pairs = tracker.emit(rec, now)
             for unit, entry in pairs:
                 by_unit[unit].append(entry)
-            if rec.keys != old or rec.code in tracker.stale:
+            retires = self._retires(rec, now)
+            if retires:
+                retiring.append(rec)
+                for _, entry in pairs:
+                    entry.append(1)
+            if retires or rec.keys != old or rec.code in tracker.stale:
                 tracker.stale.discard(rec.code)
-                after.append(self._row(rec, now))
+                after.append(self._row(rec, now, retired=retires))
                 if not set(split_keys(rec.keys)) <= set(split_keys(old)):
                     ahead.append(self._row(rec, now, [k for k, _ in pairs], ahead=True))
         if not by_unit and not after:
@@ -355,24 +462,35 @@ class Pipeline:
         await self.delivered(sent)
         if after:
             await self.delivered(await send_rows(changelog, after))
+        self._retire(ahead + after, retiring)
+        self._checkpoint()
 
     def _row(self, rec: Tracked, now: float, sent: list[str] | None = None, *,
-             ahead: bool = False) -> Row:
-        return rec.code.encode(), self.tracker.row(rec, now, sent, ahead=ahead), rec.partition
+             ahead: bool = False, retired: bool = False) -> Row:
+        return (rec.code.encode(), self.tracker.row(rec, now, sent, ahead=ahead,
+                                                    retired=retired), rec.partition)
 
     # ------------------------------------------------------------------ aggregate
     async def aggregate_batch(self, records: list[Record]) -> None:
         """Apply a batch of contributions messages; send the changed applied rows."""
         aggregator = self.aggregator
         rows: list[Row] = []
+        keys: list[str] = []
         for msg in records:
             unit = msg.key.decode() if msg.key is not None else ""
             for entry in decode_entries(msg.value):
                 row = aggregator.apply(unit, entry, msg.partition)
                 if row is not None:
                     rows.append((row[0].encode(), row[1], msg.partition))
+                    keys.append(row[0])
         sent = await self.producer.send_rows(self.topics.applied_changelog, rows)
         await self.delivered(sent)
+        local = self.local
+        if local is not None:
+            gone = aggregator.take_retiring()
+            for key, (_, value, part) in zip(keys, rows, strict=True):
+                local.put(APPLIED, part, key, value, retired=key in gone)
+            self._checkpoint()
         self.stats["contributions"] += len(records)
 
     async def publish(self) -> None:
@@ -410,48 +528,148 @@ class Pipeline:
     # ------------------------------------------------------------------ rebalance
     async def revoke(self) -> None:
         """Partitions are being taken away: after the batch in progress (its sends
-        delivered, so the rebuild that follows reads them), drop every state."""
+        delivered, so the rebuild that follows reads them), drop every state in memory
+        (the local state stays, as of its last commit)."""
         async with self._lock:
             self._epoch += 1
             self.ready = False
             self.first_offsets.clear()
             self.tracker.clear()
             self.aggregator.clear()
+            if self.local is not None:
+                self.local.discard()
 
     async def recover(self, events: set[int], contributions: set[int]) -> bool:
         """Rebuild the tracker (``events`` partitions) and the aggregator
-        (``contributions`` partitions) from their changelogs, each read once; then every
-        bucket is published again (a crash may have lost some). Returns False if a
-        revocation came meanwhile (the next assignment rebuilds). Raises
-        :class:`LogLost` (see :meth:`check_not_lost`)."""
+        (``contributions`` partitions): for a partition the local state holds, from it and
+        the changelog's tail after the offset it reflects; for another, from its whole
+        changelog (each changelog read once, both modes in one read); then every bucket is
+        published again (a crash may have lost some). Returns False if a revocation came
+        meanwhile (the next assignment rebuilds). Raises :class:`LogLost` (see
+        :meth:`check_not_lost`)."""
         epoch = self._epoch
         topics = self.topics
+        starts = self._starts(events, contributions)
         (dossier_rows, dossier_ends), (applied_rows, applied_ends) = await asyncio.gather(
-            self.changelogs.read(topics.dossiers_changelog, events),
-            self.changelogs.read(topics.applied_changelog, contributions))
-        self.check_not_lost(topics.dossiers_changelog, events, dossier_ends)
-        self.check_not_lost(topics.applied_changelog, contributions, applied_ends)
+            self.changelogs.read(topics.dossiers_changelog, events, starts[DOSSIER]),
+            self.changelogs.read(topics.applied_changelog, contributions, starts[APPLIED]))
+        self.check_not_lost(topics.dossiers_changelog, events, dossier_ends,
+                            starts[DOSSIER])
+        self.check_not_lost(topics.applied_changelog, contributions, applied_ends,
+                            starts[APPLIED])
+        read = len(dossier_rows) + len(applied_rows)
         async with self._lock:
             if epoch != self._epoch:
                 log.info("partitions revoked during the rebuild: dropped")
                 return False
-            tracker, aggregator = self.tracker, self.aggregator
+            tracker, aggregator, local = self.tracker, self.aggregator, self.local
             tracker.clear()
+            aggregator.clear()
+            if local is not None:
+                local.discard()
+                for p in starts[DOSSIER]:
+                    for code, raw in local.live(DOSSIER, p):
+                        tracker.restore(code, raw, events)
             for k, v in dossier_rows.items():
                 tracker.restore(k.decode(), v, events)
+            if local is not None:
+                await self._keep_rows(DOSSIER, dossier_rows, starts[DOSSIER])
             del dossier_rows
-            aggregator.clear()
-            for k, v in applied_rows.items():
-                aggregator.restore(k.decode(), v, contributions)
+            if local is not None:
+                for p in starts[APPLIED]:
+                    for unit, period, value in local.counters(p):
+                        aggregator.load_counter(p, unit, period, value)
+                    for key, raw in local.live(APPLIED, p):
+                        aggregator.load(key, raw)
+                tail = starts[APPLIED]
+                for k, v in applied_rows.items():
+                    if row_partition(v) in tail:
+                        key = k.decode()
+                        retired = aggregator.replay(key, v)
+                        local.put(APPLIED, row_partition(v), key, v, retired=retired)
+                    else:
+                        aggregator.restore(k.decode(), v, contributions)
+                aggregator.take_retiring()
+                await self._keep_rows(APPLIED, applied_rows, tail)
+                self._schedule_retirements()
+            else:
+                for k, v in applied_rows.items():
+                    aggregator.restore(k.decode(), v, contributions)
             del applied_rows
             aggregator.dirty.update(aggregator.counters)
+            if local is not None:
+                self._owned = {DOSSIER: set(events), APPLIED: set(contributions)}
+                for table, ends in ((DOSSIER, dossier_ends), (APPLIED, applied_ends)):
+                    for p in self._owned[table]:
+                        self.reflected[table][p] = ends.get(p, 0)
+                self._checkpoint()
             self.ready = True
         gc.freeze()  # the rebuilt state is long-lived: keep it out of every future GC scan
-        log.info("tracker rebuilt: %d dossiers on partitions %s", len(tracker.dossiers),
-                 sorted(events))
-        log.info("aggregator rebuilt: %d rows, %d buckets", len(aggregator.applied),
-                 len(aggregator.counters))
+        self.stats["changelog_rows_read"] += read
+        tails = {t: sorted(v) for t, v in starts.items() if v}
+        log.info("rebuilt from %s: %d changelog rows read (%s)",
+                 "the local state and the changelogs' tail" if tails else "the changelogs",
+                 read, f"tail of partitions {tails}" if tails else "whole partitions")
+        log.info("tracker rebuilt: %d dossiers in memory on partitions %s",
+                 len(tracker.dossiers), sorted(events))
+        log.info("aggregator rebuilt: %d rows in memory, %d buckets",
+                 len(aggregator.applied), len(aggregator.counters))
         return True
+
+    def _starts(self, events: set[int], contributions: set[int]) -> dict[str, dict[int, int]]:
+        """Per table, the owned partitions the local state holds and the offset to read
+        their changelog from; the local state is started afresh if unreadable or written
+        for another pipeline, registry or partition count, and rows of owned partitions it
+        does not hold are deleted (they are rebuilt from the whole changelog)."""
+        out: dict[str, dict[int, int]] = {DOSSIER: {}, APPLIED: {}}
+        local = self.local
+        if local is None:
+            return out
+        try:
+            marker = local.marker()
+        except StateUnusable as exc:
+            log.warning("local state unusable (%s): starting it afresh", exc)
+            local.wipe()
+            marker = None
+        if marker is not None and marker["identity"] != self.identity:
+            log.warning("local state written for %s, not %s: starting it afresh",
+                        marker["identity"], self.identity)
+            local.wipe()
+            marker = None
+        held = marker["offsets"] if marker is not None else {}
+        self.reflected = {t: dict(held.get(t, {})) for t in (DOSSIER, APPLIED)}
+        for table, owned in ((DOSSIER, events), (APPLIED, contributions)):
+            reflected = self.reflected[table]
+            out[table] = {p: reflected[p] for p in owned if p in reflected}
+            local.drop(table, [p for p in owned if p not in reflected], None)
+        return out
+
+    async def _keep_rows(self, table: str, rows: dict[bytes, bytes], tail: dict[int, int]
+                         ) -> None:
+        """Changelog rows read at a rebuild, into the local state: a tail's rows buffered
+        (committed with the marker), whole partitions' rows written at once, in a worker
+        thread (the event loop keeps the group's heartbeats going meanwhile)."""
+        local = self.local
+        assert local is not None
+        whole: dict[int, list[tuple[str, bytes, bool]]] = defaultdict(list)
+        for k, v in rows.items():
+            p = row_partition(v)
+            if p in tail:
+                if table == DOSSIER:
+                    local.put(table, p, k.decode(), v, retired=is_retired_row(v))
+            else:
+                whole[p].append((k.decode(), v, is_retired_row(v)))
+        loop = asyncio.get_running_loop()
+        for p, part_rows in whole.items():
+            await loop.run_in_executor(None, local.write_rows, table, p, part_rows)
+
+    def _schedule_retirements(self) -> None:
+        """After a rebuild: every settled dossier in memory is due for the emission that
+        retires it, when its latest fact is :attr:`retire_after` old."""
+        tracker = self.tracker
+        for rec in tracker.dossiers.values():
+            if rec.due is None and rec.code not in tracker.stale:
+                tracker.schedule(rec, last_fact_time(rec) + self.retire_after)
 
 
 def _dead(reason: str, msg: Record) -> DeadLetter:

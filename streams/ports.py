@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 
 class Acknowledged(Protocol):
     """What the broker acknowledged for a produced record or record batch (aiokafka's
-    ``RecordMetadata``): where it was written. For a batch, ``offset`` is its first."""
+    ``RecordMetadata``): where it was written. For a batch, ``offset`` is its last record's
+    (so the offsets a process saw acknowledged are all below the end of the log)."""
 
     @property
     def topic(self) -> str: ...
@@ -56,8 +58,11 @@ class ChangelogSource(ABC):
     """Reads a changelog back, to its true end."""
 
     @abstractmethod
-    async def read(self, topic: str, partitions: set[int]
+    async def read(self, topic: str, partitions: set[int],
+                   start: Mapping[int, int] | None = None
                    ) -> tuple[dict[bytes, bytes], dict[int, int]]:
-        """``(rows, ends)``: the latest value per key of ``partitions`` of ``topic`` (keys
-        whose latest value is a tombstone left out) and the end offset the broker lists for
-        each partition (a missing topic or partition: absent, i.e. ending at 0)."""
+        """``(rows, ends)``: the latest value per key of ``partitions`` of ``topic`` among
+        the records from offset ``start[p]`` (0 for a partition ``start`` does not name)
+        to the end (keys whose latest value is a tombstone left out), and the end offset
+        the broker lists for each partition (a missing topic or partition: absent, i.e.
+        ending at 0)."""

@@ -33,6 +33,7 @@ def worker(
 
     from runtime.broker import bootstrap_for
     from runtime.settings import load_settings
+    from streams.localstate import forget
     from streams.run import run_worker
 
     settings = load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))
@@ -42,5 +43,6 @@ def worker(
             console.print(f"[yellow]No Kafka configured: embedded in-memory broker at "
                           f"{servers} (MOTCUA_KAFKA_BOOTSTRAP={servers} for other commands)"
                           f"[/yellow]")
+            forget(settings.worker_state_dir)  # states of earlier brokers' logs
         console.print(f"worker: {settings.topics.events} → {settings.topics.kpi} on {servers}")
         run_worker(settings, servers, loglevel=loglevel)

@@ -31,6 +31,7 @@ from runtime.topics import declared_topics, ensure_topics
 from runtime.waiting import wait_for
 from schemas.errors import NotIdle
 from streams.launcher import worker_process
+from streams.localstate import forget
 
 MARKERS_SETTLE = 30.0
 """Seconds the last markers may still take once the pipeline is idle."""
@@ -59,6 +60,7 @@ def run_soak(options: SoakOptions, workdir: Path,
         if options.partitions:
             overrides["topic_partitions"] = options.partitions
         settings = load_settings(**overrides)
+        forget(settings.worker_state_dir)  # a new broker: states of earlier ones go
         ensure_topics(bootstrap, declared_topics(settings), settings)
         pids: dict[str, int | None] = {"broker": broker_pid(bootstrap)}
         echo(f"[soak] broker {bootstrap} (pid {pids['broker']}), "

@@ -22,14 +22,15 @@ written or stored, and stop with exit status 75 instead of counting what is left
 
 So no wrong number is published or stored: SQL keeps the first half's snapshots.
 
-A worker or sink started afresh on the new broker has no such memory and would process
-what is there; hence the procedure below.
+A worker or sink started afresh on the new broker would stop too: the sink's offsets are
+in SQL, the worker's in its local state (``<data dir>/state``); hence the procedure below.
 
 The recovery procedure: restart the broker once more, empty (replaying into a broker the
 survivors had written to left a fresh worker stuck in faust's changelog recovery); in the
 SQL store empty ``kpi_snapshots``, ``dlq_records`` and
-``sink_offsets`` (keyed by the lost log, or holding buckets no replay rewrites); start a
-fresh worker and sink; ``motcua ingest`` the whole file again. The snapshots on the kpi
+``sink_offsets`` (keyed by the lost log, or holding buckets no replay rewrites); delete the
+worker's local state; start a fresh worker and sink; ``motcua ingest`` the whole file
+again. The snapshots on the kpi
 topic and every SQL table then equal the batch report of the file — see README, "Fault
 matrix".
 """
@@ -37,6 +38,7 @@ matrix".
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -226,6 +228,9 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
         with engine.begin() as conn:
             for table in (store.kpi_snapshots, store.dlq_records, store.sink_offsets):
                 conn.execute(table.delete())
+        # the worker's local state reflects the lost log (a fresh worker finding it on the
+        # new broker stops with exit 75 too): it goes as well
+        shutil.rmtree(settings.worker_state_dir)
         start_worker()
         start("sink", "motcua", "sink", "--db", db_url, "--bootstrap", broker.bootstrap)
         ingest(lines, "replay")

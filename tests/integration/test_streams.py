@@ -1,13 +1,21 @@
 """The live pipeline (streams/) against a real broker: its KPI snapshots equal the batch
 report of the same events — after shuffles, duplicates and invalid lines, after a SIGKILL
-of the worker, and when a due instant passes with no new event; with a unit registry
-across the 2025 reorganisation (own figures and totals), after a SIGKILL too, and after a
-restart with another registry (a new merger decision)."""
+of the worker (whose restart reads only the changelogs' tail after its local state), with
+two workers one of which is killed, with late events for retired dossiers, and when a due
+instant passes with no new event; with a unit registry across the 2025 reorganisation (own
+figures and totals), after a SIGKILL too, and after a restart with another registry (a new
+merger decision).
+
+Every worker here retires a dossier as soon as its contribution can no longer change by
+time alone (``MOTCUA_RETIRE_AFTER_DAYS=0``): its state lives on in the worker's local state
+and is read back when an event for it comes."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -44,7 +52,8 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Pop
     def start(settings: Settings) -> subprocess.Popen[bytes]:
         proc = spawn_worker(settings, str(settings.kafka_bootstrap),
                             tmp_path / f"worker-{len(procs)}.log", loglevel="info",
-                            env={"MOTCUA_DATA_DIR": str(tmp_path)})
+                            env={"MOTCUA_DATA_DIR": str(tmp_path),
+                                 "MOTCUA_RETIRE_AFTER_DAYS": "0"})
         procs.append(proc)
         return proc
 
@@ -197,13 +206,59 @@ def kill_mid_stream(settings: Settings, lines: list[bytes], victim: Any,
     return at_kill
 
 
-def test_sigkill_mid_stream(topic_settings: Callable[..., Settings], start_worker: Any) -> None:
+def changelog_records(settings: Settings) -> int:
+    """Records in the worker's two changelogs (their end offsets)."""
+    from kafka import KafkaConsumer
+
+    from runtime.kafka import end_offsets
+
+    consumer = KafkaConsumer(bootstrap_servers=str(settings.kafka_bootstrap),
+                             enable_auto_commit=False)
+    try:
+        return sum(sum(end_offsets(consumer, changelog_topic(settings, table)).values())
+                   for table in ("dossiers", "applied"))
+    finally:
+        consumer.close()
+
+
+def rebuilds(log: Path) -> list[tuple[str, int]]:
+    """The worker's rebuilds, in order: ("local state" or "changelogs", rows read)."""
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        found = re.search(r"rebuilt from (.*?): (\d+) changelog rows read", line)
+        if found:
+            mode = "local state" if "local state" in found.group(1) else "changelogs"
+            out.append((mode, int(found.group(2))))
+    return out
+
+
+def retired_rows(state_dir: Path) -> int:
+    """Retired dossier rows committed in the local states under ``state_dir``."""
+    total = 0
+    for path in state_dir.glob("*/state.sqlite"):
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            total += db.execute("SELECT count(*) FROM dossier WHERE retired = 1").fetchone()[0]
+        finally:
+            db.close()
+    return total
+
+
+def test_sigkill_mid_stream(topic_settings: Callable[..., Settings], start_worker: Any,
+                            tmp_path: Path) -> None:
+    """The restarted worker rebuilds from its predecessor's local state and reads only the
+    changelogs' tail after it."""
     settings = topic_settings()
     lines = fallback_lines(20_000, seed=23)  # recent dossiers: open ones, due instants
     at_kill = kill_mid_stream(settings, lines, start_worker(settings), snapshot_timeout=60)
     assert 0 < at_kill < len(lines)
+    records = changelog_records(settings)
     start_worker(settings)
     wait_for_agreement(settings, lines, timeout=120)
+    [(mode, read)] = rebuilds(tmp_path / "worker-1.log")
+    print(f"the restarted worker read {read} of the {records} changelog records there were")
+    assert mode == "local state" and read < records / 3, (mode, read, records)
+    assert retired_rows(tmp_path / "state") > 0
 
 
 def test_two_workers_one_killed(topic_settings: Callable[..., Settings],
@@ -218,6 +273,54 @@ def test_two_workers_one_killed(topic_settings: Callable[..., Settings],
     at_kill = kill_mid_stream(settings, lines, first, snapshot_timeout=90)
     assert 0 < at_kill < len(lines)
     wait_for_agreement(settings, lines, timeout=150)
+
+
+def late_lines(lines: list[bytes], n: int = 400) -> list[bytes]:
+    """Events for ``n`` resolved dossiers of ``lines`` after their completion: a rating, a
+    payment or a digitization (new ids), all before now."""
+    resolved: dict[str, float] = {}
+    for line in lines:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and obj.get("type", "").endswith("dossier.resolved"):
+            resolved[obj["subject"]] = datetime.fromisoformat(obj["time"]).timestamp()
+    now = time.time()
+    out = []
+    for i, (code, done) in enumerate(sorted(resolved.items())[:n]):
+        t = min(done + 2 * 86_400, now - 60)
+        kind = i % 3
+        if kind == 0:
+            out.append(orjson.dumps(event_dict(
+                "feedback.rated", _ts(t), code, source="urn:motcua:late", id_=f"late-{i}",
+                rating=["satisfied", "dissatisfied"][i % 2])))
+        elif kind == 1:
+            out.append(orjson.dumps(event_dict(
+                "payment.completed", _ts(t), code, source="urn:motcua:late", id_=f"late-{i}",
+                amount_vnd=30000, method="online")))
+        else:
+            out.append(orjson.dumps(event_dict(
+                "dossier.digitized", _ts(t), code, source="urn:motcua:late", id_=f"late-{i}",
+                components_total=2, components_digitized=2)))
+    return out
+
+
+def test_late_events_for_retired_dossiers(topic_settings: Callable[..., Settings],
+                                          start_worker: Any, tmp_path: Path) -> None:
+    """Closed dossiers retire (window 0); ratings, payments and digitizations after their
+    completion are read back and counted: the snapshots still equal the batch report."""
+    settings = topic_settings()
+    lines = fallback_lines(8_000, seed=37)
+    start_worker(settings)
+    publish(settings, lines)
+    wait_for_agreement(settings, lines, timeout=90)
+    retired = retired_rows(tmp_path / "state")
+    late = late_lines(lines)
+    assert retired >= len(late) > 300
+    publish(settings, late)
+    wait_for_agreement(settings, lines + late, timeout=90)
+    assert retired_rows(tmp_path / "state") >= retired  # retired again
 
 
 def test_a_failed_batch_stops_the_worker(topic_settings: Callable[..., Settings],

@@ -4,7 +4,7 @@ source that subclass the real ports."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -100,18 +100,33 @@ class FakeProducer(Producer):
 
 @dataclass
 class FakeChangelogs(ChangelogSource):
-    """Changelogs as dicts: topic → {key: (value, partition)}; ends per topic."""
+    """Changelogs as dicts: topic → {key: (value, partition)}; ends per topic. Or, for a
+    topic in ``logs``, as a log of (key, value, partition) records whose offsets are their
+    positions within their partition (ends: the lengths), read from ``start``."""
 
     rows: dict[str, dict[bytes, tuple[bytes, int]]] = field(default_factory=dict)
     ends: dict[str, dict[int, int]] = field(default_factory=dict)
     reads: list[tuple[str, frozenset[int]]] = field(default_factory=list)
     gate: asyncio.Event | None = None
+    logs: dict[str, list[tuple[bytes, bytes, int]]] = field(default_factory=dict)
+    records_read: int = 0
 
-    async def read(self, topic: str, partitions: set[int]
+    async def read(self, topic: str, partitions: set[int],
+                   start: Mapping[int, int] | None = None
                    ) -> tuple[dict[bytes, bytes], dict[int, int]]:
         self.reads.append((topic, frozenset(partitions)))
         if self.gate is not None:
             await self.gate.wait()
+        if topic in self.logs:
+            rows: dict[bytes, bytes] = {}
+            ends: dict[int, int] = {}
+            for k, v, p in self.logs[topic]:
+                offset = ends.get(p, 0)
+                ends[p] = offset + 1
+                if p in partitions and offset >= (start or {}).get(p, 0):
+                    rows[k] = v
+                    self.records_read += 1
+            return rows, {p: e for p, e in ends.items() if p in partitions}
         rows = {k: v for k, (v, p) in self.rows.get(topic, {}).items() if p in partitions}
         ends = {p: e for p, e in self.ends.get(topic, {}).items() if p in partitions}
         return rows, ends
