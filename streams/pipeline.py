@@ -449,16 +449,14 @@ class Pipeline:
     async def aggregate_batch(self, records: list[Record]) -> None:
         """Apply a batch of contributions messages; send the changed applied rows."""
         aggregator, local = self.aggregator, self.local
-        batch = [(msg.key.decode() if msg.key is not None else "", msg.partition,
-                  decode_entries(msg.value)) for msg in records]
-        if local is not None:  # the rows these entries replace, one query per partition
-            wanted: dict[int, set[str]] = defaultdict(set)
-            for unit, part, entries in batch:
-                wanted[part].update(unit + SEP + entry[0] for entry in entries)
-            aggregator.prefetch(wanted)
         rows: list[Row] = []
         keys: list[str] = []
-        for unit, part, entries in batch:
+        for msg in records:
+            unit = msg.key.decode() if msg.key is not None else ""
+            part = msg.partition
+            entries = decode_entries(msg.value)
+            if local is not None:  # the rows these entries replace, in one query
+                aggregator.prefetch({part: {unit + SEP + entry[0] for entry in entries}})
             for entry in entries:
                 row = aggregator.apply(unit, entry, part)
                 if row is not None:
