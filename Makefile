@@ -61,11 +61,16 @@ AUDIT_SERVICE ?= pypi
 audit: $(STAMP)
 	$(BIN)/pip-audit --strict --skip-editable --progress-spinner off -s $(AUDIT_SERVICE)
 
+# bench_state: 2,000,000 closed + 100,000 open dossiers through a worker (~20 min, the
+# embedded broker grows to ~5 GB); BENCH_STATE=--quick for 200,000 closed (~2 min)
+BENCH_STATE ?=
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_report
 	$(BIN)/python -m tests.benchmarks.bench_pipeline
 	$(BIN)/python -m tests.benchmarks.bench_sink
 	$(BIN)/python -m tests.benchmarks.bench_memory
+	$(BIN)/python -m tests.benchmarks.bench_state $(BENCH_STATE)
+	$(BIN)/python -m tests.benchmarks.bench_state_store
 	$(BIN)/python -m tests.benchmarks.bench_http
 
 clean:

@@ -34,9 +34,9 @@ local state, :mod:`streams.localstate`), a dossier whose contribution can no lon
 by time alone leaves memory when the pipeline decides so (:meth:`Tracker.retire`, after an
 emission whose entries carry the fifth element and whose row carries ``"x"``); its row
 lives on in the archive and :meth:`Tracker.apply_fact` reads it back when an event for it
-comes. The aggregator likewise keeps a retired (unit, dossier) row only in the archive and
-reads it back (:meth:`Aggregator.apply`) when a newer version must replace it. Counters
-stay in memory.
+comes. The aggregator keeps its (unit, dossier) rows in the archive altogether — retired
+ones marked so — and reads those a batch replaces (:meth:`Aggregator.prefetch`); only
+the counters stay in memory.
 
 Retractions: every emission sends the dossier's rows to each counter key it touches now and
 an empty entry to each key of its previous emission it no longer touches, so a dossier that
@@ -120,9 +120,11 @@ _unpack = msgspec.json.Decoder(dict[str, tuple]).decode
 class Archive(Protocol):
     """Where retired rows are read back from (:class:`streams.localstate.LocalState`):
     the row of ``key`` in ``table`` (``"dossier"`` or ``"applied"``) of changelog partition
-    ``part``, or None."""
+    ``part``, or None; :meth:`get_many` for several keys (those found)."""
 
     def get(self, table: str, part: int, key: str) -> bytes | None: ...
+
+    def get_many(self, table: str, part: int, keys: list[str]) -> dict[str, bytes]: ...
 
 
 def pack_facts(facts: dict[FactKey, Fact]) -> bytes:
@@ -454,18 +456,22 @@ class Aggregator:
     contributions topic, kept equal to the sum of the last applied rows of every dossier.
     Its "unit" strings are counter keys (a unit's total: :func:`kpi.attribution.scoped`).
 
-    With an :attr:`archive`, the row of a (unit, dossier) whose entry retired it (a fifth
-    element) leaves :attr:`applied`: it waits in :attr:`retiring` until the caller has
-    written it to the archive (:meth:`take_retiring`), then only the archive has it, read
-    back when a newer version comes."""
+    Without an :attr:`archive`, :attr:`applied` holds every row. With one (the worker's
+    local state), the rows live there and only the counters stay in memory: a batch reads
+    the rows its entries replace (:meth:`prefetch`, else one by one), :attr:`applied` holds
+    what the batch read or changed until the caller has written the changed rows to the
+    archive (:meth:`drain`). An entry with a fifth element retires its row: written to the
+    archive as retired (:attr:`retiring`)."""
 
     applied: dict[str, Applied] = field(default_factory=dict)
     counters: dict[tuple[str, str], Counters] = field(default_factory=dict)
     levels: dict[str, str] = field(default_factory=dict)
     dirty: set[tuple[str, str]] = field(default_factory=set)
     archive: Archive | None = None
-    retiring: dict[str, Applied] = field(default_factory=dict)
-    """Rows retired since the last :meth:`take_retiring` (not yet in the archive)."""
+    retiring: set[str] = field(default_factory=set)
+    """Keys whose last row changed since the last :meth:`drain` retired them."""
+    absent: set[str] = field(default_factory=set)
+    """Keys known, since the last :meth:`drain`, to have no row in the archive."""
     changed: set[tuple[str, str]] = field(default_factory=set)
     """Buckets changed since the last :meth:`take_changed` (the local checkpoint's)."""
     homes: dict[str, int] = field(default_factory=dict)
@@ -478,6 +484,7 @@ class Aggregator:
         self.counters.clear()
         self.dirty.clear()
         self.retiring.clear()
+        self.absent.clear()
         self.changed.clear()
         self.homes.clear()
 
@@ -497,24 +504,52 @@ class Aggregator:
                 changed.add(bucket)
 
     def _lookup(self, key: str, partition: int) -> Applied | None:
-        """The last applied row of ``key``: in memory, retiring, or read back."""
+        """The last applied row of ``key``: in memory, or read from the archive."""
         old = self.applied.get(key)
-        if old is None:
-            old = self.retiring.get(key)
-            if old is None and self.archive is not None:
-                raw = self.archive.get(APPLIED, partition, key)
-                if raw is not None:
-                    old = _applied_of(raw)[0]
-                    self.revived += 1
+        if old is None and self.archive is not None and key not in self.absent:
+            raw = self.archive.get(APPLIED, partition, key)
+            if raw is not None:
+                old = self.applied[key] = _applied_of(raw)[0]
+                self.revived += 1
+            else:
+                self.absent.add(key)
         return old
 
+    def prefetch(self, keys: dict[int, set[str]]) -> None:
+        """Read the archived rows of ``keys`` (per contributions partition) in one go, for
+        the batch about to be applied."""
+        archive = self.archive
+        if archive is None:
+            return
+        applied, absent = self.applied, self.absent
+        for part, wanted in keys.items():
+            missing = [k for k in wanted if k not in applied and k not in absent]
+            if not missing:
+                continue
+            found = archive.get_many(APPLIED, part, missing)
+            for k in missing:
+                raw = found.get(k)
+                if raw is None:
+                    absent.add(k)
+                else:
+                    applied[k] = _applied_of(raw)[0]
+                    self.revived += 1
+
     def _keep(self, key: str, applied: Applied, retire: bool) -> None:
+        self.applied[key] = applied
+        self.absent.discard(key)
         if retire and self.archive is not None:
-            self.applied.pop(key, None)
-            self.retiring[key] = applied
+            self.retiring.add(key)
         else:
-            self.retiring.pop(key, None)
-            self.applied[key] = applied
+            self.retiring.discard(key)
+
+    def drain(self) -> None:
+        """With an archive: the caller has written the rows changed since the last call
+        (retired ones as such); forget them here."""
+        if self.archive is not None:
+            self.applied.clear()
+            self.absent.clear()
+            self.retiring.clear()
 
     def apply(self, unit: str, entry: Entry, partition: int) -> tuple[str, bytes] | None:
         """Apply one entry if its version is newer; returns the table row to persist
@@ -533,7 +568,6 @@ class Aggregator:
         if old is not None and old.packed == packed:
             old.version = version  # nothing to add; a replay of it changes nothing either
             if not retire:
-                self._keep(key, old, False)
                 return None
             packed, applied = old.packed, old
             level, partition = old.level, old.partition
@@ -550,28 +584,18 @@ class Aggregator:
 
     def restore(self, key: str, raw: bytes, partitions: set[int]) -> None:
         """Take one table row back (a whole changelog read after an assignment) if its
-        partition is ours: its rows are added to the counters; a retired row stays out of
-        memory when there is an archive (the caller keeps the row there)."""
-        applied, rows, retired = _applied_of(raw)
+        partition is ours: its rows are added to the counters; it stays in memory only
+        without an archive (the caller keeps the row there)."""
+        applied, rows, _ = _applied_of(raw)
         if applied.partition not in partitions:
             return
         unit = key.split(SEP, 1)[0]
         self.homes[unit] = applied.partition
-        if not (retired and self.archive is not None):
+        if self.archive is None:
             self.applied[key] = applied
         if applied.level is not None:
             self.levels[unit] = applied.level
         self._add(unit, rows, 1)
-
-    def load(self, key: str, raw: bytes) -> None:
-        """A row of the local checkpoint back in memory; the counters, checkpointed with it,
-        already hold its rows (:meth:`load_counter`)."""
-        applied = _applied_of(raw)[0]
-        self.applied[key] = applied
-        unit = key.split(SEP, 1)[0]
-        self.homes[unit] = applied.partition
-        if applied.level is not None:
-            self.levels[unit] = applied.level
 
     def load_counter(self, part: int, unit: str, period: str, value: bytes) -> None:
         """One bucket of the local checkpoint (:meth:`checkpoint_value`)."""
@@ -588,8 +612,8 @@ class Aggregator:
 
     def replay(self, key: str, raw: bytes) -> bool:
         """A changelog row written after the local checkpoint was taken: it replaces the
-        row the checkpoint holds (in memory or archived) in the counters. Returns whether
-        it retired its row (the caller writes it to the archive as such)."""
+        row the checkpoint holds in the counters. Returns whether it retired its row (the
+        caller writes it to the archive, then :meth:`drain`)."""
         applied, rows, retired = _applied_of(raw)
         unit = key.split(SEP, 1)[0]
         old = self._lookup(key, applied.partition)
@@ -599,17 +623,8 @@ class Aggregator:
         self.homes[unit] = applied.partition
         if applied.level is not None:
             self.levels[unit] = applied.level
-        self.retiring.pop(key, None)
-        if retired and self.archive is not None:
-            self.applied.pop(key, None)
-        else:
-            self.applied[key] = applied
+        self._keep(key, applied, retired)
         return retired
-
-    def take_retiring(self) -> dict[str, Applied]:
-        """The rows retired since the last call (the caller archives them)."""
-        out, self.retiring = self.retiring, {}
-        return out
 
     def take_changed(self) -> set[tuple[str, str]]:
         """The buckets changed since the last call (the caller checkpoints them)."""

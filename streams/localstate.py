@@ -76,6 +76,8 @@ _SCHEMA = (
 _SQL: dict[str, dict[str, str]] = {
     DOSSIER: {
         "get": "SELECT row FROM dossier WHERE part = ? AND key = ?",
+        "get_many": "SELECT key, row FROM dossier WHERE part = ? AND key IN "
+                    "(SELECT value FROM json_each(?))",
         "live": "SELECT key, row FROM dossier WHERE part = ? AND retired = 0",
         "put": "INSERT OR REPLACE INTO dossier VALUES (?, ?, ?, ?)",
         "drop": "DELETE FROM dossier WHERE part = ?",
@@ -84,6 +86,8 @@ _SQL: dict[str, dict[str, str]] = {
     },
     APPLIED: {
         "get": "SELECT row FROM applied WHERE part = ? AND key = ?",
+        "get_many": "SELECT key, row FROM applied WHERE part = ? AND key IN "
+                    "(SELECT value FROM json_each(?))",
         "live": "SELECT key, row FROM applied WHERE part = ? AND retired = 0",
         "put": "INSERT OR REPLACE INTO applied VALUES (?, ?, ?, ?)",
         "drop": "DELETE FROM applied WHERE part = ?",
@@ -218,6 +222,21 @@ class LocalState:
             return hit[1]
         row = self._db.execute(_SQL[table]["get"], (part, key)).fetchone()
         return row[0] if row is not None else None
+
+    def get_many(self, table: str, part: int, keys: list[str]) -> dict[str, bytes]:
+        """The rows of those ``keys`` that ``table`` holds (one query, the buffer first)."""
+        out: dict[str, bytes] = {}
+        ask: list[str] = []
+        buf = self._buf
+        for key in keys:
+            hit = buf.get((table, part, key))
+            if hit is not None:
+                out[key] = hit[1]
+            else:
+                ask.append(key)
+        if ask:
+            out.update(self._db.execute(_SQL[table]["get_many"], (part, orjson.dumps(ask))))
+        return out
 
     def live(self, table: str, part: int) -> Iterator[tuple[str, bytes]]:
         """(key, row) of every committed row of ``part`` not retired."""

@@ -90,6 +90,7 @@ from kpi.units import CalendarBook
 from runtime.dlq import DeadLetter
 from schemas.errors import DeliveryFailed, InvalidEvent, LogLost
 from streams.core import (
+    SEP,
     Aggregator,
     Entry,
     Tracked,
@@ -473,23 +474,27 @@ class Pipeline:
     # ------------------------------------------------------------------ aggregate
     async def aggregate_batch(self, records: list[Record]) -> None:
         """Apply a batch of contributions messages; send the changed applied rows."""
-        aggregator = self.aggregator
+        aggregator, local = self.aggregator, self.local
         rows: list[Row] = []
         keys: list[str] = []
         for msg in records:
             unit = msg.key.decode() if msg.key is not None else ""
-            for entry in decode_entries(msg.value):
-                row = aggregator.apply(unit, entry, msg.partition)
+            part = msg.partition
+            entries = decode_entries(msg.value)
+            if local is not None:  # the rows these entries replace, in one query
+                aggregator.prefetch({part: {unit + SEP + entry[0] for entry in entries}})
+            for entry in entries:
+                row = aggregator.apply(unit, entry, part)
                 if row is not None:
-                    rows.append((row[0].encode(), row[1], msg.partition))
+                    rows.append((row[0].encode(), row[1], part))
                     keys.append(row[0])
         sent = await self.producer.send_rows(self.topics.applied_changelog, rows)
         await self.delivered(sent)
-        local = self.local
         if local is not None:
-            gone = aggregator.take_retiring()
+            gone = aggregator.retiring
             for key, (_, value, part) in zip(keys, rows, strict=True):
                 local.put(APPLIED, part, key, value, retired=key in gone)
+            aggregator.drain()
             self._checkpoint()
         self.stats["contributions"] += len(records)
 
@@ -579,8 +584,6 @@ class Pipeline:
                 for p in starts[APPLIED]:
                     for unit, period, value in local.counters(p):
                         aggregator.load_counter(p, unit, period, value)
-                    for key, raw in local.live(APPLIED, p):
-                        aggregator.load(key, raw)
                 tail = starts[APPLIED]
                 for k, v in applied_rows.items():
                     if row_partition(v) in tail:
@@ -589,7 +592,7 @@ class Pipeline:
                         local.put(APPLIED, row_partition(v), key, v, retired=retired)
                     else:
                         aggregator.restore(k.decode(), v, contributions)
-                aggregator.take_retiring()
+                aggregator.drain()
                 await self._keep_rows(APPLIED, applied_rows, tail)
                 self._schedule_retirements()
             else:
@@ -612,8 +615,8 @@ class Pipeline:
                  read, f"tail of partitions {tails}" if tails else "whole partitions")
         log.info("tracker rebuilt: %d dossiers in memory on partitions %s",
                  len(tracker.dossiers), sorted(events))
-        log.info("aggregator rebuilt: %d rows in memory, %d buckets",
-                 len(aggregator.applied), len(aggregator.counters))
+        log.info("aggregator rebuilt: %d buckets (%d rows in memory)",
+                 len(aggregator.counters), len(aggregator.applied))
         return True
 
     def _starts(self, events: set[int], contributions: set[int]) -> dict[str, dict[int, int]]:

@@ -13,25 +13,28 @@ worker on the embedded broker (issue 17).
    its data and local state in a temporary directory and the default retention
    (``MOTCUA_RETIRE_AFTER_DAYS``, 35 days): the closed dossiers of 2025 retire as they
    close; the open ones stay in memory.
-3. **Memory.** The worker's RSS (``VmRSS``) when its group has no lag: after the first
-   half of the closed dossiers, after the second half, after the open ones.
-   ``worker bytes per closed dossier`` is the growth over the second half divided by its
-   dossiers (what each further closed dossier costs; the growth from the worker's start
-   to the end of the closed ones, fixed costs included — SQLite's page cache, buffers,
-   the allocator's high-water mark of a 20,000-record batch — is printed beside it);
-   ``worker bytes per open dossier`` is the growth over the open ones divided by ``M``.
-4. **Restart.** The worker is SIGKILLed; while it is down, late events (ratings and
-   payments of retired closed dossiers) and new receipts are produced; a new worker is
-   started and ``restart to caught-up`` is the time from its start until its group has no
-   lag on the events and contributions topics. Its log line says how many changelog rows
-   the rebuild read (only the tail after its local state).
+3. **Restarts.** After the closed dossiers, the worker is SIGKILLed, 2,000 late events
+   (ratings and payments of retired dossiers) are produced, and a new worker is started;
+   after the open dossiers, the same again with 2,000 more late events and 2,000 new
+   receipts. ``restart to caught-up`` is the second restart's time from the new worker's
+   start until its group has no lag on the events and contributions topics; each rebuild
+   must say it read only the changelogs' tail after the local state.
+4. **Memory.** RSS (``VmRSS``) of a worker caught up (and 3 s more). ``worker bytes per
+   closed dossier``: the first restarted worker's less the warmed-up first worker's (one
+   event), divided by ``N`` — what the closed dossiers cost a worker that holds them (on
+   disk); every fixed cost of a restarted worker (SQLite's page cache, one batch) is
+   charged to them. ``worker bytes per open dossier``: the second restarted worker's less
+   the first's, divided by the dossiers it rebuilt in addition (``M`` + 2,000): the same
+   fixed costs on both sides. The running worker's RSS is printed too: it keeps the
+   allocator's high-water mark of 20,000-record batches (memory freed, not given back),
+   so its growth over the closed dossiers is mostly fixed, and the open dossiers reuse it.
 5. **Check** (unless ``--no-check``): the snapshots on the kpi topic equal the batch report
    of every event produced (the same generator run again, folded by
    :func:`kpi.batch.fold_lines`), and the local state holds every closed dossier as
-   retired.
+   retired but those of the first late events (touched now: in memory for 35 days).
 
-Uses MOTCUA_KAFKA_BOOTSTRAP or an embedded broker. Not part of ``make test`` (``make
-bench`` runs the quick form).
+Uses MOTCUA_KAFKA_BOOTSTRAP or an embedded broker. Not part of ``make test``; ``make
+bench`` runs it (``BENCH_STATE=--quick`` for the quick form).
 """
 
 from __future__ import annotations
@@ -126,19 +129,22 @@ def open_events(m: int, now: float) -> Iterator[tuple[bytes, bytes]]:
                                 CHANNELS[i % 3], 5 + i % 30, b"false")
 
 
-def late_events(n_closed: int, now: float, seed: int = 23) -> Iterator[tuple[bytes, bytes]]:
-    """Late ratings and payments of closed (retired) dossiers, and new receipts."""
+def late_events(n_closed: int, now: float, seed: int, receipts: bool
+                ) -> Iterator[tuple[bytes, bytes]]:
+    """:data:`LATE` late ratings and payments of closed (retired) dossiers and, with
+    ``receipts``, as many new receipts (ids and codes of their own per ``seed``)."""
     rng = random.Random(seed)
+    ids = 20_000_000 + seed * 100_000
     for j, i in enumerate(rng.sample(range(n_closed), LATE)):
         code = _code(i)
         t = now - rng.uniform(1, 5) * 86_400
         if j % 2:
-            yield code, RATED % (20_000_000 + j, _iso(t), code, RATINGS[j % 3])
+            yield code, RATED % (ids + j, _iso(t), code, RATINGS[j % 3])
         else:
-            yield code, PAID % (20_000_000 + j, _iso(t), code)
-    for i in range(LATE):
-        code = _code(i, "BN")
-        yield code, RECEIVED % (30_000_000 + i, _iso(now - 3_600), code, i % UNITS, 1,
+            yield code, PAID % (ids + j, _iso(t), code)
+    for i in range(LATE if receipts else 0):
+        code = _code(seed * 100_000 + i, "BN")
+        yield code, RECEIVED % (ids + 50_000 + i, _iso(now - 3_600), code, i % UNITS, 1,
                                 b"online", 3, b"false")
 
 
@@ -228,19 +234,21 @@ def retired_in_state(state_dir: Path) -> tuple[int, int]:
 
 
 def check(settings: Settings, n_closed: int, m_open: int,
-          times: tuple[float, float, float]) -> str:
+          times: tuple[float, float, float, float]) -> str:
     """The kpi topic's snapshots against the batch report of every event produced
-    (``times``: when the warm-up, the open and the late events were made)."""
+    (``times``: when the warm-up, the first late events, the open dossiers and the second
+    late events were made)."""
     import itertools
 
     from kpi.batch import fold_lines
     from kpi.reconcile import batch_reports, differences
     from streams.idle import read_snapshots
 
-    started_at, opened_at, killed_at = times
+    started_at, first_kill, opened_at, second_kill = times
     lines = (v for _, v in itertools.chain(
-        [warmup(started_at)], closed_events(n_closed), open_events(m_open, opened_at),
-        late_events(n_closed, killed_at)))
+        [warmup(started_at)], closed_events(n_closed),
+        late_events(n_closed, first_kill, 1, False), open_events(m_open, opened_at),
+        late_events(n_closed, second_kill, 2, True)))
     want = batch_reports(fold_lines(lines), time.time())
     diffs = differences(read_snapshots(settings, str(settings.kafka_bootstrap)), want)
     if diffs:
@@ -282,9 +290,10 @@ def main() -> None:
         def broker() -> str:
             return f"; broker RSS {rss(bpid) / 2**20:,.0f} MiB" if bpid else ""
 
-        logs = [work / "worker-0.log", work / "worker-1.log"]
+        logs = [work / f"worker-{i}.log" for i in range(3)]
         worker = spawn_worker(settings, bootstrap, logs[0], loglevel="info")
-        stack.callback(lambda: stop_process(worker, timeout=30))
+        first = worker
+        stack.callback(lambda: stop_process(first, timeout=30))
         started_at = time.time()
         produce(settings, iter([warmup(started_at)]))
         wait_caught_up(settings, worker, logs[0])
@@ -305,10 +314,34 @@ def main() -> None:
                   f"produced in {t1 - t0:,.0f} s, processed {t2 - t1:,.0f} s later; worker "
                   f"RSS {timings[-1] / 2**20:,.0f} MiB{broker()}", flush=True)
         rss1, rss2 = timings
+
+        def restart(log: Path, seed: int, receipts: bool
+                    ) -> tuple[subprocess.Popen[bytes], float, float, int, str]:
+            """SIGKILL the worker, produce late events, start another: (it, when the
+            events were made, seconds from its start to zero lag, its RSS, its rebuild)."""
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait()
+            made = time.time()
+            produce(settings, late_events(n, made, seed, receipts))
+            started = time.monotonic()
+            new = spawn_worker(settings, bootstrap, log, loglevel="info")
+            stack.callback(lambda: stop_process(new, timeout=30))
+            seconds = wait_caught_up(settings, new, log) - started
+            rebuilt = [line.split("] ")[-1] for line in
+                       log.read_text(errors="replace").splitlines() if "rebuilt from" in line]
+            if not rebuilt or not re.search(r"local state.*: \d+ changelog rows read",
+                                            rebuilt[-1]):
+                raise SystemExit(f"{log}: the worker did not rebuild from its local state")
+            return new, made, seconds, settled_rss(new), rebuilt[-1]
+
+        worker, first_kill, first_restart, rss_a, rebuilt = restart(logs[1], 1, False)
+        print(f"restarted (2,000 late events): RSS {rss_a / 2**20:,.0f} MiB, caught up in "
+              f"{first_restart:.1f} s; {rebuilt}", flush=True)
+
         opened_at = time.time()
         t0 = time.monotonic()
         produce(settings, open_events(m, opened_at))
-        wait_caught_up(settings, worker, logs[0])
+        wait_caught_up(settings, worker, logs[1])
         rss3 = settled_rss(worker)
         print(f"open dossiers: {m:,} in {time.monotonic() - t0:,.0f} s; worker RSS "
               f"{rss3 / 2**20:,.0f} MiB{broker()}", flush=True)
@@ -318,32 +351,23 @@ def main() -> None:
               f"(a checkpoint of those in memory); {size / 2**20:,.0f} MiB on disk",
               flush=True)
 
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait()
-        killed_at = time.time()
-        produce(settings, late_events(n, killed_at))
-        started = time.monotonic()
-        worker = spawn_worker(settings, bootstrap, logs[1], loglevel="info")
-        caught = wait_caught_up(settings, worker, logs[1])
-        restart = caught - started
-        rebuilt = [line for line in logs[1].read_text(errors="replace").splitlines()
-                   if "rebuilt from" in line]
-        print(f"restarted worker: {rebuilt[-1].split('] ')[-1] if rebuilt else '?'}",
-              flush=True)
+        worker, second_kill, restart_s, rss_b, rebuilt = restart(logs[2], 2, True)
+        print(f"restarted (2,000 late events, 2,000 new dossiers): RSS {rss_b / 2**20:,.0f} "
+              f"MiB; {rebuilt}", flush=True)
 
-        per_closed = (rss2 - rss1) / (n - half)
-        print(f"closed dossiers, worker start to end (fixed costs included): "
-              f"{(rss2 - rss0) / n:,.0f} B per dossier", flush=True)
+        print(f"running worker: warm-up to the end of the closed dossiers "
+              f"{(rss2 - rss0) / n:,.0f} B per closed dossier (fixed costs included), second "
+              f"half {(rss2 - rss1) / (n - half):,.0f} B; open dossiers taken in "
+              f"{(rss3 - rss_a) / m:,.0f} B each", flush=True)
         if not args.no_check:
-            if retired < n:
+            # the dossiers of the first late events were touched now: in memory 35 days
+            if retired < n - LATE:
                 raise SystemExit(f"only {retired:,} of {n:,} closed dossiers retired")
-            print(check(settings, n, m, (started_at, opened_at, killed_at)), flush=True)
-        print(f"worker bytes per closed dossier: {per_closed:.0f}")
-        print(f"worker bytes per open dossier: {(rss3 - rss2) / m:.0f}")
-        print(f"restart to caught-up: {restart:.1f} s")
-        rows = re.search(r"(\d+) changelog rows read", rebuilt[-1]) if rebuilt else None
-        if rows is None or not re.search("local state", rebuilt[-1]):
-            raise SystemExit("the restarted worker did not rebuild from its local state")
+            print(check(settings, n, m, (started_at, first_kill, opened_at, second_kill)),
+                  flush=True)
+        print(f"worker bytes per closed dossier: {(rss_a - rss0) / n:.0f}")
+        print(f"worker bytes per open dossier: {(rss_b - rss_a) / (m + LATE):.0f}")
+        print(f"restart to caught-up: {restart_s:.1f} s")
 
 
 class Halves:
@@ -357,12 +381,10 @@ class Halves:
     def take(self, count: int) -> Iterator[tuple[bytes, bytes]]:
         seen = 0
         while True:
-            if self.head is not None:
-                event, self.head = self.head, None
-            else:
-                event = next(self.events, None)
-                if event is None:
-                    return
+            head, self.head = self.head, None
+            event = head if head is not None else next(self.events, None)
+            if event is None:
+                return
             if b'dossier.received"' in event[1]:
                 if seen == count:
                     self.head = event

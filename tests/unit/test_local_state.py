@@ -106,3 +106,15 @@ def test_forget_removes_the_slots_no_process_holds(tmp_path: Path) -> None:
     assert (tmp_path / "0").is_dir() and not (tmp_path / "1").exists()
     held.close()
     assert forget(tmp_path / "none") == []
+
+
+def test_many_rows_are_read_in_one_go_the_buffer_first(tmp_path: Path) -> None:
+    state = LocalState(tmp_path / "s.sqlite")
+    for i in range(3):
+        state.put(APPLIED, 0, f"U\x1fH{i}", b"%d" % i, retired=i == 0)
+    state.commit(MARKER)
+    state.put(APPLIED, 0, "U\x1fH1", b"new", retired=False)
+    assert state.get_many(APPLIED, 0, ["U\x1fH0", "U\x1fH1", "U\x1fH9", "it's \"odd\""]) == {
+        "U\x1fH0": b"0", "U\x1fH1": b"new"}
+    assert state.get_many(APPLIED, 1, ["U\x1fH0"]) == {}
+    assert state.get_many(DOSSIER, 0, []) == {}
