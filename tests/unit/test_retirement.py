@@ -134,6 +134,9 @@ async def test_closed_dossiers_retire_and_late_events_count_as_in_the_batch(
     closed = _closed(24)
     await run.feed(closed[::2])  # receipts: open dossiers stay in memory
     assert len(run.pipeline.tracker.dossiers) == 24
+    # the aggregator's rows are in the local state, not in memory
+    assert not run.pipeline.aggregator.applied
+    assert run.local.count(APPLIED, retired=False) == run.local.count(APPLIED) > 0
     await run.feed(closed[1::2])  # completions: every dossier retires
     assert not run.pipeline.tracker.dossiers and not run.pipeline.aggregator.applied
     assert run.local.count(DOSSIER, retired=True) == 24
