@@ -50,9 +50,13 @@ test: debs check $(STAMP)
 	$(BIN)/pytest -q -m "not soak" tests
 
 # long runs kept out of `make test`: the 10-minute soak (MOTCUA_SOAK_MINUTES; README,
-# "Soak") and fault runs not yet reliable enough for every CI run (README, "Known issues")
+# "Soak"), fault runs not yet reliable enough for every CI run (README, "Known issues"),
+# then the province-year replay (bench_replay: 10,000,000 events through the whole stack,
+# ~1 h; the embedded broker grows to ~12 GB; REPLAY_EVENTS=1000000 for a shorter one)
+REPLAY_EVENTS ?= 10000000
 soak: $(STAMP)
 	$(BIN)/pytest -q -m soak tests
+	REPLAY_EVENTS=$(REPLAY_EVENTS) $(BIN)/python -m tests.benchmarks.bench_replay
 
 # known vulnerabilities of the installed dependencies (pip-audit). Needs the vulnerability
 # service (AUDIT_SERVICE=pypi: the registry's JSON API; osv: OSV), so it is not part of

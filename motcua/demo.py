@@ -46,7 +46,7 @@ from motcua.scorecard import present, restated_reports
 from motcua.services import Snapshots, services, wait_for_pipeline, wait_for_sink
 from runtime.broker import bootstrap_for
 from runtime.ingest import ingest_file
-from runtime.kafka import producer
+from runtime.rdproducer import FileProducer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
 from schemas.errors import EXIT_LOG_LOST, LogLost, NotIdle, PipelineError
@@ -212,7 +212,7 @@ def run_demo(
 def _publish(settings: Settings, servers: str, events: Path, console: Console
              ) -> tuple[int, int]:
     """Publish ``events`` as ``motcua ingest`` does: (published, rejected to the DLQ)."""
-    prod = producer(settings, servers)
+    prod = FileProducer(settings, servers)
     size = events.stat().st_size
     try:
         with Progress(TextColumn("[bold]Gửi sự kiện (publish)"), BarColumn(),

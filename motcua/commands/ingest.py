@@ -28,7 +28,7 @@ def ingest(
 
     from runtime.broker import bootstrap_for
     from runtime.ingest import ingest_file
-    from runtime.kafka import producer
+    from runtime.rdproducer import FileProducer
     from runtime.settings import load_settings
     from runtime.topics import ensure_topics, spec_for
 
@@ -46,7 +46,7 @@ def ingest(
             [spec_for(settings, settings.topics.events), spec_for(settings, settings.topics.dlq)],
             settings,
         )
-        prod = producer(settings, servers)
+        prod = FileProducer(settings, servers)
         try:
             progress = Progress(
                 "[progress.description]{task.description}",

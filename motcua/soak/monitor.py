@@ -166,6 +166,7 @@ class Monitor:
 
 def _short_lag(lag: dict[str, int], settings: Settings) -> str:
     t = settings.topics
-    names = {t.events: "ev", t.contributions: "contrib", t.dlq: "dlq", t.kpi: "kpi"}
+    names = {t.events: "ev", t.contributions: "contrib", t.dlq: "dlq", t.kpi: "kpi",
+             t.links: "links"}
     return "(" + " ".join(f"{names.get(k, k)} {v:,}" for k, v in lag.items()) + ")"
 

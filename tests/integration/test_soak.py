@@ -64,3 +64,15 @@ def test_soak_short(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.timeout(int(LONG_MINUTES * 60) + 1200)
 def test_soak_long(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _soak(SoakOptions(seconds=LONG_MINUTES * 60, report_every=10.0), workdir, capsys)
+
+
+def test_lag_line_names_every_topic_short() -> None:
+    """The progress line's lag names each topic by its short name, the links topic too."""
+    from motcua.soak.monitor import _short_lag
+    from runtime.settings import load_settings
+
+    settings = load_settings(topics={"events": "e.x", "dlq": "d.x", "contributions": "c.x",
+                                     "kpi": "k.x"})
+    t = settings.topics
+    lag = {t.events: 1200, t.links: 3, t.contributions: 0, t.dlq: 0, t.kpi: 7}
+    assert _short_lag(lag, settings) == "(ev 1,200 links 3 contrib 0 dlq 0 kpi 7)"
