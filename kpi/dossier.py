@@ -158,7 +158,9 @@ def fact_of(event: Event) -> Fact:
     return (kind, ts)
 
 
-def _sort_key(fact: Fact) -> tuple[str, ...]:
+def fact_rank(fact: Fact) -> tuple[str, ...]:
+    """The rank of copies that compete under one fact key: the state keeps the copy of the
+    lowest rank (:meth:`DossierState.with_fact`), whatever the order they arrive in."""
     return tuple(repr(x) for x in fact)
 
 
@@ -176,7 +178,7 @@ class DossierState:
     def with_fact(self, key: FactKey, fact: Fact) -> DossierState:
         """A new state with one more fact (the same state object if nothing changes)."""
         old = self.facts.get(key)
-        if old is not None and (old == fact or _sort_key(old) <= _sort_key(fact)):
+        if old is not None and (old == fact or fact_rank(old) <= fact_rank(fact)):
             return self
         facts = dict(self.facts)
         facts[key] = fact
@@ -207,11 +209,12 @@ def fold(events: Iterable[Event], code: str | None = None) -> DossierState | Non
 def add_fact(facts: dict[FactKey, Fact], key: FactKey, fact: Fact) -> None:
     """In-place variant of :meth:`DossierState.with_fact` for the batch path."""
     old = facts.get(key)
-    if old is None or (old != fact and _sort_key(fact) < _sort_key(old)):
+    if old is None or (old != fact and fact_rank(fact) < fact_rank(old)):
         facts[key] = fact
 
 
 __all__ = [
+    "fact_rank",
     "DossierState",
     "Fact",
     "FactKey",

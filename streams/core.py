@@ -249,6 +249,10 @@ class Tracker:
     """Retired dossiers' rows (None: nothing retires, every dossier stays in memory)."""
     revived: int = 0
     """Dossiers read back from :attr:`archive` so far."""
+    absent: set[str] = field(default_factory=set)
+    """Codes :meth:`prefetch` found neither in memory nor in :attr:`archive`: the next
+    :meth:`apply_fact` of each does not ask the archive again. Valid for one batch: the
+    caller clears it when the batch ends."""
 
     def clear(self) -> None:
         self.dossiers.clear()
@@ -265,7 +269,8 @@ class Tracker:
         """:meth:`apply` for an event already reduced to its fact (the fast path)."""
         rec = self.dossiers.get(code)
         if rec is None:
-            rec = self._revive(code, partition) if self.archive is not None else None
+            rec = (self._revive(code, partition)
+                   if self.archive is not None and code not in self.absent else None)
             if rec is None:
                 rec = self.dossiers[code] = Tracked(DossierState.empty(code), partition)
         old = rec.state
@@ -276,6 +281,24 @@ class Tracker:
         rec.partition = partition
         return rec, changed
 
+    def prefetch(self, codes: dict[int, set[str]]) -> None:
+        """Read back, one query per partition, the retired dossiers among ``codes``
+        (partition → codes) not in memory, and note the rest in :attr:`absent`: a batch's
+        new dossiers cost one query, not one each."""
+        if self.archive is None:
+            return
+        for partition, wanted in codes.items():
+            ask = [c for c in wanted if c not in self.dossiers]
+            if not ask:
+                continue
+            rows = self.archive.get_many(DOSSIER, partition, ask)
+            for code in ask:
+                raw = rows.get(code)
+                if raw is None:
+                    self.absent.add(code)
+                else:
+                    self._revived_from(code, raw)
+
     def _revive(self, code: str, partition: int) -> Tracked | None:
         """A retired dossier back in memory, from its archived row (None: not retired).
         Its due instant is unset: the caller emits it now."""
@@ -283,6 +306,9 @@ class Tracker:
         raw = self.archive.get(DOSSIER, partition, code)
         if raw is None:
             return None
+        return self._revived_from(code, raw)
+
+    def _revived_from(self, code: str, raw: bytes) -> Tracked:
         row = _decode_row(raw)
         rec = self.dossiers[code] = Tracked.packed_as(code, bytes(row.f), row.p, row.v, row.u)
         if row.r != self.fingerprint or row.a:

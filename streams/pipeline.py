@@ -81,6 +81,7 @@ from kpi.attribution import AS_WAS, Attribution, split_scoped
 from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
 from kpi.decode import decode_record
+from kpi.dossier import Fact, fact_rank
 from kpi.links import SOURCE_KINDS as LINK_SOURCES
 from kpi.links import links_of
 from kpi.periods import parse_period
@@ -111,6 +112,9 @@ from streams.units import UnitNames, registry_fingerprint
 log = logging.getLogger("motcua.streams")
 
 MAX_ENTRIES_PER_MESSAGE = 2000
+LINKS_MEMO = 20_000
+"""Most links a worker remembers as sent (:meth:`Pipeline._remember_links`; ~300 B each):
+a month's links of a province's catalog entries in use."""
 """Contributions entries per message (one counter key); bigger batches are split."""
 
 DAY = 86_400.0
@@ -195,6 +199,9 @@ class Pipeline:
         self._epoch = 0
         """Bumped by every revocation: a rebuild begun before one is dropped."""
         self._catalogs: list[Any] = []
+        self.links_sent: dict[str, Fact] = {}
+        """``target SEP link key`` → the earliest link fact (:func:`kpi.dossier.fact_rank`)
+        under that key this process sent and had acknowledged."""
         self.local = local
         self.retire_after = retire_after
         self.identity = {"dossiers": topics.dossiers_changelog,
@@ -289,14 +296,14 @@ class Pipeline:
         linking: set[str] = set()
         dead: list[DeadLetter] = []
         links_topic = topics.links
+        facts: list[tuple[str, str, Fact, int]] = []  # (subject, fact key, fact, partition)
+        wanted: defaultdict[int, set[str]] = defaultdict(set)
         for msg in records:
             if msg.topic == links_topic:  # a join record: a fact for the subject it names
                 code = msg.key.decode() if msg.key is not None else ""
                 lkey, lfact = decode_link(msg.value)
-                rec, did_change = tracker.apply_fact(code, lkey, lfact, msg.partition)
-                touched[code] = rec
-                if did_change:
-                    changed.add(code)
+                facts.append((code, lkey, lfact, msg.partition))
+                wanted[msg.partition].add(code)
                 continue
             raw_value = msg.value
             headers = getattr(msg, "headers", None)  # CloudEvents binary mode: ce_* headers
@@ -314,12 +321,19 @@ class Pipeline:
                                        list(headers) if headers else None))
                 self.stats["rekeyed"] += 1
                 continue
-            rec, did_change = tracker.apply_fact(subject, fkey, fact, msg.partition)
-            touched[subject] = rec
-            if did_change:
-                changed.add(subject)
-            if fact[0] in LINK_SOURCES:
-                linking.add(subject)
+            facts.append((subject, fkey, fact, msg.partition))
+            wanted[msg.partition].add(subject)
+        try:
+            tracker.prefetch(wanted)  # retired dossiers back in one query per partition
+            for subject, fkey, fact, partition in facts:
+                rec, did_change = tracker.apply_fact(subject, fkey, fact, partition)
+                touched[subject] = rec
+                if did_change:
+                    changed.add(subject)
+                if fact[0] in LINK_SOURCES:
+                    linking.add(subject)
+        finally:
+            tracker.absent.clear()
         for dl in dead:
             sent.append(await send(topics.dlq, dl.key, dl.encode(), None, dl.headers()))
         self.stats["dead"] += len(dead)
@@ -347,14 +361,37 @@ class Pipeline:
                 stale.discard(code)
         sent.extend(await self.producer.send_rows(topics.dossiers_changelog, rows))
         await self._send_entries(sent, by_unit)
-        for code in linking:  # every time, duplicates too: a link lost in a crash is resent
+        # every time, duplicates and replays too (a link lost in a crash is resent), but
+        # for a link this process has had acknowledged with a fact that wins over it
+        memo, sending = self.links_sent, []
+        for code in linking:
             for target, lkey, lfact in links_of(code, touched[code].state.facts.values()):
+                name = f"{target}{SEP}{lkey}"
+                held = memo.get(name)
+                if held is not None and (held == lfact or fact_rank(held) <= fact_rank(lfact)):
+                    self.stats["links_known"] += 1
+                    continue
                 sent.append(await send(links_topic, target.encode(), encode_link(lkey, lfact)))
+                sending.append((name, lfact))
                 self.stats["links"] += 1
         await self.delivered(sent)
+        self._remember_links(sending)
         self._retire(rows, retiring)
         self._checkpoint()
         self.stats["events"] += len(records)
+
+    def _remember_links(self, acknowledged: list[tuple[str, Fact]]) -> None:
+        """Note links the broker acknowledged: their target will hold a fact at least as
+        early (the fold keeps the earliest copy under a key), so a later link under the
+        same key that does not win over it need not be sent. Forgotten all at once past
+        :data:`LINKS_MEMO` entries (a forgotten link is merely sent again)."""
+        memo = self.links_sent
+        if len(memo) + len(acknowledged) > LINKS_MEMO:
+            memo.clear()
+        for name, fact in acknowledged:
+            held = memo.get(name)
+            if held is None or fact_rank(fact) < fact_rank(held):
+                memo[name] = fact
 
     def _retires(self, rec: Tracked, now: float) -> bool:
         """After an emission: whether the dossier retires with it — its contribution can no

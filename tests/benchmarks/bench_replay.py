@@ -300,7 +300,10 @@ def main() -> None:
     batch = fold_file(events_file)
     registry = UnitRegistry.load(units_file)
     want = batch_reports(batch, time.time(), registry)
-    distinct = sum(len(f) for f in batch.facts.values())
+    from kpi.links import LINK_MARK
+
+    distinct = sum(1 for facts in batch.facts.values() for key in facts
+                   if not key.startswith(LINK_MARK))  # events, not the joins' link facts
     print(f"batch report: {len(want):,} buckets, {batch.valid:,} valid lines "
           f"({distinct:,} distinct events), {batch.invalid:,} invalid, in "
           f"{time.monotonic() - t0:,.0f} s", flush=True)

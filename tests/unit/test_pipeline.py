@@ -20,7 +20,7 @@ from kpi.registry import UnitRegistry
 from kpi.report import report_bucket
 from runtime.dlq import DeadLetter
 from schemas.errors import DeliveryFailed, LogLost
-from streams.core import decode_entries, encode_entries
+from streams.core import Archive, decode_entries, decode_link, encode_entries
 from streams.pipeline import Pipeline, Topics
 from streams.ports import ChangelogSource, Delivery, Producer, Row
 from streams.units import registry_fingerprint
@@ -484,8 +484,9 @@ async def test_a_sweep_takes_at_most_max_swept_and_leaves_the_rest_due() -> None
 
 @sync
 async def test_a_petition_links_its_dossier_through_the_links_topic() -> None:
-    """A petition naming dossier HS1 makes the tracker send a link keyed HS1 (again on a
-    duplicate: a link lost in a crash is resent); folding that link record changes HS1's
+    """A petition naming dossier HS1 makes the tracker send a link keyed HS1 (on a
+    duplicate not again once acknowledged, but again by a restarted worker: a link lost in
+    a crash is resent); folding that link record changes HS1's
     contribution — it is counted in ``dossiers_petitioned`` — and a second copy changes
     nothing."""
     pipeline, producer = _pipeline()
@@ -500,7 +501,12 @@ async def test_a_petition_links_its_dossier_through_the_links_topic() -> None:
     [link] = producer.to(TOPICS.links)[1:]
     assert link.key == b"HS1"
     await pipeline.track_batch([_event(petition, b"PAKN1", 2)])  # a duplicate
-    assert len(producer.to(TOPICS.links)) == 3
+    assert len(producer.to(TOPICS.links)) == 2  # acknowledged before: not sent again
+    assert pipeline.stats["links_known"] == 1
+    restarted, resent = _pipeline()  # a worker after a crash knows nothing sent: resends
+    await _ready(restarted)
+    await restarted.track_batch([_event(petition, b"PAKN1", 2)])
+    assert [r.value for r in resent.to(TOPICS.links)] == [link.value]
     before = len(producer.to(TOPICS.contributions))
     await pipeline.track_batch([Rec(TOPICS.links, 0, 0, link.key, link.value)])
     [entry] = [e for s in producer.to(TOPICS.contributions)[before:]
@@ -509,3 +515,77 @@ async def test_a_petition_links_its_dossier_through_the_links_topic() -> None:
     rows = len(producer.to(TOPICS.dossiers_changelog))
     await pipeline.track_batch([Rec(TOPICS.links, 0, 1, link.key, link.value)])
     assert len(producer.to(TOPICS.dossiers_changelog)) == rows  # the same fact: no change
+
+
+def _received_at(subject: str, time: str, id_: str) -> bytes:
+    return orjson.dumps(event_dict(
+        "dossier.received", time, subject, id_=id_, unit_code="U1", unit_level="commune",
+        procedure_code="P", channel="online", due_at="2025-06-27T17:00:00+07:00"))
+
+
+@sync
+async def test_a_link_that_cannot_win_is_not_sent_again() -> None:
+    """Hand-worked: three online dossiers of procedure P at desk U1 in June 2025, received
+    on the 15th (HS1), the 16th (HS2) and the 14th (HS3). Each gives catalog entry U1/P the
+    link ``used online 2025-06``; the entry keeps the earliest copy. HS1's is sent; HS2's
+    (later) cannot win over it and is not; HS3's (earlier) can and is. A link not
+    acknowledged is not remembered: the next batch sends it again."""
+    pipeline, producer = _pipeline()
+    await _ready(pipeline)
+    await pipeline.track_batch([_event(_received_at("HS1", "2025-06-15T08:00:00+07:00", "a"),
+                                       b"HS1", 0)])
+    await pipeline.track_batch([_event(_received_at("HS2", "2025-06-16T08:00:00+07:00", "b"),
+                                       b"HS2", 1)])
+    await pipeline.track_batch([_event(_received_at("HS3", "2025-06-14T08:00:00+07:00", "c"),
+                                       b"HS3", 2)])
+    sent = [decode_link(r.value)[1][-1] for r in producer.to(TOPICS.links)]
+    assert sent == ["HS1", "HS3"]
+    assert pipeline.stats["links_known"] == 1
+    # an unacknowledged link is not remembered
+    pipeline, producer = _pipeline()
+    await _ready(pipeline)
+    producer.fail = OSError("broker gone")
+    with pytest.raises(DeliveryFailed):
+        await pipeline.track_batch([_event(_received_at("HS1", "2025-06-15T08:00:00+07:00",
+                                                        "a"), b"HS1", 0)])
+    assert pipeline.links_sent == {}
+
+
+class CountingArchive(Archive):
+    """Retired rows in a dict; counts the queries."""
+
+    def __init__(self, rows: dict[tuple[str, int, str], bytes]) -> None:
+        self.rows = rows
+        self.gets = 0
+        self.many: list[int] = []
+
+    def get(self, table: str, part: int, key: str) -> bytes | None:
+        self.gets += 1
+        return self.rows.get((table, part, key))
+
+    def get_many(self, table: str, part: int, keys: list[str]) -> dict[str, bytes]:
+        self.many.append(len(keys))
+        return {k: self.rows[(table, part, k)] for k in keys if (table, part, k) in self.rows}
+
+
+@sync
+async def test_a_batch_asks_the_archive_once_per_partition() -> None:
+    """A batch of five receipts on two partitions (one of them a retired dossier's late
+    duplicate) reads the archive with one query per partition, none per dossier; the
+    retired dossier comes back with its facts."""
+    pipeline, producer = _pipeline()
+    await _ready(pipeline, {0, 1})
+    await pipeline.track_batch([_event(_received("HS9", id_="r9"), b"HS9", 0, 1)])
+    rec = pipeline.tracker.dossiers.pop("HS9")
+    packed = rec.packed
+    archive = CountingArchive({("dossier", 1, "HS9"): pipeline.tracker.row(rec, T0 + 86400,
+                                                                           retired=True)})
+    pipeline.tracker.archive = archive
+    batch = [_event(_received(f"HS{i}", id_=f"r{i}"), f"HS{i}".encode(), i, i % 2)
+             for i in range(1, 5)] + [_event(_received("HS9", id_="r9"), b"HS9", 5, 1)]
+    await pipeline.track_batch(batch)
+    assert archive.gets == 0
+    assert sorted(archive.many) == [2, 3]
+    assert pipeline.tracker.revived == 1
+    assert pipeline.tracker.dossiers["HS9"].packed == packed
+    assert pipeline.tracker.absent == set()
