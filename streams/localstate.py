@@ -283,6 +283,7 @@ class LocalState:
         try:
             for table, rows in by_table.items():
                 if rows:
+                    rows.sort()  # in key order: the B-tree's pages are visited once each
                     db.executemany(_SQL[table]["put"], rows)
             if self._counters:
                 db.executemany("INSERT OR REPLACE INTO counter VALUES (?, ?, ?, ?)",
