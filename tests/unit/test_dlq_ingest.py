@@ -143,3 +143,21 @@ def test_ingest_fails_only_when_nothing_was_published(tmp_path: Path) -> None:
     s = ingest_file(lost, FakeProducer(fail_topics=("ev",)), settings)
     assert (s.valid, s.published, s.failed, s.ok) == (1, 0, 1, False)
     assert s.errors == ["RuntimeError: boom"]
+
+
+def test_progress_is_reported_in_steps_and_adds_up_to_the_file(tmp_path: Path) -> None:
+    """3,000 lines of 1,000 bytes with their newlines (2.86 MiB): a report each time a MiB
+    (1,048,576 bytes) is passed — after 1,049 lines, 1,049,000 bytes, twice — then the
+    remaining 902,000 at the end."""
+    head = GOOD[:-1] + b',"data":{"reason":"'
+    line = head + b"x" * (999 - len(head) - 3) + b'"}}'
+    assert len(line) == 999
+    path = tmp_path / "big.jsonl"
+    path.write_bytes((line + b"\n") * 3000)
+    steps: list[int] = []
+    summary = ingest_file(path, FakeProducer(), load_settings(topics={"events": "ev",
+                                                                       "dlq": "dl"}),
+                          on_progress=steps.append)
+    assert summary.read == 3000
+    assert steps == [1_049_000, 1_049_000, 3_000_000 - 2 * 1_049_000]
+    assert sum(steps) == path.stat().st_size
