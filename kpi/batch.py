@@ -17,7 +17,7 @@ from kpi.counters import INDEX, Counters
 from kpi.decode import InvalidEvent, decode
 from kpi.dossier import DossierState, Fact, FactKey, add_fact
 from kpi.fastparse import fast_fact
-from kpi.links import add_links
+from kpi.links import LINK_MARK, add_links
 from kpi.registry import UnitRegistry
 from kpi.sla import CalendarFor, summarize
 from kpi.subject import subject_rows
@@ -39,6 +39,12 @@ class BatchInput:
     def states(self) -> Iterator[DossierState]:
         for code, facts in self.facts.items():
             yield DossierState(code, facts)
+
+    def distinct_events(self) -> int:
+        """How many distinct valid events were folded: every fact but the joins' link facts
+        (:data:`kpi.links.LINK_MARK`), i.e. what the SQL store's raw events must hold."""
+        return sum(1 for facts in self.facts.values() for key in facts
+                   if not key.startswith(LINK_MARK))
 
 
 @contextmanager

@@ -39,7 +39,7 @@ def check(settings: Settings, bootstrap: str, db_url: str, produced_file: Path,
     registry = UnitRegistry.load(settings.units_file) if settings.units_file else None
     want = batch_reports(batch, time.time(), registry)
     result.lines_total, result.valid, result.invalid = batch.lines, batch.valid, batch.invalid
-    result.distinct_events = sum(len(f) for f in batch.facts.values())
+    result.distinct_events = batch.distinct_events()
     echo(f"[soak] batch report of {produced_file.name}: {len(want):,} report buckets, "
          f"{time.monotonic() - started:.1f} s")
     diffs: list[str] = []
@@ -65,6 +65,13 @@ def check(settings: Settings, bootstrap: str, db_url: str, produced_file: Path,
 
 def _check_store(db_url: str, want: dict[tuple[str, str], dict[str, Any]],
                  result: SoakResult) -> None:
+    result.problems.extend(store_problems(db_url, want, result.distinct_events))
+
+
+def store_problems(db_url: str, want: dict[tuple[str, str], dict[str, Any]],
+                   distinct_events: int) -> list[str]:
+    """How the SQL store differs from the batch report ``want`` and from the
+    ``distinct_events`` it must hold (empty: it does not)."""
     engine = store.make_engine(db_url)
     try:
         stored = by_bucket(store.load_reports(engine))
@@ -72,13 +79,15 @@ def _check_store(db_url: str, want: dict[tuple[str, str], dict[str, Any]],
             events = conn.execute(select(func.count()).select_from(store.raw_events)).scalar()
     finally:
         engine.dispose()
+    problems = []
     sql_diffs = differences(stored, want)
     if sql_diffs:
-        result.problems.append(f"{len(sql_diffs)} SQL report(s) differ from the batch report: "
-                               f"{sql_diffs[:5]}")
-    if events != result.distinct_events:
-        result.problems.append(f"the SQL store holds {events:,} events; "
-                               f"{result.distinct_events:,} distinct valid ones were produced")
+        problems.append(f"{len(sql_diffs)} SQL report(s) differ from the batch report: "
+                        f"{sql_diffs[:5]}")
+    if events != distinct_events:
+        problems.append(f"the SQL store holds {events:,} events; "
+                        f"{distinct_events:,} distinct valid ones were produced")
+    return problems
 
 
 def _check_dlq(settings: Settings, bootstrap: str, result: SoakResult) -> None:

@@ -246,27 +246,12 @@ def scratch_database(base: str) -> Any:
 
 def check_store(db_url: str, want: Any, distinct: int) -> str:
     """The SQL store's reports and raw events against the batch report."""
-    from sqlalchemy import func, select
+    from motcua.soak.check import store_problems
 
-    from consumers import store
-    from kpi.reconcile import differences
-    from motcua.services import by_bucket
-
-    engine = store.make_engine(db_url)
-    try:
-        stored = by_bucket(store.load_reports(engine))
-        with engine.connect() as conn:
-            events = conn.execute(select(func.count()).select_from(store.raw_events)).scalar()
-    finally:
-        engine.dispose()
-    diffs = differences(stored, want)
-    if diffs:
-        raise SystemExit(f"{len(diffs)} SQL report(s) differ from the batch report: "
-                         f"{diffs[:5]}")
-    if events != distinct:
-        raise SystemExit(f"the SQL store holds {events:,} events; {distinct:,} distinct "
-                         "valid ones were published")
-    return f"SQL store: {len(stored):,} reports equal to the batch, {events:,} events"
+    problems = store_problems(db_url, want, distinct)
+    if problems:
+        raise SystemExit("; ".join(problems))
+    return f"SQL store: every report equal to the batch, {distinct:,} events"
 
 
 # ------------------------------------------------------------------------------ main
@@ -305,10 +290,7 @@ def main() -> None:
     batch = fold_file(events_file)
     registry = UnitRegistry.load(units_file)
     want = batch_reports(batch, time.time(), registry)
-    from kpi.links import LINK_MARK
-
-    distinct = sum(1 for facts in batch.facts.values() for key in facts
-                   if not key.startswith(LINK_MARK))  # events, not the joins' link facts
+    distinct = batch.distinct_events()
     print(f"batch report: {len(want):,} buckets, {batch.valid:,} valid lines "
           f"({distinct:,} distinct events), {batch.invalid:,} invalid, in "
           f"{time.monotonic() - t0:,.0f} s", flush=True)

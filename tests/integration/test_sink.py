@@ -184,7 +184,7 @@ def _classifications(engine: Engine) -> dict[str, str]:
 
 
 def _distinct_events(batch: BatchInput) -> int:
-    return sum(len(facts) for facts in batch.facts.values())
+    return batch.distinct_events()
 
 
 def _sink(settings: Settings, engine: Engine, bootstrap: str, group: str,

@@ -155,3 +155,21 @@ def test_links_are_visible_from_their_instant() -> None:
     later = _counts(families_quarter(), local_instant(__import__("datetime").date(2025, 11, 10))
                     + 12 * 3600)["2025-11"]
     assert later["dossiers_petitioned"] == 1 and later["dossiers_petitioned_late"] == 1
+
+
+def test_distinct_events_leave_out_the_link_facts() -> None:
+    """Hand-worked: one online dossier of procedure P1 at C1, the catalog entry C1/P1 and a
+    petition naming the dossier, the petition sent twice — 3 distinct events. The batch
+    adds two link facts (the dossier's ``petitioned``, the entry's ``used online``): 5
+    facts in all, 3 events for the SQL store to hold."""
+    from tests.eventkit import petition_dict, published_dict, received_dict
+
+    petition = petition_dict("2025-06-16T09:00:00+07:00", "PAKN1", unit="C1",
+                             due="2025-06-26T17:00:00+07:00", id_="p1", dossier_code="HS1")
+    docs = [received_dict("2025-06-15T08:00:00+07:00", "HS1", unit="C1", level="commune",
+                          procedure="P1", channel="online"),
+            published_dict("2025-01-02T08:00:00+07:00", "C1", "P1", "full"),
+            petition, dict(petition)]
+    batch = fold_lines(json_line(d) for d in docs)
+    assert sum(len(facts) for facts in batch.facts.values()) == 5
+    assert batch.distinct_events() == 3
