@@ -164,6 +164,12 @@ def fact_rank(fact: Fact) -> tuple[str, ...]:
     return tuple(repr(x) for x in fact)
 
 
+def keeps(old: Fact, new: Fact) -> bool:
+    """Whether a state holding ``old`` under a key keeps it when ``new`` arrives under the
+    same key: ``new`` is the same fact or does not rank below it (:func:`fact_rank`)."""
+    return old == new or fact_rank(old) <= fact_rank(new)
+
+
 @dataclass(frozen=True, slots=True)
 class DossierState:
     """All distinct facts known about one dossier (mã hồ sơ = ``code``)."""
@@ -178,7 +184,7 @@ class DossierState:
     def with_fact(self, key: FactKey, fact: Fact) -> DossierState:
         """A new state with one more fact (the same state object if nothing changes)."""
         old = self.facts.get(key)
-        if old is not None and (old == fact or fact_rank(old) <= fact_rank(fact)):
+        if old is not None and keeps(old, fact):
             return self
         facts = dict(self.facts)
         facts[key] = fact
@@ -209,12 +215,13 @@ def fold(events: Iterable[Event], code: str | None = None) -> DossierState | Non
 def add_fact(facts: dict[FactKey, Fact], key: FactKey, fact: Fact) -> None:
     """In-place variant of :meth:`DossierState.with_fact` for the batch path."""
     old = facts.get(key)
-    if old is None or (old != fact and fact_rank(fact) < fact_rank(old)):
+    if old is None or not keeps(old, fact):
         facts[key] = fact
 
 
 __all__ = [
     "fact_rank",
+    "keeps",
     "DossierState",
     "Fact",
     "FactKey",

@@ -64,10 +64,13 @@ class Delivery:
 
     def settle(self, err: Any, msg: Any) -> None:
         """librdkafka's delivery report (``on_delivery``)."""
-        from confluent_kafka import KafkaException
-
         self._failed = err is not None
-        self._outcome = KafkaException(err) if err is not None else msg
+        if self._failed:
+            from confluent_kafka import KafkaException  # not on every acknowledgement
+
+            self._outcome = KafkaException(err)
+        else:
+            self._outcome = msg
         for f, args in self._errbacks if self._failed else self._callbacks:
             f(*args, self._outcome)
         self._callbacks.clear()

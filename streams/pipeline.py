@@ -81,7 +81,7 @@ from kpi.attribution import AS_WAS, Attribution, split_scoped
 from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
 from kpi.decode import decode_record
-from kpi.dossier import Fact, fact_rank
+from kpi.dossier import Fact, keeps
 from kpi.links import SOURCE_KINDS as LINK_SOURCES
 from kpi.links import links_of
 from kpi.periods import parse_period
@@ -112,10 +112,11 @@ from streams.units import UnitNames, registry_fingerprint
 log = logging.getLogger("motcua.streams")
 
 MAX_ENTRIES_PER_MESSAGE = 2000
+"""Contributions entries per message (one counter key); bigger batches are split."""
+
 LINKS_MEMO = 20_000
 """Most links a worker remembers as sent (:meth:`Pipeline._remember_links`; ~300 B each):
 a month's links of a province's catalog entries in use."""
-"""Contributions entries per message (one counter key); bigger batches are split."""
 
 DAY = 86_400.0
 
@@ -200,8 +201,8 @@ class Pipeline:
         """Bumped by every revocation: a rebuild begun before one is dropped."""
         self._catalogs: list[Any] = []
         self.links_sent: dict[str, Fact] = {}
-        """``target SEP link key`` → the earliest link fact (:func:`kpi.dossier.fact_rank`)
-        under that key this process sent and had acknowledged."""
+        """``target SEP link key`` → the link fact a target keeps (:func:`kpi.dossier.keeps`)
+        of those under that key this process sent and had acknowledged."""
         self.local = local
         self.retire_after = retire_after
         self.identity = {"dossiers": topics.dossiers_changelog,
@@ -368,7 +369,7 @@ class Pipeline:
             for target, lkey, lfact in links_of(code, touched[code].state.facts.values()):
                 name = f"{target}{SEP}{lkey}"
                 held = memo.get(name)
-                if held is not None and (held == lfact or fact_rank(held) <= fact_rank(lfact)):
+                if held is not None and keeps(held, lfact):
                     self.stats["links_known"] += 1
                     continue
                 sent.append(await send(links_topic, target.encode(), encode_link(lkey, lfact)))
@@ -390,7 +391,7 @@ class Pipeline:
             memo.clear()
         for name, fact in acknowledged:
             held = memo.get(name)
-            if held is None or fact_rank(fact) < fact_rank(held):
+            if held is None or not keeps(held, fact):
                 memo[name] = fact
 
     def _retires(self, rec: Tracked, now: float) -> bool:

@@ -55,7 +55,7 @@ lag (a snapshot is published within a second of the contribution that changed it
 
 
 # ------------------------------------------------------------------------------ input
-def province_config(events: int, communes: int, scale: float = 1.0) -> Any:
+def province_config(communes: int, scale: float = 1.0) -> Any:
     """The simulator's configuration of the province-year (``scale`` set by
     :func:`scale_for`)."""
     from kpi.simulate import SimulationConfig
@@ -74,7 +74,7 @@ def scale_for(events: int, communes: int) -> float:
     from kpi.simulate import generate_lines
 
     def lines_at(scale: float) -> int:
-        return sum(1 for _ in generate_lines(province_config(events, communes, scale)))
+        return sum(1 for _ in generate_lines(province_config(communes, scale)))
 
     def fit(low: float, high: float) -> float:
         a, b = lines_at(low), lines_at(high)
@@ -92,7 +92,7 @@ def write_input(path: Path, units: Path, events: int, communes: int) -> int:
     from kpi.simulate import generate_lines
     from kpi.simulate.reorg import write_registry
 
-    config = province_config(events, communes, scale_for(events, communes))
+    config = province_config(communes, scale_for(events, communes))
     write_registry(units, config.registry_rows())
     n = 0
     with path.open("wb", buffering=1 << 20) as fh:
@@ -197,14 +197,11 @@ def watch(settings: Any, bootstrap: str, stack: Stack, started: float, want: Any
         workers, sink, published = lags(settings, bootstrap)
         if "ingest" in m and "workers" not in m and published and not any(workers.values()):
             m["workers"] = time.monotonic() - started
-            diffs = differences(read_snapshots(settings, bootstrap), want)
-            if not diffs:
-                m["equal"] = time.monotonic() - started
-        elif "workers" in m and "equal" not in m:
-            if now - m["workers"] > SETTLE_SECONDS:
-                raise SystemExit(f"{len(diffs)} live snapshot(s) differ from the batch "
-                                 f"report {SETTLE_SECONDS:.0f} s after the workers caught "
-                                 f"up: {diffs[:5]}")
+        elif "workers" in m and "equal" not in m and now - m["workers"] > SETTLE_SECONDS:
+            raise SystemExit(f"{len(diffs)} live snapshot(s) differ from the batch report "
+                             f"{SETTLE_SECONDS:.0f} s after the workers caught up: "
+                             f"{diffs[:5]}")
+        if "workers" in m and "equal" not in m:
             diffs = differences(read_snapshots(settings, bootstrap), want)
             if not diffs:
                 m["equal"] = time.monotonic() - started
