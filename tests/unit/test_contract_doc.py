@@ -1,10 +1,12 @@
-"""docs/contract.md and ``motcua schema`` name the same types and fields.
+"""docs/contract.md, ``motcua schema`` and the KPI keys name the same types, fields and keys.
 
 The contract page has one section per event type (``### `dossier.received```) whose table
 lists the ``data`` fields (first cell, in backticks; third cell ``yes`` when required), and
 one envelope table under "## The envelope". The JSON Schema documents that ``motcua
 schema`` writes are compared with those tables both ways: a field in the code that the
 page does not describe, or one the page promises that the code does not read, fails.
+Likewise every table headed ``count key`` or ``ratio key`` against the report's
+``kpi.counters.COUNT_KEYS`` and ``kpi.ratios.RATIO_KEYS``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from kpi.counters import COUNT_KEYS
+from kpi.ratios import RATIO_KEYS
 from motcua.commands.schema import schema_documents
 from schemas.events import TYPE_PREFIX
 
@@ -22,7 +26,7 @@ CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
 _TYPE_HEADING = re.compile(r"^### `([a-z_]+\.[a-z_]+)`\s*$")
 _CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
 """A table's ``|``, not an escaped ``\\|`` inside a cell (``online`` \\| ``cash``)."""
-_FIELD = re.compile(r"^`([a-z_]+)`$")
+_FIELD = re.compile(r"^`([a-z0-9_]+)`$")
 
 
 def _doc_tables() -> tuple[dict[str, dict[str, bool]], dict[str, bool]]:
@@ -46,6 +50,24 @@ def _doc_tables() -> tuple[dict[str, dict[str, bool]], dict[str, bool]]:
         if field and current is not None:
             current[field.group(1)] = cells[2].startswith("yes")
     return types, envelope
+
+
+def _doc_keys(header: str) -> set[str]:
+    """The first-column keys of every table whose header's first cell is ``header``."""
+    keys: set[str] = set()
+    inside = False
+    for line in CONTRACT.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in _CELL_SEPARATOR.split(line)[1:-1]]
+        if not cells:
+            inside = False
+            continue
+        if cells[0] == header:
+            inside = True
+            continue
+        key = _FIELD.match(cells[0])
+        if inside and key:
+            keys.add(key.group(1))
+    return keys
 
 
 def _schema_tables() -> tuple[dict[str, dict[str, bool]], dict[str, bool]]:
@@ -98,3 +120,14 @@ def test_the_reader_finds_tables_at_all() -> None:
     assert len(doc_types) >= 20
     assert doc_types["dossier.received"]["unit_code"] is True
     assert "specversion" in doc_envelope
+
+
+@pytest.mark.parametrize(("header", "coded"), [("count key", COUNT_KEYS),
+                                                ("ratio key", RATIO_KEYS)])
+def test_the_page_lists_exactly_the_report_keys(header: str, coded: tuple[str, ...]) -> None:
+    documented = _doc_keys(header)
+    assert len(documented) >= 20
+    assert {
+        "only in the code": sorted(set(coded) - documented),
+        "only in docs/contract.md": sorted(documented - set(coded)),
+    } == {"only in the code": [], "only in docs/contract.md": []}
