@@ -1,4 +1,4 @@
-"""Every topic of the pipeline, declared once (DESIGN.md: no topic settings in two places).
+"""Every topic of the pipeline, declared once (docs/architecture.md: no topic settings twice).
 
 Create them with :func:`ensure_topics` before anything produces: a topic auto-created by a
 producer gets the broker's default partition count (4 on Tansu), and a faust table over a

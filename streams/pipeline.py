@@ -32,7 +32,7 @@ Data flow::
       future-dated fact becoming visible, a unit version beginning or ending) is due are
       re-emitted like a new event.
 
-Why versions and whole contributions (DESIGN.md): delivery is at-least-once, so after a
+Why versions and whole contributions (docs/architecture.md): delivery is at-least-once, so after a
 crash events whose changelog rows were already written are processed again. The tracker's
 fold ignores duplicate facts, and it re-sends the dossier's whole contribution after every
 event (a duplicate too, so a contribution lost in the crash is sent again). The aggregator
