@@ -29,7 +29,7 @@ Vietnamese terms, so a civil servant can map a field to a form:
 Extra fields are ignored (docs/contract.md lets producers add optional fields freely).
 
 Limits beyond docs/contract.md, so that every event accepted here can be folded, judged, stored
-in SQL and shown without error downstream (README, "Hostile input"):
+in SQL and shown without error downstream (docs/operations.md, "Hostile input"):
 
 * identifiers (``id``, ``source``, ``subject``: at most 255 characters; ``unit_code``,
   ``procedure_code``, ``from_unit``, ``to_unit``: at most 100 — the SQL column widths)

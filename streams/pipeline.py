@@ -258,7 +258,7 @@ class Pipeline:
                 f"the broker lost records of {topic} (partition: (end offset now, offset "
                 f"this worker wrote)) {lost}. Stopping rather than publish KPIs rebuilt "
                 "from what is left. Recover by replaying the source events into an empty "
-                "pipeline (README, Fault matrix).")
+                "pipeline (docs/operations.md, Fault matrix).")
 
     # ---------------------------------------------------------------------- track
     async def handle_track(self, records: list[Any]) -> bool:
