@@ -10,14 +10,14 @@ text.
   Asia/Ho_Chi_Minh), so the cardinality stays bounded (units × scopes × 3 × keys).
 
 Labels: ``unit``, ``unit_name``, ``level``, ``period``, ``scope`` (``own``: the unit's own
-figures; ``total``: plus every unit below it — EVENTS.md v1.1), ``view`` (the snapshot's,
+figures; ``total``: plus every unit below it — docs/contract.md), ``view`` (the snapshot's,
 ``as_was`` for the live stream) and ``kpi``. ``unit_name`` is one name per unit in a
 scrape — the name of the unit's newest served snapshot — so it adds no series (see
 docs/decisions/metrics-unit-name-label.md); a unit without a known name has no
 ``unit_name`` label (Prometheus reads an absent label and an empty one alike). A ratio
 whose denominator is 0 is null in the report and has no sample (never a fake 0); every
 count key has a sample — dossiers', and those of petitions, the procedure catalog and
-documents (EVENTS.md v1.1), all under ``kpi`` (tests/unit/test_families_outputs.py).
+documents (docs/contract.md), all under ``kpi`` (tests/unit/test_families_outputs.py).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RATIO_HELP = "KPI ratio (tỷ lệ), EVENTS.md"
-COUNT_HELP = "KPI count (số lượng: hồ sơ, PAKN, TTHC, văn bản), EVENTS.md"
+RATIO_HELP = "KPI ratio (tỷ lệ), docs/contract.md"
+COUNT_HELP = "KPI count (số lượng: hồ sơ, PAKN, TTHC, văn bản), docs/contract.md"
 
 
 def current_periods(now: float) -> tuple[str, str, str]:

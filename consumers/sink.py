@@ -468,7 +468,7 @@ class Sink:
                     "the broker lost records this sink already stored (partition: (end "
                     f"offset now, next offset stored)) {lost}; refusing to store KPIs "
                     "computed from what is left. Recover by replaying the source events "
-                    "into an empty pipeline (README, Fault matrix).")
+                    "into an empty pipeline (docs/operations.md, Fault matrix).")
         self._unverified.difference_update(tps)
 
     def _idle(self, consumer: RdConsumer, seconds: float, stop: threading.Event

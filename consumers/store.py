@@ -4,14 +4,14 @@ upserts, and the report read back from ``kpi_snapshots``.
 Tables (the Alembic revisions in ``migrations/`` create exactly these):
 
 * ``raw_events``: every distinct valid event, keyed by (``source``, ``id``) — the
-  deduplication key of EVENTS.md; a duplicate changes nothing (first copy kept);
+  deduplication key of docs/contract.md; a duplicate changes nothing (first copy kept);
 * ``dossiers``: the ledger (sổ theo dõi hồ sơ), one row per dossier code: the
   :class:`kpi.ledger.LedgerEntry` judged from that dossier's ``raw_events`` rows
   (:func:`ledger_row` converts it), receiving ``unit`` and ``handling_unit``;
 * ``kpi_snapshots``: the latest KPI report per (unit, period, scope) — the last ``as_of``
   wins. ``scope`` is ``own`` (the unit's own figures) or ``total`` (plus every unit below
   it); ``view`` is always ``as_was``: the stored snapshots are the live "as it was" view
-  (EVENTS.md v1.1), the restated view is computed from them when read
+  (docs/contract.md), the restated view is computed from them when read
   (``motcua report --db --view restated``). ``unit_name`` is the name the snapshot carries;
   one column per count key (:data:`kpi.counters.COUNT_KEYS`) and per ratio key
   (:data:`kpi.ratios.RATIO_KEYS`): revision ``0004_families`` adds those of petitions,
@@ -424,7 +424,7 @@ def ledger_row(entry: LedgerEntry, updated_at: datetime) -> dict[str, Any]:
 
 
 def snapshot_row(report: dict[str, Any]) -> dict[str, Any]:
-    """The ``kpi_snapshots`` row of an EVENTS.md report (as published on the KPI topic).
+    """The ``kpi_snapshots`` row of an docs/contract.md report (as published on the KPI topic).
     A report without ``view`` / ``scope`` (v1) is ``as_was`` / ``own``; one of another view
     or an unknown scope raises ValueError (the store holds the live "as was" view only)."""
     view = report.get("view", AS_WAS)
@@ -479,7 +479,7 @@ def load_report(
     engine: Engine, unit: str, period: str, scope: str = OWN
 ) -> dict[str, Any] | None:
     """The latest KPI report of ``unit``, ``period`` and ``scope`` from ``kpi_snapshots``
-    in the EVENTS.md v1.1 shape (``unit, period, as_of, view, scope, counts, ratios,
+    in the docs/contract.md shape (``unit, period, as_of, view, scope, counts, ratios,
     criteria``, and ``unit_name`` / ``level`` when known), or ``None`` when the sink has
     stored no such snapshot."""
     s = kpi_snapshots.c

@@ -4,7 +4,7 @@
 # compose (without swarm) bind-mounts each into containers whose users (postgres, grafana,
 # motcua uid 10001) differ from the host's. Existing files are kept, so running it
 # again after adding a secret fills in only the new one; rotating one: delete its files,
-# run this, then follow docs/production.md, "Secret rotation".
+# run this, then follow docs/operations.md, "Secret rotation".
 #   sh deploy/make-secrets.sh [DIR]
 set -eu
 dir="${1:-secrets}"

@@ -1,4 +1,4 @@
-"""Which unit each count goes to (EVENTS.md v1.1, "Units in force, and the handling unit").
+"""Which unit each count goes to (docs/contract.md, "Units in force and attribution").
 
 Default view, *as it was* (``as_was``): every count goes to the unit in force for its code
 at the instant the count is judged — the unit's *own* figures (số liệu của đơn vị) — and

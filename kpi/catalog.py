@@ -1,7 +1,7 @@
 """Versioned, dated criteria catalogs (bộ tiêu chí) loaded from YAML.
 
 A catalog says which criteria are scored, from which KPI ratio, with how many points and by
-which rule. Everything graded [S] or [M] in DOMAIN.md lives in these files, not in code.
+which rule. Everything graded [S] or [M] in docs/domain.md lives in these files, not in code.
 
 File shape (one catalog per file)::
 
@@ -26,7 +26,7 @@ File shape (one catalog per file)::
         target: 0.5                # rule target only: full points at ratio >= target
         steps: [[1.0, 1.0], [0.95, 0.5]]   # rule steps only: [threshold, points], descending
         no_dossiers: not_applicable        # full | zero | not_applicable (denominator 0)
-        grade: S                   # V | S | M, as in DOMAIN.md
+        grade: S                   # V | S | M, as in docs/domain.md
         note: "optional free text"
       - id: "766.2.2"              # an indicator no event can feed: listed, never scored
         name: "Thời gian giải quyết trung bình"
@@ -48,7 +48,7 @@ Rules (value = the ratio, in [0, 1]):
 * ``steps``: the points of the first step whose threshold ≤ value; 0 below the last step.
   Thresholds strictly descending in [0, 1]; points non-increasing, each ≤ max_points.
 
-``satisfaction_766`` (Decision 766 indicator 5.4, v1-event approximation, see DOMAIN.md)::
+``satisfaction_766`` (Decision 766 indicator 5.4, v1-event approximation, see docs/domain.md)::
 
     1 − (resolved_late + in_progress_overdue) / (resolved + in_progress) − dissatisfied / rated
 
@@ -99,7 +99,7 @@ GroupKey = Literal["transparency", "progress", "online_services", "digitization"
 GROUPS: tuple[str, ...] = (
     "transparency", "progress", "online_services", "digitization", "satisfaction",
 )
-"""The five groups of Decision 766's index [V: DOMAIN.md "Decision 766's five groups"], in
+"""The five groups of Decision 766's index [V: docs/domain.md "Decision 766/QĐ-TTg"], in
 the order of its indicator numbers (766.1.x … 766.5.x)."""
 
 GROUP_LABELS_VI: dict[str, str] = {
@@ -116,7 +116,7 @@ GRADE_LABELS_VI: dict[str, str] = {
     "S": "theo bản sao của bên thứ ba",
     "M": "chưa kiểm chứng (cấu hình)",
 }
-"""What a criterion's grade (DOMAIN.md: [V], [S], [M]) means, in Vietnamese."""
+"""What a criterion's grade (docs/domain.md: [V], [S], [M]) means, in Vietnamese."""
 
 NOT_SCORED = "not scored: no data"
 """The ``status`` of a criterion with no ratio: listed in every report, never scored."""
@@ -133,7 +133,7 @@ UNIT_LEVEL_TO_SCOPE: dict[str, str] = {
     "district_office": "district_office",
     "commune": "commune",
 }
-"""Unit levels of EVENTS.md (province | district | commune) → catalog scope levels."""
+"""Unit levels of docs/contract.md (province | district | commune) → catalog scope levels."""
 
 
 class Criterion(BaseModel):

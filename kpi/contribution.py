@@ -6,7 +6,7 @@ When a dossier changes (a new event, or time passing its due instant or a period
 boundary), the stream layer applies ``delta(old, new)`` to the counters; summing deltas in
 any order equals recomputing contributions from the final states.
 
-Each count goes to a unit judged at its own instant (EVENTS.md v1.1, attribution "as it
+Each count goes to a unit judged at its own instant (docs/contract.md, attribution "as it
 was", :class:`kpi.attribution.Attribution`):
 
 * receipt-side counts (``received*``, ``full_online_eligible``, ``fee_dossiers``,

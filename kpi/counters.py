@@ -54,7 +54,7 @@ COUNT_KEYS: tuple[str, ...] = (
     "documents_issued",
     "documents_e_signed",
 )
-"""Every count key of EVENTS.md v1.1, plus two added optional keys that Decision 766
+"""Every count key of docs/contract.md, plus two added optional keys that Decision 766
 indicator 5.4 needs: ``dissatisfied`` and ``dossiers_petitioned_late`` (dossiers counted in
 ``dossiers_petitioned`` that are also resolved late or open overdue, so that a dossier both
 late and petitioned is subtracted once)."""

@@ -9,7 +9,7 @@ tests of ``tests/unit/test_fastparse.py`` and ``tests/unit/test_hostile_input.py
 that the two paths never disagree.
 
 :func:`decode_record` is the entry for a Kafka record in either CloudEvents content mode
-(EVENTS.md v1.1, "Transport bindings"): the ``(value, headers)`` of a binary-mode record
+(docs/contract.md, "Transport bindings"): the ``(value, headers)`` of a binary-mode record
 become the structured event (:func:`schemas.cloudevents.event_bytes`) before the same
 :func:`decode`, so both modes give identical facts (``tests/unit/test_cloudevents.py``).
 """

@@ -1,4 +1,4 @@
-"""Official documents (văn bản điện tử — EVENTS.md v1.1): single-event facts.
+"""Official documents (văn bản điện tử — docs/contract.md): single-event facts.
 
 Every visible ``document_issued`` fact of a subject counts once in ``documents_issued`` in
 the periods of its instant (the unit in force then), and in ``documents_e_signed`` when it

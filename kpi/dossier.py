@@ -39,7 +39,7 @@ kind                       payload
                            that names this dossier, visible from its receipt
 =========================  =====================================================
 
-The same fact model holds the other subjects of EVENTS.md v1.1 (one state per
+The same fact model holds the other subjects of docs/contract.md (one state per
 ``subject``; each family reads only its own kinds, :mod:`kpi.subject`):
 
 ==========================  ====================================================

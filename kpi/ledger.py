@@ -35,7 +35,7 @@ from kpi.sla import (
 
 RULE_SET_VERSION = "events-v1.1/sla-2"
 """Which rules classified a ledger entry (bump when :mod:`kpi.sla` changes meaning):
-``sla-2`` is EVENTS.md v1.1 (``stopped``; an open dossier with two supplement requests is
+``sla-2`` is docs/contract.md (``stopped``; an open dossier with two supplement requests is
 overdue)."""
 
 CLASSIFICATIONS = (EARLY, ON_TIME, LATE, IN_PROGRESS, OVERDUE, REJECTED, WITHDRAWN, STOPPED)
@@ -50,7 +50,7 @@ class LedgerEntry(NamedTuple):
     """The receiving unit's code as sent (nơi tiếp nhận)."""
     level: str
     handling_unit: str
-    """The handling unit's code as sent (cơ quan giải quyết; EVENTS.md v1.1
+    """The handling unit's code as sent (cơ quan giải quyết; docs/contract.md
     ``handling_unit_code``), else the receiving unit's."""
     procedure: str
     channel: str

@@ -1,4 +1,4 @@
-"""Link facts: how the two joins of EVENTS.md v1.1 cross subjects.
+"""Link facts: how the two joins of docs/contract.md cross subjects.
 
 ``dossiers_petitioned`` needs, at a dossier, the petitions that name it; the catalog's
 ``procedures_*_used`` need, at a catalog entry, the dossiers of its (receiving unit,

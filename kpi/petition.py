@@ -1,4 +1,4 @@
-"""Citizen petitions (phản ánh, kiến nghị — PAKN, EVENTS.md v1.1): summary and counts.
+"""Citizen petitions (phản ánh, kiến nghị — PAKN, docs/contract.md): summary and counts.
 
 A petition is a subject like a dossier: the set of its distinct facts
 (:class:`kpi.dossier.DossierState`, kinds ``petition_received`` / ``petition_answered`` /

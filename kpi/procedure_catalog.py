@@ -1,4 +1,4 @@
-"""The procedure catalog (danh mục TTHC, công khai — EVENTS.md v1.1): one entry per
+"""The procedure catalog (danh mục TTHC, công khai — docs/contract.md): one entry per
 (unit, procedure), ``subject`` = ``{unit_code}/{procedure_code}``.
 
 An entry's state is the set of its facts (kinds ``procedure_published``,

@@ -1,4 +1,4 @@
-"""KPI ratios (tỷ lệ) exactly as EVENTS.md: null when the denominator is 0, never a fake 0."""
+"""KPI ratios (tỷ lệ) as docs/contract.md: null when the denominator is 0, never a fake 0."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The unit registry of EVENTS.md v1.1 (danh mục đơn vị hành chính): units with versions.
+"""The unit registry of docs/contract.md (danh mục đơn vị hành chính): units with versions.
 
 Since 1 July 2025 districts are abolished and provinces and communes merged, with new codes
 (Decision 19/2025/QĐ-TTg); a code names one unit only while one of its versions is in force.
@@ -38,7 +38,7 @@ from kpi.periods import parse_period
 from schemas.errors import RegistryError
 
 LEVELS = ("ministry", "province", "district", "commune")
-"""Unit levels of EVENTS.md v1.1 (``district`` only for units that ceased by 1 July 2025)."""
+"""Unit levels of docs/contract.md (``district`` only for units that ceased by 1 July 2025)."""
 
 V1_COLUMNS = ("code", "name", "level", "parent")
 COLUMNS = (*V1_COLUMNS, "valid_from", "valid_to", "successor")

@@ -1,4 +1,4 @@
-"""The KPI report of one unit and period, in the JSON shape of EVENTS.md."""
+"""The KPI report of one unit and period, in the JSON shape of docs/contract.md."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def build_report(
     scope: str = OWN,
     unit_name: str | None = None,
 ) -> dict[str, Any]:
-    """The report of EVENTS.md v1.1: ``view`` (``as_was`` | ``restated``), ``scope``
+    """The report of docs/contract.md: ``view`` (``as_was`` | ``restated``), ``scope``
     (``own`` | ``total``) and ``unit_name`` (from the registry, when known) besides the
     counts, ratios and criteria."""
     counts = counters.to_dict()

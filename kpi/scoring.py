@@ -171,7 +171,7 @@ def _points(criterion: Criterion, m: Measure) -> Fraction | None:
 def score_criterion(
     criterion: Criterion, counts: Mapping[str, int], catalog: Catalog | None = None
 ) -> dict[str, Any]:
-    """One ``criteria`` entry of the KPI report (EVENTS.md), with extra fields."""
+    """One ``criteria`` entry of the KPI report (docs/contract.md), with extra fields."""
     if criterion.ratio is None:
         return _not_scored_entry(criterion, catalog)
     m = measure(criterion.ratio, counts)

@@ -4,7 +4,7 @@
 horizon* (facts at or after it are not yet visible), so the batch report ``--as-of T`` and
 the live stream at wall-clock ``T`` judge the same facts the same way.
 
-Rules (EVENTS.md):
+Rules (docs/contract.md):
 
 * completion = first of ``resolved`` / ``returned``; a ``rejected`` / ``withdrawn`` /
   ``stopped`` before completion takes the dossier out of the on-time counts (one after
@@ -15,7 +15,7 @@ Rules (EVENTS.md):
 * adjusted time ``adjusted(t) = t − time paused before t``: inside an open pause this is
   the pause's start, so "a dossier still paused is judged at the instant its open pause
   began". The same adjustment is applied to the judged instant of in-progress dossiers
-  (citizen time never counts), which EVENTS.md leaves implicit;
+  (citizen time never counts), which docs/contract.md leaves implicit;
 * early: adjusted completion's local date before the original due date; on time: not early
   and adjusted completion ≤ original due; late: the rest, or more than one supplement
   request; late with apology: late and an ``extended`` event came before the original due;
@@ -138,7 +138,7 @@ class Dossier:
 
     def is_overdue_at(self, judged: float) -> bool:
         """Open at ``judged`` and past the original due on the SLA clock, or with more than
-        one supplement request before ``judged`` (EVENTS.md v1.1)."""
+        one supplement request before ``judged`` (docs/contract.md)."""
         if self.adjusted(judged) > self.due_at:
             return True
         times = self.request_times
@@ -146,7 +146,7 @@ class Dossier:
 
     def due_met(self) -> bool:
         """Completed with adjusted completion ≤ the original due and at most one supplement
-        request (``due_met`` of EVENTS.md v1.1)."""
+        request (``due_met`` of docs/contract.md)."""
         return self.completion_class() in (EARLY, ON_TIME)
 
     def counts_as_due(self) -> bool:

@@ -1,6 +1,6 @@
 """The demo's scorecard: KPI reports of one period as the tables a leader reads first
-(Vietnamese headers), every table naming its view and scope (EVENTS.md v1.1, "Report
-additions").
+(Vietnamese headers), every table naming its view and scope (docs/contract.md, "The KPI
+report (JSON)").
 
 Contract:
 

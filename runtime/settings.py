@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         "(motcua_database_url, …); read by load_settings, see SECRETS_DIR_VARIABLE")
     units_file: Path | None = Field(
         default=None,
-        description="the unit registry CSV of EVENTS.md v1.1 (units in force, successors); "
+        description="the unit registry CSV of docs/contract.md (units in force, successors); "
         "unset or empty: every unit code stands for itself",
     )
 

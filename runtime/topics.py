@@ -1,4 +1,4 @@
-"""Every topic of the pipeline, declared once (DESIGN.md: no topic settings in two places).
+"""Every topic of the pipeline, declared once (docs/architecture.md: no topic settings twice).
 
 Create them with :func:`ensure_topics` before anything produces: a topic auto-created by a
 producer gets the broker's default partition count (4 on Tansu), and a faust table over a
@@ -152,11 +152,11 @@ def mismatches(spec: TopicSpec, described: dict[str, Any] | None,
     if replicas < spec.replication_factor:
         out.append(f"topic {spec.name!r} has {replicas} replica(s) per partition but "
                    f"MOTCUA_TOPIC_REPLICATION_FACTOR={spec.replication_factor}; add replicas "
-                   "with kafka-reassign-partitions.sh (docs/production.md, \"Replication\")")
+                   "with kafka-reassign-partitions.sh (docs/operations.md, \"Replication\")")
     if min_insync is not None and min_insync < spec.min_insync_replicas:
         out.append(f"topic {spec.name!r} has min.insync.replicas={min_insync} but "
                    f"MOTCUA_TOPIC_MIN_INSYNC_REPLICAS={spec.min_insync_replicas}; raise it "
-                   "with kafka-configs.sh --alter (docs/production.md, \"Replication\")")
+                   "with kafka-configs.sh --alter (docs/operations.md, \"Replication\")")
     return out
 
 

@@ -1,6 +1,6 @@
 """CloudEvents content modes → the structured event (Kafka and HTTP protocol bindings 1.0).
 
-EVENTS.md v1.1, "Transport bindings": an event arrives either in *structured* mode (the
+docs/contract.md, "Transport bindings": an event arrives either in *structured* mode (the
 value is the whole event JSON) or in *binary* mode (the envelope attributes in headers —
 ``ce_<name>`` on Kafka, ``ce-<name>`` on HTTP — and the value is the ``data`` object's
 JSON). Both mean the same event. :func:`event_bytes` turns either into the structured JSON

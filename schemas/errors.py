@@ -10,7 +10,7 @@ points (the ``motcua`` commands, ``python -m streams.run``) turn these into exit
     MotcuaError
     ├── InputError                       bad input from people or files; the message is one
     │   │                                line naming what and where
-    │   ├── InvalidEvent                 an event that breaks EVENTS.md (.reason → the DLQ)
+    │   ├── InvalidEvent                 an event that breaks docs/contract.md (.reason → the DLQ)
     │   ├── BadPeriod                    a period key that is not YYYY, YYYY-MM or YYYY-Qn
     │   ├── CatalogError                 a criteria catalog file that cannot be used
     │   └── RegistryError                a unit registry file that cannot be used

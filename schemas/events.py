@@ -1,8 +1,8 @@
-"""Pydantic v2 models of the event contract v1.1 (../shared/EVENTS.md).
+"""Pydantic v2 models of the event contract v1.1 (docs/contract.md).
 
 One event is a CloudEvents 1.0 envelope in structured JSON mode. The ``type`` selects the
 shape of ``data``; every type is prefixed with ``vn.gov.motcua.``. Field names are an
-interface other systems are built against: they are spelt exactly as in EVENTS.md.
+interface other systems are built against: they are spelt exactly as in docs/contract.md.
 
 Vietnamese terms, so a civil servant can map a field to a form:
 
@@ -26,10 +26,10 @@ Vietnamese terms, so a civil servant can map a field to a form:
   ``subject`` is ``{unit_code}/{procedure_code}``, one entry of the unit's catalog
 * ``document.issued`` (v1.1): văn bản đi điện tử; ``digitally_signed``: ký số
 
-Extra fields are ignored (EVENTS.md lets producers add optional fields freely).
+Extra fields are ignored (docs/contract.md lets producers add optional fields freely).
 
-Limits beyond EVENTS.md, so that every event accepted here can be folded, judged, stored
-in SQL and shown without error downstream (README, "Hostile input"):
+Limits beyond docs/contract.md, so that every event accepted here can be folded, judged, stored
+in SQL and shown without error downstream (docs/operations.md, "Hostile input"):
 
 * identifiers (``id``, ``source``, ``subject``: at most 255 characters; ``unit_code``,
   ``procedure_code``, ``from_unit``, ``to_unit``: at most 100 — the SQL column widths)

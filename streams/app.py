@@ -26,7 +26,7 @@ and crashes the app, so the worker stops with nothing of the failed batch acked;
 input is processed again on restart (at-least-once). The entry point
 (:mod:`streams.run`) turns the failure into an exit status.
 
-Faust settings (DESIGN.md, "Faust facts that bite"): short group timings; every topic
+Faust settings (docs/architecture.md, "Faust facts that bite"): short group timings; every topic
 created from :mod:`runtime.topics` before anything produces; no leader topic.
 """
 

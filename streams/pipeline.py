@@ -32,7 +32,7 @@ Data flow::
       future-dated fact becoming visible, a unit version beginning or ending) is due are
       re-emitted like a new event.
 
-Why versions and whole contributions (DESIGN.md): delivery is at-least-once, so after a
+Why versions and whole contributions (docs/architecture.md): delivery is at-least-once, so after a
 crash events whose changelog rows were already written are processed again. The tracker's
 fold ignores duplicate facts, and it re-sends the dossier's whole contribution after every
 event (a duplicate too, so a contribution lost in the crash is sent again). The aggregator
@@ -258,7 +258,7 @@ class Pipeline:
                 f"the broker lost records of {topic} (partition: (end offset now, offset "
                 f"this worker wrote)) {lost}. Stopping rather than publish KPIs rebuilt "
                 "from what is left. Recover by replaying the source events into an empty "
-                "pipeline (README, Fault matrix).")
+                "pipeline (docs/operations.md, Fault matrix).")
 
     # ---------------------------------------------------------------------- track
     async def handle_track(self, records: list[Any]) -> bool:

@@ -1,5 +1,5 @@
-"""The unit registry a worker attributes with (EVENTS.md v1.1, "Units in force, and the
-handling unit"): which file, its fingerprint, and the unit names its snapshots carry.
+"""The unit registry a worker attributes with (docs/contract.md, "Units in force and
+attribution"): which file, its fingerprint, and the unit names its snapshots carry.
 
 * :func:`load_registry` — the registry of ``settings.units_file`` (None: every unit code
   stands for itself, no totals); a broken file raises :class:`schemas.errors.RegistryError`.

@@ -58,7 +58,7 @@ EXAMPLE_ENVELOPE: dict[str, str] = {
     "time": "2025-04-29T08:15:00+07:00",
     "subject": "H29.01-250429-0001",
 }
-"""The envelope of the contract examples (EVENTS.md) that :func:`envelope` builds."""
+"""The envelope of the contract examples (docs/contract.md) that :func:`envelope` builds."""
 
 
 def envelope(type_: str, data: dict[str, Any] | None, **over: Any) -> dict[str, Any]:
@@ -159,7 +159,7 @@ EVENTS_REGISTRY = """code,name,level,parent,valid_from,valid_to,successor
 30004,Xã Tân Thành B,commune,870,2004-01-01,2025-06-30,29901
 29901,Xã Tân Thành,commune,82,2025-07-01,,
 """
-"""The unit registry example of EVENTS.md v1.1 (codes illustrative): a province, a district
+"""The unit registry example of docs/contract.md (codes illustrative): a province, a district
 and two communes that ceased on 30/6/2025, their successors from 1/7/2025."""
 
 

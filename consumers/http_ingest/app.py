@@ -1,4 +1,4 @@
-"""The HTTP ingest (``motcua http``): ``POST /v1/events`` per EVENTS.md v1.1, "Transport
+"""The HTTP ingest (``motcua http``): ``POST /v1/events`` per docs/contract.md, "Transport
 bindings" (CloudEvents HTTP protocol binding 1.0), on FastAPI.
 
 Checks, in this order, each answered with ``{"reason": "..."}`` (one line):
@@ -185,7 +185,7 @@ def create_app(settings: Settings, publisher: Publisher, tokens: TokenStore) -> 
 
     app = FastAPI(title="motcua-kpi HTTP ingest", version="1.1", lifespan=lifespan,
                   description="CloudEvents HTTP binding 1.0 for one-stop software "
-                              "(EVENTS.md v1.1, Transport bindings).")
+                              "(docs/contract.md, Transport bindings).")
     events_topic, dlq_topic = settings.topics.events, settings.topics.dlq
 
     app.add_middleware(AccessLog)

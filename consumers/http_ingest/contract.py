@@ -28,7 +28,7 @@ def event_components() -> dict[str, Any]:
     """``components.schemas`` entries: ``Event`` and every schema it refers to."""
     schema = EVENT_ADAPTER.json_schema(ref_template=_COMPONENTS + "{model}")
     defs = schema.pop("$defs", {})
-    schema["description"] = ("A CloudEvents 1.0 event of EVENTS.md v1.1 (structured mode), "
+    schema["description"] = ("A CloudEvents 1.0 event of docs/contract.md (structured mode), "
                              f"at most {MAX_EVENT_BYTES:,} bytes of JSON")
     return {**defs, "Event": schema}
 

@@ -15,7 +15,7 @@ columns). Three dashboards, all on the provisioned datasource uid ``prometheus``
 * ``motcua-pipeline``  Tình trạng hệ thống: throughput, DLQ, consumer lag, freshness,
   sink latency and errors.
 
-Both KPI dashboards have a ``scope`` variable (Phạm vi, EVENTS.md v1.1): ``own`` — the
+Both KPI dashboards have a ``scope`` variable (Phạm vi, docs/contract.md): ``own`` — the
 unit's own figures (số liệu của đơn vị), the default — or ``total`` — plus every unit below
 it (tổng hợp); every KPI query selects it. The gauges are the live view "as it was"
 (``view="as_was"``). Units are listed from ``motcua_kpi_count`` (:data:`UNIT_SOURCE`), which
@@ -108,7 +108,7 @@ RATIO_DESCRIPTIONS = {
     "satisfaction": "Satisfied ratings / all ratings.",
     "late_apology": "Late dossiers with an apology letter / dossiers resolved late.",
     "on_time_due": "Dossiers due in the period (original due instant) and met on time / "
-                   "dossiers due in the period (EVENTS.md v1.1, third convention).",
+                   "dossiers due in the period (docs/contract.md, third convention).",
     "data_reuse": "Dossiers received whose digitization reused stored data / dossiers "
                   "received.",
     "portal_sync": "Dossiers received and synced to the national public-service portal "

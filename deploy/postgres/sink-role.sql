@@ -7,7 +7,7 @@
 -- `migrate`); the sink logs in as :sink_role, which may read and write rows of every table
 -- and use their sequences, and nothing else: no DDL, no other database, no role changes.
 -- Tables a later migration creates are covered by the default privileges below. On an
--- existing database run this script once by hand (docs/production.md, "Least privilege").
+-- existing database run this script once by hand (docs/operations.md, "Least privilege").
 \set ON_ERROR_STOP on
 
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L NOSUPERUSER NOCREATEDB NOCREATEROLE',

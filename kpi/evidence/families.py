@@ -1,5 +1,5 @@
 """Which petitions (PAKN), procedure catalog entries and documents stand behind a unit's
-figures in a period (EVENTS.md v1.1 families; pure selection, no file format here).
+figures in a period (docs/contract.md families; pure selection, no file format here).
 
 One truth with the counts: each item is summarised by its family's own function
 (:func:`kpi.petition.summarize_petition`, :func:`kpi.procedure_catalog.summarize_entry`,

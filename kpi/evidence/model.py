@@ -2,7 +2,7 @@
 format (:func:`assemble`), and the input it was built from (:class:`InputInfo`).
 
 A bundle is in one *view* (``as_was``: every count attributed to the unit in force at its
-judged instant, EVENTS.md v1.1) and holds one :class:`ScopePart` per *scope*: the unit's own
+judged instant, docs/contract.md) and holds one :class:`ScopePart` per *scope*: the unit's own
 figures (số liệu của đơn vị) always, and its total (tổng hợp: own plus every unit below it
 at each count's instant) when the unit has units below it in the registry. With a
 registry, the sub-unit rows list the units below it during the period (a version with the

@@ -14,7 +14,7 @@ included) gives the same bytes.
 Modules, one job each:
 
 * :mod:`kpi.simulate.profiles`: emitting units and their 2023 calibration (Tân Hồng
-  district, Đồng Tháp; ../shared/DOMAIN.md); :mod:`kpi.simulate.procedures`: procedures;
+  district, Đồng Tháp; docs/domain.md); :mod:`kpi.simulate.procedures`: procedures;
 * :mod:`kpi.simulate.config`: the run's config, statistics and exact planned volumes
   (receipt volumes and online counts per unit are exact: ``round(annual × scale × years)``);
 * :mod:`kpi.simulate.core`: the per-dossier generator (timing on the working calendar);

@@ -2,7 +2,7 @@
 (PAKN), each unit's procedure catalog and the documents it sends, plus dossiers synced to
 the national portal — so that every group of Decision 766 can be scored.
 
-Every rate here is **[M]** (plausible, not calibrated to any report; DOMAIN.md gives none):
+Every rate here is **[M]** (plausible, not calibrated to any report; docs/domain.md gives none):
 
 * **petitions** (``petition.*``): ``petitions_per_dossier`` (1 per 100 dossiers) drawn per
   dossier, received 1–19 working days after it by the unit handling it (the successor from

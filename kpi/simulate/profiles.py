@@ -2,7 +2,7 @@
 
 The district desk receives 3,252 dossiers a year, 2,413 online (74.2%), 99.15% on time among
 resolved; its commune-level units receive 24,378 in total, 15,121 online (62.02%), 99.61% on
-time (seed report 114/BC-UBND, ../shared/DOMAIN.md). :func:`default_units` splits the level
+time (seed report 114/BC-UBND, docs/domain.md). :func:`default_units` splits the level
 totals exactly across any number of communes (largest-remainder allocation, fixed relative
 sizes and online tilts: nothing here is seeded).
 """
@@ -66,7 +66,7 @@ TAN_HONG_2023 = {
     "district": {"received": 3252, "online": 2413, "on_time": 0.9915},
     "commune": {"received": 24378, "online": 15121, "on_time": 0.9961},
 }
-"""Seed report 114/BC-UBND (DOMAIN.md): received, online and on-time share by level."""
+"""Seed report 114/BC-UBND (docs/domain.md): received, online and on-time share by level."""
 
 
 def _largest_remainder(total: int, weights: Sequence[float]) -> list[int]:

@@ -1,14 +1,14 @@
 """The 1 July 2025 reorganisation as the simulator plays it, and the unit registry it writes.
 
 With ``SimulationConfig(reorganisation=True)`` the run crosses the two-level government
-(Decision 19/2025/QĐ-TTg; ../shared/DOMAIN.md "Since 1 July 2025"):
+(Decision 19/2025/QĐ-TTg; docs/domain.md "Since 1 July 2025"):
 
 * until the day before :attr:`SimulationConfig.cutover` (default 1/7/2025): province ``DT``,
   district ``DT.TANHONG`` below it and its communes ``DT.TANHONG.Xnn`` below the district;
 * from the cutover the district is gone and its communes are merged into
   ``SimulationConfig.merged_communes`` new communes ``DT.Mnn`` (old commune ``i`` of ``n``
   goes to new commune ``i × merged // n``) directly below the province; the district's own
-  desk is taken over by the province (its successor, as in EVENTS.md's example).
+  desk is taken over by the province (its successor, as in docs/contract.md's example).
 * The province **keeps its code** ``DT`` (the merged Đồng Tháp keeps a predecessor's code;
   Tiền Giang is not simulated): two versions of one code, the second from the cutover, so
   no successor is needed and every old unit's chain ends at a unit in force.
@@ -18,7 +18,7 @@ the decision. A dossier is received under the code in force on its receipt day; 
 events after it carry no unit code, so a dossier received in June and resolved in July is
 handled by the successor through the registry (:mod:`kpi.registry`).
 
-:func:`registry_rows` gives the registry of a run (EVENTS.md v1.1 columns); without the
+:func:`registry_rows` gives the registry of a run (docs/contract.md columns); without the
 reorganisation every unit is in force since always.
 """
 

@@ -42,7 +42,7 @@ def _copy_event(event: dict[str, Any]) -> dict[str, Any]:
 
 def generate_events(config: SimulationConfig,
                     stats: SimulationStats | None = None) -> Iterator[dict[str, Any]]:
-    """Valid v1 events as dicts (EVENTS.md), in business-time order unless shuffled.
+    """Valid v1 events as dicts (docs/contract.md), in business-time order unless shuffled.
 
     With ``config.duplicates`` some events are re-emitted (an equal copy, same ``id``) a few
     events later; with ``config.shuffle`` the arrival order is shuffled (the whole stream,

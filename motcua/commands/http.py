@@ -1,5 +1,5 @@
 """``motcua http``: the HTTP ingest for one-stop software that cannot reach Kafka
-(EVENTS.md v1.1, "Transport bindings"; :mod:`consumers.http_ingest`)."""
+(docs/contract.md, "Transport bindings"; :mod:`consumers.http_ingest`)."""
 
 from __future__ import annotations
 

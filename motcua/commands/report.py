@@ -354,7 +354,7 @@ def register(app: typer.Typer) -> None:
         as_of: str | None = typer.Option(
             None, "--as-of", help="judge as known before this instant (default: now)"
         ),
-        as_json: bool = typer.Option(False, "--json", help="EVENTS.md report JSON"),
+        as_json: bool = typer.Option(False, "--json", help="docs/contract.md report JSON"),
         catalog: Path | None = typer.Option(
             None, "--catalog", exists=True, dir_okay=False,
             help="PAR catalog YAML scored instead of the shipped one selected by level and "
@@ -365,7 +365,7 @@ def register(app: typer.Typer) -> None:
         ),
         units: Path | None = typer.Option(
             None, "--units", exists=True, dir_okay=False,
-            help="unit registry CSV (EVENTS.md v1.1; default: settings units_file, "
+            help="unit registry CSV (docs/contract.md; default: settings units_file, "
             "MOTCUA_UNITS_FILE): each count goes to the unit in force when it is judged",
         ),
         view: str = typer.Option(

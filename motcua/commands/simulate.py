@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(..., "--out", "-o", help="JSONL file to write ('-' = stdout)."),
         units_out: Path | None = typer.Option(
             None, "--units-out",
-            help="Also write the unit registry CSV the run used (EVENTS.md v1.1: code,name,"
+            help="Also write the unit registry CSV the run used (docs/contract.md: code,name,"
             "level,parent,valid_from,valid_to,successor).",
         ),
         reorganisation: bool = typer.Option(

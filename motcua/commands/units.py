@@ -1,4 +1,4 @@
-"""``motcua units check FILE``: validate a unit registry (EVENTS.md v1.1) and summarise it."""
+"""``motcua units check FILE``: validate a unit registry (docs/contract.md) and summarise it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-units_app = typer.Typer(help="The unit registry (danh mục đơn vị hành chính, EVENTS.md v1.1).",
+units_app = typer.Typer(help="The unit registry (danh mục đơn vị hành chính, docs/contract.md).",
                         no_args_is_help=True)
 
 

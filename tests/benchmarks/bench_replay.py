@@ -4,7 +4,7 @@ to the batch report (issue 17).
     python -m tests.benchmarks.bench_replay [--events N] [--communes C] [--workers W]
                                             [--db URL] [--keep]
 
-The recovery procedure of the README ("Fault matrix": a broker lost its log), at a
+The recovery procedure of docs/operations.md ("Fault matrix": a broker lost its log), at a
 province's scale: every source file of a year published again into an empty broker while
 the worker(s) and the SQL sink run.
 

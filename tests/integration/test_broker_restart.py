@@ -31,7 +31,7 @@ SQL store empty ``kpi_snapshots``, ``dlq_records`` and
 ``sink_offsets`` (keyed by the lost log, or holding buckets no replay rewrites); delete the
 worker's local state; start a fresh worker and sink; ``motcua ingest`` the whole file
 again. The snapshots on the kpi
-topic and every SQL table then equal the batch report of the file — see README, "Fault
+topic and every SQL table then equal the batch report of the file — see docs/operations.md, "Fault
 matrix".
 """
 

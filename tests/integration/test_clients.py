@@ -3,7 +3,7 @@ three Python Kafka clients one-stop software is likely to use — kafka-python, 
 confluent-kafka (librdkafka, the wheel) — each produce records (key, headers, value) and
 each read all of them back in a consumer group of its own, committing its offsets.
 
-What does not work is asserted too, so that this file and README's "Kafka clients" text
+What does not work is asserted too, so that this file and docs/operations.md's "Kafka clients" text
 go stale together: aiokafka's idempotent producer cannot start (InitProducerId answered
 ``UnknownError``); kafka-python's and librdkafka's idempotent producers can.
 
@@ -205,7 +205,7 @@ def test_idempotent_producers(topic_settings: Callable[..., Settings]) -> None:
     _produce_kafka_python(bootstrap, topic, _records("kafka-python"), True)
     _produce_confluent(bootstrap, topic, _records("confluent-kafka"), True)
     # aiokafka 0.14: "Unexpected error during InitProducerIdRequest: UnknownError" — if
-    # this starts to pass, update README "Kafka clients" and
+    # this starts to pass, update docs/operations.md "Kafka clients" and
     # docs/decisions/http-ingest-producer.md
     from aiokafka.errors import KafkaError
 

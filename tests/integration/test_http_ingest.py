@@ -1,6 +1,6 @@
 """The HTTP ingest (``motcua http``) served by uvicorn against the embedded broker, driven by
 real clients: the CloudEvents SDK's HTTP binding (binary and structured) through httpx,
-batches, every refusal of EVENTS.md v1.1, a stopped broker, and schemathesis against the
+batches, every refusal of docs/contract.md, a stopped broker, and schemathesis against the
 served OpenAPI document."""
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def api_schema(ingest: Ingest) -> object:
     schema = schemathesis.openapi.from_url(f"{ingest.url}/openapi.json")
     schema.config.update(base_url=ingest.url)
     # a body the schema refuses must be refused; over the batch's maxItems, the contract's
-    # refusal is 413 (EVENTS.md v1.1: "413 over the size limits")
+    # refusal is 413 (docs/contract.md: "413 over the size limits")
     rejection = schema.config.checks.negative_data_rejection
     rejection.expected_statuses = [*rejection.expected_statuses, "413"]
     AUTH.clear()
@@ -209,7 +209,7 @@ def batch_items_rejected(ctx: object, response: schemathesis.Response,
                          case: schemathesis.Case) -> bool | None:
     """schemathesis's negative-data check, with the batch's own rule: a schema-violating
     array of events within the limits is answered 202, every invalid item in ``rejected``
-    (EVENTS.md v1.1) — so at least one is rejected and none is lost."""
+    (docs/contract.md) — so at least one is rejected and none is lost."""
     negative = case.meta is not None and case.meta.generation.mode.is_negative
     if (negative and case.media_type == BATCH and response.status_code == 202
             and isinstance(case.body, list)):

@@ -1,5 +1,5 @@
 """`motcua report` without --events reads the SQL store and prints the batch report; with
-a unit registry (EVENTS.md v1.1) it reads own figures and totals as they were and computes
+a unit registry (docs/contract.md) it reads own figures and totals as they were and computes
 the restated view from the stored own figures — on SQLite and PostgreSQL."""
 
 from __future__ import annotations

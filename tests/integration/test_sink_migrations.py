@@ -1,7 +1,7 @@
 """Alembic revisions on a database created at an older one, on SQLite and PostgreSQL: the
 rows stored before survive the upgrade and read back as the newer store says.
 
-* 0002 (EVENTS.md v1.1 units) from 0001: a snapshot becomes the unit's own figures as they
+* 0002 (docs/contract.md units) from 0001: a snapshot becomes the unit's own figures as they
   were (new counts 0, new ratios null), a ledger row's handling unit is its receiving unit,
   and the new key (unit, period, scope) holds own and total side by side;
 * 0004 (the v1.1 families: petitions, procedure catalog, documents) from 0003: every

@@ -34,7 +34,7 @@ def test_working_days_2025(day: date, working: bool) -> None:
 
 def test_due_from_processing_days_spans_the_april_holidays() -> None:
     # Received Tue 29/4/2025, 2 working days: 30/4, 1/5, 2/5 off, 3-4/5 weekend,
-    # so day 1 = Mon 5/5, day 2 = Tue 6/5 → 6/5/2025 17:00 (DOMAIN.md's example).
+    # so day 1 = Mon 5/5, day 2 = Tue 6/5 → 6/5/2025 17:00 (docs/domain.md's example).
     due = CAL.due_instant(local_instant(date(2025, 4, 29), 9), 2)
     assert to_local_datetime(due).isoformat() == "2025-05-06T17:00:00+07:00"
 

@@ -94,7 +94,7 @@ def test_shipped_catalogs_load() -> None:
     assert set(cats) == {"decision-766", "par-example-district-office", "par-example-commune"}
 
 
-# DOMAIN.md "Decision 766's five groups": group totals [V], in the order of the ids
+# docs/domain.md "Decision 766/QĐ-TTg": group totals [V], in the order of the ids
 GROUP_TOTALS_V = {"transparency": 18, "progress": 20, "online_services": 22,
                   "digitization": 22, "satisfaction": 18}
 

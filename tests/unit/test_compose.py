@@ -23,7 +23,7 @@ from runtime.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "prometheus"
-RUNBOOK = ROOT / "docs" / "production.md"
+RUNBOOK = ROOT / "docs" / "operations.md"
 LONG_RUNNING = ("kafka", "postgres", "worker", "sink", "metrics", "http", "prometheus",
                 "alertmanager", "node-exporter", "grafana")
 
@@ -201,6 +201,6 @@ def test_every_alert_has_for_a_runbook_section_and_a_rule_test() -> None:
         name = rule["alert"]
         assert rule.get("for"), f"{name} has no for:"
         url = rule["annotations"]["runbook_url"]
-        assert url.endswith(f"docs/production.md#{name.lower()}"), url
-        assert name.lower() in anchors, f"docs/production.md has no section {name}"
+        assert url.endswith(f"docs/operations.md#{name.lower()}"), url
+        assert name.lower() in anchors, f"docs/operations.md has no section {name}"
         assert name in tested, f"{name} has no promtool test case that fires it"

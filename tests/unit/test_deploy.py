@@ -536,7 +536,7 @@ def kpi_selectors(expr: str) -> list[str]:
 
 
 def test_kpi_dashboards_pick_the_scope_own_by_default() -> None:
-    """EVENTS.md v1.1: every KPI panel shows one scope, the one the user picks in the
+    """docs/contract.md: every KPI panel shows one scope, the one the user picks in the
     ``scope`` variable — the unit's own figures by default, or its total."""
     for name in ("motcua-overview.json", "motcua-unit.json"):
         board = dashboards()[name]

@@ -1,4 +1,4 @@
-"""Worked examples of the v1.1 dossier rules (EVENTS.md "v1.1 additions"), each expected
+"""Worked examples of the v1.1 dossier rules (docs/contract.md), each expected
 number derived by hand in a comment before the code was written:
 
 * ``in_progress_overdue`` with more than one supplement request before the judged instant;

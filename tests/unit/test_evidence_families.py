@@ -1,4 +1,4 @@
-"""Evidence bundles of the EVENTS.md v1.1 families (kpi.evidence.families): the petitions,
+"""Evidence bundles of the docs/contract.md families (kpi.evidence.families): the petitions,
 procedure catalog and documents sheets of the hand-worked quarter
 (:func:`tests.eventkit.families_quarter`, commune C1; its counts are worked out in
 tests/unit/test_families.py) list exactly the items behind the report's counts — one truth

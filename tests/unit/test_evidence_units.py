@@ -3,7 +3,7 @@ below it during the period, the view and scope every table names, and a dossier 
 the unit that handled it although another desk received it. Numbers worked out by hand
 (comments) before the code.
 
-Registry: the EVENTS.md example (87 → 82, district 870 and communes 30001/30004 until
+Registry: the docs/contract.md example (87 → 82, district 870 and communes 30001/30004 until
 30/6/2025; commune 29901 under province 82 from 1/7/2025). Dossiers (2 working days each):
 
 * A: received Fri 20/6/2025 09:00 by 30001 → due Tue 24/6 17:00; resolved 10/7 by the unit

@@ -1,4 +1,4 @@
-"""Hand-worked quarter of the EVENTS.md v1.1 families — petitions (PAKN), the procedure
+"""Hand-worked quarter of the docs/contract.md families — petitions (PAKN), the procedure
 catalog, official documents — and their joins with dossiers (``dossiers_petitioned``,
 ``procedures_*_used``). The events are :func:`tests.eventkit.families_quarter` (commune
 C1, 2025-Q4); every expected number below was worked out by hand from them, before the

@@ -1,4 +1,4 @@
-"""The EVENTS.md v1.1 families' keys in every output: ``motcua report --events`` (JSON and
+"""The docs/contract.md families' keys in every output: ``motcua report --events`` (JSON and
 table) and ``/metrics`` carry each count of :data:`kpi.counters.COUNT_KEYS` and each ratio
 of :data:`kpi.ratios.RATIO_KEYS`, with the numbers hand-worked in
 tests/unit/test_families.py for commune C1's 2025-Q4 of

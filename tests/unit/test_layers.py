@@ -1,4 +1,4 @@
-"""The packages import downward only (../shared/DESIGN.md, "The house as it should read").
+"""The packages import downward only (docs/architecture.md, "Layers").
 
 Every ``import`` statement of every module is read with :mod:`ast` — at module level and
 inside functions alike, so a function-local import cannot hide an upward one — and:

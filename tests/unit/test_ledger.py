@@ -88,7 +88,7 @@ def test_sql_row_holds_utc_datetimes() -> None:
 
 
 def test_handling_unit_and_stopped() -> None:
-    """A dossier filed at one desk and handled by another unit (EVENTS.md v1.1
+    """A dossier filed at one desk and handled by another unit (docs/contract.md
     ``handling_unit_code``), then stopped (``dossier.stopped``, Circular 03/2025): the entry
     names both units and is ``stopped``, ended at the notice; its SQL row too."""
     events = [

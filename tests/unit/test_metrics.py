@@ -83,7 +83,7 @@ def test_board_last_as_of_wins_and_tombstones_delete() -> None:
 
 
 def test_own_and_total_are_two_series_and_tombstones_name_their_scope() -> None:
-    """A province's own figures and its total (EVENTS.md v1.1) are served side by side,
+    """A province's own figures and its total (docs/contract.md) are served side by side,
     told apart by ``scope``; a tombstone of ``unit|period|total`` deletes the total only."""
     board = KpiBoard()
     own = _report("DT", "2025-05", level="province", received=4, received_online=1)

@@ -1,5 +1,5 @@
 """The v1.1 unit registry (kpi/registry.py): the unit in force and its ancestors, worked by
-hand from the EVENTS.md example, and every validation error with file and line."""
+hand from the docs/contract.md example, and every validation error with file and line."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``motcua report --units/--view/--scope``: a unit's own figures and total, as they were
 and restated, across the 1 July 2025 reorganisation. Numbers worked out by hand first.
 
-Registry and dossiers as tests/unit/test_evidence_units.py (EVENTS.md example): A received
+Registry and dossiers as tests/unit/test_evidence_units.py (docs/contract.md example): A received
 20/6 by 30001 (due 24/6, open and overdue at the end of June), resolved 10/7 by 29901
 (late); B received 23/6 by 30004, resolved 24/6 (early, due 25/6 met); C received 4/8 at
 29901's desk, handled by province 82, resolved 5/8 (early, due 6/8 met). As of 1/10/2025.

@@ -1,4 +1,4 @@
-"""The v1 contract (EVENTS.md): one valid example of every type round-trips, and each rule
+"""The v1 contract (docs/contract.md): one valid example of every type round-trips, and each rule
 refuses its counter-example with a one-line reason that names the field."""
 
 from __future__ import annotations

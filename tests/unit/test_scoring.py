@@ -339,7 +339,7 @@ def test_score_entry_shape() -> None:
     entries = score(cat, COUNTS)
     assert [e["id"] for e in entries] == D766_IDS
     for e in entries:
-        # EVENTS.md criteria entry keys, plus the extras
+        # docs/contract.md criteria entry keys, plus the extras
         assert {"id", "name", "value", "points", "max_points"} <= set(e)
         assert {"formula", "numerator", "denominator", "rule", "applicable"} <= set(e)
         assert {"status", "grade", "group", "group_name"} <= set(e)

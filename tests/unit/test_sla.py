@@ -1,4 +1,4 @@
-"""Worked examples of the SLA rules of EVENTS.md; each expected number is derived in a comment."""
+"""Worked examples of the SLA rules of docs/contract.md; each expected number derived below."""
 
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def test_applied_table_row_is_the_json_of_version_level_rows_partition() -> None
 
 
 # ------------------------------------------------------------- with a unit registry
-# The registry of EVENTS.md's example (tests.unit.test_dossier_v11.REGISTRY): commune
+# The registry of docs/contract.md's example (tests.unit.test_dossier_v11.REGISTRY): commune
 # 30001 under district 870 under province 87 until 30/6/2025; from 1/7 commune 29901
 # (successor of 30001) under province 82 (successor of 87 and 870).
 

@@ -1,4 +1,4 @@
-"""EVENTS.md v1.1 (issue 14): KPI snapshots by scope with view and unit name, the new count
+"""docs/contract.md (issue 14): KPI snapshots by scope with view and unit name, the new count
 and ratio keys, and the handling unit in the ledger.
 
 * ``kpi_snapshots``: ``scope`` (``own`` | ``total``) joins the primary key, now (unit,
@@ -28,7 +28,7 @@ branch_labels = None
 depends_on = None
 
 # Frozen: the keys this revision adds (kpi.counters.COUNT_KEYS / kpi.ratios.RATIO_KEYS of
-# EVENTS.md v1.1 beyond 0001's copies).
+# docs/contract.md beyond 0001's copies).
 NEW_COUNT_KEYS = ("reused", "synced", "due", "due_met")
 NEW_RATIO_KEYS = ("on_time_due", "data_reuse", "portal_sync")
 

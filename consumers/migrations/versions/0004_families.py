@@ -1,4 +1,4 @@
-"""EVENTS.md v1.1 families (issue 15): the count and ratio keys of citizen petitions (PAKN),
+"""docs/contract.md families (issue 15): the count and ratio keys of citizen petitions (PAKN),
 the procedure catalog and official documents in ``kpi_snapshots``.
 
 One column per new count key (Integer, not null) and per new ratio key (Float, null).
@@ -23,7 +23,7 @@ branch_labels = None
 depends_on = None
 
 # Frozen: the keys this revision adds (kpi.counters.COUNT_KEYS / kpi.ratios.RATIO_KEYS of
-# EVENTS.md v1.1's families beyond 0001's and 0002's copies).
+# docs/contract.md's families beyond 0001's and 0002's copies).
 NEW_COUNT_KEYS = (
     "petitions_received", "petitions_answered", "petitions_answered_on_time",
     "petitions_open", "petitions_open_overdue", "petitions_unsatisfied",
