@@ -98,6 +98,20 @@ GAP_NOUN_VI: dict[str, str] = {
     "full_online_procedures_used": "TTHC toàn trình có phát sinh hồ sơ toàn trình",
     "online_payment_procedures_used": "TTHC có phát sinh thanh toán trực tuyến",
     "e_signed_documents": "văn bản điện tử có ký số",
+    "procedures_update_on_time": "TTHC cập nhật đúng hạn",
+    "procedures_content_full": "TTHC công khai đầy đủ bộ phận tạo thành",
+    "dossier_sync_on_time": "hồ sơ đồng bộ kịp thời lên Cổng DVCQG",
+    "handled_e_result_share": "hồ sơ có kết quả điện tử",
+    "handled_digitized_share": "hồ sơ số hóa đầy đủ",
+    "e_certified_copy_communes": "xã cung cấp chứng thực bản sao điện tử",
+    "handled_reused_share": "hồ sơ tái sử dụng dữ liệu số hóa",
+    "handled_stored_personal_share": "hồ sơ đồng bộ kho dữ liệu cá nhân",
+    "handled_citizen_data_share": "hồ sơ khai thác dữ liệu dân cư",
+    "procedures_citizen_data_share": "TTHC kết nối dữ liệu dân cư",
+    "fee_procedures_online_paid": "TTHC có phí được thanh toán trực tuyến",
+    "fee_procedures_portal_paid": "TTHC có phí được thanh toán qua Cổng DVCQG",
+    "dossier_satisfaction": "hồ sơ đúng hạn, không bị phản ánh (thay cho hồ sơ không "
+                            "hài lòng)",
 }
 """What "one more in the numerator" means for each ratio, in Vietnamese (every criterion
 ratio key: :data:`kpi.catalog.CRITERION_RATIO_KEYS`)."""

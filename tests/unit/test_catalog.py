@@ -24,7 +24,7 @@ from kpi.catalog import (
     select_catalog,
     shipped_catalogs,
 )
-from kpi.ratios import RATIO_KEYS
+from kpi.ratios import CRITERION_RATIO_FORMULAS, RATIO_KEYS
 
 D = dt.date
 
@@ -91,7 +91,8 @@ def shipped() -> dict[str, Catalog]:
 
 def test_shipped_catalogs_load() -> None:
     cats = shipped()
-    assert set(cats) == {"decision-766", "par-example-district-office", "par-example-commune"}
+    assert set(cats) == {"portal-766-2026", "decision-766-2022", "par-example-district-office",
+                         "par-example-commune"}
 
 
 # DOMAIN.md "Decision 766's five groups": group totals [V], in the order of the ids
@@ -100,7 +101,7 @@ GROUP_TOTALS_V = {"transparency": 18, "progress": 20, "online_services": 22,
 
 
 def test_decision_766_matches_domain_table() -> None:
-    c = shipped()["decision-766"]
+    c = shipped()["decision-766-2022"]
     assert c.kind == "decision_766" and c.level == "any"
     assert c.valid_from == D(2022, 6, 23) and c.valid_to is None
     got = {x.id: (x.group, x.ratio, x.max_points, x.rule, x.target, x.grade)
@@ -139,7 +140,7 @@ def test_decision_766_matches_domain_table() -> None:
 
 
 def test_decision_766_groups_add_up_to_their_verified_totals() -> None:
-    c = shipped()["decision-766"]
+    c = shipped()["decision-766-2022"]
     assert c.group_totals == GROUP_TOTALS_V
     assert sum(GROUP_TOTALS_V.values()) == 100
     sums: dict[str, float] = {}
@@ -147,7 +148,8 @@ def test_decision_766_groups_add_up_to_their_verified_totals() -> None:
         assert x.group is not None, x.id
         sums[x.group] = sums.get(x.group, 0) + (x.max_points or 0)
     assert sums == GROUP_TOTALS_V
-    assert tuple(GROUP_TOTALS_V) == GROUPS
+    # the decision's own five groups: online payment is part of online services
+    assert tuple(GROUP_TOTALS_V) == tuple(g for g in GROUPS if g != "online_payment")
     assert set(GROUP_LABELS_VI) == set(GROUPS)
     # 85 of the 100 points can be scored from events; 15 are listed as "no data"
     assert sum(x.max_points or 0 for x in c.criteria if x.ratio is not None) == 85
@@ -243,7 +245,7 @@ def test_par_examples_are_grade_m_and_per_level() -> None:
 
 
 def test_criterion_ratio_keys() -> None:
-    assert CRITERION_RATIO_KEYS == (*RATIO_KEYS, "satisfaction_766")
+    assert CRITERION_RATIO_KEYS == (*RATIO_KEYS, *CRITERION_RATIO_FORMULAS, "satisfaction_766")
 
 
 def test_load_catalog_roundtrip(tmp_path: Path) -> None:
@@ -274,7 +276,7 @@ def test_bad_rule(tmp_path: Path) -> None:
     data["criteria"][1]["rule"] = "curve"
     msg = load_error(tmp_path, data)
     assert "criteria[1] (id 'A.2').rule: " in msg
-    assert "'linear', 'target' or 'steps'" in msg
+    assert "'linear', 'target', 'steps' or 'sum'" in msg
 
 
 def test_unknown_ratio_key(tmp_path: Path) -> None:
@@ -467,6 +469,10 @@ def test_select_shipped() -> None:
     assert select_catalog(cats, "district", on, kind="par_index").id == (  # type: ignore[union-attr]
         "par-example-district-office"
     )
-    assert select_catalog(cats, "commune", on, kind="decision_766").id == "decision-766"  # type: ignore[union-attr]
+    assert select_catalog(cats, "commune", on, kind="decision_766").id == "decision-766-2022"  # type: ignore[union-attr]
+    # from 2026 the portal's scoring is the default
+    assert select_catalog(cats, "commune", D(2026, 1, 1), kind="decision_766").id == (  # type: ignore[union-attr]
+        "portal-766-2026"
+    )
     # the day before Decision 766 was signed
     assert select_catalog(cats, "commune", D(2022, 6, 22), kind="decision_766") is None
