@@ -233,3 +233,48 @@ def criteria_legend(reports: list[dict[str, Any]], console: Console) -> None:
                       " · ".join(show(e) for e in mine if e["status"] != NOT_SCORED),
                       " · ".join(show(e) for e in mine if e["status"] == NOT_SCORED) or "—")
     console.print(table)
+
+
+def _group_cell(g: Mapping[str, Any] | None) -> str:
+    """``12.34/18`` (two decimals, as the portal shows points); ``chưa phát sinh`` when no
+    metric of the group was scored."""
+    if g is None or not g.get("max_points"):
+        return "chưa phát sinh"
+    return f"{g['points']:.2f}/{g['max_points']:g}"
+
+
+def _delta_cell(delta: float | None) -> str:
+    return "—" if delta is None else f"{delta:+.2f}"
+
+
+def tree_table(tree: Mapping[str, Any], console: Console) -> None:
+    """The portal's tree (:func:`kpi.tree.portal_tree`): the unit, then the units directly
+    below it, lowest total first; one column per group of the parent's report (its
+    ``groups``, whatever their number), the total and the change since the previous
+    period of the same length."""
+    parent = tree["parent"]
+    groups = parent.get("groups") or []
+    title = (f"Cây đơn vị — {parent.get('unit_name') or parent['unit']} ({parent['unit']}), "
+             f"kỳ {tree.get('period')}; bộ chỉ số {tree.get('catalog') or '—'}; "
+             "tổng hợp (total), đơn vị trực thuộc xếp từ điểm thấp nhất")
+    table = Table(title=title, title_justify="left")
+    table.add_column("Mã", no_wrap=True)
+    table.add_column("Đơn vị", min_width=18, max_width=30)
+    for g in groups:
+        table.add_column(f"{g['name']}\n({g['id']})", justify="right", max_width=16)
+    table.add_column("Tổng điểm", justify="right", no_wrap=True)
+    table.add_column("Tăng/giảm", justify="right", no_wrap=True)
+
+    def row(r: Mapping[str, Any], style: str | None = None) -> None:
+        mine = {g["id"]: g for g in r.get("groups") or []}
+        total = ("—" if r.get("total_points") is None
+                 else f"{r['total_points']:.2f}/{r['total_max_points']:g}")
+        table.add_row(r["unit"], r.get("unit_name") or "",
+                      *(_group_cell(mine.get(g["id"])) for g in groups), total,
+                      _delta_cell(r.get("delta")), style=style)
+
+    row(parent, "bold")
+    table.add_section()
+    for child in tree["children"]:
+        row(child)
+    console.print(table)
