@@ -480,8 +480,8 @@ def load_catalogs(paths: Iterable[str | Path]) -> list[Catalog]:
 
 
 SHIPPED_FILES: tuple[str, ...] = (
-    "portal-766-2026.yaml",
     "decision-766-2022.yaml",
+    "portal-766-2026.yaml",
     "par-district-office-example.yaml",
     "par-commune-example.yaml",
 )

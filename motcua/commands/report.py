@@ -139,6 +139,18 @@ def criteria_totals(criteria: list[dict[str, Any]]) -> dict[str, dict[str, float
     return {label: totals(entries) for label, entries in groups.items()}
 
 
+def load_par_catalog(path: Path | None) -> Any:
+    """An explicit PAR catalog file (``motcua evidence --catalog``); None when not given."""
+    if path is None:
+        return None
+    decision, par = load_catalog_option(str(path))
+    if par is None:
+        raise typer.BadParameter(
+            f"{path}: kind is {decision.kind!r}; --catalog takes a PAR catalog (kind "
+            "par_index)", param_hint="--catalog")
+    return par
+
+
 def load_catalog_option(text: str | None) -> tuple[Any, Any]:
     """``--catalog``: a catalog YAML file, or the id of a shipped catalog (a former id such
     as ``decision-766`` accepted). Returns (Decision 766 catalog, PAR catalog): a
