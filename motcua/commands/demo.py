@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -74,7 +75,13 @@ def show(result: DemoResult, period: str, console: Console) -> None:
     """The scorecards of ``period`` and the verdict of the live check (its last line)."""
     from kpi.attribution import AS_WAS, OWN, RESTATED, TOTAL
     from kpi.registry import UnitRegistry
-    from motcua.scorecard import criteria_legend, scorecard, scorecard_title
+    from motcua.scorecard import (
+        criteria_legend,
+        province_trees,
+        scorecard,
+        scorecard_title,
+        tree_table,
+    )
 
     registry = UnitRegistry.load(result.registry_file) if result.registry_file else None
     live = "live"
@@ -89,6 +96,8 @@ def show(result: DemoResult, period: str, console: Console) -> None:
             scorecard(reports, console, scorecard_title(period, RESTATED, scope, restated),
                       registry)
     criteria_legend(result.reports, console)
+    for tree in province_trees([*result.reports, *result.totals], registry, time.time()):
+        tree_table(tree, console)
     if result.restated:
         _top_totals(result, console)
     if result.mismatches:
