@@ -40,7 +40,7 @@ def tree_from_events(
     decision_catalog: Any = None,
 ) -> dict[str, Any]:
     """The tree of ``unit`` for ``period`` from an event file (batch)."""
-    from motcua.commands.report import report_from_events
+    from motcua.reports import report_from_events
 
     children = children_in_force(registry, unit, tree_day(registry, period, as_of, view))
     reports = report_from_events(events, [unit, *children], period, as_of, err, par_catalog,
@@ -56,7 +56,7 @@ def tree_from_store(
 ) -> dict[str, Any]:
     """The tree of ``unit`` for ``period`` from the stored KPI snapshots. A unit of the tree
     without a snapshot of the period is scored on zero counts (its delta null)."""
-    from motcua.commands.report import report_from_store, score_reports
+    from motcua.reports import report_from_store, score_reports
 
     at = time.time() if now is None else now
     day = tree_day(registry, period, at, view)
