@@ -45,7 +45,7 @@ from kpi.attribution import (
     restate,
 )
 from kpi.calendar import local_date
-from kpi.catalog import GROUP_LABELS_VI, GROUPS, NOT_SCORED
+from kpi.catalog import GROUP_LABELS_VI, GROUPS, NOT_SCORED, Catalog
 from kpi.counters import Counters
 from kpi.periods import parse_period
 from kpi.registry import LEVELS, UnitRegistry
@@ -71,8 +71,12 @@ def present(
     registry: UnitRegistry | None,
     as_of: float,
     names: Mapping[str, str] | None = None,
+    decision_catalog: Catalog | None = None,
 ) -> list[dict[str, Any]]:
-    """Copies of ``reports`` with ``unit_name``, ``level`` and ``criteria``, sorted."""
+    """Copies of ``reports`` with ``unit_name``, ``level``, ``criteria`` and their scores
+    (:func:`kpi.report.add_scores`), sorted. ``decision_catalog`` scores Decision 766 with
+    that catalog instead of the one valid on the period's first day (e.g.
+    ``portal-766-2026`` for a 2025 period)."""
     out = []
     for r in reports:
         r = dict(r)
@@ -86,7 +90,8 @@ def present(
         if not r.get("level") and registry is not None:
             r["level"] = registry.level_on(unit, day)
         r["criteria"] = report_criteria(r["counts"], r.get("level"),
-                                        local_date(parse_period(r["period"]).start))
+                                        local_date(parse_period(r["period"]).start),
+                                        decision_catalog=decision_catalog)
         add_scores(r)
         out.append(r)
     return sorted(out, key=lambda r: _order(r, registry))

@@ -85,3 +85,16 @@ def test_province_tree_lowest_first() -> None:
     rows = [i for code in ("P", "C1", "S1") for i, line in enumerate(lines)
             if line.startswith(f"│ {code} ")]
     assert rows == sorted(rows) and len(rows) == 3
+
+
+def test_present_with_an_explicit_catalog() -> None:
+    """A 2025 period scores decision-766-2022 by date; the portal's catalog when asked."""
+    from kpi.catalog import find_catalog, shipped_catalogs
+
+    report = build_report("S1", "2025-08", Counters.from_mapping(
+        {"resolved": 10, "resolved_on_time": 10}), AS_OF, level="province")
+    assert len(present([report], REGISTRY, AS_OF)[0]["groups"]) == 5
+    portal = find_catalog(shipped_catalogs(), "portal-766-2026")
+    shown = present([report], REGISTRY, AS_OF, decision_catalog=portal)
+    assert shown[0]["catalog"] == "portal-766-2026@2026.1"
+    assert len(shown[0]["groups"]) == 6
