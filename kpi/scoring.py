@@ -13,7 +13,7 @@ threshold reaches it. Only the output is converted to float:
 A criterion whose ratio has denominator 0 follows its ``no_dossiers`` setting: ``full`` →
 max_points, ``zero`` → 0, ``not_applicable`` → points None and ``applicable`` False (left
 out of :func:`totals`; "chưa phát sinh"). ``satisfaction_766`` and the ``sum`` rule are
-described in :mod:`kpi.catalog`; a ``sum`` entry lists its parts in ``terms`` (ratio,
+described in :mod:`kpi.catalog`; a ``sum`` entry lists its parts in ``parts`` (ratio,
 weight, cap, numerator, denominator, value, points).
 
 Every entry carries ``code`` (the portal's code, else the id) besides ``id``.
@@ -225,7 +225,7 @@ def score_criterion(
         **_labels(criterion),
     }
     if criterion.rule == "sum":
-        entry["terms"] = _sum_terms(criterion, counts)
+        entry["parts"] = _sum_parts(criterion, counts)
     if m.combined:
         a, b, c, r = m.terms
         entry["terms"] = {"late_overdue_or_petitioned": [a, b], "dissatisfied": [c, r]}
@@ -234,7 +234,7 @@ def score_criterion(
     return entry
 
 
-def _sum_terms(criterion: Criterion, counts: Mapping[str, int]) -> list[dict[str, Any]]:
+def _sum_parts(criterion: Criterion, counts: Mapping[str, int]) -> list[dict[str, Any]]:
     """Each part of a ``sum`` rule: its ratio, weight, cap, counts, value and points."""
     assert criterion.terms is not None
     out = []

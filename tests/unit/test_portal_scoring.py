@@ -135,7 +135,7 @@ def test_online_payment_b_capped_and_sum_capped() -> None:
 def test_online_payment_all_null_scores_zero() -> None:
     e = _metric("ONLINE_PAYMENT", {})
     assert e["points"] == 0 and e["applicable"] is True
-    assert [t["value"] for t in e["terms"]] == [None, None, None]
+    assert [t["value"] for t in e["parts"]] == [None, None, None]
 
 
 # --------------------------------------------------------------------- digitization

@@ -178,3 +178,15 @@ def test_tree_needs_unit_and_period(files: tuple[Path, Path]) -> None:
     result = CliRunner().invoke(app, ["report", "--events", str(events), "--tree"])
     assert result.exit_code == 2
     assert "--tree needs --unit and --period" in result.output
+
+
+def test_evidence_bundle_of_a_2026_period(files: tuple[Path, Path], tmp_path: Path) -> None:
+    """The evidence bundle reads the portal catalog's scoring-only ratios too: one sheet per
+    metric, keyed by its code."""
+    events, units = files
+    result = CliRunner().invoke(app, ["evidence", "--events", str(events), "--units",
+                                      str(units), "--unit", "S1", "--period", "2026-08",
+                                      "--as-of", AS_OF, "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    written = {p.name for p in (tmp_path / "ev" / "S1_2026-08").iterdir()}
+    assert {f"criterion_{code}.csv" for code in CODES} <= written
