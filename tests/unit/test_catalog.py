@@ -18,6 +18,7 @@ from kpi.catalog import (
     SATISFACTION_766,
     Catalog,
     CatalogError,
+    find_catalog,
     load_catalog,
     load_catalogs,
     parse_catalog,
@@ -476,3 +477,47 @@ def test_select_shipped() -> None:
     )
     # the day before Decision 766 was signed
     assert select_catalog(cats, "commune", D(2022, 6, 22), kind="decision_766") is None
+
+
+# ------------------------------------------------------------------------ sum rule
+
+
+def _sum_criterion(**over: Any) -> dict[str, Any]:
+    crit: dict[str, Any] = {
+        "id": "PAY", "code": "ONLINE_PAYMENT", "name": "Thanh toán trực tuyến",
+        "ratio": "online_payment", "max_points": 10, "rule": "sum",
+        "terms": [{"ratio": "online_payment", "weight": 6},
+                  {"ratio": "fee_procedures_online_paid", "weight": 2.5, "cap": 2}],
+        "no_dossiers": "zero", "grade": "P",
+    }
+    crit.update(over)
+    return crit
+
+
+def test_sum_rule_loads(tmp_path: Path) -> None:
+    cat = load_catalog(write(tmp_path, base(criteria=[_sum_criterion()])))
+    c = cat.criteria[0]
+    assert c.portal_code == "ONLINE_PAYMENT"
+    assert [(t.ratio, t.weight, t.cap) for t in c.terms or ()] == [
+        ("online_payment", 6, None), ("fee_procedures_online_paid", 2.5, 2)]
+    assert c.describe_rule() == ("sum: min(max_points, 6·online_payment + min(2, "
+                                 "2.5·fee_procedures_online_paid)); a null ratio counts 0")
+
+
+def test_sum_rule_errors(tmp_path: Path) -> None:
+    msg = load_error(tmp_path, base(criteria=[_sum_criterion(terms=None)]))
+    assert "terms: required when rule is 'sum'" in msg
+    msg = load_error(tmp_path, base(criteria=[_sum_criterion(ratio="full_online")]))
+    assert "the criterion's ratio 'full_online' must be one of its terms" in msg
+    msg = load_error(tmp_path, base(criteria=[_sum_criterion(rule="linear")]))
+    assert "terms: only allowed when rule is 'sum'" in msg
+    bad = _sum_criterion(terms=[{"ratio": "nope", "weight": 1}])
+    assert "unknown ratio key 'nope'" in load_error(tmp_path, base(criteria=[bad]))
+
+
+def test_find_catalog_by_id_alias_and_label() -> None:
+    cats = shipped_catalogs()
+    assert find_catalog(cats, "decision-766").id == "decision-766-2022"
+    assert find_catalog(cats, "portal-766-2026@2026.1").version == "2026.1"
+    with pytest.raises(CatalogError, match="no catalog 'x'; known: .*decision-766"):
+        find_catalog(cats, "x")
