@@ -124,7 +124,7 @@ def group_note_vi(g: dict[str, Any]) -> str:
     if g["not_scored"]:
         parts.append("chưa chấm điểm (không có dữ liệu): " + ", ".join(g["not_scored"]))
     if g["not_applicable"]:
-        parts.append("không áp dụng: " + ", ".join(g["not_applicable"]))
+        parts.append("chưa phát sinh: " + ", ".join(g["not_applicable"]))
     return "; ".join(parts)
 
 
