@@ -49,8 +49,9 @@ Rules (value = the ratio, in [0, 1]):
 * ``linear``: points = min(max_points, value × max_points).
 * ``target``: points = max_points when value ≥ target, else value × max_points / target
   (= min(max_points, max_points × value / target): "full at target").
-* ``sum``: points = min(max_points, Σ min(cap, weight × value_i)) over ``terms`` (no cap:
-  weight); a term whose ratio is null counts 0. The criterion's ``ratio`` is the one its
+* ``sum``: points = Σ min(cap, weight × value_i) over ``terms`` (no cap: weight × value_i);
+  a term whose ratio is null counts 0. The sum is *not* capped at max_points: the portal's
+  formula is tabled without a cap (its terms can reach 10.5 of 10). The criterion's ``ratio`` is the one its
   report entry shows as ``value``; the value is null (→ ``no_dossiers``) only when every
   term's ratio is null. (The portal's online payment: 6·A + min(2, 2.5·B) + 2.5·C.)
 * ``steps``: the points of the first step whose threshold ≤ value; 0 below the last step.
@@ -335,7 +336,7 @@ class Criterion(BaseModel):
             parts = " + ".join(
                 f"{t.weight:g}·{t.ratio}" if t.cap is None
                 else f"min({t.cap:g}, {t.weight:g}·{t.ratio})" for t in self.terms)
-            return f"sum: min(max_points, {parts}); a null ratio counts 0"
+            return f"sum: {parts}; a null ratio counts 0"
         assert self.steps is not None
         parts = "; ".join(f"≥{t:g} → {p:g}" for t, p in self.steps)
         return f"steps: {parts}; else 0"

@@ -163,7 +163,7 @@ def points_for(
             if v is not None:
                 part = exact(term.weight) * v
                 total += part if term.cap is None else min(exact(term.cap), part)
-        return min(max_points, total)
+        return total  # as tabled: not capped at max_points
     if criterion.rule == "target":
         assert criterion.target is not None
         t = exact(criterion.target)

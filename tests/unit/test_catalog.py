@@ -500,8 +500,8 @@ def test_sum_rule_loads(tmp_path: Path) -> None:
     assert c.portal_code == "ONLINE_PAYMENT"
     assert [(t.ratio, t.weight, t.cap) for t in c.terms or ()] == [
         ("online_payment", 6, None), ("fee_procedures_online_paid", 2.5, 2)]
-    assert c.describe_rule() == ("sum: min(max_points, 6·online_payment + min(2, "
-                                 "2.5·fee_procedures_online_paid)); a null ratio counts 0")
+    assert c.describe_rule() == ("sum: 6·online_payment + min(2, "
+                                 "2.5·fee_procedures_online_paid); a null ratio counts 0")
 
 
 def test_sum_rule_errors(tmp_path: Path) -> None:

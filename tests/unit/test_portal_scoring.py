@@ -123,13 +123,13 @@ def test_online_payment_b_and_c_null() -> None:
     assert _points("ONLINE_PAYMENT", {"fee_dossiers": 2, "paid_online": 1}) == 3
 
 
-def test_online_payment_b_capped_and_sum_capped() -> None:
+def test_online_payment_b_capped_sum_as_tabled() -> None:
     # B = 1 → min(2, 2.5) = 2; A = 0 of 5 → 0; C = 0 → 0: 2
     counts = {"fee_dossiers": 5, "fee_procedures": 3, "fee_procedures_paid_online": 3}
     assert _points("ONLINE_PAYMENT", counts) == 2
-    # everything at 100%: 6 + 2 + 2.5 = 10.5, capped at the metric's 10
+    # everything at 100%: 6 + 2 + 2.5 = 10.5, as tabled (no cap at the metric's 10)
     counts |= {"paid_online": 5, "fee_procedures_paid_portal": 3}
-    assert _points("ONLINE_PAYMENT", counts) == 10
+    assert _points("ONLINE_PAYMENT", counts) == 10.5
 
 
 def test_online_payment_all_null_scores_zero() -> None:
