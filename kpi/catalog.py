@@ -51,9 +51,10 @@ Rules (value = the ratio, in [0, 1]):
   (= min(max_points, max_points × value / target): "full at target").
 * ``sum``: points = Σ min(cap, weight × value_i) over ``terms`` (no cap: weight × value_i);
   a term whose ratio is null counts 0. The sum is *not* capped at max_points: the portal's
-  formula is tabled without a cap (its terms can reach 10.5 of 10). The criterion's ``ratio`` is the one its
-  report entry shows as ``value``; the value is null (→ ``no_dossiers``) only when every
-  term's ratio is null. (The portal's online payment: 6·A + min(2, 2.5·B) + 2.5·C.)
+  formula is tabled without a cap (its terms can reach 10.5 of 10). The criterion's
+  ``ratio`` is the one its report entry shows as ``value``; the value is null (→
+  ``no_dossiers``) only when every term's ratio is null. (The portal's online payment:
+  6·A + min(2, 2.5·B) + 2.5·C.)
 * ``steps``: the points of the first step whose threshold ≤ value; 0 below the last step.
   Thresholds strictly descending in [0, 1]; points non-increasing, each ≤ max_points.
 
