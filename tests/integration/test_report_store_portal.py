@@ -49,6 +49,6 @@ def test_store_scores_delta_and_tree_equal_batch(backend: str, tmp_path: Path) -
                            "2026-08", "--tree")
     expected = _run(*batch, "--unit", "C1", "--period", "2026-08")
     assert stored == expected
-    assert stored["delta"] == pytest.approx(-10, abs=1e-9)  # against the stored July
+    assert stored["delta"] == pytest.approx(-2, abs=1e-9)  # against the stored July
     assert stored_tree == _run(*batch, "--unit", "82", "--period", "2026-08", "--tree")
     assert [c["unit"] for c in stored_tree["children"]] == ["C2", "C1", "S1"]

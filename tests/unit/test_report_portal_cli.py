@@ -5,8 +5,11 @@ Hand-worked (as of 1/9/2026), on the metrics the dossier, payment and petition e
 below decide (the rest read counts these events leave at 0 or that are worked out in
 tests/unit/test_portal_scoring.py):
 
-* C1 (commune), August: H1 resolved early, H2 resolved late → DOSSIER_ON_TIME 20 × 1/2 = 10;
-  no petitions → 6 and 6; July: H5 on time → 20; June: H6 on time.
+* C1 (commune), August: H1 resolved early, H2 resolved late and eight more resolved on time
+  → DOSSIER_ON_TIME 20 × 9/10 = 18; no petitions → 6 and 6; July: H5 on time → 20; June: H6
+  on time → 20. Every period of C1 is at least 90% on time, so dossier satisfaction (full
+  at 90%) cannot tell them apart and the deltas come from progress alone: August − July =
+  18 − 20 = −2; Q3 (10 of 11 on time: 20 × 10/11 = 18.1818) − Q2 (20) = −1.8182.
 * C2 (commune), August: H3 and H4 resolved late → 0; petition Q1 answered after its due →
   PETITION_PROCESSING_ON_TIME 0, PETITION_HANDLING_SATISFACTION 0.
 * S1 (department, level province), August: H7 full online (eligible), fee paid online,
@@ -14,8 +17,8 @@ tests/unit/test_portal_scoring.py):
   fee procedure in the catalog: B and C count 0); no petitions → 6 and 6.
 * No procedure published: PUBLISH_ON_TIME not scored; CITIZEN_DATA_CONNECTED_FORMALITY 0.
 
-Tree of 82 in August: C2 lowest (≈ 0–2 points), then C1 (≈ 24), then S1 (≈ 52); the ceased
-C0 is not in it.
+Tree of 82 in August: C2 lowest (≈ 0–2 points), then C1 (≈ 32–36), then S1 (≈ 52–58); the
+ceased C0 is not in it.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ def _events() -> list[dict[str, Any]]:
         e("dossier.resolved", t("08-05T10:00"), "H1"),
         received_dict(t("08-03T08:00"), "H2", "C1", "commune", due=t("08-05T17:00")),
         e("dossier.resolved", t("08-12T10:00"), "H2"),
+        *[x for i in range(8) for x in (
+            received_dict(t("08-10T08:00"), f"H1{i}", "C1", "commune", due=t("08-20T17:00")),
+            e("dossier.resolved", t("08-20T10:00"), f"H1{i}"))],
         received_dict(t("07-01T08:00"), "H5", "C1", "commune", due=t("07-10T17:00")),
         e("dossier.resolved", t("07-03T10:00"), "H5"),
         received_dict(t("06-10T08:00"), "H6", "C1", "commune", due=t("06-20T17:00")),
@@ -125,12 +131,12 @@ def test_report_json_codes_points_groups_total(files: tuple[Path, Path]) -> None
 def test_commune_points_and_delta_against_july(files: tuple[Path, Path]) -> None:
     august = _json(files, "--unit", "C1", "--period", "2026-08")
     july = _json(files, "--unit", "C1", "--period", "2026-07")
-    assert _points(august)["DOSSIER_ON_TIME"] == 10
+    assert _points(august)["DOSSIER_ON_TIME"] == 18
     assert _points(july)["DOSSIER_ON_TIME"] == 20
-    # August loses 10 points of progress; everything else these events decide is equal
+    # August loses 2 points of progress; everything else these events decide is equal
     assert august["delta"] == pytest.approx(august["total_points"] - july["total_points"],
                                             abs=1e-9)
-    assert august["delta"] == pytest.approx(-10, abs=1e-9)
+    assert august["delta"] == pytest.approx(-2, abs=1e-9)
     c2 = _json(files, "--unit", "C2", "--period", "2026-08")
     assert _points(c2)["PETITION_PROCESSING_ON_TIME"] == 0
     assert _points(c2)["PETITION_HANDLING_SATISFACTION"] == 0
@@ -140,10 +146,10 @@ def test_commune_points_and_delta_against_july(files: tuple[Path, Path]) -> None
 def test_delta_against_previous_quarter(files: tuple[Path, Path]) -> None:
     q3 = _json(files, "--unit", "C1", "--period", "2026-Q3")
     q2 = _json(files, "--unit", "C1", "--period", "2026-Q2")
-    # Q3: H5 on time, H1 early, H2 late → 20 × 2/3; Q2: H6 on time → 20
-    assert _points(q3)["DOSSIER_ON_TIME"] == pytest.approx(13.3333, abs=1e-9)
+    # Q3: 10 of 11 on time → 20 × 10/11 = 18.1818; Q2: H6 on time → 20
+    assert _points(q3)["DOSSIER_ON_TIME"] == pytest.approx(18.1818, abs=1e-9)
     assert q3["delta"] == pytest.approx(q3["total_points"] - q2["total_points"], abs=1e-9)
-    assert q3["delta"] == pytest.approx(-6.6667, abs=1e-9)
+    assert q3["delta"] == pytest.approx(-1.8182, abs=1e-9)
 
 
 def test_tree_children_lowest_first(files: tuple[Path, Path]) -> None:
@@ -156,7 +162,7 @@ def test_tree_children_lowest_first(files: tuple[Path, Path]) -> None:
     for row in [tree["parent"], *tree["children"]]:
         assert [g["id"] for g in row["groups"]] == GROUP_IDS
     assert tree["children"][1]["unit_name"] == "Xã Một"
-    assert tree["children"][1]["delta"] == pytest.approx(-10, abs=1e-9)
+    assert tree["children"][1]["delta"] == pytest.approx(-2, abs=1e-9)
 
 
 def test_tree_table(files: tuple[Path, Path]) -> None:
@@ -170,7 +176,7 @@ def test_tree_table(files: tuple[Path, Path]) -> None:
              for code in ("82", "C2", "C1", "S1")]
     assert order == sorted(order)
     assert "(online_payment)" in result.stdout and "Thanh toán trực" in result.stdout
-    assert "-10.00" in next(line for line in lines if line.startswith("│ C1 "))
+    assert "-2.00" in next(line for line in lines if line.startswith("│ C1 "))
 
 
 def test_tree_needs_unit_and_period(files: tuple[Path, Path]) -> None:
