@@ -5,7 +5,7 @@ which rule. Everything graded [S] or [M] in docs/domain.md lives in these files,
 
 File shape (one catalog per file)::
 
-    id: decision-766               # catalog family id
+    id: decision-766-2022          # catalog family id (aliases: CATALOG_ALIASES)
     version: "2022-06-23"          # a string: quote numbers like "2025.1"
     kind: decision_766             # decision_766 | par_index
     issuer: "Thủ tướng Chính phủ"
@@ -17,16 +17,19 @@ File shape (one catalog per file)::
       progress: 20
     criteria:
       - id: "766.2.1"
+        code: DOSSIER_ON_TIME      # optional: the portal's code (default: the id)
         name: "Tiến độ, kết quả giải quyết hồ sơ"
         group: progress            # transparency | progress | online_services |
-                                   # digitization | satisfaction (required in decision_766)
-        ratio: on_time_766         # a kpi.ratios.RATIO_KEYS key, or satisfaction_766
+                                   # online_payment | digitization | satisfaction
+                                   # (required in decision_766)
+        ratio: on_time_766         # a CRITERION_RATIO_KEYS key
         max_points: 20
-        rule: linear               # linear | target | steps
+        rule: linear               # linear | target | steps | sum
+        terms:                     # rule sum only: [{ratio, weight, cap?}, ...]
         target: 0.5                # rule target only: full points at ratio >= target
         steps: [[1.0, 1.0], [0.95, 0.5]]   # rule steps only: [threshold, points], descending
         no_dossiers: not_applicable        # full | zero | not_applicable (denominator 0)
-        grade: S                   # V | S | M, as in docs/domain.md
+        grade: S                   # V | S | P | W | M (GRADE_LABELS_VI)
         note: "optional free text"
       - id: "766.2.2"              # an indicator no event can feed: listed, never scored
         name: "Thời gian giải quyết trung bình"
@@ -43,8 +46,15 @@ the totals, never dropped). With ``group_totals`` the ``max_points`` of a group'
 
 Rules (value = the ratio, in [0, 1]):
 
-* ``linear``: points = value × max_points.
-* ``target``: points = max_points when value ≥ target, else value × max_points / target.
+* ``linear``: points = min(max_points, value × max_points).
+* ``target``: points = max_points when value ≥ target, else value × max_points / target
+  (= min(max_points, max_points × value / target): "full at target").
+* ``sum``: points = Σ min(cap, weight × value_i) over ``terms`` (no cap: weight × value_i);
+  a term whose ratio is null counts 0. The sum is *not* capped at max_points: the portal's
+  formula is tabled without a cap (its terms can reach 10.5 of 10). The criterion's
+  ``ratio`` is the one its report entry shows as ``value``; the value is null (→
+  ``no_dossiers``) only when every term's ratio is null. (The portal's online payment:
+  6·A + min(2, 2.5·B) + 2.5·C.)
 * ``steps``: the points of the first step whose threshold ≤ value; 0 below the last step.
   Thresholds strictly descending in [0, 1]; points non-increasing, each ≤ max_points.
 
@@ -81,7 +91,7 @@ from pydantic import (
     model_validator,
 )
 
-from kpi.ratios import RATIO_KEYS
+from kpi.ratios import CRITERION_RATIO_FORMULAS, RATIO_KEYS
 from schemas.errors import CatalogError
 
 SATISFACTION_766 = "satisfaction_766"
@@ -92,39 +102,54 @@ SATISFACTION_766_FORMULA = (
     " / (resolved + in_progress) − dissatisfied / rated"
 )
 
-CRITERION_RATIO_KEYS: tuple[str, ...] = (*RATIO_KEYS, SATISFACTION_766)
-"""Every ratio key a criterion may read."""
-
-GroupKey = Literal["transparency", "progress", "online_services", "digitization", "satisfaction"]
-GROUPS: tuple[str, ...] = (
-    "transparency", "progress", "online_services", "digitization", "satisfaction",
+CRITERION_RATIO_KEYS: tuple[str, ...] = (
+    *RATIO_KEYS, *CRITERION_RATIO_FORMULAS, SATISFACTION_766,
 )
-"""The five groups of Decision 766's index [V: docs/domain.md "Decision 766/QĐ-TTg"], in
-the order of its indicator numbers (766.1.x … 766.5.x)."""
+"""Every ratio key a criterion may read: the report's ratios, the scoring-only ratios of
+:data:`kpi.ratios.CRITERION_RATIO_FORMULAS`, and satisfaction_766."""
+
+GroupKey = Literal["transparency", "progress", "online_services", "online_payment",
+                   "digitization", "satisfaction"]
+GROUPS: tuple[str, ...] = (
+    "transparency", "progress", "online_services", "online_payment", "digitization",
+    "satisfaction",
+)
+"""The groups of Decision 766's index in the portal's order (docs/scoring.md). Since 2026 the
+portal scores six (online services 12 + online payment 10); the decision's own text has five
+(online services 22, payment included): catalog ``decision-766-2022`` uses no
+``online_payment``."""
 
 GROUP_LABELS_VI: dict[str, str] = {
     "transparency": "Công khai, minh bạch",
     "progress": "Tiến độ, kết quả giải quyết",
     "online_services": "Cung cấp dịch vụ trực tuyến",
-    "digitization": "Số hóa hồ sơ, kết quả giải quyết",
+    "online_payment": "Thanh toán trực tuyến",
+    "digitization": "Số hóa hồ sơ",
     "satisfaction": "Mức độ hài lòng",
 }
-"""Vietnamese labels of :data:`GROUPS` (the group names are [V]; these renderings are ours)."""
+"""Vietnamese labels of :data:`GROUPS`, as the portal names them."""
 
 GRADE_LABELS_VI: dict[str, str] = {
     "V": "đã kiểm chứng (văn bản chính thức)",
+    "P": "khớp điểm Cổng DVCQG công bố",
     "S": "theo bản sao của bên thứ ba",
+    "W": "theo bảng công thức của Cổng DVCQG (chưa đối chiếu điểm)",
     "M": "chưa kiểm chứng (cấu hình)",
 }
-"""What a criterion's grade (docs/domain.md: [V], [S], [M]) means, in Vietnamese."""
+"""What a criterion's grade means, in Vietnamese: [V] an official text; [P] fitted to the
+portal's published scores; [S] a third-party copy of the spec; [W] the portal's formula
+workbook's text only; [M] ours, configuration (docs/scoring.md)."""
+
+CATALOG_ALIASES: dict[str, str] = {"decision-766": "decision-766-2022"}
+"""Former catalog ids still accepted (:func:`find_catalog`)."""
 
 NOT_SCORED = "not scored: no data"
 """The ``status`` of a criterion with no ratio: listed in every report, never scored."""
 
 ScopeLevel = Literal["province", "district_office", "commune", "any"]
-RuleType = Literal["linear", "target", "steps"]
+RuleType = Literal["linear", "target", "steps", "sum"]
 NoDossiers = Literal["full", "zero", "not_applicable"]
-Grade = Literal["V", "S", "M"]
+Grade = Literal["V", "P", "S", "W", "M"]
 CatalogKind = Literal["decision_766", "par_index"]
 
 UNIT_LEVEL_TO_SCOPE: dict[str, str] = {
@@ -136,6 +161,28 @@ UNIT_LEVEL_TO_SCOPE: dict[str, str] = {
 """Unit levels of docs/contract.md (province | district | commune) → catalog scope levels."""
 
 
+class Term(BaseModel):
+    """One part of a ``sum`` rule: min(cap, weight × ratio), 0 when the ratio is null."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ratio: str
+    weight: float = Field(gt=0)
+    cap: float | None = Field(default=None, gt=0)
+
+    @field_validator("ratio")
+    @classmethod
+    def _known_ratio(cls, v: str) -> str:
+        if v not in CRITERION_RATIO_KEYS or v == SATISFACTION_766:
+            raise ValueError(f"unknown ratio key {v!r}")
+        return v
+
+    @property
+    def most(self) -> float:
+        """The most this term can give (ratio 1)."""
+        return self.weight if self.cap is None else min(self.cap, self.weight)
+
+
 class Criterion(BaseModel):
     """One criterion (tiêu chí / tiêu chí thành phần): scored from ``ratio``, or — with
     ``ratio`` null and a ``reason`` — listed as *not scored: no data*."""
@@ -143,6 +190,8 @@ class Criterion(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
+    code: str | None = None
+    """The portal's code of the metric; reports show the id when it has none."""
     name: str = Field(min_length=1)
     group: GroupKey | None = None
     ratio: str | None
@@ -151,6 +200,7 @@ class Criterion(BaseModel):
     rule: RuleType | None = Field(default=None, validate_default=True)
     target: float | None = Field(default=None, validate_default=True)
     steps: tuple[tuple[float, float], ...] | None = Field(default=None, validate_default=True)
+    terms: tuple[Term, ...] | None = Field(default=None, validate_default=True)
     no_dossiers: NoDossiers | None = Field(default=None, validate_default=True)
     grade: Grade
     note: str | None = None
@@ -251,15 +301,43 @@ class Criterion(BaseModel):
                     )
         return v
 
+    @field_validator("terms")
+    @classmethod
+    def _check_terms(
+        cls, v: tuple[Term, ...] | None, info: ValidationInfo
+    ) -> tuple[Term, ...] | None:
+        rule = info.data.get("rule")
+        if rule != "sum":
+            if v is not None:
+                raise ValueError(f"only allowed when rule is 'sum' (rule is {rule!r})")
+            return v
+        if not v:
+            raise ValueError("required when rule is 'sum': a list of {ratio, weight, cap?}")
+        ratio = info.data.get("ratio")
+        if ratio is not None and ratio not in [t.ratio for t in v]:
+            raise ValueError(f"the criterion's ratio {ratio!r} must be one of its terms")
+        return v
+
+    @property
+    def portal_code(self) -> str:
+        """The portal's code, else the id."""
+        return self.code or self.id
+
     def describe_rule(self) -> str:
         """Human-readable rule, e.g. ``steps ≥1.0 → 1.0; ≥0.95 → 0.5; else 0``."""
         if not self.scored:
             return NOT_SCORED
         if self.rule == "linear":
-            return "linear: ratio × max_points"
+            return "linear: min(max_points, ratio × max_points)"
         if self.rule == "target":
             t = self.target
             return f"target: full at ratio ≥ {t:g}, else ratio × max_points / {t:g}"
+        if self.rule == "sum":
+            assert self.terms is not None
+            parts = " + ".join(
+                f"{t.weight:g}·{t.ratio}" if t.cap is None
+                else f"min({t.cap:g}, {t.weight:g}·{t.ratio})" for t in self.terms)
+            return f"sum: {parts}; a null ratio counts 0"
         assert self.steps is not None
         parts = "; ".join(f"≥{t:g} → {p:g}" for t, p in self.steps)
         return f"steps: {parts}; else 0"
@@ -404,7 +482,8 @@ def load_catalogs(paths: Iterable[str | Path]) -> list[Catalog]:
 
 
 SHIPPED_FILES: tuple[str, ...] = (
-    "decision-766.yaml",
+    "decision-766-2022.yaml",
+    "portal-766-2026.yaml",
     "par-district-office-example.yaml",
     "par-commune-example.yaml",
 )
@@ -425,6 +504,26 @@ def shipped_catalogs() -> list[Catalog]:
 
 
 # -------------------------------------------------------------------------- selection
+
+
+def canonical_id(catalog_id: str) -> str:
+    """``catalog_id`` with a former id replaced by today's (:data:`CATALOG_ALIASES`)."""
+    return CATALOG_ALIASES.get(catalog_id, catalog_id)
+
+
+def find_catalog(catalogs: Iterable[Catalog], wanted: str) -> Catalog:
+    """The catalog named ``wanted``: an id (or a former id, :data:`CATALOG_ALIASES`), or a
+    label ``id@version``. An id with several versions gives the latest ``valid_from``.
+    Raises :class:`CatalogError` naming the ids known."""
+    pool = list(catalogs)
+    cid, _, version = wanted.partition("@")
+    cid = canonical_id(cid)
+    found = [c for c in pool if c.id == cid and (not version or c.version == version)]
+    if not found:
+        known = sorted({c.id for c in pool} | set(CATALOG_ALIASES))
+        raise CatalogError(f"no catalog {wanted!r}; known: {', '.join(known)}")
+    return max(found, key=lambda c: c.valid_from)
+
 
 
 def select_catalog(

@@ -114,6 +114,22 @@ def periods_between(first_ts: float, last_ts: float) -> tuple[Period, ...]:
     return _periods_of_months(_month_index(local_day(first_ts)), _month_index(local_day(last_ts)))
 
 
+def previous_period(key: str) -> str:
+    """The period of the same length just before ``key``: ``2026-01`` → ``2025-12``,
+    ``2026-Q1`` → ``2025-Q4``, ``2026`` → ``2025``."""
+    m = _PERIOD_RE.match(key)
+    if not m:
+        raise BadPeriod(f"period {key!r}: expected YYYY, YYYY-MM or YYYY-Qn")
+    year = int(m.group(1))
+    if m.group(2):
+        month = int(m.group(2))
+        return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+    if m.group(3):
+        q = int(m.group(3))
+        return f"{year - 1}-Q4" if q == 1 else f"{year}-Q{q - 1}"
+    return str(year - 1)
+
+
 __all__ = [
     "BadPeriod",
     "Period",
@@ -122,4 +138,5 @@ __all__ = [
     "parse_period",
     "period_keys",
     "periods_between",
+    "previous_period",
 ]

@@ -1,10 +1,30 @@
-"""KPI ratios (tỷ lệ) as docs/contract.md: null when the denominator is 0, never a fake 0."""
+"""KPI ratios (tỷ lệ) exactly as docs/contract.md: null when the denominator is 0, never a
+fake 0.
+
+:data:`RATIO_FORMULAS` are the report's ``ratios`` (one SQL column each).
+:data:`CRITERION_RATIO_FORMULAS` are ratios only a scoring catalog reads (the portal's 2026
+metrics, docs/scoring.md): each criterion entry of a report shows its numerator,
+denominator and value, so they add no column. A count key missing from the counts given
+counts 0 (stored snapshots written before a count existed).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
 Counts = Mapping[str, int]
+
+
+class _ZeroFilled(dict[str, int]):
+    """Counts where a missing key counts 0."""
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+
+def zero_filled(counts: Counts) -> Counts:
+    """``counts`` with every missing key counting 0."""
+    return counts if isinstance(counts, _ZeroFilled) else _ZeroFilled(counts)
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -91,6 +111,32 @@ RATIO_FORMULAS: dict[str, tuple[str, Callable[[Counts], tuple[int, int]]]] = {
 
 RATIO_KEYS: tuple[str, ...] = tuple(RATIO_FORMULAS)
 
+
+def _share(numerator: str, denominator: str) -> tuple[str, Callable[[Counts], tuple[int, int]]]:
+    return f"{numerator} / {denominator}", lambda c: (c[numerator], c[denominator])
+
+
+CRITERION_RATIO_FORMULAS: dict[str, tuple[str, Callable[[Counts], tuple[int, int]]]] = {
+    "procedures_update_on_time": _share("procedures_updated_on_time", "procedures_updated"),
+    "procedures_content_full": _share("procedures_complete", "procedures"),
+    "dossier_sync_on_time": _share("synced_on_time", "sync_due"),
+    "handled_e_result_share": _share("handled_e_result", "handled"),
+    "handled_digitized_share": _share("handled_digitized", "handled"),
+    "e_certified_copy_communes": _share("communes_e_certified_copy", "communes"),
+    "handled_reused_share": _share("handled_reused", "handled"),
+    "handled_stored_personal_share": _share("handled_stored_personal", "handled"),
+    "handled_citizen_data_share": _share("handled_citizen_data", "handled"),
+    "procedures_citizen_data_share": _share("procedures_citizen_data", "procedures"),
+    "fee_procedures_online_paid": _share("fee_procedures_paid_online", "fee_procedures"),
+    "fee_procedures_portal_paid": _share("fee_procedures_paid_portal", "fee_procedures"),
+    "dossier_satisfaction": (
+        "(handled − dossiers_unsatisfied) / handled",
+        lambda c: (c["handled"] - c["dossiers_unsatisfied"], c["handled"]),
+    ),
+}
+"""Scoring-only ratio key → (formula text, counts → (numerator, denominator)): the ratios of
+catalog ``portal-766-2026`` that are not report ratios."""
+
 RATIO_LABELS_VI: dict[str, str] = {
     "online_receipt": "Tỷ lệ tiếp nhận trực tuyến",
     "full_online": "Tỷ lệ trực tuyến toàn trình",
@@ -115,10 +161,33 @@ RATIO_LABELS_VI: dict[str, str] = {
 }
 
 
+RATIO_LABELS_VI.update({
+    "procedures_update_on_time": "Tỷ lệ TTHC cập nhật, công khai đúng hạn",
+    "procedures_content_full": "Tỷ lệ TTHC công khai đầy đủ bộ phận tạo thành",
+    "dossier_sync_on_time": "Tỷ lệ hồ sơ đồng bộ kịp thời lên Cổng DVCQG",
+    "handled_e_result_share": "Tỷ lệ hồ sơ có kết quả điện tử (trên số hồ sơ xử lý)",
+    "handled_digitized_share": "Tỷ lệ hồ sơ số hóa (trên số hồ sơ xử lý)",
+    "e_certified_copy_communes": "Tỷ lệ xã cung cấp chứng thực bản sao điện tử",
+    "handled_reused_share": "Tỷ lệ hồ sơ tái sử dụng dữ liệu số hóa (trên số hồ sơ xử lý)",
+    "handled_stored_personal_share": "Tỷ lệ hồ sơ đồng bộ kho dữ liệu cá nhân",
+    "handled_citizen_data_share": "Tỷ lệ hồ sơ khai thác dữ liệu dân cư",
+    "procedures_citizen_data_share": "Tỷ lệ TTHC kết nối dữ liệu dân cư",
+    "fee_procedures_online_paid": "Tỷ lệ TTHC có phí được thanh toán trực tuyến",
+    "fee_procedures_portal_paid": "Tỷ lệ TTHC có phí được thanh toán qua Cổng DVCQG",
+    "dossier_satisfaction": "Tỷ lệ hồ sơ hài lòng (trên số hồ sơ xử lý)",
+})
+
+ALL_RATIO_FORMULAS = {**RATIO_FORMULAS, **CRITERION_RATIO_FORMULAS}
+"""Every ratio key a formula is known for: report ratios and scoring-only ones."""
+
+
 def fraction(key: str, counts: Counts) -> tuple[int, int]:
-    """(numerator, denominator) of one ratio."""
-    return RATIO_FORMULAS[key][1](counts)
+    """(numerator, denominator) of one ratio (report or scoring-only); a missing count key
+    counts 0."""
+    return ALL_RATIO_FORMULAS[key][1](zero_filled(counts))
 
 
 def compute_ratios(counts: Counts) -> dict[str, float | None]:
-    return {key: _ratio(*fn(counts)) for key, (_, fn) in RATIO_FORMULAS.items()}
+    """The report's ``ratios``: every :data:`RATIO_KEYS` key."""
+    c = zero_filled(counts)
+    return {key: _ratio(*fn(c)) for key, (_, fn) in RATIO_FORMULAS.items()}

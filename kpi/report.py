@@ -1,4 +1,12 @@
-"""The KPI report of one unit and period, in the JSON shape of docs/contract.md."""
+"""The KPI report of one unit and period, in the JSON shape of docs/contract.md.
+
+A report with criteria also carries its Decision 766 catalog's scores
+(:func:`kpi.scoring.catalog_summary`): ``catalog`` (``id@version``), ``groups``
+(``[{id, name, points, max_points}]``), ``total_points``, ``total_max_points`` and ``delta``
+(:func:`with_delta`: total points minus those of the previous period of the same length,
+scored by the same catalog; null when that period has no data). Points stay unrounded
+beyond :mod:`kpi.scoring`'s 4 decimals; show them with two.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +16,15 @@ from typing import Any
 
 from kpi.attribution import AS_WAS, OWN, TOTAL, scoped
 from kpi.calendar import to_local_datetime
-from kpi.catalog import UNIT_LEVEL_TO_SCOPE, Catalog, shipped_catalogs
+from kpi.catalog import UNIT_LEVEL_TO_SCOPE, Catalog, find_catalog, shipped_catalogs
 from kpi.counters import Counters
 from kpi.ratios import compute_ratios
-from kpi.scoring import Gap, criteria_for_report, gap, score
+from kpi.scoring import Gap, catalog_summary, criteria_for_report, gap, score
+
+SCORE_KEYS: tuple[str, ...] = (
+    "catalog", "groups", "total_points", "total_max_points", "delta",
+)
+"""The keys a report with criteria gains (:func:`add_scores`)."""
 
 
 def snapshot_key(unit: str, period: str, scope: str = OWN) -> str:
@@ -51,10 +64,11 @@ def build_report(
     view: str = AS_WAS,
     scope: str = OWN,
     unit_name: str | None = None,
+    delta: float | None = None,
 ) -> dict[str, Any]:
     """The report of docs/contract.md: ``view`` (``as_was`` | ``restated``), ``scope``
     (``own`` | ``total``) and ``unit_name`` (from the registry, when known) besides the
-    counts, ratios and criteria."""
+    counts, ratios and criteria; with criteria, their scores (:func:`add_scores`)."""
     counts = counters.to_dict()
     report: dict[str, Any] = {
         "unit": unit,
@@ -70,6 +84,45 @@ def build_report(
         report["unit_name"] = unit_name
     if level is not None:
         report["level"] = level
+    if report["criteria"]:
+        add_scores(report, delta)
+    return report
+
+
+def add_scores(report: dict[str, Any], delta: float | None = None) -> dict[str, Any]:
+    """Set ``report``'s :data:`SCORE_KEYS` from its ``criteria`` (in place; returned)."""
+    report.update(catalog_summary(report.get("criteria") or ()))
+    report["delta"] = delta
+    return report
+
+
+def previous_total(
+    report: Mapping[str, Any],
+    previous_counts: Mapping[str, int] | None,
+    catalogs: Iterable[Catalog] | None = None,
+) -> float | None:
+    """The total points of ``previous_counts`` (the previous period's) scored by
+    ``report``'s own catalog, so that both totals are out of the same metrics; None when
+    the report has no catalog or the previous period has no data (no counts, all 0)."""
+    label = report.get("catalog")
+    if not label or not previous_counts or not any(previous_counts.values()):
+        return None
+    pool = list(catalogs) if catalogs is not None else shipped_catalogs()
+    catalog = find_catalog(pool, label)
+    total: float = catalog_summary(score(catalog, previous_counts))["total_points"]
+    return total
+
+
+def with_delta(
+    report: dict[str, Any],
+    previous_counts: Mapping[str, int] | None,
+    catalogs: Iterable[Catalog] | None = None,
+) -> dict[str, Any]:
+    """Set ``report["delta"]``: its total points minus :func:`previous_total` (4 decimals),
+    None when that is None. In place; returned."""
+    before = previous_total(report, previous_counts, catalogs)
+    report["delta"] = (None if before is None or report.get("total_points") is None
+                       else round(report["total_points"] - before, 4))
     return report
 
 
@@ -98,6 +151,20 @@ GAP_NOUN_VI: dict[str, str] = {
     "full_online_procedures_used": "TTHC toàn trình có phát sinh hồ sơ toàn trình",
     "online_payment_procedures_used": "TTHC có phát sinh thanh toán trực tuyến",
     "e_signed_documents": "văn bản điện tử có ký số",
+    "procedures_update_on_time": "TTHC cập nhật đúng hạn",
+    "procedures_content_full": "TTHC công khai đầy đủ bộ phận tạo thành",
+    "dossier_sync_on_time": "hồ sơ đồng bộ kịp thời lên Cổng DVCQG",
+    "handled_e_result_share": "hồ sơ có kết quả điện tử",
+    "handled_digitized_share": "hồ sơ số hóa đầy đủ",
+    "e_certified_copy_communes": "xã cung cấp chứng thực bản sao điện tử",
+    "handled_reused_share": "hồ sơ tái sử dụng dữ liệu số hóa",
+    "handled_stored_personal_share": "hồ sơ đồng bộ kho dữ liệu cá nhân",
+    "handled_citizen_data_share": "hồ sơ khai thác dữ liệu dân cư",
+    "procedures_citizen_data_share": "TTHC kết nối dữ liệu dân cư",
+    "fee_procedures_online_paid": "TTHC có phí được thanh toán trực tuyến",
+    "fee_procedures_portal_paid": "TTHC có phí được thanh toán qua Cổng DVCQG",
+    "dossier_satisfaction": "hồ sơ đúng hạn, không bị phản ánh (thay cho hồ sơ không "
+                            "hài lòng)",
 }
 """What "one more in the numerator" means for each ratio, in Vietnamese (every criterion
 ratio key: :data:`kpi.catalog.CRITERION_RATIO_KEYS`)."""
@@ -127,6 +194,7 @@ def report_criteria(
     on_date: dt.date,
     catalogs: Iterable[Catalog] | None = None,
     par_catalog: Catalog | None = None,
+    decision_catalog: Catalog | None = None,
 ) -> list[dict[str, Any]]:
     """The report's ``criteria`` (:func:`kpi.scoring.criteria_for_report`: Decision 766
     first, then the PAR catalog of the level), each entry with ``gap`` (a
@@ -134,23 +202,29 @@ def report_criteria(
     ``gap_text`` (Vietnamese; :data:`NOT_SCORED_TEXT_VI` for a criterion not scored).
 
     ``par_catalog`` (an explicit file) replaces the PAR selection: it is scored whatever its
-    level and dates. ``level`` None (a unit without dossiers) scores only ``any``-level
-    catalogs.
+    level and dates; so does ``decision_catalog`` for Decision 766 (e.g.
+    ``decision-766-2022`` for a period the portal's catalog would score). ``level`` None (a
+    unit without dossiers) scores only ``any``-level catalogs.
     """
     pool = list(catalogs) if catalogs is not None else shipped_catalogs()
     if par_catalog is not None:
         pool = [c for c in pool if c.kind != "par_index"]
+    if decision_catalog is not None:
+        pool = [c for c in pool if c.kind != "decision_766"]
     if level is None or level not in UNIT_LEVEL_TO_SCOPE:
         entries = criteria_for_report(
             counts, "province", on_date, [c for c in pool if c.level == "any"]
         )
     else:
         entries = criteria_for_report(counts, level, on_date, pool)
+    if decision_catalog is not None:
+        entries[:0] = score(decision_catalog, counts)
     if par_catalog is not None:
         entries.extend(score(par_catalog, counts))
     by_label = {c.label: c for c in pool}
-    if par_catalog is not None:
-        by_label[par_catalog.label] = par_catalog
+    for chosen in (decision_catalog, par_catalog):
+        if chosen is not None:
+            by_label[chosen.label] = chosen
     for e in entries:
         criterion = next(c for c in by_label[e["catalog"]].criteria if c.id == e["id"])
         if criterion.ratio is None:

@@ -12,7 +12,13 @@ threshold reaches it. Only the output is converted to float:
 
 A criterion whose ratio has denominator 0 follows its ``no_dossiers`` setting: ``full`` →
 max_points, ``zero`` → 0, ``not_applicable`` → points None and ``applicable`` False (left
-out of :func:`totals`). ``satisfaction_766`` is described in :mod:`kpi.catalog`.
+out of :func:`totals`; "chưa phát sinh"). ``satisfaction_766`` and the ``sum`` rule are
+described in :mod:`kpi.catalog`; a ``sum`` entry lists its parts in ``parts`` (ratio,
+weight, cap, numerator, denominator, value, points).
+
+Every entry carries ``code`` (the portal's code, else the id) besides ``id``.
+:func:`catalog_summary` gives the report's ``catalog``, ``groups``, ``total_points`` and
+``total_max_points`` of the Decision 766 entries.
 
 Every entry says what became of it in ``status``: ``scored``, ``not applicable: no
 dossiers`` (denominator 0 with ``not_applicable``) or ``not scored: no data`` (a criterion
@@ -21,7 +27,8 @@ with no ratio, :data:`kpi.catalog.NOT_SCORED`: value, points, formula and counts
 ``group_name``, Vietnamese; null for a criterion without a group). :func:`group_totals`
 adds the entries up per group.
 
-Missing count keys count as 0 (``dissatisfied`` is an optional, added key).
+Missing count keys count as 0 (``dissatisfied`` is an optional, added key; stored snapshots
+may predate a count).
 """
 
 from __future__ import annotations
@@ -45,8 +52,7 @@ from kpi.catalog import (
     select_catalog,
     shipped_catalogs,
 )
-from kpi.counters import COUNT_KEYS
-from kpi.ratios import RATIO_FORMULAS, fraction
+from kpi.ratios import ALL_RATIO_FORMULAS, Counts, fraction, zero_filled
 
 
 def exact(x: float) -> Fraction:
@@ -54,10 +60,8 @@ def exact(x: float) -> Fraction:
     return Fraction(repr(float(x)))
 
 
-def _full_counts(counts: Mapping[str, int]) -> dict[str, int]:
-    out = {k: 0 for k in COUNT_KEYS}
-    out.update(counts)
-    return out
+def _full_counts(counts: Mapping[str, int]) -> Counts:
+    return zero_filled(counts)
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def measure(ratio: str, counts: Mapping[str, int]) -> Measure:
 def formula_of(ratio: str) -> str:
     if ratio == SATISFACTION_766:
         return SATISFACTION_766_FORMULA
-    return RATIO_FORMULAS[ratio][0]
+    return ALL_RATIO_FORMULAS[ratio][0]
 
 
 SCORED = "scored"
@@ -132,7 +136,7 @@ STATUSES: tuple[str, ...] = (SCORED, NOT_APPLICABLE, NOT_SCORED)
 """The ``status`` of a report criterion entry."""
 STATUS_LABELS_VI: dict[str, str] = {
     SCORED: "đã chấm điểm",
-    NOT_APPLICABLE: "không áp dụng (không phát sinh số liệu)",
+    NOT_APPLICABLE: "chưa phát sinh",
     NOT_SCORED: "chưa chấm điểm: không có dữ liệu",
 }
 
@@ -142,11 +146,24 @@ def _max_points(criterion: Criterion) -> Fraction:
     return exact(criterion.max_points)
 
 
-def points_for(criterion: Criterion, value: Fraction) -> Fraction:
-    """Exact points of ``criterion`` (a scored one) for a (non-null) ratio ``value``."""
+def points_for(
+    criterion: Criterion, value: Fraction, counts: Mapping[str, int] | None = None
+) -> Fraction:
+    """Exact points of ``criterion`` (a scored one) for a (non-null) ratio ``value``; a
+    ``sum`` rule reads its other terms' ratios from ``counts`` (``value`` stands for its
+    own ratio's term)."""
     max_points = _max_points(criterion)
     if criterion.rule == "linear":
-        return value * max_points
+        return min(max_points, value * max_points)
+    if criterion.rule == "sum":
+        assert criterion.terms is not None
+        total = Fraction(0)
+        for term, v in zip(criterion.terms, _term_values(criterion, counts or {}), strict=True):
+            v = value if term.ratio == criterion.ratio else v
+            if v is not None:
+                part = exact(term.weight) * v
+                total += part if term.cap is None else min(exact(term.cap), part)
+        return total  # as tabled: not capped at max_points
     if criterion.rule == "target":
         assert criterion.target is not None
         t = exact(criterion.target)
@@ -158,8 +175,20 @@ def points_for(criterion: Criterion, value: Fraction) -> Fraction:
     return Fraction(0)
 
 
-def _points(criterion: Criterion, m: Measure) -> Fraction | None:
-    if m.value is not None:
+def _term_values(criterion: Criterion, counts: Mapping[str, int]) -> list[Fraction | None]:
+    """The exact ratio of each term of a ``sum`` rule (None when its denominator is 0)."""
+    assert criterion.terms is not None
+    return [measure(t.ratio, counts).value for t in criterion.terms]
+
+
+def _points(
+    criterion: Criterion, m: Measure, counts: Mapping[str, int] | None = None
+) -> Fraction | None:
+    if criterion.rule == "sum":
+        values = _term_values(criterion, counts or {})
+        if any(v is not None for v in values):
+            return points_for(criterion, m.value or Fraction(0), counts)
+    elif m.value is not None:
         return points_for(criterion, m.value)
     if criterion.no_dossiers == "full":
         return _max_points(criterion)
@@ -175,9 +204,11 @@ def score_criterion(
     if criterion.ratio is None:
         return _not_scored_entry(criterion, catalog)
     m = measure(criterion.ratio, counts)
-    pts = _points(criterion, m)
+    pts = _points(criterion, m, counts)
+    status = SCORED if pts is not None else NOT_APPLICABLE
     entry: dict[str, Any] = {
         "id": criterion.id,
+        "code": criterion.portal_code,
         "name": criterion.name,
         "value": float(m.value) if m.value is not None else None,
         "points": round(float(pts), 4) if pts is not None else None,
@@ -189,15 +220,35 @@ def score_criterion(
         "rule": criterion.describe_rule(),
         "no_dossiers": criterion.no_dossiers,
         "applicable": pts is not None,
-        "status": SCORED if pts is not None else NOT_APPLICABLE,
+        "status": status,
+        "status_vi": STATUS_LABELS_VI[status],
         **_labels(criterion),
     }
+    if criterion.rule == "sum":
+        entry["parts"] = _sum_parts(criterion, counts)
     if m.combined:
         a, b, c, r = m.terms
         entry["terms"] = {"late_overdue_or_petitioned": [a, b], "dissatisfied": [c, r]}
     if catalog is not None:
         entry["catalog"] = catalog.label
     return entry
+
+
+def _sum_parts(criterion: Criterion, counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Each part of a ``sum`` rule: its ratio, weight, cap, counts, value and points."""
+    assert criterion.terms is not None
+    out = []
+    for t in criterion.terms:
+        m = measure(t.ratio, counts)
+        pts = Fraction(0)
+        if m.value is not None:
+            pts = exact(t.weight) * m.value
+            pts = pts if t.cap is None else min(exact(t.cap), pts)
+        out.append({"ratio": t.ratio, "formula": formula_of(t.ratio), "weight": t.weight,
+                    "cap": t.cap, "numerator": m.numerator, "denominator": m.denominator,
+                    "value": float(m.value) if m.value is not None else None,
+                    "points": round(float(pts), 4)})
+    return out
 
 
 def _labels(criterion: Criterion) -> dict[str, Any]:
@@ -212,6 +263,7 @@ def _not_scored_entry(criterion: Criterion, catalog: Catalog | None) -> dict[str
     """The entry of a criterion no event can feed: listed, never scored."""
     entry: dict[str, Any] = {
         "id": criterion.id,
+        "code": criterion.portal_code,
         "name": criterion.name,
         "value": None,
         "points": None,
@@ -224,6 +276,7 @@ def _not_scored_entry(criterion: Criterion, catalog: Catalog | None) -> dict[str
         "no_dossiers": None,
         "applicable": False,
         "status": NOT_SCORED,
+        "status_vi": STATUS_LABELS_VI[NOT_SCORED],
         "reason": criterion.reason,
         **_labels(criterion),
     }
@@ -248,11 +301,11 @@ def totals(entries: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     return {"points": round(pts, 4), "max_points": round(mx, 4)}
 
 
-_GRADE_ORDER = {"V": 0, "S": 1, "M": 2}
+_GRADE_ORDER = {"V": 0, "P": 1, "S": 2, "W": 3, "M": 4}
 
 
 def weakest_grade(grades: Iterable[str]) -> str | None:
-    """The least verified of ``grades`` (V < S < M), None when there are none."""
+    """The least verified of ``grades`` (V < P < S < W < M), None when there are none."""
     return max(grades, key=_GRADE_ORDER.__getitem__, default=None)
 
 
@@ -285,6 +338,27 @@ def group_totals(entries: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, An
             "name": GROUP_LABELS_VI.get(g, g),
         }
     return out
+
+
+def catalog_summary(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The report's scores of its Decision 766 catalog (the entries with a group; PAR
+    entries have none):
+
+    * ``catalog``: the catalog's label (``id@version``), None without such entries;
+    * ``groups``: ``[{id, name, points, max_points}]`` in :data:`kpi.catalog.GROUPS` order,
+      each group of the catalog (max_points: the maxima of its metrics scored; a metric
+      not scored — "chưa phát sinh" or no data — is left out of both);
+    * ``total_points`` / ``total_max_points``: their sums (4 decimals, as the points).
+    """
+    mine = [e for e in entries if e.get("group")]
+    groups = [{"id": g, "name": v["name"], "points": v["points"],
+               "max_points": v["max_points"]} for g, v in group_totals(mine).items()]
+    return {
+        "catalog": mine[0].get("catalog") if mine else None,
+        "groups": groups,
+        "total_points": round(sum(g["points"] for g in groups), 4),
+        "total_max_points": round(sum(g["max_points"] for g in groups), 4),
+    }
 
 
 def grade_label_vi(grade: str | None) -> str:
@@ -350,8 +424,14 @@ def gap(criterion: Criterion, counts: Mapping[str, int]) -> Gap | None:
     if criterion.ratio is None:
         return None
     m = measure(criterion.ratio, counts)
-    current = _points(criterion, m)
-    goal = _next_goal(criterion, current)
+    current = _points(criterion, m, counts)
+    if criterion.rule == "sum":
+        # its own ratio at 100%, the other terms as they are
+        best = points_for(criterion, Fraction(1), counts)
+        goal: tuple[Fraction, Fraction] | None = (
+            None if current is not None and current >= best else (Fraction(1), best))
+    else:
+        goal = _next_goal(criterion, current)
     if goal is None:
         return None
     threshold, pts = goal

@@ -17,10 +17,13 @@ Contract:
 * :func:`scorecard` prints one table of reports of one view and scope, named in its title
   (:func:`scorecard_title`): code, name (with "từ"/"đến" dates for a unit that began or
   ceased) and the leading figures; then the same reports' Decision 766 points per group
-  (:func:`group_scorecard`: points / maximum of the applicable indicators, each group's
-  total and grade in its header).
-* :func:`criteria_legend` lists the Decision 766 indicators of the reports by group: the
-  scored ones with their maximum and grade, and those not scored (no data).
+  (:func:`group_scorecard`: the groups of the reports' catalog — six for
+  ``portal-766-2026``, five for ``decision-766-2022`` —, points / maximum of the metrics
+  scored, each group's total and grade in its header).
+* :func:`criteria_legend` lists the Decision 766 metrics of the reports by group: the
+  scored ones with their code, maximum and grade, and those not scored (no data).
+* :func:`province_trees` and :func:`tree_table`: the portal's tree of each province (a
+  unit with units below it in force), from reports of one period.
 """
 
 from __future__ import annotations
@@ -42,12 +45,20 @@ from kpi.attribution import (
     restate,
 )
 from kpi.calendar import local_date
-from kpi.catalog import GROUP_LABELS_VI, GROUPS, NOT_SCORED
+from kpi.catalog import (
+    GROUP_LABELS_VI,
+    GROUPS,
+    NOT_SCORED,
+    Catalog,
+    select_catalog,
+    shipped_catalogs,
+)
 from kpi.counters import Counters
 from kpi.periods import parse_period
 from kpi.registry import LEVELS, UnitRegistry
-from kpi.report import build_report, report_criteria
-from kpi.scoring import group_totals, totals, weakest_grade
+from kpi.report import add_scores, build_report, report_criteria
+from kpi.scoring import group_totals, weakest_grade
+from kpi.tree import children_in_force, portal_tree
 
 FIGURES = ("Tiếp nhận", "Trực tuyến", "Đúng hạn", "Đúng hạn 766", "TT trực tuyến", "Số hóa",
            "Hài lòng", "Điểm 766")
@@ -67,8 +78,12 @@ def present(
     registry: UnitRegistry | None,
     as_of: float,
     names: Mapping[str, str] | None = None,
+    decision_catalog: Catalog | None = None,
 ) -> list[dict[str, Any]]:
-    """Copies of ``reports`` with ``unit_name``, ``level`` and ``criteria``, sorted."""
+    """Copies of ``reports`` with ``unit_name``, ``level``, ``criteria`` and their scores
+    (:func:`kpi.report.add_scores`), sorted. ``decision_catalog`` scores Decision 766 with
+    that catalog instead of the one valid on the period's first day (e.g.
+    ``portal-766-2026`` for a 2025 period)."""
     out = []
     for r in reports:
         r = dict(r)
@@ -82,9 +97,18 @@ def present(
         if not r.get("level") and registry is not None:
             r["level"] = registry.level_on(unit, day)
         r["criteria"] = report_criteria(r["counts"], r.get("level"),
-                                        local_date(parse_period(r["period"]).start))
+                                        local_date(parse_period(r["period"]).start),
+                                        decision_catalog=decision_catalog)
+        add_scores(r)
         out.append(r)
     return sorted(out, key=lambda r: _order(r, registry))
+
+
+def decision_catalog_on(instant: float) -> Catalog | None:
+    """The shipped Decision 766 catalog in force on ``instant``'s local date (the one the
+    portal scores with that day), None when none is."""
+    return select_catalog(shipped_catalogs(), "province", local_date(instant),
+                          kind="decision_766")
 
 
 def _order(report: Mapping[str, Any], registry: UnitRegistry | None) -> tuple[Any, ...]:
@@ -146,12 +170,11 @@ def scorecard(reports: list[dict[str, Any]], console: Console, title: str,
         table.add_column(header, justify="right", no_wrap=True)
     for r in reports:
         c, q = r["counts"], r["ratios"]
-        t = totals(_decision_766(r))
         table.add_row(
             r["unit"], (r.get("unit_name") or "") + _span(r["unit"], registry),
             f"{c['received']:,}", _pct(q["online_receipt"]), _pct(q["on_time_resolved"]),
             _pct(q["on_time_766"]), _pct(q["online_payment"]), _pct(q["digitization"]),
-            _pct(q["satisfaction"]), f"{t['points']:.2f}/{t['max_points']:g}",
+            _pct(q["satisfaction"]), _total(r),
         )
     console.print(table)
     if any(_decision_766(r) for r in reports):
@@ -159,8 +182,15 @@ def scorecard(reports: list[dict[str, Any]], console: Console, title: str,
 
 
 def _decision_766(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The report's Decision 766 criteria entries (ids ``766.…``)."""
-    return [e for e in report.get("criteria") or () if e["id"].startswith("766.")]
+    """The report's Decision 766 criteria entries (those with a group)."""
+    return [e for e in report.get("criteria") or () if e.get("group")]
+
+
+def _total(report: Mapping[str, Any]) -> str:
+    """``67.08/100``: the report's total points (two decimals) and maximum."""
+    if report.get("total_points") is None:
+        return "—"
+    return f"{report['total_points']:.2f}/{report['total_max_points']:g}"
 
 
 def _catalog_groups(reports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -182,8 +212,9 @@ def group_scorecard(reports: list[dict[str, Any]], console: Console,
     header names the group, its total in the catalog and its weakest grade."""
     first = reports[0]
     title = (f"Điểm Quyết định 766 theo nhóm — kỳ {first['period']} "
-             f"({first.get('scope', OWN)}, {first.get('view', AS_WAS)}): điểm / tối đa của "
-             "các chỉ tiêu áp dụng; mức kiểm chứng V, S, M")
+             f"({first.get('scope', OWN)}, {first.get('view', AS_WAS)}), bộ chỉ số "
+             f"{first.get('catalog') or '—'}: điểm / tối đa của các chỉ tiêu được chấm; "
+             "mức kiểm chứng V, P, S, W, M")
     groups = _catalog_groups(reports)
     table = Table(title=title, title_justify="left")
     table.add_column("Mã", no_wrap=True)
@@ -194,16 +225,10 @@ def group_scorecard(reports: list[dict[str, Any]], console: Console,
                          f"{head['grade'] or '—'})", justify="right", max_width=16)
     table.add_column("Tổng QĐ 766", justify="right", no_wrap=True)
     for r in reports:
-        entries = _decision_766(r)
-        mine = group_totals(entries)
-        cells = []
-        for g in groups:
-            v = mine.get(g)
-            cells.append("—" if v is None or not v["max_points"]
-                         else f"{v['points']:.2f}/{v['max_points']:g}")
-        t = totals(entries)
+        mine = {g["id"]: g for g in r.get("groups") or ()}
+        cells = [_group_cell(mine.get(g)) for g in groups]
         table.add_row(r["unit"], (r.get("unit_name") or "") + _span(r["unit"], registry),
-                      *cells, f"{t['points']:.2f}/{t['max_points']:g}")
+                      *cells, _total(r))
     console.print(table)
 
 
@@ -213,8 +238,10 @@ def criteria_legend(reports: list[dict[str, Any]], console: Console) -> None:
     entries = next((e for r in reports if (e := _decision_766(r))), [])
     if not entries:
         return
-    table = Table(title="Các chỉ tiêu Quyết định 766 (mã (tối đa, mức kiểm chứng)): V đã kiểm "
-                  "chứng, S bản sao của bên thứ ba, M chưa kiểm chứng (cấu hình)",
+    catalog = entries[0].get("catalog") or ""
+    table = Table(title=f"Các chỉ tiêu Quyết định 766 — {catalog} (mã (tối đa, mức kiểm "
+                  "chứng)): V đã kiểm chứng, P khớp điểm Cổng DVCQG công bố, S bản sao của "
+                  "bên thứ ba, W bảng công thức của Cổng, M chưa kiểm chứng (cấu hình)",
                   title_justify="left")
     table.add_column("Nhóm (điểm)", max_width=30)
     table.add_column("Được chấm điểm")
@@ -226,10 +253,79 @@ def criteria_legend(reports: list[dict[str, Any]], console: Console) -> None:
 
         def show(e: Mapping[str, Any]) -> str:
             mx = "điểm chưa rõ" if e["max_points"] is None else f"{e['max_points']:g}"
-            return f"{e['id']} ({mx}, {e['grade']})"
+            return f"{e.get('code') or e['id']} ({mx}, {e['grade']})"
 
         total = sum(e["max_points"] or 0 for e in mine)
         table.add_row(f"{GROUP_LABELS_VI[g]} ({total:g})",
                       " · ".join(show(e) for e in mine if e["status"] != NOT_SCORED),
                       " · ".join(show(e) for e in mine if e["status"] == NOT_SCORED) or "—")
     console.print(table)
+
+
+def _group_cell(g: Mapping[str, Any] | None) -> str:
+    """``12.34/18`` (two decimals, as the portal shows points); ``—`` when no metric of the
+    group was scored (chưa phát sinh)."""
+    if g is None or not g.get("max_points"):
+        return "—"
+    return f"{g['points']:.2f}/{g['max_points']:g}"
+
+
+def _delta_cell(delta: float | None) -> str:
+    return "—" if delta is None else f"{delta:+.2f}"
+
+
+def tree_table(tree: Mapping[str, Any], console: Console) -> None:
+    """The portal's tree (:func:`kpi.tree.portal_tree`): the unit, then the units directly
+    below it, lowest total first; one column per group of the parent's report (its
+    ``groups``, whatever their number), the total and the change since the previous
+    period of the same length."""
+    parent = tree["parent"]
+    groups = parent.get("groups") or []
+    title = (f"Cây đơn vị — {parent.get('unit_name') or parent['unit']} ({parent['unit']}), "
+             f"kỳ {tree.get('period')}; bộ chỉ số {tree.get('catalog') or '—'}; "
+             "tổng hợp (total), đơn vị trực thuộc xếp từ điểm thấp nhất")
+    table = Table(title=title, title_justify="left")
+    table.add_column("Mã", no_wrap=True)
+    table.add_column("Đơn vị", min_width=18, max_width=30)
+    for g in groups:
+        table.add_column(f"{g['name']}\n({g['id']})", justify="right", max_width=16)
+    table.add_column("Tổng điểm", justify="right", no_wrap=True)
+    table.add_column("Tăng/giảm", justify="right", no_wrap=True)
+
+    def row(r: Mapping[str, Any], style: str | None = None) -> None:
+        mine = {g["id"]: g for g in r.get("groups") or []}
+        total = ("—" if r.get("total_points") is None
+                 else f"{r['total_points']:.2f}/{r['total_max_points']:g}")
+        table.add_row(r["unit"], r.get("unit_name") or "",
+                      *(_group_cell(mine.get(g["id"])) for g in groups), total,
+                      _delta_cell(r.get("delta")), style=style)
+
+    row(parent, "bold")
+    table.add_section()
+    for child in tree["children"]:
+        row(child)
+    console.print(table)
+
+
+def province_trees(
+    reports: Iterable[Mapping[str, Any]], registry: UnitRegistry | None, as_of: float
+) -> list[dict[str, Any]]:
+    """The tree (:func:`kpi.tree.portal_tree`) of every province-level unit with units
+    below it in force, from scored reports of one period and view (:func:`present`): a
+    unit's total where given, else its own figures; units without a report left out."""
+    if registry is None:
+        return []
+    by_unit: dict[str, Mapping[str, Any]] = {}
+    for r in reports:
+        if r.get("scope", OWN) == TOTAL or r["unit"] not in by_unit:
+            by_unit[r["unit"]] = r
+    trees = []
+    for unit in sorted(by_unit):
+        r = by_unit[unit]
+        if r.get("level") != "province":
+            continue
+        children = [c for c in children_in_force(registry, unit, _named_on(r, as_of))
+                    if c in by_unit]
+        if children:
+            trees.append(portal_tree(by_unit, unit, children))
+    return trees

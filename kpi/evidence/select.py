@@ -25,7 +25,7 @@ from kpi.calendar import to_local_datetime
 from kpi.catalog import SATISFACTION_766
 from kpi.contribution import contribution_rows
 from kpi.counters import COUNT_KEYS
-from kpi.ratios import RATIO_FORMULAS
+from kpi.ratios import ALL_RATIO_FORMULAS, zero_filled
 from kpi.sla import (
     EARLY,
     IN_PROGRESS,
@@ -49,13 +49,13 @@ class Term:
 
 
 def _linear_coefficients(ratio: str) -> Term:
-    fn = RATIO_FORMULAS[ratio][1]
-    zero = dict.fromkeys(COUNT_KEYS, 0)
+    fn = ALL_RATIO_FORMULAS[ratio][1]
+    zero = zero_filled(dict.fromkeys(COUNT_KEYS, 0))
     n0, d0 = fn(zero)
     num: dict[str, int] = {}
     den: dict[str, int] = {}
     for key in COUNT_KEYS:
-        n, d = fn({**zero, key: 1})
+        n, d = fn(zero_filled({**zero, key: 1}))
         if n - n0:
             num[key] = n - n0
         if d - d0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -74,21 +75,36 @@ def show(result: DemoResult, period: str, console: Console) -> None:
     """The scorecards of ``period`` and the verdict of the live check (its last line)."""
     from kpi.attribution import AS_WAS, OWN, RESTATED, TOTAL
     from kpi.registry import UnitRegistry
-    from motcua.scorecard import criteria_legend, scorecard, scorecard_title
+    from motcua.scorecard import (
+        criteria_legend,
+        decision_catalog_on,
+        present,
+        province_trees,
+        scorecard,
+        scorecard_title,
+        tree_table,
+    )
 
     registry = UnitRegistry.load(result.registry_file) if result.registry_file else None
+    now = time.time()
+    # scored as the portal scores today, whatever the simulated year
+    catalog = decision_catalog_on(now)
+    own, totals, restated_all = (present(rs, registry, now, decision_catalog=catalog)
+                                 for rs in (result.reports, result.totals, result.restated))
     live = "live"
-    scorecard(result.reports, console, scorecard_title(period, AS_WAS, OWN, live), registry)
-    if result.totals:
-        scorecard(result.totals, console, scorecard_title(
+    scorecard(own, console, scorecard_title(period, AS_WAS, OWN, live), registry)
+    if totals:
+        scorecard(totals, console, scorecard_title(
             period, AS_WAS, TOTAL, "live, own + the units below then"), registry)
     restated = "from the live own figures"
     for scope in (OWN, TOTAL):
-        reports = [r for r in result.restated if r["scope"] == scope]
+        reports = [r for r in restated_all if r["scope"] == scope]
         if reports:
             scorecard(reports, console, scorecard_title(period, RESTATED, scope, restated),
                       registry)
-    criteria_legend(result.reports, console)
+    criteria_legend(own, console)
+    for tree in province_trees([*own, *totals], registry, now):
+        tree_table(tree, console)
     if result.restated:
         _top_totals(result, console)
     if result.mismatches:

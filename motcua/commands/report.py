@@ -16,16 +16,15 @@ from rich.table import Table
 from kpi.attribution import (
     AS_WAS,
     OWN,
-    RESTATED,
     SCOPE_LABELS_VI,
     SCOPES,
-    TOTAL,
     VIEW_LABELS_VI,
     VIEWS,
 )
-from kpi.counters import COUNT_KEYS, COUNT_LABELS_VI, Counters
+from kpi.counters import COUNT_KEYS, COUNT_LABELS_VI
 from kpi.ratios import RATIO_LABELS_VI
 from kpi.registry import UnitRegistry
+from motcua.reports import report_from_events, report_from_store
 from runtime.settings import load_settings
 
 
@@ -45,9 +44,10 @@ def parse_as_of(text: str | None) -> float:
 
 
 def render_table(report: dict[str, Any], console: Console) -> None:
-    """A readable table with the Vietnamese label beside each key; criteria (points/max and
-    grade, under their Decision 766 group; "chưa chấm" for those not scored) with the gap to
-    target, the total points per catalog and per group."""
+    """A readable table with the Vietnamese label beside each key; criteria (code,
+    points/max and grade, under their Decision 766 group; "chưa chấm" for those not scored,
+    "chưa phát sinh" for those with nothing to score) with the gap to target, the total
+    points per catalog and per group, and the report's total with its delta."""
     name = f" {report['unit_name']}" if report.get("unit_name") else ""
     title = (f"Đơn vị {report['unit']}{name} — kỳ {report['period']} "
              f"(tính đến {report['as_of']})")
@@ -83,8 +83,8 @@ def render_table(report: dict[str, Any], console: Console) -> None:
                 group = c["group"]
                 table.add_row(f"[bold]Nhóm: {c.get('group_name') or group}[/bold]", group,
                               "", "")
-            table.add_row(c.get("name", c["id"]), c["id"], criterion_points(c),
-                          c.get("gap_text", ""))
+            table.add_row(c.get("name", c["id"]), c.get("code") or c["id"],
+                          criterion_points(c), c.get("gap_text", ""))
         table.add_section()
         for label, total in criteria_totals(criteria).items():
             table.add_row(
@@ -94,8 +94,15 @@ def render_table(report: dict[str, Any], console: Console) -> None:
             table.add_row(f"Tổng điểm nhóm {g['name']} ({g['total']:g} điểm)", key,
                           f"{g['points']:.2f}/{g['max_points']:g} ({g['grade'] or '—'})",
                           group_note_vi(g))
+        if report.get("total_points") is not None:
+            delta = report.get("delta")
+            table.add_row(f"Tổng điểm {report.get('catalog') or ''}", "total_points",
+                          f"{report['total_points']:.2f}/{report['total_max_points']:g}",
+                          "tăng/giảm so với kỳ trước: "
+                          + ("—" if delta is None else f"{delta:+.2f}"))
         table.caption = (caption + " · điểm/tối đa (mức kiểm chứng: V đã kiểm chứng, "
-                         "S bản sao của bên thứ ba, M chưa kiểm chứng)")
+                         "P khớp điểm Cổng DVCQG, S bản sao của bên thứ ba, W bảng công thức "
+                         "của Cổng, M chưa kiểm chứng)")
     console.print(table)
 
 
@@ -107,7 +114,7 @@ def criterion_points(c: dict[str, Any]) -> str:
     if c.get("status") == NOT_SCORED:
         return f"chưa chấm{grade}"
     if c.get("points") is None:
-        return f"—{grade}"
+        return f"{c.get('status_vi') or '—'}{grade}"
     return f"{c['points']:.2f}/{c['max_points']:g}{grade}"
 
 
@@ -117,7 +124,7 @@ def group_note_vi(g: dict[str, Any]) -> str:
     if g["not_scored"]:
         parts.append("chưa chấm điểm (không có dữ liệu): " + ", ".join(g["not_scored"]))
     if g["not_applicable"]:
-        parts.append("không áp dụng: " + ", ".join(g["not_applicable"]))
+        parts.append("chưa phát sinh: " + ", ".join(g["not_applicable"]))
     return "; ".join(parts)
 
 
@@ -132,21 +139,32 @@ def criteria_totals(criteria: list[dict[str, Any]]) -> dict[str, dict[str, float
 
 
 def load_par_catalog(path: Path | None) -> Any:
-    """``--catalog PATH``: an explicit PAR catalog file (None when not given)."""
+    """An explicit PAR catalog file (``motcua evidence --catalog``); None when not given."""
     if path is None:
         return None
-    from kpi.catalog import CatalogError, load_catalog
+    decision, par = load_catalog_option(str(path))
+    if par is None:
+        raise typer.BadParameter(
+            f"{path}: kind is {decision.kind!r}; --catalog takes a PAR catalog (kind "
+            "par_index)", param_hint="--catalog")
+    return par
+
+
+def load_catalog_option(text: str | None) -> tuple[Any, Any]:
+    """``--catalog``: a catalog YAML file, or the id of a shipped catalog (a former id such
+    as ``decision-766`` accepted). Returns (Decision 766 catalog, PAR catalog): a
+    ``decision_766`` catalog replaces the one selected by date, a ``par_index`` one the PAR
+    selection; (None, None) when not given."""
+    if text is None:
+        return None, None
+    from kpi.catalog import CatalogError, find_catalog, load_catalog, shipped_catalogs
 
     try:
-        cat = load_catalog(path)
+        cat = load_catalog(text) if Path(text).is_file() else find_catalog(
+            shipped_catalogs(), text)
     except CatalogError as exc:
         raise typer.BadParameter(str(exc), param_hint="--catalog") from exc
-    if cat.kind != "par_index":
-        raise typer.BadParameter(
-            f"{path}: kind is {cat.kind!r}; --catalog takes a PAR catalog (kind par_index)",
-            param_hint="--catalog",
-        )
-    return cat
+    return (cat, None) if cat.kind == "decision_766" else (None, cat)
 
 
 def load_units(path: Path | None) -> tuple[UnitRegistry | None, Path | None]:
@@ -158,187 +176,6 @@ def load_units(path: Path | None) -> tuple[UnitRegistry | None, Path | None]:
     if path is None:
         return None, None
     return UnitRegistry.load(path), path
-
-
-def choose_figures(
-    own: dict[tuple[str, str], Counters],
-    totals: dict[tuple[str, str], Counters],
-    registry: UnitRegistry | None,
-    as_of: float,
-    view: str,
-    scope: str,
-) -> dict[tuple[str, str], Counters]:
-    """(unit, period) → the counters of ``view`` and ``scope`` from the batch's own figures
-    and totals (view as_was). ``restated`` replaces every unit by its unit in force at
-    ``as_of`` (:func:`kpi.attribution.restate`); ``total`` is the unit's total where it
-    keeps one (it has units below it in the registry), else its own figures."""
-    from kpi.attribution import restate
-
-    if view == RESTATED:
-        own, totals = restate(own, registry, as_of)
-    return {**own, **totals} if scope == TOTAL else own
-
-
-def report_from_events(
-    events: Path,
-    unit: str | None,
-    period: str | None,
-    as_of: float,
-    err: Console,
-    par_catalog: Any = None,
-    *,
-    registry: UnitRegistry | None = None,
-    view: str = AS_WAS,
-    scope: str = OWN,
-) -> list[dict[str, Any]]:
-    """Reports of every (unit, period) selected, in ``view`` and ``scope`` (units
-    attributed with ``registry``), with ``criteria`` scored by the catalogs valid on the
-    period's first day (``par_catalog`` replaces the PAR selection). Without ``unit``,
-    every unit with figures of that view and scope."""
-    from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
-
-    from kpi.batch import aggregate, fold_lines
-    from kpi.calendar import local_date
-    from kpi.catalog import shipped_catalogs
-    from kpi.periods import BadPeriod, parse_period
-    from kpi.report import build_report, report_criteria
-    from kpi.units import CalendarBook
-
-    if period is not None:
-        try:
-            parse_period(period)
-        except BadPeriod as exc:
-            raise typer.BadParameter(str(exc), param_hint="--period") from exc
-    size = events.stat().st_size
-    with (
-        events.open("rb") as fh,
-        Progress(
-            TextColumn("[bold]Đọc sự kiện"), BarColumn(), TransferSpeedColumn(),
-            console=err, transient=True, disable=size < 5_000_000,
-        ) as progress,
-    ):
-        task = progress.add_task("read", total=size)
-        batch = fold_lines(fh, progress=lambda _n: progress.update(task, completed=fh.tell()))
-    for line, reason in batch.errors:
-        err.print(f"[yellow]line {line}[/]: {reason}", highlight=False)
-    if batch.invalid:
-        more = batch.invalid - len(batch.errors)
-        tail = f" ({more} more not shown)" if more > 0 else ""
-        err.print(f"skipped {batch.invalid} invalid line(s) of {batch.lines}{tail}")
-    agg = aggregate(batch.states(), as_of, CalendarBook(), registry=registry)
-    figures = choose_figures(agg.counters, agg.totals, registry, as_of, view, scope)
-    units = [unit] if unit else sorted({u for u, _ in figures})
-    catalogs = shipped_catalogs()
-    reports = []
-    for u in units:
-        periods = [period] if period else sorted(p for (uu, p) in figures if uu == u)
-        for p in periods:
-            counters = figures.get((u, p), Counters())
-            on_date = local_date(parse_period(p).start)
-            level = agg.levels.get(u) or (registry.level_on(u, on_date) if registry else None)
-            # restated: today's unit, so today's name; as it was: the period's last day
-            named_on = (local_date(as_of) if view == RESTATED
-                        else registry.naming_day(p, as_of) if registry is not None else on_date)
-            name = registry.name_on(u, named_on) if registry is not None else None
-            if par_catalog is not None and not par_catalog.valid_on(on_date):
-                err.print(
-                    f"[yellow]--catalog {par_catalog.label} is not valid on {on_date} "
-                    f"(period {p}); scored anyway as asked[/]"
-                )
-            criteria = report_criteria(
-                counters.to_dict(), level, on_date, catalogs, par_catalog=par_catalog
-            )
-            reports.append(build_report(u, p, counters, as_of, criteria=criteria, level=level,
-                                        view=view, scope=scope, unit_name=name))
-    return reports
-
-
-def report_from_store(
-    db: str | None, unit: str | None, period: str | None, par_catalog: Any, err: Console,
-    registry: UnitRegistry | None = None, *, view: str = AS_WAS, scope: str = OWN,
-    now: float | None = None,
-) -> list[dict[str, Any]]:
-    """Reports of ``view`` and ``scope`` from the stored KPI snapshots (written by ``motcua
-    sink``: the live "as it was" view, own figures and totals), scored like the batch path.
-
-    * ``as_was``: the stored snapshots; ``total`` is a unit's stored total, else (a unit
-      with no units below it) its own figures;
-    * ``restated``: computed when read from the stored *own* snapshots of every unit
-      (:func:`kpi.attribution.restate` with ``registry``): each unit replaced by its unit
-      in force at ``now`` (default: the wall clock), totals over the hierarchy in force
-      then; ``as_of`` is the newest ``as_of`` of the snapshots summed, the name today's.
-
-    ``unit_name`` is the stored one, else from ``registry`` (as on the period's last day
-    for as_was — :meth:`kpi.registry.UnitRegistry.naming_day` —, on ``now`` for
-    restated)."""
-    from consumers.store import load_reports
-    from kpi.calendar import local_date
-    from kpi.periods import parse_period
-    from kpi.report import report_criteria
-    from motcua.commands._common import read_store
-
-    if view == RESTATED:
-        stored, _ = read_store(db, lambda engine: load_reports(engine, None, period, OWN),
-                               err)
-        at = time.time() if now is None else now
-        reports = [r for r in restated_reports(stored, registry, at, scope)
-                   if unit is None or r["unit"] == unit]
-    else:
-        wanted = None if scope == TOTAL else OWN
-        stored, _ = read_store(db, lambda engine: load_reports(engine, unit, period, wanted),
-                               err)
-        reports = totals_or_own(stored) if scope == TOTAL else stored
-    for r in reports:
-        on_date = local_date(parse_period(r["period"]).start)
-        if not r.get("criteria") or par_catalog is not None:
-            r["criteria"] = report_criteria(r["counts"], r.get("level"), on_date,
-                                            par_catalog=par_catalog)
-        if registry is not None:
-            day = (local_date(time.time() if now is None else now) if view == RESTATED
-                   else registry.naming_day(r["period"], time.time() if now is None else now))
-            name = registry.name_on(r["unit"], day)
-            if name is not None:
-                r.setdefault("unit_name", name)
-    return reports
-
-
-def totals_or_own(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Scope ``total`` from stored snapshots of both scopes: each (unit, period)'s total,
-    or its own figures (relabelled ``total``) when it keeps no total."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in stored:
-        key = (r["unit"], r["period"])
-        if r["scope"] == TOTAL or key not in best:
-            best[key] = {**r, "scope": TOTAL}
-    return [best[k] for k in sorted(best)]
-
-
-def restated_reports(
-    stored: list[dict[str, Any]], registry: UnitRegistry | None, at: float, scope: str
-) -> list[dict[str, Any]]:
-    """The restated view, at ``at``, of the stored own snapshots ``stored`` (every unit's,
-    for the periods wanted): reports of ``scope`` ordered by (unit, period), without
-    criteria. A unit's level is the one its stored snapshots carry, else the registry's.
-    The figures come from :func:`choose_figures`, as on the ``--events`` path."""
-    from kpi.calendar import local_date
-    from kpi.periods import parse_period
-    from kpi.report import build_report
-
-    own = {(r["unit"], r["period"]): Counters.from_mapping(r["counts"]) for r in stored}
-    levels = {r["unit"]: r["level"] for r in stored if r.get("level")}
-    as_of = max((datetime.fromisoformat(r["as_of"]).timestamp() for r in stored),
-                default=at)
-    figures = choose_figures(own, {}, registry, at, RESTATED, scope)
-    today = local_date(at)
-    out = []
-    for (u, p), counters in sorted(figures.items()):
-        level = levels.get(u)
-        if level is None and registry is not None:
-            level = registry.level_on(u, local_date(parse_period(p).start))
-        name = registry.name_on(u, today) if registry is not None else None
-        out.append(build_report(u, p, counters, as_of, level=level, view=RESTATED,
-                                scope=scope, unit_name=name))
-    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -355,10 +192,12 @@ def register(app: typer.Typer) -> None:
             None, "--as-of", help="judge as known before this instant (default: now)"
         ),
         as_json: bool = typer.Option(False, "--json", help="docs/contract.md report JSON"),
-        catalog: Path | None = typer.Option(
-            None, "--catalog", exists=True, dir_okay=False,
-            help="PAR catalog YAML scored instead of the shipped one selected by level and "
-            "date (Decision 766 is always scored)",
+        catalog: str | None = typer.Option(
+            None, "--catalog",
+            help="a catalog YAML file or a shipped catalog id, scored instead of the one "
+            "selected by level and date: a Decision 766 catalog (portal-766-2026, the "
+            "default from 2026; decision-766-2022, the decision's five groups; "
+            "decision-766 is accepted) or a PAR catalog",
         ),
         db: str | None = typer.Option(
             None, "--db", help="without --events: database URL (default MOTCUA_DATABASE_URL)"
@@ -378,6 +217,12 @@ def register(app: typer.Typer) -> None:
             OWN, "--scope",
             help="own: the unit's own figures; total: plus every unit below it",
         ),
+        tree: bool = typer.Option(
+            False, "--tree",
+            help="the portal's tree: --unit and every unit directly below it in force "
+            "(registry), each with its group points, total and delta, lowest total first "
+            "(scope total; needs --unit and --period)",
+        ),
     ) -> None:
         """KPI report of a unit and period: from an event file (--events, batch with the same
         core as the stream) or, without it, from the KPI snapshots in the SQL store."""
@@ -388,18 +233,41 @@ def register(app: typer.Typer) -> None:
         if scope not in SCOPES:
             raise typer.BadParameter(f"{scope!r}: expected one of {', '.join(SCOPES)}",
                                      param_hint="--scope")
-        par_catalog = load_par_catalog(catalog)
+        if tree and (unit is None or period is None):
+            raise typer.BadParameter("--tree needs --unit and --period", param_hint="--tree")
+        decision_catalog, par_catalog = load_catalog_option(catalog)
         registry, _ = load_units(units)
+        if events is None and as_of is not None:
+            err.print("[red]--as-of needs --events: the store holds the latest snapshots")
+            raise typer.Exit(2)
+        if tree:
+            from motcua.report_tree import tree_from_events, tree_from_store
+
+            assert unit is not None and period is not None
+            if events is None:
+                result = tree_from_store(db, unit, period, err, registry, view=view,
+                                         par_catalog=par_catalog,
+                                         decision_catalog=decision_catalog)
+            else:
+                result = tree_from_events(events, unit, period, parse_as_of(as_of), err,
+                                          registry, view=view, par_catalog=par_catalog,
+                                          decision_catalog=decision_catalog)
+            if as_json:
+                sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2)
+                                        + b"\n")
+            else:
+                from motcua.scorecard import tree_table
+
+                tree_table(result, Console())
+            return
         if events is None:
-            if as_of is not None:
-                err.print("[red]--as-of needs --events: the store holds the latest snapshots")
-                raise typer.Exit(2)
             reports = report_from_store(db, unit, period, par_catalog, err, registry,
-                                        view=view, scope=scope)
+                                        view=view, scope=scope,
+                                        decision_catalog=decision_catalog)
         else:
             reports = report_from_events(
                 events, unit, period, parse_as_of(as_of), err, par_catalog,
-                registry=registry, view=view, scope=scope,
+                registry=registry, view=view, scope=scope, decision_catalog=decision_catalog,
             )
         if not reports:
             err.print("no dossiers found for that selection")

@@ -240,14 +240,19 @@ def test_stored_report_carries_the_family_keys(backend: str, tmp_path: Path) -> 
         families_report,
     )
 
-    batch = families_report(write_jsonl(tmp_path / "families.jsonl", families_quarter()))
+    events = write_jsonl(tmp_path / "families.jsonl", families_quarter())
+    batch = families_report(events)
+    # the previous quarter too, so that the stored report's delta is the batch's
+    before = orjson.loads(CliRunner().invoke(app, [
+        "report", "--events", str(events), "--unit", "C1", "--period", "2025-Q3",
+        "--as-of", batch["as_of"], "--json"]).stdout)
     with contextlib.ExitStack() as stack:
         url = (f"sqlite:///{tmp_path / 'families.db'}" if backend == "sqlite"
                else stack.enter_context(pg_schema(prefix="report")))
         engine = make_engine(url)
         upgrade(engine)
         with engine.begin() as conn:
-            upsert_snapshots(conn, [snapshot_row(batch)])
+            upsert_snapshots(conn, [snapshot_row(batch), snapshot_row(before)])
         engine.dispose()
         result = CliRunner().invoke(app, ["report", "--db", url, "--unit", "C1",
                                           "--period", "2025-Q4", "--json"])

@@ -18,13 +18,14 @@ from kpi.catalog import (
     SATISFACTION_766,
     Catalog,
     CatalogError,
+    find_catalog,
     load_catalog,
     load_catalogs,
     parse_catalog,
     select_catalog,
     shipped_catalogs,
 )
-from kpi.ratios import RATIO_KEYS
+from kpi.ratios import CRITERION_RATIO_FORMULAS, RATIO_KEYS
 
 D = dt.date
 
@@ -91,7 +92,8 @@ def shipped() -> dict[str, Catalog]:
 
 def test_shipped_catalogs_load() -> None:
     cats = shipped()
-    assert set(cats) == {"decision-766", "par-example-district-office", "par-example-commune"}
+    assert set(cats) == {"portal-766-2026", "decision-766-2022", "par-example-district-office",
+                         "par-example-commune"}
 
 
 # docs/domain.md "Decision 766/QĐ-TTg": group totals [V], in the order of the ids
@@ -100,7 +102,7 @@ GROUP_TOTALS_V = {"transparency": 18, "progress": 20, "online_services": 22,
 
 
 def test_decision_766_matches_domain_table() -> None:
-    c = shipped()["decision-766"]
+    c = shipped()["decision-766-2022"]
     assert c.kind == "decision_766" and c.level == "any"
     assert c.valid_from == D(2022, 6, 23) and c.valid_to is None
     got = {x.id: (x.group, x.ratio, x.max_points, x.rule, x.target, x.grade)
@@ -139,7 +141,7 @@ def test_decision_766_matches_domain_table() -> None:
 
 
 def test_decision_766_groups_add_up_to_their_verified_totals() -> None:
-    c = shipped()["decision-766"]
+    c = shipped()["decision-766-2022"]
     assert c.group_totals == GROUP_TOTALS_V
     assert sum(GROUP_TOTALS_V.values()) == 100
     sums: dict[str, float] = {}
@@ -147,7 +149,8 @@ def test_decision_766_groups_add_up_to_their_verified_totals() -> None:
         assert x.group is not None, x.id
         sums[x.group] = sums.get(x.group, 0) + (x.max_points or 0)
     assert sums == GROUP_TOTALS_V
-    assert tuple(GROUP_TOTALS_V) == GROUPS
+    # the decision's own five groups: online payment is part of online services
+    assert tuple(GROUP_TOTALS_V) == tuple(g for g in GROUPS if g != "online_payment")
     assert set(GROUP_LABELS_VI) == set(GROUPS)
     # 85 of the 100 points can be scored from events; 15 are listed as "no data"
     assert sum(x.max_points or 0 for x in c.criteria if x.ratio is not None) == 85
@@ -243,7 +246,7 @@ def test_par_examples_are_grade_m_and_per_level() -> None:
 
 
 def test_criterion_ratio_keys() -> None:
-    assert CRITERION_RATIO_KEYS == (*RATIO_KEYS, "satisfaction_766")
+    assert CRITERION_RATIO_KEYS == (*RATIO_KEYS, *CRITERION_RATIO_FORMULAS, "satisfaction_766")
 
 
 def test_load_catalog_roundtrip(tmp_path: Path) -> None:
@@ -274,7 +277,7 @@ def test_bad_rule(tmp_path: Path) -> None:
     data["criteria"][1]["rule"] = "curve"
     msg = load_error(tmp_path, data)
     assert "criteria[1] (id 'A.2').rule: " in msg
-    assert "'linear', 'target' or 'steps'" in msg
+    assert "'linear', 'target', 'steps' or 'sum'" in msg
 
 
 def test_unknown_ratio_key(tmp_path: Path) -> None:
@@ -467,6 +470,54 @@ def test_select_shipped() -> None:
     assert select_catalog(cats, "district", on, kind="par_index").id == (  # type: ignore[union-attr]
         "par-example-district-office"
     )
-    assert select_catalog(cats, "commune", on, kind="decision_766").id == "decision-766"  # type: ignore[union-attr]
+    assert select_catalog(cats, "commune", on, kind="decision_766").id == "decision-766-2022"  # type: ignore[union-attr]
+    # from 2026 the portal's scoring is the default
+    assert select_catalog(cats, "commune", D(2026, 1, 1), kind="decision_766").id == (  # type: ignore[union-attr]
+        "portal-766-2026"
+    )
     # the day before Decision 766 was signed
     assert select_catalog(cats, "commune", D(2022, 6, 22), kind="decision_766") is None
+
+
+# ------------------------------------------------------------------------ sum rule
+
+
+def _sum_criterion(**over: Any) -> dict[str, Any]:
+    crit: dict[str, Any] = {
+        "id": "PAY", "code": "ONLINE_PAYMENT", "name": "Thanh toán trực tuyến",
+        "ratio": "online_payment", "max_points": 10, "rule": "sum",
+        "terms": [{"ratio": "online_payment", "weight": 6},
+                  {"ratio": "fee_procedures_online_paid", "weight": 2.5, "cap": 2}],
+        "no_dossiers": "zero", "grade": "P",
+    }
+    crit.update(over)
+    return crit
+
+
+def test_sum_rule_loads(tmp_path: Path) -> None:
+    cat = load_catalog(write(tmp_path, base(criteria=[_sum_criterion()])))
+    c = cat.criteria[0]
+    assert c.portal_code == "ONLINE_PAYMENT"
+    assert [(t.ratio, t.weight, t.cap) for t in c.terms or ()] == [
+        ("online_payment", 6, None), ("fee_procedures_online_paid", 2.5, 2)]
+    assert c.describe_rule() == ("sum: 6·online_payment + min(2, "
+                                 "2.5·fee_procedures_online_paid); a null ratio counts 0")
+
+
+def test_sum_rule_errors(tmp_path: Path) -> None:
+    msg = load_error(tmp_path, base(criteria=[_sum_criterion(terms=None)]))
+    assert "terms: required when rule is 'sum'" in msg
+    msg = load_error(tmp_path, base(criteria=[_sum_criterion(ratio="full_online")]))
+    assert "the criterion's ratio 'full_online' must be one of its terms" in msg
+    msg = load_error(tmp_path, base(criteria=[_sum_criterion(rule="linear")]))
+    assert "terms: only allowed when rule is 'sum'" in msg
+    bad = _sum_criterion(terms=[{"ratio": "nope", "weight": 1}])
+    assert "unknown ratio key 'nope'" in load_error(tmp_path, base(criteria=[bad]))
+
+
+def test_find_catalog_by_id_alias_and_label() -> None:
+    cats = shipped_catalogs()
+    assert find_catalog(cats, "decision-766").id == "decision-766-2022"
+    assert find_catalog(cats, "portal-766-2026@2026.1").version == "2026.1"
+    with pytest.raises(CatalogError, match="no catalog 'x'; known: .*decision-766"):
+        find_catalog(cats, "x")

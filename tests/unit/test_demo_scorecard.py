@@ -122,7 +122,7 @@ def test_the_scorecard_shows_the_five_766_groups_with_grades(tmp_path: Path) -> 
     start = next(i for i, line in enumerate(lines) if "Điểm Quyết định 766 theo nhóm" in line)
     groups = lines[start:]
     assert "(own, as_was)" in groups[0]
-    for label in ("Công khai, minh", "Tiến độ, kết quả", "Cung cấp dịch vụ", "Số hóa hồ sơ,",
+    for label in ("Công khai, minh", "Tiến độ, kết quả", "Cung cấp dịch vụ", "Số hóa hồ sơ",
                   "Mức độ hài lòng"):
         assert label in "\n".join(groups[:8]), label
     # each group's total in the catalog and its weakest grade head its column

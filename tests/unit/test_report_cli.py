@@ -175,9 +175,21 @@ criteria:
     assert report["criteria"][18]["catalog"] == "par-test@t1"
 
 
-def test_report_rejects_a_766_catalog_as_par(events_file: Path) -> None:
-    shipped = Path(__file__).resolve().parents[2] / "kpi" / "data" / "decision-766.yaml"
+def test_report_catalog_by_id_or_file(events_file: Path) -> None:
+    """--catalog takes a shipped id (the former id decision-766 too) or a file; a Decision
+    766 catalog replaces the one selected by date."""
+    for choice in ("decision-766", "decision-766-2022",
+                   str(Path(__file__).resolve().parents[2] / "kpi" / "data"
+                       / "portal-766-2026.yaml")):
+        result = _run("--events", str(events_file), "--unit", "U1", "--period", "2025-04",
+                      "--as-of", AS_OF, "--json", "--catalog", choice)
+        report = json.loads(result.stdout)
+        expected = ("portal-766-2026@2026.1" if choice.endswith(".yaml")
+                    else "decision-766-2022@2022-06-23")
+        assert report["catalog"] == expected
     result = CliRunner().invoke(app, ["report", "--events", str(events_file),
-                                      "--catalog", str(shipped)])
+                                      "--catalog", "decision-999"])
     assert result.exit_code == 2
-    assert "par_index" in result.output
+    assert "no catalog 'decision-999'" in result.output
+
+

@@ -335,7 +335,7 @@ NOT_SCORED_IDS = ["766.1.1", "766.1.3", "766.2.2", "766.4.3"]
 
 
 def test_score_entry_shape() -> None:
-    cat = next(c for c in shipped_catalogs() if c.id == "decision-766")
+    cat = next(c for c in shipped_catalogs() if c.id == "decision-766-2022")
     entries = score(cat, COUNTS)
     assert [e["id"] for e in entries] == D766_IDS
     for e in entries:
@@ -343,7 +343,7 @@ def test_score_entry_shape() -> None:
         assert {"id", "name", "value", "points", "max_points"} <= set(e)
         assert {"formula", "numerator", "denominator", "rule", "applicable"} <= set(e)
         assert {"status", "grade", "group", "group_name"} <= set(e)
-        assert e["catalog"] == "decision-766@2022-06-23"
+        assert e["catalog"] == "decision-766-2022@2022-06-23"
     by_id = {e["id"]: e for e in entries}
     # 766.2.1: (10 + 9 + 0 − 0)/(20 + 0) = 0.95 × 20 = 19
     assert by_id["766.2.1"]["points"] == 19.0
@@ -376,7 +376,7 @@ def test_score_entry_shape() -> None:
 
 
 def test_group_totals_of_the_766_entries() -> None:
-    cat = next(c for c in shipped_catalogs() if c.id == "decision-766")
+    cat = next(c for c in shipped_catalogs() if c.id == "decision-766-2022")
     groups = group_totals(score(cat, COUNTS))
     assert list(groups) == ["transparency", "progress", "online_services", "digitization",
                             "satisfaction"]
@@ -396,7 +396,7 @@ def test_group_totals_of_the_766_entries() -> None:
 
 
 def test_a_criterion_not_scored_has_no_gap() -> None:
-    cat = next(c for c in shipped_catalogs() if c.id == "decision-766")
+    cat = next(c for c in shipped_catalogs() if c.id == "decision-766-2022")
     crit = next(c for c in cat.criteria if c.id == "766.4.3")
     assert gap(crit, COUNTS) is None
 
