@@ -225,7 +225,8 @@ def report_from_events(
         more = batch.invalid - len(batch.errors)
         tail = f" ({more} more not shown)" if more > 0 else ""
         err.print(f"skipped {batch.invalid} invalid line(s) of {batch.lines}{tail}")
-    agg = aggregate(batch.states(), as_of, CalendarBook(), registry=registry)
+    agg = aggregate(batch.states(), as_of, CalendarBook(), registry=registry,
+                    sync_window=load_settings().sync_window_hours * 3600)
     figures = choose_figures(agg.counters, agg.totals, registry, as_of, view, scope)
     units = [unit] if unit else sorted({u for u, _ in figures})
     catalogs = shipped_catalogs()
