@@ -130,8 +130,11 @@ def _add_sync_rows(rows: list[Row], d: Dossier, window: float) -> None:
     dossier counts in ``received``, ``resolved`` or ``in_progress``, and once more to each
     total those rows joined (a total adds its units' own figures); with ``synced_on_time``
     when none of the status events of that period is left unsynced
-    (:meth:`Dossier.unsynced_times`)."""
-    late_periods = {pk for t in d.unsynced_times(window) for pk in period_keys(t)}
+    (:meth:`Dossier.unsynced_times`) and its receipt was synced (a dossier the portal never
+    received is synced on time in no period, even one without a status event)."""
+    unsynced = d.unsynced_times(window)
+    receipt_unsynced = d.received_at in unsynced  # the portal never knew the dossier
+    late_periods = {pk for t in unsynced for pk in period_keys(t)}
     own: dict[str, dict[str, None]] = {}
     totals: dict[tuple[str, str], dict[str, None]] = {}
     current = ""
@@ -148,6 +151,8 @@ def _add_sync_rows(rows: list[Row], d: Dossier, window: float) -> None:
             mine = own.setdefault(key, {})
             for pk in periods:
                 mine[pk] = None
+    if receipt_unsynced:
+        late_periods = {pk for periods_of in own.values() for pk in periods_of}
     for key, periods_of in own.items():
         late = tuple(pk for pk in periods_of if pk in late_periods)
         on_time = tuple(pk for pk in periods_of if pk not in late_periods)

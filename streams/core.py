@@ -63,7 +63,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
-from kpi.attribution import NO_REGISTRY, Attribution
+from kpi.attribution import NO_REGISTRY, Attribution, set_communes, split_scoped
 from kpi.contribution import DEFAULT_SYNC_WINDOW
 from kpi.counters import Counters, add_distinct, key_indices
 from kpi.dossier import DossierState, Fact, FactKey, fact_key, fact_of
@@ -675,6 +675,18 @@ class Aggregator:
         """The buckets changed since the last call (the caller checkpoints them)."""
         out, self.changed = self.changed, set()
         return out
+
+    def published(self, key: str, period: str, attribution: Attribution, now: float
+                  ) -> Counters:
+        """The counts a snapshot of bucket (``key``, ``period``) shows at ``now``: the
+        summed rows plus ``communes`` (v1.2: the registry's communes in scope,
+        :func:`kpi.attribution.set_communes`, as the batch sets them)."""
+        unit, scope = split_scoped(key)
+        counters = Counters(self.counters[(key, period)].values)
+        level = self.levels.get(key)
+        set_communes({(unit, period): counters}, scope, attribution,
+                     {unit: level} if level is not None else {}, now)
+        return counters
 
     def take_dirty(self) -> list[tuple[str, str, Counters]]:
         out = [(u, p, self.counters[(u, p)]) for (u, p) in sorted(self.dirty)]

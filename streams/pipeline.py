@@ -77,11 +77,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from kpi.attribution import AS_WAS, Attribution, set_communes, split_scoped
+from kpi.attribution import AS_WAS, Attribution, split_scoped
 from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
 from kpi.contribution import DEFAULT_SYNC_WINDOW
-from kpi.counters import Counters
 from kpi.decode import decode_record
 from kpi.dossier import Fact, keeps
 from kpi.links import SOURCE_KINDS as LINK_SOURCES
@@ -554,12 +553,10 @@ class Pipeline:
         sent: list[Delivery] = []
         try:
             attribution = self.tracker.attribution
-            for key, period, summed in buckets:
+            for key, period, _summed in buckets:
                 level = aggregator.levels.get(key)
                 unit, scope = split_scoped(key)
-                counters = Counters(summed.values)  # + communes: the registry's, as the batch
-                set_communes({(unit, period): counters}, scope, attribution,
-                             {unit: level} if level is not None else {}, now)
+                counters = aggregator.published(key, period, attribution, now)
                 criteria = report_criteria(
                     counters.to_dict(), level, local_date(parse_period(period).start),
                     self._catalogs) if self.with_criteria else []
