@@ -298,10 +298,14 @@ def add_rows(rows: list[Row], attribution: Attribution, levels: Levels | None, c
     :data:`kpi.counters.CATALOG_DISTINCT_KEYS` once per procedure code
     (:func:`kpi.counters.distinct_key`), and ``communes_e_certified_copy`` is kept only
     when the unit in force is a commune, counted once per commune in every row."""
+    unit: str
+    totals: tuple[str, ...]
+    registered: str | None
     if attribution.registry is None:
         unit, totals, registered = code, (), None
     else:
         unit, totals, registered = attribution.at(code, t)
+    total_keys: tuple[str, ...]
     if procedure is not None:
         keys, total_keys = _catalog_keys(keys, unit, registered or level, procedure)
         if not keys:

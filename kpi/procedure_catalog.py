@@ -192,5 +192,5 @@ def entry_next_change(e: CatalogEntry | None, horizon: float, attribution: Attri
     return next_open_change(horizon, attribution)
 
 
-__all__ = ["FULL", "KINDS", "ONLINE", "PAYMENT", "PORTAL", "CatalogEntry", "Offer", "offer_of", "entry_next_change",
-           "entry_rows", "summarize_entry"]
+__all__ = ["FULL", "KINDS", "ONLINE", "PAYMENT", "PORTAL", "CatalogEntry", "Offer",
+           "entry_next_change", "entry_rows", "offer_of", "summarize_entry"]

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from kpi.attribution import OWN, TOTAL, scoped
-from kpi.contribution import DEFAULT_SYNC_WINDOW
 from kpi.batch import BatchInput, aggregate, fold_file
+from kpi.contribution import DEFAULT_SYNC_WINDOW
 from kpi.registry import UnitRegistry
 from kpi.report import build_report
 from kpi.units import CalendarBook

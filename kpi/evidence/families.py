@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kpi.attribution import Attribution, split_scoped
-from kpi.counters import DISTINCT_MARK
 from kpi.calendar import to_local_datetime
 from kpi.contribution import Row
+from kpi.counters import DISTINCT_MARK
 from kpi.document import ISSUED, document_fact_rows
 from kpi.dossier import DossierState, Fact
 from kpi.evidence.select import EvidenceRow, ratio_terms

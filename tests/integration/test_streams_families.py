@@ -8,11 +8,10 @@ after a SIGKILL."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-
-from pathlib import Path
 
 from kpi.batch import aggregate, fold_lines
 from kpi.registry import UnitRegistry
