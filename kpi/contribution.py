@@ -91,11 +91,12 @@ def _receipt_keys(d: Dossier) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _handled_keys(d: Dossier, keys: list[str], late: bool) -> None:
-    """Append the v1.2 keys of a dossier counted in ``handled`` (resolved in the period or
-    in progress at its end); ``late``: resolved late or open overdue."""
+def _handled_keys(d: Dossier, keys: list[str], late: bool, resolved: bool = False) -> None:
+    """Append the v1.2 keys of a dossier counted in ``handled`` (``resolved`` in the period,
+    else in progress at its end); ``late``: resolved late or open overdue. The e-result
+    counts with the resolution only; the other facts as known before the horizon."""
     keys.append("handled")
-    if d.result_electronic and d.completed_at is not None:
+    if resolved and d.result_electronic:
         keys.append("handled_e_result")
     if d.digitized:
         keys.append("handled_digitized")
@@ -109,15 +110,24 @@ def _handled_keys(d: Dossier, keys: list[str], late: bool) -> None:
         keys.append("dossiers_unsatisfied")
 
 
+_OPEN_KEYS: dict[tuple[bool, ...], tuple[str, ...]] = {}
+
+
 def _open_keys(d: Dossier, overdue: bool) -> tuple[str, ...]:
-    """The keys of an in-progress row."""
+    """The keys of an in-progress row (memoized per combination of what they depend on)."""
+    flags = (overdue, d.petitioned, d.digitized, d.reused, d.stored_personal,
+             d.citizen_data_used, d.latest_rating() == "dissatisfied")
+    found = _OPEN_KEYS.get(flags)
+    if found is not None:
+        return found
     if d.petitioned:
         base = _OVERDUE_PETITIONED if overdue else _IN_PROGRESS_PETITIONED
     else:
         base = _OVERDUE if overdue else _IN_PROGRESS
     keys = list(base)
     _handled_keys(d, keys, overdue)
-    return tuple(keys)
+    found = _OPEN_KEYS[flags] = tuple(keys)
+    return found
 
 
 _SYNC_SOURCES = frozenset({"received", "resolved", "in_progress"})
@@ -132,38 +142,55 @@ def _add_sync_rows(rows: list[Row], d: Dossier, window: float) -> None:
     when none of the status events of that period is left unsynced
     (:meth:`Dossier.unsynced_times`) and its receipt was synced (a dossier the portal never
     received is synced on time in no period, even one without a status event)."""
-    unsynced = d.unsynced_times(window)
-    receipt_unsynced = d.received_at in unsynced  # the portal never knew the dossier
-    late_periods = {pk for t in unsynced for pk in period_keys(t)}
     own: dict[str, dict[str, None]] = {}
-    totals: dict[tuple[str, str], dict[str, None]] = {}
+    totals: dict[tuple[str, str], dict[str, None]] | None = None
     current = ""
+    sources = _SYNC_SOURCES
     for key, periods, keys in rows:
-        is_total = key.endswith(TOTAL_MARK)
-        if not is_total:
-            current = key  # the totals of a row follow its own row (:func:`add_rows`)
-        if _SYNC_SOURCES.isdisjoint(keys):
-            continue
-        if is_total:
-            for pk in periods:
+        if key[-1] == TOTAL_MARK:
+            if sources.isdisjoint(keys):
+                continue
+            if totals is None:
+                totals = {}
+            for pk in periods:  # the totals of a row follow its own row (add_rows)
                 totals.setdefault((current, pk), {})[key] = None
+            continue
+        current = key
+        if sources.isdisjoint(keys):
+            continue
+        mine = own.get(key)
+        if mine is None:
+            own[key] = dict.fromkeys(periods)
         else:
-            mine = own.setdefault(key, {})
-            for pk in periods:
-                mine[pk] = None
-    if receipt_unsynced:
-        late_periods = {pk for periods_of in own.values() for pk in periods_of}
+            mine.update(dict.fromkeys(periods))
+    unsynced = d.unsynced_times(window)
+    if not unsynced:
+        late_periods: set[str] | None = set()
+    elif d.received_at in unsynced:
+        late_periods = None  # every period late
+    else:
+        late_periods = {pk for t in unsynced for pk in period_keys(t)}
+    late: tuple[str, ...]
+    on_time: tuple[str, ...]
     for key, periods_of in own.items():
-        late = tuple(pk for pk in periods_of if pk in late_periods)
-        on_time = tuple(pk for pk in periods_of if pk not in late_periods)
+        if late_periods is None:
+            late, on_time = tuple(periods_of), ()
+        elif not late_periods:
+            late, on_time = (), tuple(periods_of)
+        else:
+            late = tuple(pk for pk in periods_of if pk in late_periods)
+            on_time = tuple(pk for pk in periods_of if pk not in late_periods)
         if on_time:
             rows.append((key, on_time, _SYNC_ON_TIME))
         if late:
             rows.append((key, late, _SYNC_DUE))
+        if totals is None:
+            continue
         above: dict[tuple[str, bool], list[str]] = {}
         for pk in periods_of:
+            is_late = late_periods is None or pk in late_periods
             for total in totals.get((key, pk), ()):
-                above.setdefault((total, pk in late_periods), []).append(pk)
+                above.setdefault((total, is_late), []).append(pk)
         for (total, is_late), pks in above.items():
             rows.append((total, tuple(pks), _SYNC_DUE if is_late else _SYNC_ON_TIME))
 
@@ -180,7 +207,7 @@ def _completion_keys(d: Dossier, cls: str) -> tuple[str, ...]:
         keys.append("dossiers_petitioned")
         if cls == LATE:
             keys.append("dossiers_petitioned_late")
-    _handled_keys(d, keys, cls == LATE)
+    _handled_keys(d, keys, cls == LATE, resolved=True)
     return tuple(keys)
 
 

@@ -123,6 +123,8 @@ class Dossier:
         to the national portal: at or after the status event and at most ``window`` later
         (as known before the horizon: a sync still to come does not count yet)."""
         syncs = self.portal_syncs
+        if not syncs:
+            return list(self.status_times)
         out = []
         for t in self.status_times:
             i = bisect_left(syncs, t)
@@ -224,17 +226,14 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
     digitized: list[Fact] = []
     paid_online = paid = synced = petitioned = mixed = False
     ratings: list[tuple[float, str]] = []
-    status: list[float] = []
+    transfers: list[float] = []
     portal_syncs: list[float] = []
     stored_personal = False
-    status_kinds = STATUS_KINDS
     for fact in state.facts.values():
         ts = fact[1]
         if ts >= horizon:
             continue
         kind = fact[0]
-        if kind in status_kinds:
-            status.append(ts)
         # most frequent kinds first: this loop runs for every fact of every dossier
         if kind == "received":
             received.append(fact)
@@ -246,7 +245,7 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
         elif kind == "digitized":
             digitized.append(fact)
         elif kind == "transferred":
-            continue
+            transfers.append(ts)
         elif kind == "payment":
             paid = True
             paid_online = paid_online or fact[2] == "online"
@@ -324,8 +323,28 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
         len(counted), completed_at, result_electronic, ended_at, ended_kind, paid_online, paid,
         is_digitized, tuple(ratings), handling_unit or unit, handling_level or level,
         tuple(counted), reused, synced, petitioned, mixed, reuse_eligible, citizen_data,
-        stored_personal, tuple(sorted(status)), tuple(sorted(portal_syncs)),
+        stored_personal, _status_times(received, transfers, requests, resumes, extensions,
+                                       completions, ends),
+        tuple(sorted(portal_syncs)),
     )
+
+
+def _status_times(received: list[Fact], transfers: list[float], requests: list[float],
+                  resumes: list[float], extensions: list[Fact], completions: list[float],
+                  ends: list[Fact]) -> tuple[float, ...]:
+    """The sorted instants of the status events (:data:`STATUS_KINDS`) gathered by
+    :func:`summarize` (every one, not only those that count for the SLA)."""
+    times = [f[1] for f in received]
+    times += transfers
+    times += requests
+    times += resumes
+    times += completions
+    if extensions:
+        times += [f[1] for f in extensions]
+    if ends:
+        times += [f[1] for f in ends]
+    times.sort()
+    return tuple(times)
 
 
 __all__ = [

@@ -229,3 +229,32 @@ def test_distinct_references_in_any_order() -> None:
     add_distinct(v, refs, f1, -1)
     add_distinct(v, refs, f1, 1)
     assert v[i] == 0 and refs == {}
+
+
+@pytest.mark.parametrize("document", [
+    d for d in portal_month() if d["type"].rsplit(".", 1)[0].endswith(("dossier", "payment"))])
+def test_the_fast_decoder_and_the_models_agree_on_v12_fields(document: dict[str, Any]) -> None:
+    # the msgspec path (kpi.fastparse) and the pydantic models (kpi.dossier.fact_of) give the
+    # same fact for every dossier and payment event of the month, v1.2 fields included
+    from kpi.dossier import fact_key, fact_of
+    from kpi.fastparse import fast_fact
+    from schemas.validate import parse_event
+
+    raw = json_line(document)
+    quick = fast_fact(raw)
+    assert quick is not None
+    event = parse_event(raw)
+    assert quick == (event.subject, fact_key(event.source, event.id), fact_of(event))
+
+
+def test_v12_facts_are_packed_only_when_they_say_something() -> None:
+    # a v1.1 received fact keeps its 14 fields and a payment its 3, so that states stored
+    # before read the same and v1.1 inputs cost no memory more
+    from kpi.decode import decode
+
+    facts = {d["subject"] + d["type"]: decode(json_line(d))[2] for d in portal_month()}
+    assert len(facts["D1vn.gov.motcua.dossier.received"]) == 16
+    assert len(facts["D2vn.gov.motcua.dossier.received"]) == 14
+    assert facts["D1vn.gov.motcua.payment.completed"][3:] == (True,)
+    assert len(facts["D2vn.gov.motcua.payment.completed"]) == 3
+    assert len(facts["X2/F1vn.gov.motcua.procedure.published"]) == 13
