@@ -37,8 +37,10 @@ from kpi.batch import aggregate, fold_lines
 from kpi.calendar import local_instant
 from kpi.contribution import DEFAULT_SYNC_WINDOW
 from kpi.counters import COUNT_KEYS, Counters, add_distinct, distinct_key, key_indices
+from kpi.dossier import DossierState
 from kpi.registry import UnitRegistry
 from kpi.units import CalendarBook
+from streams.core import Aggregator, Tracked, Tracker
 from tests.eventkit import PORTAL_REGISTRY, json_line, portal_month
 
 HORIZON = local_instant(date(2026, 9, 1))
@@ -258,3 +260,64 @@ def test_v12_facts_are_packed_only_when_they_say_something() -> None:
     assert facts["D1vn.gov.motcua.payment.completed"][3:] == (True,)
     assert len(facts["D2vn.gov.motcua.payment.completed"]) == 3
     assert len(facts["X2/F1vn.gov.motcua.procedure.published"]) == 13
+
+
+def test_an_e_result_counts_with_its_resolution_only() -> None:
+    # received 30/7, open at the end of July, resolved 5/8 with an e-result: July handled 1
+    # (in progress) without the e-result, August handled 1 with it
+    t = "2026-{}:00+07:00".format
+    docs = [
+        {"specversion": "1.0", "id": "r", "source": "urn:test",
+         "type": "vn.gov.motcua.dossier.received", "time": t("07-30T09:00"), "subject": "H",
+         "data": {"unit_code": "U", "unit_level": "commune", "procedure_code": "F",
+                  "channel": "online", "processing_days": 10}},
+        {"specversion": "1.0", "id": "d", "source": "urn:test",
+         "type": "vn.gov.motcua.dossier.resolved", "time": t("08-05T09:00"), "subject": "H",
+         "data": {"result_electronic": True}}]
+    agg = _agg(docs, None)
+    july, august = agg.counters[("U", "2026-07")], agg.counters[("U", "2026-08")]
+    assert (july["handled"], july["handled_e_result"]) == (1, 0)
+    assert (august["handled"], august["handled_e_result"]) == (1, 1)
+
+
+def test_the_live_aggregator_counts_codes_once_and_keeps_its_references(
+        registry: UnitRegistry) -> None:
+    # the month's catalog and dossiers through the worker's tracker and aggregator: the
+    # province total counts F1 once; X1 withdraws F1 on 20/8 → still 1 (X2's); X2 withdraws
+    # it too on 21/8 → 0. The references survive the local checkpoint (a restart).
+    tracker = Tracker(CalendarBook(), attribution=Attribution(registry))
+    agg = Aggregator()
+    batch = fold_lines(json_line(d) for d in portal_month())
+
+    def run(states: list[DossierState]) -> Counters:
+        for state in states:
+            rec = tracker.dossiers.get(state.code)
+            if rec is None:
+                rec = tracker.dossiers.setdefault(state.code, Tracked(state, 0))
+            rec.state = state
+            for key, entry in tracker.emit(rec, HORIZON):
+                agg.apply(key, entry, 0)
+        return agg.published("P\x1e", "2026-08", tracker.attribution, HORIZON)
+
+    total = run(list(batch.states()))
+    want = aggregate(batch.states(), HORIZON, CalendarBook(), registry).totals[("P", "2026-08")]
+    assert total == want and total["fee_procedures"] == 1
+    withdrawn = []
+    for unit, day in (("X1", "20"), ("X2", "21")):
+        code = f"{unit}/F1"
+        facts = dict(batch.facts[code])
+        facts[f"urn:test\x1fw-{unit}"] = ("procedure_withdrawn",
+                                          local_instant(date(2026, 8, int(day)), 10))
+        batch.facts[code] = facts
+        withdrawn.append(DossierState(code, facts))
+        total = run([withdrawn[-1]])
+        assert total["fee_procedures"] == (1 if unit == "X1" else 0), unit
+        assert total == aggregate(batch.states(), HORIZON, CalendarBook(),
+                                  registry).totals[("P", "2026-08")]
+    # a restart from the local checkpoint: counters and references back
+    again = Aggregator()
+    for (key, period) in list(agg.counters):
+        again.load_counter(0, key, period, agg.checkpoint_value((key, period)))
+    assert again.refs == {b: r for b, r in agg.refs.items() if r}
+    assert again.counters == agg.counters
+
