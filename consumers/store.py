@@ -15,7 +15,7 @@ Tables (the Alembic revisions in ``migrations/`` create exactly these):
   (``motcua report --db --view restated``). ``unit_name`` is the name the snapshot carries;
   one column per count key (:data:`kpi.counters.COUNT_KEYS`) and per ratio key
   (:data:`kpi.ratios.RATIO_KEYS`): revision ``0004_families`` adds those of petitions,
-  the procedure catalog and documents;
+  the procedure catalog and documents, ``0005_portal_counts`` the counts of contract v1.2;
 * ``dlq_records``: one row per dead letter, keyed by the (topic, partition, offset) of the
   refused record (its origin; a letter with no Kafka origin — a file line, an HTTP event —
   by its own position on the DLQ topic), with the refused record's key and headers

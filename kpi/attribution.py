@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from kpi.calendar import local_date, local_instant
-from kpi.counters import Counters
+from kpi.counters import INDEX, Counters
+from kpi.periods import parse_period
 from kpi.registry import UnitRegistry
 
 OWN = "own"
@@ -73,6 +74,7 @@ class Attribution:
         """Local midnights at which some unit version begins or ends."""
         if registry is not None:
             self._on_day = lru_cache(maxsize=65536)(self._resolve)
+        self._commune_cache: dict[dt.date, list[tuple[str, frozenset[str]]]] = {}
 
     @property
     def keeps_totals(self) -> bool:
@@ -104,6 +106,30 @@ class Attribution:
             return code, (), None
         return self._on_day(code, local_date(t).toordinal())
 
+    def communes(self, unit: str, scope: str, level: str | None, t: float) -> int:
+        """v1.2 ``communes``: the commune-level units in scope at instant ``t`` — the unit
+        itself if it is a commune and, for a total, the communes below it in force then.
+        ``level`` is the unit's level as counted (used when the registry does not know
+        it; without a registry there are no totals)."""
+        if self.registry is None:
+            return 1 if level == "commune" else 0
+        return self._communes(unit, scope, level, local_date(t).toordinal())
+
+    def _communes(self, unit: str, scope: str, level: str | None, ordinal: int) -> int:
+        assert self.registry is not None
+        day = dt.date.fromordinal(ordinal)
+        cache = self._commune_cache
+        if day not in cache:  # the communes in force that day, with the units above each
+            registry = self.registry
+            cache.clear()  # one judged day at a time is the common case: keep memory flat
+            cache[day] = [(v.code, frozenset(registry.ancestors_on(v.code, day)))
+                          for v in registry.in_force_units(day) if v.level == "commune"]
+        own_level = self.registry.level_on(unit, day) or level
+        n = 1 if own_level == "commune" else 0
+        if scope == TOTAL:
+            n += sum(1 for _code, above in cache[day] if unit in above)
+        return n
+
     def _resolve(self, code: str, ordinal: int) -> tuple[str, tuple[str, ...], str | None]:
         assert self.registry is not None
         day = dt.date.fromordinal(ordinal)
@@ -117,12 +143,33 @@ class Attribution:
 
 NO_REGISTRY = Attribution()
 
+COMMUNES = "communes"
+_EPSILON = 0.001
+
+
+def set_communes(counters: Mapping[tuple[str, str], Counters], scope: str,
+                 attribution: Attribution, levels: Mapping[str, str], horizon: float) -> None:
+    """Set ``communes`` (v1.2) of every non-empty (unit, period) bucket of one scope,
+    judged just before the period's end or the horizon, whichever comes first: a count of
+    the registry, not of events, so the batch and the live snapshots set it the same way."""
+    index = INDEX[COMMUNES]
+    for (unit, period), c in counters.items():
+        if not any(c.values):  # an empty bucket stays empty (as a bucket never made)
+            continue
+        end = parse_period(period).end
+        judged = (end if end < horizon else horizon) - _EPSILON
+        c.values[index] = attribution.communes(unit, scope, levels.get(unit), judged)
+
 
 def restate(
     own: Mapping[tuple[str, str], Counters], registry: UnitRegistry | None, as_of: float
 ) -> tuple[dict[tuple[str, str], Counters], dict[tuple[str, str], Counters]]:
     """The restated view of own figures: (own, total) with every unit replaced by its unit
-    in force at ``as_of`` and totals over the hierarchy in force at ``as_of``."""
+    in force at ``as_of`` and totals over the hierarchy in force at ``as_of``.
+
+    v1.2: ``communes`` is the registry's at ``as_of`` (a merged commune is one commune);
+    the catalog counts of a restated total are the sum of its units' (the per-code detail
+    that counts them once is not kept in own figures)."""
     attribution = Attribution(registry)
     out_own: dict[tuple[str, str], Counters] = {}
     out_total: dict[tuple[str, str], Counters] = {}
@@ -138,6 +185,13 @@ def restate(
             if acc is None:
                 acc = out_total[(total_unit, period)] = Counters()
             acc += counters
+    index = INDEX[COMMUNES]
+    for (unit, _period), c in out_own.items():
+        level = registry.level_on(unit, local_date(as_of)) if registry is not None else None
+        c.values[index] = (1 if level == "commune" else 0) if level is not None else min(
+            1, c.values[index])
+    for (unit, _period), c in out_total.items():
+        c.values[index] = attribution.communes(unit, TOTAL, None, as_of)
     return out_own, out_total
 
 
@@ -155,5 +209,6 @@ __all__ = [
     "VIEW_LABELS_VI",
     "restate",
     "scoped",
+    "set_communes",
     "split_scoped",
 ]

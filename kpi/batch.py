@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kpi.attribution import TOTAL, Attribution, split_scoped
-from kpi.counters import INDEX, Counters
+from kpi.attribution import OWN, TOTAL, Attribution, set_communes, split_scoped
+from kpi.contribution import DEFAULT_SYNC_WINDOW
+from kpi.counters import Counters, add_distinct, key_indices
 from kpi.decode import InvalidEvent, decode
 from kpi.dossier import DossierState, Fact, FactKey, add_fact
 from kpi.fastparse import fast_fact
@@ -131,28 +132,35 @@ def aggregate(
     horizon: float,
     calendar_for: CalendarFor,
     registry: UnitRegistry | None = None,
+    sync_window: float = DEFAULT_SYNC_WINDOW,
 ) -> Aggregate:
     """Sum every dossier's contribution as known before ``horizon``, each count attributed
-    to the unit in force at its judged instant (:mod:`kpi.attribution`)."""
+    to the unit in force at its judged instant (:mod:`kpi.attribution`); ``sync_window``
+    is the setting ``sync_window_hours`` in seconds. Distinct row keys count once per
+    distinct key (:func:`kpi.counters.add_distinct`) and ``communes`` comes from the
+    registry (:func:`kpi.attribution.set_communes`), as in the live aggregator."""
     with _no_cyclic_gc():
-        return _aggregate(states, horizon, calendar_for, Attribution(registry))
+        return _aggregate(states, horizon, calendar_for, Attribution(registry), sync_window)
 
 
 def _aggregate(
     states: Iterable[DossierState], horizon: float, calendar_for: CalendarFor,
-    attribution: Attribution,
+    attribution: Attribution, sync_window: float,
 ) -> Aggregate:
     counters: dict[tuple[str, str], Counters] = {}
+    refs: dict[tuple[str, str], dict[str, int]] = {}
     levels: dict[str, str] = {}
-    indices: dict[tuple[str, ...], tuple[int, ...]] = {}
+    indices: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[tuple[str, int], ...]]] = {}
     targets: dict[tuple[str, tuple[str, ...]], list[list[int]]] = {}
     for state in states:
         d = summarize(state, horizon, calendar_for)
         for unit, periods, keys in subject_rows(state, horizon, calendar_for, attribution,
-                                                levels, d, summarized=True):
-            idx = indices.get(keys)
-            if idx is None:
-                idx = indices[keys] = tuple(INDEX[k] for k in keys)
+                                                levels, d, summarized=True,
+                                                sync_window=sync_window):
+            found = indices.get(keys)
+            if found is None:
+                found = indices[keys] = key_indices(keys)
+            idx, distinct = found
             vectors = targets.get((unit, periods))
             if vectors is None:
                 vectors = targets[(unit, periods)] = [
@@ -161,9 +169,15 @@ def _aggregate(
             for v in vectors:
                 for i in idx:
                     v[i] += 1
+            if distinct:
+                for pk, v in zip(periods, vectors, strict=True):
+                    add_distinct(v, refs.setdefault((unit, pk), {}), distinct, 1)
     own: dict[tuple[str, str], Counters] = {}
     totals: dict[tuple[str, str], Counters] = {}
     for (key, period), c in counters.items():
         unit, scope = split_scoped(key)
         (totals if scope == TOTAL else own)[(unit, period)] = c
-    return Aggregate(own, {split_scoped(k)[0]: v for k, v in levels.items()}, totals)
+    unit_levels = {split_scoped(k)[0]: v for k, v in levels.items()}
+    set_communes(own, OWN, attribution, unit_levels, horizon)
+    set_communes(totals, TOTAL, attribution, unit_levels, horizon)
+    return Aggregate(own, unit_levels, totals)

@@ -19,11 +19,20 @@ was", :class:`kpi.attribution.Attribution`):
   ``satisfied``, ``dissatisfied``);
 
 and each also to the totals of that unit and the units above it at that instant.
+
+v1.2 (docs/contract.md; interpretations in docs/decisions/kpi-portal-766-2026-counts.md):
+``reuse_eligible`` is receipt-side; ``handled`` (= ``resolved`` + ``in_progress``), its
+``handled_*`` qualifiers and ``dossiers_unsatisfied`` ride on the ``resolved`` and
+``in_progress`` rows; ``sync_due`` / ``synced_on_time`` count a dossier once per counter key
+and period among those where it counts in ``received``, ``resolved`` or ``in_progress``,
+on time when every status event of that period was followed by a sync to the portal
+within the sync window (passed in as ``sync_window``, seconds).
 """
 
 from __future__ import annotations
 
-from kpi.attribution import NO_REGISTRY, Attribution, split_scoped
+from kpi.attribution import NO_REGISTRY, TOTAL_MARK, Attribution, split_scoped
+from kpi.counters import CATALOG_DISTINCT_KEYS, COMMUNE_DISTINCT_KEY, distinct_key
 from kpi.dossier import DossierState
 from kpi.periods import next_month_start, period_keys, periods_between
 from kpi.sla import EARLY, LATE, ON_TIME, CalendarFor, Dossier, summarize
@@ -32,6 +41,11 @@ Bucket = tuple[str, str]
 """(counter key — a unit code, or a unit's total: :func:`kpi.attribution.scoped` —,
 period key)."""
 Contribution = dict[Bucket, dict[str, int]]
+
+DEFAULT_SYNC_WINDOW_HOURS = 24
+"""The sync window's default [M] (setting ``sync_window_hours``)."""
+DEFAULT_SYNC_WINDOW = DEFAULT_SYNC_WINDOW_HOURS * 3600.0
+"""In seconds, as :func:`contribution_rows` takes it."""
 
 _EPSILON = 0.001
 """One millisecond: the step after an instant at which a change becomes visible."""
@@ -72,7 +86,113 @@ def _receipt_keys(d: Dossier) -> tuple[str, ...]:
         keys.append("reused")
     if d.synced:
         keys.append("synced")
+    if d.reuse_eligible:
+        keys.append("reuse_eligible")
     return tuple(keys)
+
+
+def _handled_keys(d: Dossier, keys: list[str], late: bool, resolved: bool = False) -> None:
+    """Append the v1.2 keys of a dossier counted in ``handled`` (``resolved`` in the period,
+    else in progress at its end); ``late``: resolved late or open overdue. The e-result
+    counts with the resolution only; the other facts as known before the horizon."""
+    keys.append("handled")
+    if resolved and d.result_electronic:
+        keys.append("handled_e_result")
+    if d.digitized:
+        keys.append("handled_digitized")
+    if d.reused:
+        keys.append("handled_reused")
+    if d.stored_personal:
+        keys.append("handled_stored_personal")
+    if d.citizen_data_used:
+        keys.append("handled_citizen_data")
+    if late or d.petitioned or d.latest_rating() == "dissatisfied":
+        keys.append("dossiers_unsatisfied")
+
+
+_OPEN_KEYS: dict[tuple[bool, ...], tuple[str, ...]] = {}
+
+
+def _open_keys(d: Dossier, overdue: bool) -> tuple[str, ...]:
+    """The keys of an in-progress row (memoized per combination of what they depend on)."""
+    flags = (overdue, d.petitioned, d.digitized, d.reused, d.stored_personal,
+             d.citizen_data_used, d.latest_rating() == "dissatisfied")
+    found = _OPEN_KEYS.get(flags)
+    if found is not None:
+        return found
+    if d.petitioned:
+        base = _OVERDUE_PETITIONED if overdue else _IN_PROGRESS_PETITIONED
+    else:
+        base = _OVERDUE if overdue else _IN_PROGRESS
+    keys = list(base)
+    _handled_keys(d, keys, overdue)
+    found = _OPEN_KEYS[flags] = tuple(keys)
+    return found
+
+
+_SYNC_SOURCES = frozenset({"received", "resolved", "in_progress"})
+_SYNC_DUE = ("sync_due",)
+_SYNC_ON_TIME = ("sync_due", "synced_on_time")
+
+
+def _add_sync_rows(rows: list[Row], d: Dossier, window: float) -> None:
+    """Append the ``sync_due`` rows: once per unit (own figures) and period where the
+    dossier counts in ``received``, ``resolved`` or ``in_progress``, and once more to each
+    total those rows joined (a total adds its units' own figures); with ``synced_on_time``
+    when none of the status events of that period is left unsynced
+    (:meth:`Dossier.unsynced_times`) and its receipt was synced (a dossier the portal never
+    received is synced on time in no period, even one without a status event)."""
+    own: dict[str, dict[str, None]] = {}
+    totals: dict[tuple[str, str], dict[str, None]] | None = None
+    current = ""
+    sources = _SYNC_SOURCES
+    for key, periods, keys in rows:
+        if key[-1] == TOTAL_MARK:
+            if sources.isdisjoint(keys):
+                continue
+            if totals is None:
+                totals = {}
+            for pk in periods:  # the totals of a row follow its own row (add_rows)
+                totals.setdefault((current, pk), {})[key] = None
+            continue
+        current = key
+        if sources.isdisjoint(keys):
+            continue
+        mine = own.get(key)
+        if mine is None:
+            own[key] = dict.fromkeys(periods)
+        else:
+            mine.update(dict.fromkeys(periods))
+    unsynced = d.unsynced_times(window)
+    if not unsynced:
+        late_periods: set[str] | None = set()
+    elif d.received_at in unsynced:
+        late_periods = None  # every period late
+    else:
+        late_periods = {pk for t in unsynced for pk in period_keys(t)}
+    late: tuple[str, ...]
+    on_time: tuple[str, ...]
+    for key, periods_of in own.items():
+        if late_periods is None:
+            late, on_time = tuple(periods_of), ()
+        elif not late_periods:
+            late, on_time = (), tuple(periods_of)
+        else:
+            late = tuple(pk for pk in periods_of if pk in late_periods)
+            on_time = tuple(pk for pk in periods_of if pk not in late_periods)
+        if on_time:
+            rows.append((key, on_time, _SYNC_ON_TIME))
+        if late:
+            rows.append((key, late, _SYNC_DUE))
+        if totals is None:
+            continue
+        above: dict[tuple[str, bool], list[str]] = {}
+        for pk in periods_of:
+            is_late = late_periods is None or pk in late_periods
+            for total in totals.get((key, pk), ()):
+                above.setdefault((total, is_late), []).append(pk)
+        for (total, is_late), pks in above.items():
+            rows.append((total, tuple(pks), _SYNC_DUE if is_late else _SYNC_ON_TIME))
 
 
 def _completion_keys(d: Dossier, cls: str) -> tuple[str, ...]:
@@ -87,6 +207,7 @@ def _completion_keys(d: Dossier, cls: str) -> tuple[str, ...]:
         keys.append("dossiers_petitioned")
         if cls == LATE:
             keys.append("dossiers_petitioned_late")
+    _handled_keys(d, keys, cls == LATE, resolved=True)
     return tuple(keys)
 
 
@@ -112,16 +233,21 @@ def contribution_rows(
     horizon: float,
     attribution: Attribution = NO_REGISTRY,
     levels: Levels | None = None,
+    sync_window: float = DEFAULT_SYNC_WINDOW,
 ) -> list[Row]:
     """What one dossier, as known before ``horizon``, adds to each unit: a list of rows.
-    ``levels``, if given, receives the level of every counter key the rows name.
+    ``levels``, if given, receives the level of every counter key the rows name;
+    ``sync_window`` is the setting ``sync_window_hours`` in seconds.
 
     Without a registry every code stands for itself, so the receipt rows go to ``unit``
     and every handling row to ``handling_unit`` with no lookup (the batch report's and the
     worker's hot path); with one, each row's unit is looked up at its judged instant."""
     if attribution.registry is None:
-        return _rows_without_registry(d, horizon, levels)
-    return _rows_with_registry(d, horizon, attribution, levels)
+        rows = _rows_without_registry(d, horizon, levels)
+    else:
+        rows = _rows_with_registry(d, horizon, attribution, levels)
+    _add_sync_rows(rows, d, sync_window)
+    return rows
 
 
 def _rows_without_registry(d: Dossier, horizon: float, levels: Levels | None) -> list[Row]:
@@ -140,11 +266,9 @@ def _rows_without_registry(d: Dossier, horizon: float, levels: Levels | None) ->
     for key, _judged, overdue in _open_periods(d, horizon):
         (overdue_periods if overdue else open_periods).append(key)
     if open_periods:
-        rows.append((handling, tuple(open_periods),
-                     _IN_PROGRESS_PETITIONED if d.petitioned else _IN_PROGRESS))
+        rows.append((handling, tuple(open_periods), _open_keys(d, False)))
     if overdue_periods:
-        rows.append((handling, tuple(overdue_periods),
-                     _OVERDUE_PETITIONED if d.petitioned else _OVERDUE))
+        rows.append((handling, tuple(overdue_periods), _open_keys(d, True)))
     if levels is not None:  # in row order, as the registry path: the handling level last
         levels[unit] = d.level
         if len(rows) > 1:
@@ -186,28 +310,38 @@ def _rows_with_registry(
         else:
             group[1].append(key)
     for (_, _, overdue), (instant, periods) in grouped.items():
-        if d.petitioned:
-            keys = _OVERDUE_PETITIONED if overdue else _IN_PROGRESS_PETITIONED
-        else:
-            keys = _OVERDUE if overdue else _IN_PROGRESS
-        add(handling, handling_level, instant, tuple(periods), keys)
+        add(handling, handling_level, instant, tuple(periods), _open_keys(d, overdue))
     return rows
 
 
 def add_rows(rows: list[Row], attribution: Attribution, levels: Levels | None, code: str,
-             level: str, t: float, periods: tuple[str, ...], keys: tuple[str, ...]) -> None:
+             level: str, t: float, periods: tuple[str, ...], keys: tuple[str, ...],
+             procedure: str | None = None) -> None:
     """Append the rows of one set of counts judged at ``t``: to ``code`` itself without a
     registry; with one, to the unit in force for ``code`` at ``t`` and to the totals
-    above it (the rule every family shares, :mod:`kpi.attribution`)."""
+    above it (the rule every family shares, :mod:`kpi.attribution`).
+
+    A catalog entry passes its ``procedure`` code: its totals' rows then count the keys of
+    :data:`kpi.counters.CATALOG_DISTINCT_KEYS` once per procedure code
+    (:func:`kpi.counters.distinct_key`), and ``communes_e_certified_copy`` is kept only
+    when the unit in force is a commune, counted once per commune in every row."""
+    unit: str
+    totals: tuple[str, ...]
+    registered: str | None
     if attribution.registry is None:
-        rows.append((code, periods, keys))
-        if levels is not None:
-            levels[code] = level
-        return
-    unit, totals, registered = attribution.at(code, t)
+        unit, totals, registered = code, (), None
+    else:
+        unit, totals, registered = attribution.at(code, t)
+    total_keys: tuple[str, ...]
+    if procedure is not None:
+        keys, total_keys = _catalog_keys(keys, unit, registered or level, procedure)
+        if not keys:
+            return
+    else:
+        total_keys = keys
     rows.append((unit, periods, keys))
     for total in totals:
-        rows.append((total, periods, keys))
+        rows.append((total, periods, total_keys))
     if levels is not None:
         levels[unit] = registered or level
         for total in totals:
@@ -215,9 +349,20 @@ def add_rows(rows: list[Row], attribution: Attribution, levels: Levels | None, c
                 levels[total] = attribution.at(split_scoped(total)[0], t)[2] or level
 
 
+def _catalog_keys(keys: tuple[str, ...], unit: str, level: str, procedure: str
+                  ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(own keys, total keys) of a catalog entry's row for ``unit`` (of ``level``)."""
+    if COMMUNE_DISTINCT_KEY in keys:
+        keys = tuple(distinct_key(k, unit) if k == COMMUNE_DISTINCT_KEY else k for k in keys
+                     if k != COMMUNE_DISTINCT_KEY or level == "commune")
+    total = tuple(distinct_key(k, procedure) if k in CATALOG_DISTINCT_KEYS else k
+                  for k in keys)
+    return keys, total
+
+
 def add_judged_rows(rows: list[Row], attribution: Attribution, levels: Levels | None,
-                    code: str, level: str, judged: list[tuple[str, float, tuple[str, ...]]]
-                    ) -> None:
+                    code: str, level: str, judged: list[tuple[str, float, tuple[str, ...]]],
+                    procedure: str | None = None) -> None:
     """:func:`add_rows` for counts judged at the end of each period (``(period key, judged
     instant, count keys)``; the unit is the one in force just before the judged instant),
     periods with the same unit and keys sharing one row."""
@@ -233,7 +378,7 @@ def add_judged_rows(rows: list[Row], attribution: Attribution, levels: Levels | 
         else:
             group[1].append(key)
     for (_, _, keys), (t, periods) in grouped.items():
-        add_rows(rows, attribution, levels, code, level, t, tuple(periods), keys)
+        add_rows(rows, attribution, levels, code, level, t, tuple(periods), keys, procedure)
 
 
 def open_judgements(opened_at: float, closed_at: float | None, horizon: float
@@ -346,6 +491,8 @@ def next_change(
 
 
 __all__ = [
+    "DEFAULT_SYNC_WINDOW",
+    "DEFAULT_SYNC_WINDOW_HOURS",
     "Bucket",
     "Contribution",
     "Levels",

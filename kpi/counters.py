@@ -53,11 +53,83 @@ COUNT_KEYS: tuple[str, ...] = (
     "procedures_online_payment_used",
     "documents_issued",
     "documents_e_signed",
+    "procedures_updated",
+    "procedures_updated_on_time",
+    "procedures_complete",
+    "handled",
+    "sync_due",
+    "synced_on_time",
+    "handled_e_result",
+    "handled_digitized",
+    "handled_reused",
+    "handled_stored_personal",
+    "handled_citizen_data",
+    "reuse_eligible",
+    "procedures_citizen_data",
+    "communes",
+    "communes_e_certified_copy",
+    "fee_procedures",
+    "fee_procedures_paid_online",
+    "fee_procedures_paid_portal",
+    "dossiers_unsatisfied",
 )
-"""Every count key of docs/contract.md, plus two added optional keys that Decision 766
-indicator 5.4 needs: ``dissatisfied`` and ``dossiers_petitioned_late`` (dossiers counted in
-``dossiers_petitioned`` that are also resolved late or open overdue, so that a dossier both
-late and petitioned is subtracted once)."""
+"""Every count key of the event contract v1.1 and v1.2 (docs/contract.md), plus two added
+optional keys that Decision 766 indicator 5.4 needs: ``dissatisfied`` and
+``dossiers_petitioned_late`` (dossiers counted in ``dossiers_petitioned`` that are also
+resolved late or open overdue, so that a dossier both late and petitioned is subtracted
+once). New keys are only ever appended: stored checkpoints name their keys."""
+
+DISTINCT_MARK = "\x1d"
+"""Joins a count key and what it counts distinctly in a *distinct row key* (below)."""
+
+CATALOG_DISTINCT_KEYS: frozenset[str] = frozenset({
+    "procedures", "procedures_complete", "procedures_citizen_data", "fee_procedures",
+    "fee_procedures_paid_online", "fee_procedures_paid_portal",
+})
+"""Catalog counts that a unit's *total* counts once per procedure code (v1.2: a province's
+catalog is counted once), however many units below it have an entry of that code."""
+
+COMMUNE_DISTINCT_KEY = "communes_e_certified_copy"
+"""Counted once per commune, however many of its entries offer the service."""
+
+
+def distinct_key(key: str, of: str) -> str:
+    """The row key that counts ``key`` once per distinct ``of`` (a procedure code, a
+    commune): rows carry it instead of ``key``; a bucket holds how many rows name each such
+    key (its references) and ``key``'s count is how many of them are named at least once
+    (:func:`add_keys`). Plain keys are counted as before."""
+    return f"{key}{DISTINCT_MARK}{of}"
+
+
+def key_indices(keys: Iterable[str]) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
+    """(indices of the plain keys, (distinct row key, index of its count key) pairs)."""
+    plain: list[int] = []
+    distinct: list[tuple[str, int]] = []
+    for key in keys:
+        if DISTINCT_MARK in key:
+            distinct.append((key, INDEX[key.split(DISTINCT_MARK, 1)[0]]))
+        else:
+            plain.append(INDEX[key])
+    return tuple(plain), tuple(distinct)
+
+
+def add_distinct(values: list[int], refs: dict[str, int],
+                 distinct: tuple[tuple[str, int], ...], sign: int) -> None:
+    """Add (``sign`` = 1) or remove (−1) one reference to each distinct row key of a bucket
+    whose counts are ``values`` and references ``refs``: a count changes only when a key
+    gains its first reference or loses its last, so the counts stay equal to the number of
+    distinct keys named, in any order of additions and removals."""
+    for key, i in distinct:
+        before = refs.get(key, 0)
+        after = before + sign
+        if after:
+            refs[key] = after
+        else:
+            refs.pop(key, None)
+        if before <= 0 < after:
+            values[i] += 1
+        elif after <= 0 < before:
+            values[i] -= 1
 
 COUNT_LABELS_VI: dict[str, str] = {
     "received": "Hồ sơ tiếp nhận",
@@ -104,6 +176,25 @@ COUNT_LABELS_VI: dict[str, str] = {
     "procedures_online_payment_used": "TTHC có thanh toán trực tuyến có phát sinh thanh toán",
     "documents_issued": "Văn bản đi",
     "documents_e_signed": "Văn bản điện tử có ký số",
+    "procedures_updated": "Lượt cập nhật TTHC trong kỳ",
+    "procedures_updated_on_time": "Cập nhật TTHC đúng hạn",
+    "procedures_complete": "TTHC công khai đầy đủ bộ phận",
+    "handled": "Hồ sơ tiếp nhận và xử lý trong kỳ",
+    "sync_due": "Hồ sơ phải đồng bộ lên Cổng DVCQG",
+    "synced_on_time": "Hồ sơ đồng bộ kịp thời",
+    "handled_e_result": "Hồ sơ có kết quả điện tử",
+    "handled_digitized": "Hồ sơ số hóa đầy đủ (trên hồ sơ xử lý)",
+    "handled_reused": "Hồ sơ tái sử dụng dữ liệu số hóa (trên hồ sơ xử lý)",
+    "handled_stored_personal": "Hồ sơ đồng bộ kho dữ liệu cá nhân",
+    "handled_citizen_data": "Hồ sơ sử dụng dữ liệu dân cư",
+    "reuse_eligible": "Hồ sơ thuộc TTHC được cắt giảm, thay thế bằng dữ liệu",
+    "procedures_citizen_data": "TTHC kết nối dữ liệu dân cư",
+    "communes": "Đơn vị cấp xã",
+    "communes_e_certified_copy": "Cấp xã có chứng thực bản sao điện tử",
+    "fee_procedures": "TTHC có phí, lệ phí",
+    "fee_procedures_paid_online": "TTHC có phí phát sinh thanh toán trực tuyến",
+    "fee_procedures_paid_portal": "TTHC có phí thanh toán qua Cổng DVCQG",
+    "dossiers_unsatisfied": "Hồ sơ chưa hài lòng (quá hạn, không hài lòng, bị phản ánh)",
 }
 
 INDEX: dict[str, int] = {k: i for i, k in enumerate(COUNT_KEYS)}

@@ -21,7 +21,8 @@ kind                       payload
                            processing_days (or None), fee_required, paper_result,
                            handling unit (or None), handling level (or None) — the
                            last two since v1.1: a 12-field fact of an older
-                           state means "handled where received"
+                           state means "handled where received"; then, only when
+                           either is true (v1.2), reuse_eligible, citizen_data_used
 ``transferred``            from_unit, to_unit
 ``supplement_requested``   —  (yêu cầu bổ sung: the SLA clock pauses)
 ``supplemented``           —  (đã bổ sung: the clock resumes)
@@ -33,7 +34,8 @@ kind                       payload
 ``synced``                 target (đồng bộ lên Cổng DVCQG, v1.1)
 ``digitized``              components_total, components_digitized,
                            components_reused (v1.1; absent in older states: 0)
-``payment``                method
+``payment``                method, then ``True`` when paid through gateway ``dvcqg``
+                           (v1.2; absent otherwise)
 ``rated``                  rating
 ``petitioned``             petition code — a *link* fact (:mod:`kpi.links`): a petition
                            that names this dossier, visible from its receipt
@@ -51,8 +53,11 @@ kind                        payload
 ``petition_answered``       —
 ``petition_rated``          rating
 ``procedure_published``     unit, level, procedure, online_level, online_payment,
-                            decided_at (ts or None), due_at (ts or None) — a catalog
-                            entry (:mod:`kpi.procedure_catalog`)
+                            decided_at (ts or None), due_at (ts or None), and since
+                            v1.2 fee_required, content_complete,
+                            citizen_data_connected, e_certified_copy (absent in older
+                            states: False, True, False, False) — a catalog entry
+                            (:mod:`kpi.procedure_catalog`)
 ``procedure_withdrawn``     —
 ``used``                    received_at, flag (``online`` | ``full`` | ``payment``),
                             dossier code — a *link* fact: a dossier of this entry's
@@ -99,6 +104,10 @@ KIND_OF_TYPE = {  # type without the vn.gov.motcua. prefix → fact kind
 }
 
 
+PORTAL_GATEWAY = "dvcqg"
+"""The national portal's payment gateway (and its sync target)."""
+
+
 def fact_key(source: str, event_id: str) -> FactKey:
     return f"{source}{KEY_SEPARATOR}{event_id}"
 
@@ -109,6 +118,9 @@ def fact_of(event: Event) -> Fact:
     ts = event.time.timestamp()
     d = event.data
     if kind == "received":
+        extra: tuple[bool, ...] = ()
+        if d.reuse_eligible or d.citizen_data_used:  # type: ignore[union-attr]
+            extra = (d.reuse_eligible, d.citizen_data_used)  # type: ignore[union-attr]
         return (
             kind,
             ts,
@@ -125,7 +137,7 @@ def fact_of(event: Event) -> Fact:
             d.handling_unit_code,  # type: ignore[union-attr]
             (d.handling_unit_level.value  # type: ignore[union-attr]
              if d.handling_unit_level is not None else None),  # type: ignore[union-attr]
-        )
+        ) + extra
     if kind == "transferred":
         return (kind, ts, d.from_unit, d.to_unit)  # type: ignore[union-attr]
     if kind == "extended":
@@ -138,6 +150,8 @@ def fact_of(event: Event) -> Fact:
     if kind == "synced":
         return (kind, ts, d.target)  # type: ignore[union-attr]
     if kind == "payment":
+        if d.gateway == PORTAL_GATEWAY:  # type: ignore[union-attr]
+            return (kind, ts, d.method.value, True)  # type: ignore[union-attr]
         return (kind, ts, d.method.value)  # type: ignore[union-attr]
     if kind == "rated" or kind == "petition_rated":
         return (kind, ts, d.rating.value)  # type: ignore[union-attr]
@@ -151,7 +165,9 @@ def fact_of(event: Event) -> Fact:
         return (kind, ts, d.unit_code, d.unit_level.value,  # type: ignore[union-attr]
                 d.procedure_code, d.online_level.value, d.online_payment,  # type: ignore[union-attr]
                 d.decided_at.timestamp() if d.decided_at is not None else None,  # type: ignore[union-attr]
-                d.due_at.timestamp() if d.due_at is not None else None)  # type: ignore[union-attr]
+                d.due_at.timestamp() if d.due_at is not None else None,  # type: ignore[union-attr]
+                d.fee_required, d.content_complete,  # type: ignore[union-attr]
+                d.citizen_data_connected, d.e_certified_copy)  # type: ignore[union-attr]
     if kind == "document_issued":
         return (kind, ts, d.unit_code, d.unit_level.value,  # type: ignore[union-attr]
                 d.electronic, d.digitally_signed)  # type: ignore[union-attr]
@@ -227,6 +243,7 @@ __all__ = [
     "FactKey",
     "add_fact",
     "apply",
+    "PORTAL_GATEWAY",
     "fact_key",
     "fact_of",
     "fold",

@@ -23,7 +23,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from kpi.calendar import DAY_SECONDS, date_to_day
-from kpi.dossier import KEY_SEPARATOR, KIND_OF_TYPE, Fact
+from kpi.dossier import KEY_SEPARATOR, KIND_OF_TYPE, PORTAL_GATEWAY, Fact
 from schemas.events import (
     MAX_CODE_CHARS,
     MAX_COUNT,
@@ -125,6 +125,8 @@ class _ReceivedData(Struct):
     paper_result: bool = True
     handling_unit_code: UnitText | None = None
     handling_unit_level: Literal["ministry", "province", "district", "commune"] | None = None
+    reuse_eligible: bool = False
+    citizen_data_used: bool = False
 
 
 class _TransferredData(Struct):
@@ -254,6 +256,8 @@ def fast_fact(raw: bytes) -> tuple[str, str, Fact] | None:
         fact = ("received", ts, d.unit_code, d.unit_level, d.procedure_code, d.channel,
                 d.online_level, d.full_online_eligible, due, d.processing_days,
                 d.fee_required, d.paper_result, handling, d.handling_unit_level)
+        if d.reuse_eligible or d.citizen_data_used:  # v1.2, as kpi.dossier.fact_of
+            fact += (d.reuse_eligible, d.citizen_data_used)
     elif kind == "resolved":
         fact = ("resolved", ts, d.result_electronic)
     elif kind == "digitized":
@@ -262,7 +266,8 @@ def fast_fact(raw: bytes) -> tuple[str, str, Fact] | None:
         fact = ("digitized", ts, d.components_total, d.components_digitized,
                 d.components_reused)
     elif kind == "payment":
-        fact = ("payment", ts, d.method)
+        fact = ("payment", ts, d.method, True) if d.gateway == PORTAL_GATEWAY else (
+            "payment", ts, d.method)
     elif kind == "rated":
         fact = ("rated", ts, d.rating)
     elif kind == "extended":

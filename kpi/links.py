@@ -56,6 +56,7 @@ def links_of(code: str, facts: Iterable[Fact]) -> list[Link]:
     """Every link the subject ``code`` with ``facts`` gives to other subjects."""
     received: Fact | None = None
     paid_online: float | None = None
+    paid_portal: float | None = None
     out: list[Link] = []
     for fact in facts:
         kind = fact[0]
@@ -65,6 +66,9 @@ def links_of(code: str, facts: Iterable[Fact]) -> list[Link]:
         elif kind == "payment":
             if fact[2] == "online" and (paid_online is None or fact[1] < paid_online):
                 paid_online = fact[1]
+            if (fact[2] == "online" and len(fact) > 3 and fact[3]
+                    and (paid_portal is None or fact[1] < paid_portal)):
+                paid_portal = fact[1]
         elif kind == "petition_received" and fact[7] is not None:
             out.append((fact[7], PETITIONED_KEY, ("petitioned", fact[1], code)))
     if received is not None:
@@ -80,6 +84,9 @@ def links_of(code: str, facts: Iterable[Fact]) -> list[Link]:
         if paid_online is not None:
             out.append((target, f"{LINK_MARK}used\x1fpayment\x1f{month}",
                         ("used", max(at, paid_online), at, "payment", code)))
+        if paid_portal is not None:  # v1.2: paid online through the portal's gateway
+            out.append((target, f"{LINK_MARK}used\x1fportal\x1f{month}",
+                        ("used", max(at, paid_portal), at, "portal", code)))
     return out
 
 

@@ -17,6 +17,15 @@ procedure): :mod:`kpi.links`). As known before a horizon:
   ``_used`` count when a dossier of that (receiving unit, procedure) was received in the
   period online / fully online / paid online (a ``used`` link received in the period); the
   unit is the one in force just before the judged instant.
+
+v1.2 (docs/contract.md): every publication after an entry's first is an *update*, counted
+in ``procedures_updated`` (+ ``_on_time`` at or before its own ``due_at``, or without one)
+in the periods of its instant, the unit in force then; an entry in force counts, by its
+latest publication, in ``procedures_complete``, ``procedures_citizen_data``,
+``fee_procedures`` (+ ``_paid_online`` / ``_paid_portal`` when a dossier of it received in
+the period was paid online / through the portal's gateway) and, when its unit in force is
+a commune, ``communes_e_certified_copy`` (once per commune). A unit's total counts the
+catalog keys once per procedure code (:func:`kpi.contribution.add_rows`).
 """
 
 from __future__ import annotations
@@ -33,9 +42,29 @@ WITHDRAWN = "procedure_withdrawn"
 USED = "used"
 KINDS = frozenset({PUBLISHED, WITHDRAWN, USED})
 
-ONLINE, FULL, PAYMENT = "online", "full", "payment"
+ONLINE, FULL, PAYMENT, PORTAL = "online", "full", "payment", "portal"
 """Flags of a ``used`` link: a dossier received with channel ``online``, with
-``online_level`` ``full``, paid online."""
+``online_level`` ``full``, paid online, paid online through the portal's gateway (v1.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What an entry in force offers, by its latest publication."""
+
+    online_level: str
+    online_payment: bool
+    fee_required: bool = False
+    content_complete: bool = True
+    citizen_data_connected: bool = False
+    e_certified_copy: bool = False
+
+
+def offer_of(fact: Fact) -> Offer:
+    """The offer of a ``procedure_published`` fact (v1.1 facts: the v1.2 defaults)."""
+    if len(fact) > 9:
+        return Offer(fact[5], bool(fact[6]), bool(fact[9]), bool(fact[10]), bool(fact[11]),
+                     bool(fact[12]))
+    return Offer(fact[5], bool(fact[6]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +83,12 @@ class CatalogEntry:
     """Flag → receipt instants of the dossiers that used the entry that way."""
     publish_due_at: float | None = None
     """The ``due_at`` (deadline to publish) of the first publication, if it gave one."""
+    updates: tuple[tuple[float, bool], ...] = ()
+    """(instant, on time) of every publication after the first (v1.2 updates)."""
 
-    def offer_at(self, instant: float) -> tuple[str, bool] | None:
-        """(online_level, online_payment) in force at ``instant`` (changes strictly
-        before it), None when not in force."""
+    def offer_at(self, instant: float) -> Offer | None:
+        """What the entry offers at ``instant`` (changes strictly before it), None when
+        not in force."""
         latest = None
         for fact in self.changes:
             if fact[1] >= instant:
@@ -65,7 +96,7 @@ class CatalogEntry:
             latest = fact
         if latest is None or latest[0] != PUBLISHED:
             return None
-        return latest[5], bool(latest[6])
+        return offer_of(latest)
 
 
 def summarize_entry(state: DossierState, horizon: float) -> CatalogEntry | None:
@@ -86,9 +117,15 @@ def summarize_entry(state: DossierState, horizon: float) -> CatalogEntry | None:
     changes.sort(key=lambda f: (f[1], repr(f)))
     first = min(published, key=lambda f: (f[1], repr(f)))
     due = first[8]
+    updates = tuple(sorted((f[1], f[8] is None or f[1] <= f[8]) for f in published
+                           if f is not first))
     return CatalogEntry(state.code, first[2], first[3], first[4], first[1],
                         due is None or first[1] <= due, tuple(changes),
-                        {flag: tuple(sorted(ts)) for flag, ts in used.items()}, due)
+                        {flag: tuple(sorted(ts)) for flag, ts in used.items()}, due, updates)
+
+
+_UPDATED = ("procedures_updated",)
+_UPDATED_ON_TIME = ("procedures_updated", "procedures_updated_on_time")
 
 
 def _used_in(instants: tuple[float, ...] | None, start: float, end: float) -> bool:
@@ -103,6 +140,9 @@ def entry_rows(e: CatalogEntry, horizon: float, attribution: Attribution,
         if e.published_on_time else ("procedures_published",)
     add_rows(rows, attribution, levels, e.unit, e.level, e.first_published_at,
              period_keys(e.first_published_at), published)
+    for at, on_time in e.updates:
+        add_rows(rows, attribution, levels, e.unit, e.level, at, period_keys(at),
+                 _UPDATED_ON_TIME if on_time else _UPDATED)
     judged: list[tuple[str, float, tuple[str, ...]]] = []
     for period in periods_between(e.first_published_at, horizon):
         if period.start >= horizon:
@@ -111,7 +151,7 @@ def entry_rows(e: CatalogEntry, horizon: float, attribution: Attribution,
         offer = e.offer_at(instant)
         if offer is None:
             continue
-        online_level, payment = offer
+        online_level, payment = offer.online_level, offer.online_payment
         keys = ["procedures"]
         if online_level != "none":
             keys.append("procedures_online")
@@ -125,8 +165,20 @@ def entry_rows(e: CatalogEntry, horizon: float, attribution: Attribution,
             keys.append("procedures_online_payment")
             if _used_in(e.used.get(PAYMENT), period.start, period.end):
                 keys.append("procedures_online_payment_used")
+        if offer.content_complete:
+            keys.append("procedures_complete")
+        if offer.citizen_data_connected:
+            keys.append("procedures_citizen_data")
+        if offer.fee_required:
+            keys.append("fee_procedures")
+            if _used_in(e.used.get(PAYMENT), period.start, period.end):
+                keys.append("fee_procedures_paid_online")
+            if _used_in(e.used.get(PORTAL), period.start, period.end):
+                keys.append("fee_procedures_paid_portal")
+        if offer.e_certified_copy:
+            keys.append("communes_e_certified_copy")
         judged.append((period.key, instant, tuple(keys)))
-    add_judged_rows(rows, attribution, levels, e.unit, e.level, judged)
+    add_judged_rows(rows, attribution, levels, e.unit, e.level, judged, e.procedure)
     return rows
 
 
@@ -140,5 +192,5 @@ def entry_next_change(e: CatalogEntry | None, horizon: float, attribution: Attri
     return next_open_change(horizon, attribution)
 
 
-__all__ = ["FULL", "KINDS", "ONLINE", "PAYMENT", "CatalogEntry", "entry_next_change",
-           "entry_rows", "summarize_entry"]
+__all__ = ["FULL", "KINDS", "ONLINE", "PAYMENT", "PORTAL", "CatalogEntry", "Offer",
+           "entry_next_change", "entry_rows", "offer_of", "summarize_entry"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from kpi.attribution import OWN, TOTAL, scoped
 from kpi.batch import BatchInput, aggregate, fold_file
+from kpi.contribution import DEFAULT_SYNC_WINDOW
 from kpi.registry import UnitRegistry
 from kpi.report import build_report
 from kpi.units import CalendarBook
@@ -27,12 +28,14 @@ Reports = Mapping[Bucket, Mapping[str, Any]]
 
 
 def batch_reports(
-    batch: BatchInput, horizon: float, registry: UnitRegistry | None = None
+    batch: BatchInput, horizon: float, registry: UnitRegistry | None = None,
+    sync_window: float = DEFAULT_SYNC_WINDOW,
 ) -> dict[Bucket, dict[str, Any]]:
     """The batch report of every (unit, period) the folded input touches, as known before
     ``horizon`` (epoch seconds), view "as it was": own figures, and with a registry the
     totals of the units that have units below them."""
-    agg = aggregate(batch.states(), horizon, CalendarBook(), registry=registry)
+    agg = aggregate(batch.states(), horizon, CalendarBook(), registry=registry,
+                    sync_window=sync_window)
     out: dict[Bucket, dict[str, Any]] = {}
     for scope, counters in ((OWN, agg.counters), (TOTAL, agg.totals)):
         for (unit, period), c in counters.items():

@@ -26,6 +26,7 @@ Rules (docs/contract.md):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,15 @@ WITHDRAWN = "withdrawn"
 STOPPED = "stopped"
 TERMINAL_KINDS = ("rejected", "withdrawn", "stopped")
 """Fact kinds that end a dossier before completion and take it out of the on-time counts."""
+STATUS_KINDS = frozenset({
+    "received", "transferred", "supplement_requested", "supplemented", "extended", "resolved",
+    "returned", "rejected", "withdrawn", "stopped",
+})
+"""Fact kinds that change a dossier's status: each must be synced to the national portal
+within the sync window (v1.2 ``synced_on_time``; docs/decisions/kpi-portal-766-2026-counts.md).
+Digitization, payment, rating, sync and link facts are not status events."""
+PORTAL_TARGET = "dvcqg"
+PERSONAL_STORAGE = "personal_storage"
 NOT_RECEIVED = "not_received"
 
 CalendarFor = Callable[[str], WorkingCalendar]
@@ -97,6 +107,34 @@ class Dossier:
     mixed: bool = False
     """The subject also holds facts of another family (a petition, catalog entry or document
     with the same code): :mod:`kpi.subject` then adds their rows too."""
+    reuse_eligible: bool = False
+    """v1.2: the procedure has components that data the state holds may replace."""
+    citizen_data_used: bool = False
+    """v1.2: the dossier used the national population database."""
+    stored_personal: bool = False
+    """v1.2: a ``dossier.synced`` with target ``personal_storage``."""
+    status_times: tuple[float, ...] = ()
+    """v1.2: instants of the status events (:data:`STATUS_KINDS`), sorted."""
+    portal_syncs: tuple[float, ...] = ()
+    """v1.2: instants of the ``dossier.synced`` events with target ``dvcqg``, sorted."""
+
+    def unsynced_times(self, window: float) -> list[float]:
+        """Status events not followed within ``window`` seconds (the sync window) by a sync
+        to the national portal: at or after the status event and at most ``window`` later
+        (as known before the horizon: a sync still to come does not count yet)."""
+        syncs = self.portal_syncs
+        if not syncs:
+            return list(self.status_times)
+        out = []
+        for t in self.status_times:
+            i = bisect_left(syncs, t)
+            if i == len(syncs) or syncs[i] > t + window:
+                out.append(t)
+        return out
+
+    def latest_rating(self) -> str | None:
+        """The latest rating (ties by value, as :func:`summarize` sorts them), if any."""
+        return self.ratings[-1][1] if self.ratings else None
 
     @property
     def due_effective(self) -> float:
@@ -188,6 +226,9 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
     digitized: list[Fact] = []
     paid_online = paid = synced = petitioned = mixed = False
     ratings: list[tuple[float, str]] = []
+    transfers: list[float] = []
+    portal_syncs: list[float] = []
+    stored_personal = False
     for fact in state.facts.values():
         ts = fact[1]
         if ts >= horizon:
@@ -204,7 +245,7 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
         elif kind == "digitized":
             digitized.append(fact)
         elif kind == "transferred":
-            continue
+            transfers.append(ts)
         elif kind == "payment":
             paid = True
             paid_online = paid_online or fact[2] == "online"
@@ -218,6 +259,11 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
             extensions.append(fact)
         elif kind == "synced":
             synced = True
+            target = fact[2]
+            if target == PORTAL_TARGET:
+                portal_syncs.append(ts)
+            elif target == PERSONAL_STORAGE:
+                stored_personal = True
         elif kind in TERMINAL_KINDS:
             ends.append(fact)
         elif kind == "petitioned":
@@ -232,6 +278,9 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
     handling_unit = handling_level = None
     if len(rec) > 12:  # a v1.1 fact (older states have 12 fields)
         handling_unit, handling_level = rec[12], rec[13]
+    reuse_eligible = citizen_data = False
+    if len(rec) > 14:  # v1.2 flags, kept only when one is true
+        reuse_eligible, citizen_data = bool(rec[14]), bool(rec[15])
     if due_at is None:
         due_at = calendar_for(unit).due_instant(received_at, days, paper=channel != "online")
     completed_at = min(completions) if completions else None
@@ -273,8 +322,29 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
         bool(paper), received_at, due_at, extended_due, apology_at, tuple(pauses),
         len(counted), completed_at, result_electronic, ended_at, ended_kind, paid_online, paid,
         is_digitized, tuple(ratings), handling_unit or unit, handling_level or level,
-        tuple(counted), reused, synced, petitioned, mixed,
+        tuple(counted), reused, synced, petitioned, mixed, reuse_eligible, citizen_data,
+        stored_personal, _status_times(received, transfers, requests, resumes, extensions,
+                                       completions, ends),
+        tuple(sorted(portal_syncs)),
     )
+
+
+def _status_times(received: list[Fact], transfers: list[float], requests: list[float],
+                  resumes: list[float], extensions: list[Fact], completions: list[float],
+                  ends: list[Fact]) -> tuple[float, ...]:
+    """The sorted instants of the status events (:data:`STATUS_KINDS`) gathered by
+    :func:`summarize` (every one, not only those that count for the SLA)."""
+    times = [f[1] for f in received]
+    times += transfers
+    times += requests
+    times += resumes
+    times += completions
+    if extensions:
+        times += [f[1] for f in extensions]
+    if ends:
+        times += [f[1] for f in ends]
+    times.sort()
+    return tuple(times)
 
 
 __all__ = [
@@ -286,6 +356,9 @@ __all__ = [
     "ON_TIME",
     "OVERDUE",
     "REJECTED",
+    "PERSONAL_STORAGE",
+    "PORTAL_TARGET",
+    "STATUS_KINDS",
     "STOPPED",
     "TERMINAL_KINDS",
     "WITHDRAWN",

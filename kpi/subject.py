@@ -13,7 +13,14 @@ the subject is not a dossier or holds foreign facts (:attr:`kpi.sla.Dossier.mixe
 from __future__ import annotations
 
 from kpi.attribution import NO_REGISTRY, Attribution
-from kpi.contribution import Contribution, Levels, Row, contribution_rows, next_change
+from kpi.contribution import (
+    DEFAULT_SYNC_WINDOW,
+    Contribution,
+    Levels,
+    Row,
+    contribution_rows,
+    next_change,
+)
 from kpi.document import document_rows
 from kpi.dossier import DossierState
 from kpi.petition import petition_next_change, petition_rows, summarize_petition
@@ -37,14 +44,15 @@ def other_rows(state: DossierState, horizon: float, calendar_for: CalendarFor,
 
 def subject_rows(state: DossierState, horizon: float, calendar_for: CalendarFor,
                  attribution: Attribution = NO_REGISTRY, levels: Levels | None = None,
-                 summary: Dossier | None = None, *, summarized: bool = False) -> list[Row]:
+                 summary: Dossier | None = None, *, summarized: bool = False,
+                 sync_window: float = DEFAULT_SYNC_WINDOW) -> list[Row]:
     """What one subject, as known before ``horizon``, adds to each unit (rows as
-    :func:`kpi.contribution.contribution_rows`). ``summary``/``summarized`` as for
-    :func:`kpi.contribution.next_change`."""
+    :func:`kpi.contribution.contribution_rows`, ``sync_window`` in seconds).
+    ``summary``/``summarized`` as for :func:`kpi.contribution.next_change`."""
     d = summary if summary is not None or summarized else summarize(
         state, horizon, calendar_for)
     if d is not None:
-        rows = contribution_rows(d, horizon, attribution, levels)
+        rows = contribution_rows(d, horizon, attribution, levels, sync_window)
         if d.mixed:
             rows.extend(other_rows(state, horizon, calendar_for, attribution, levels))
         return rows
@@ -52,10 +60,13 @@ def subject_rows(state: DossierState, horizon: float, calendar_for: CalendarFor,
 
 
 def subject_contribution(state: DossierState, horizon: float, calendar_for: CalendarFor,
-                         attribution: Attribution = NO_REGISTRY) -> Contribution:
-    """:func:`subject_rows` as ``{(counter key, period): {count key: n}}``."""
+                         attribution: Attribution = NO_REGISTRY,
+                         sync_window: float = DEFAULT_SYNC_WINDOW) -> Contribution:
+    """:func:`subject_rows` as ``{(counter key, period): {row key: n}}`` (row keys may be
+    distinct row keys, :func:`kpi.counters.distinct_key`)."""
     out: Contribution = {}
-    for unit, periods, keys in subject_rows(state, horizon, calendar_for, attribution):
+    for unit, periods, keys in subject_rows(state, horizon, calendar_for, attribution,
+                                            sync_window=sync_window):
         for pk in periods:
             bucket = out.setdefault((unit, pk), {})
             for key in keys:

@@ -15,6 +15,7 @@ from rich.console import Console
 from kpi.attribution import AS_WAS, OWN, RESTATED, TOTAL
 from kpi.counters import Counters
 from kpi.registry import UnitRegistry
+from runtime.settings import load_settings
 
 
 def choose_figures(
@@ -122,7 +123,8 @@ def report_from_events(
         more = batch.invalid - len(batch.errors)
         tail = f" ({more} more not shown)" if more > 0 else ""
         err.print(f"skipped {batch.invalid} invalid line(s) of {batch.lines}{tail}")
-    agg = aggregate(batch.states(), as_of, CalendarBook(), registry=registry)
+    agg = aggregate(batch.states(), as_of, CalendarBook(), registry=registry,
+                    sync_window=load_settings().sync_window_hours * 3600)
     figures = choose_figures(agg.counters, agg.totals, registry, as_of, view, scope)
     units = ([unit] if isinstance(unit, str) else list(unit) if unit
              else sorted({u for u, _ in figures}))

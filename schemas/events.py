@@ -16,7 +16,12 @@ Vietnamese terms, so a civil servant can map a field to a form:
 * ``dossier.rejected`` / ``dossier.withdrawn``: từ chối / công dân rút hồ sơ
 * ``dossier.digitized``: số hóa thành phần hồ sơ; ``components_reused``: tái sử dụng dữ liệu số
 * ``dossier.stopped``: thông báo dừng giải quyết (Circular 03/2025/TT-VPCP form 05)
-* ``dossier.synced``: đồng bộ lên Cổng Dịch vụ công quốc gia
+* ``dossier.synced``: đồng bộ lên Cổng Dịch vụ công quốc gia (``target`` ``personal_storage``,
+  v1.2: kho dữ liệu cá nhân)
+* v1.2: ``reuse_eligible`` (TTHC có thành phần được thay thế bằng dữ liệu),
+  ``citizen_data_used`` (sử dụng dữ liệu dân cư); ``procedure.published`` gains
+  ``fee_required``, ``content_complete``, ``citizen_data_connected``, ``e_certified_copy``
+  (chứng thực bản sao điện tử từ bản chính)
 * ``handling_unit_code``: cơ quan có thẩm quyền giải quyết (Decree 118/2025 "phi địa giới":
   the desk that receives and the unit that handles may differ)
 * ``payment.completed``: thực hiện nghĩa vụ tài chính; ``feedback.rated``: đánh giá hài lòng
@@ -211,6 +216,10 @@ class ReceivedData(_Data):
     """Cơ quan có thẩm quyền giải quyết (v1.1); default: ``unit_code``."""
     handling_unit_level: UnitLevel | None = None
     """v1.1; default: ``unit_level``."""
+    reuse_eligible: Flag = False
+    """v1.2: the procedure has components that data the state holds may replace."""
+    citizen_data_used: Flag = False
+    """v1.2: the dossier used the national population database (dữ liệu dân cư)."""
 
     @model_validator(mode="after")
     def _due_known(self) -> ReceivedData:
@@ -279,6 +288,8 @@ class SyncedData(_Data):
     """Đồng bộ hồ sơ lên Cổng DVCQG (v1.1)."""
 
     target: str = "dvcqg"
+    """``dvcqg`` (the national portal), ``personal_storage`` (v1.2: the citizen's store on
+    the portal, kho dữ liệu cá nhân) or another system's name."""
 
 
 class PaymentData(_Data):
@@ -337,7 +348,16 @@ class ProcedurePublishedData(_Data):
     decided_at: Timestamp | None = None
     """When the announcing decision (quyết định công bố) took effect."""
     due_at: Timestamp | None = None
-    """Deadline to publish the entry (hạn công khai); none: on time."""
+    """Deadline to publish the entry (hạn công khai), or, for a publication that is not the
+    entry's first (an update), the deadline of that update; none: on time."""
+    fee_required: Flag = False
+    """v1.2: the procedure has fees or charges (phí, lệ phí)."""
+    content_complete: Flag = True
+    """v1.2: published with every component the law requires (đầy đủ bộ phận tạo thành)."""
+    citizen_data_connected: Flag = False
+    """v1.2: connected to population-data sharing (kết nối dữ liệu dân cư)."""
+    e_certified_copy: Flag = False
+    """v1.2: the electronic certified-copy-from-original service, offered online."""
 
 
 class DocumentIssuedData(_Data):

@@ -245,7 +245,8 @@ def create_app(
                         clock=clock, with_criteria=with_criteria,
                         registry=registry, local=local,
                         retire_after=settings.retire_after_days * DAY,
-                        identity={"partitions": n})
+                        identity={"partitions": n},
+                        sync_window=settings.sync_window_hours * 3600)
     app.pipeline = pipeline
     # subscribed, without agents; faust's assignor gives a worker the same partitions of
     # every subscribed topic with the same partition count (co-partitioned), so events

@@ -63,8 +63,9 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
-from kpi.attribution import NO_REGISTRY, Attribution
-from kpi.counters import INDEX, Counters
+from kpi.attribution import NO_REGISTRY, Attribution, set_communes, split_scoped
+from kpi.contribution import DEFAULT_SYNC_WINDOW
+from kpi.counters import Counters, add_distinct, key_indices
 from kpi.dossier import DossierState, Fact, FactKey, fact_key, fact_of
 from kpi.sla import CalendarFor, summarize
 from kpi.subject import subject_next_change, subject_rows
@@ -253,6 +254,8 @@ class Tracker:
     """Codes :meth:`prefetch` found neither in memory nor in :attr:`archive`: the next
     :meth:`apply_fact` of each does not ask the archive again. Valid for one batch: the
     caller clears it when the batch ends."""
+    sync_window: float = DEFAULT_SYNC_WINDOW
+    """The setting ``sync_window_hours`` in seconds (:func:`kpi.contribution.contribution_rows`)."""
 
     def clear(self) -> None:
         self.dossiers.clear()
@@ -352,7 +355,8 @@ class Tracker:
         plain = d is not None and not d.mixed and not attribution.keeps_totals
         levels: dict[str, str] | None = None if plain else {}
         for key, periods, counts in subject_rows(state, now, self.calendar_for, attribution,
-                                                 levels, d, summarized=True):
+                                                 levels, d, summarized=True,
+                                                 sync_window=self.sync_window):
             rows = by_key.get(key)
             if rows is None:
                 by_key[key] = [(periods, counts)]  # tuples: JSON arrays on the wire
@@ -456,14 +460,15 @@ class Applied:
         return orjson.loads(self.packed)
 
 
-_INDICES: dict[tuple[str, ...], tuple[int, ...]] = {}
+_INDICES: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[tuple[str, int], ...]]] = {}
 
 
-def _indices(keys: list[str]) -> tuple[int, ...]:
+def _indices(keys: list[str]) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
+    """:func:`kpi.counters.key_indices`, memoized per key list."""
     t = tuple(keys)
     idx = _INDICES.get(t)
     if idx is None:
-        idx = _INDICES[t] = tuple(INDEX[k] for k in t)
+        idx = _INDICES[t] = key_indices(t)
     return idx
 
 
@@ -504,10 +509,14 @@ class Aggregator:
     """Counter key → its contributions partition (where its counters are checkpointed)."""
     revived: int = 0
     """Rows read back from :attr:`archive` so far."""
+    refs: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    """Per bucket, the references of its distinct row keys (:func:`kpi.counters.add_distinct`):
+    kept with the counters, checkpointed with them."""
 
     def clear(self) -> None:
         self.applied.clear()
         self.counters.clear()
+        self.refs.clear()
         self.dirty.clear()
         self.retiring.clear()
         self.absent.clear()
@@ -517,7 +526,7 @@ class Aggregator:
     def _add(self, unit: str, rows: Rows, sign: int) -> None:
         counters, dirty, changed = self.counters, self.dirty, self.changed
         for periods, keys in rows:
-            idx = _indices(keys)
+            idx, distinct = _indices(keys)
             for pk in periods:
                 bucket = (unit, pk)
                 c = counters.get(bucket)
@@ -526,6 +535,11 @@ class Aggregator:
                 v = c.values
                 for i in idx:
                     v[i] += sign
+                if distinct:
+                    refs = self.refs.get(bucket)
+                    if refs is None:
+                        refs = self.refs[bucket] = {}
+                    add_distinct(v, refs, distinct, sign)
                 dirty.add(bucket)
                 changed.add(bucket)
 
@@ -627,6 +641,8 @@ class Aggregator:
         """One bucket of the local checkpoint (:meth:`checkpoint_value`)."""
         obj = orjson.loads(value)
         self.counters[(unit, period)] = Counters.from_mapping(obj["c"])
+        if obj.get("r"):
+            self.refs[(unit, period)] = dict(obj["r"])
         self.homes[unit] = part
         if obj["l"] is not None:
             self.levels[unit] = sys.intern(obj["l"])
@@ -634,6 +650,9 @@ class Aggregator:
     def checkpoint_value(self, bucket: tuple[str, str]) -> bytes:
         """A bucket's counters and its counter key's level, as the checkpoint keeps them."""
         counts = {k: n for k, n in self.counters[bucket].to_dict().items() if n}
+        refs = self.refs.get(bucket)
+        if refs:
+            return orjson.dumps({"l": self.levels.get(bucket[0]), "c": counts, "r": refs})
         return orjson.dumps({"l": self.levels.get(bucket[0]), "c": counts})
 
     def replay(self, key: str, raw: bytes) -> bool:
@@ -656,6 +675,18 @@ class Aggregator:
         """The buckets changed since the last call (the caller checkpoints them)."""
         out, self.changed = self.changed, set()
         return out
+
+    def published(self, key: str, period: str, attribution: Attribution, now: float
+                  ) -> Counters:
+        """The counts a snapshot of bucket (``key``, ``period``) shows at ``now``: the
+        summed rows plus ``communes`` (v1.2: the registry's communes in scope,
+        :func:`kpi.attribution.set_communes`, as the batch sets them)."""
+        unit, scope = split_scoped(key)
+        counters = Counters(self.counters[(key, period)].values)
+        level = self.levels.get(key)
+        set_communes({(unit, period): counters}, scope, attribution,
+                     {unit: level} if level is not None else {}, now)
+        return counters
 
     def take_dirty(self) -> list[tuple[str, str, Counters]]:
         out = [(u, p, self.counters[(u, p)]) for (u, p) in sorted(self.dirty)]

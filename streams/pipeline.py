@@ -80,6 +80,7 @@ import orjson
 from kpi.attribution import AS_WAS, Attribution, split_scoped
 from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
+from kpi.contribution import DEFAULT_SYNC_WINDOW
 from kpi.decode import decode_record
 from kpi.dossier import Fact, keeps
 from kpi.links import SOURCE_KINDS as LINK_SOURCES
@@ -177,7 +178,8 @@ class Pipeline:
                  tracker: Tracker | None = None,
                  registry: UnitRegistry | None = None,
                  local: LocalState | None = None, retire_after: float = 35 * DAY,
-                 identity: dict[str, Any] | None = None) -> None:
+                 identity: dict[str, Any] | None = None,
+                 sync_window: float = DEFAULT_SYNC_WINDOW) -> None:
         self.topics = topics
         self.producer = producer
         self.changelogs = changelogs
@@ -185,7 +187,7 @@ class Pipeline:
         self.with_criteria = with_criteria
         self.tracker = tracker if tracker is not None else Tracker(
             CalendarBook(), attribution=Attribution(registry),
-            fingerprint=registry_fingerprint(registry))
+            fingerprint=registry_fingerprint(registry), sync_window=sync_window)
         self.names = UnitNames(registry)
         self.aggregator = Aggregator()
         self.ready = False
@@ -550,9 +552,11 @@ class Pipeline:
         buckets = aggregator.take_dirty()
         sent: list[Delivery] = []
         try:
-            for key, period, counters in buckets:
+            attribution = self.tracker.attribution
+            for key, period, _summed in buckets:
                 level = aggregator.levels.get(key)
                 unit, scope = split_scoped(key)
+                counters = aggregator.published(key, period, attribution, now)
                 criteria = report_criteria(
                     counters.to_dict(), level, local_date(parse_period(period).start),
                     self._catalogs) if self.with_criteria else []

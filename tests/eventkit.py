@@ -261,3 +261,67 @@ def families_quarter() -> list[dict[str, Any]]:
         document_dict(t("12-05T09:00"), "D3", electronic=False, signed=False),
         document_dict(t("12-06T09:00"), "D4", electronic=True, signed=True),
     ]
+
+
+# ------------------------------------------------------------------ v1.2 portal counts
+
+PORTAL_REGISTRY = """code,name,level,parent,valid_from,valid_to,successor
+P,Tỉnh Thử,province,,2025-07-01,,
+S1,Sở Tư pháp,province,P,2025-07-01,,
+X1,Xã Một,commune,P,2025-07-01,,
+X2,Xã Hai,commune,P,2025-07-01,,
+"""
+"""A province P with a department S1 (level province, no commune below it) and two
+communes X1, X2: the hand-worked month of :func:`portal_month`."""
+
+
+def portal_month() -> list[dict[str, Any]]:
+    """The hand-worked month (August 2026) of the v1.2 counts; the expected counts are
+    worked out in tests/unit/test_portal_counts.py. Catalog: X1/F1 and X2/F1 (one fee
+    procedure at two communes), X1/F3 (two updates, on time), S1/F2 (one late update).
+    Dossiers D1 (X1, every v1.2 fact, synced on time), D2 (X2, synced late, rated
+    dissatisfied), D3 (S1, open overdue, never synced), D5 (X1, withdrawn, synced exactly
+    24 hours after its receipt)."""
+    t = "2026-08-{}:00+07:00".format
+    e = event_dict
+    return [
+        # the catalog
+        published_dict(t("03T10:00"), "X1", "F1", "full", True, due_at=t("05T17:00"),
+                       fee_required=True, citizen_data_connected=True,
+                       e_certified_copy=True),
+        published_dict(t("03T10:00"), "X2", "F1", "full", True, fee_required=True,
+                       content_complete=False),
+        published_dict(t("03T10:00"), "X1", "F3", "partial"),
+        published_dict(t("10T10:00"), "X1", "F3", "partial", due_at=t("12T17:00")),
+        published_dict(t("25T10:00"), "X1", "F3", "partial"),
+        published_dict(t("03T10:00"), "S1", "F2", "partial", level="province"),
+        published_dict(t("20T10:00"), "S1", "F2", "partial", level="province",
+                       due_at=t("15T17:00")),
+        # D1: X1, F1
+        received_dict(t("03T09:00"), "D1", "X1", "commune", procedure="F1",
+                      fee_required=True, citizen_data_used=True, reuse_eligible=True),
+        e("dossier.digitized", t("03T10:00"), "D1", components_total=2,
+          components_digitized=2, components_reused=1),
+        e("payment.completed", t("03T10:00"), "D1", amount_vnd=2000, method="online",
+          gateway="dvcqg"),
+        e("dossier.synced", t("03T12:00"), "D1", target="dvcqg"),
+        e("dossier.resolved", t("04T09:00"), "D1", result_electronic=True),
+        e("dossier.synced", t("04T12:00"), "D1", target="personal_storage"),
+        e("dossier.synced", t("04T20:00"), "D1", target="dvcqg"),
+        # D2: X2, F1
+        received_dict(t("04T09:00"), "D2", "X2", "commune", procedure="F1",
+                      fee_required=True),
+        e("payment.completed", t("04T10:00"), "D2", amount_vnd=2000, method="online",
+          gateway="provincial"),
+        e("dossier.synced", t("04T10:00"), "D2", target="dvcqg"),
+        e("dossier.resolved", t("06T09:00"), "D2"),
+        e("dossier.synced", t("07T12:00"), "D2", target="dvcqg"),
+        e("feedback.rated", t("07T15:00"), "D2", rating="dissatisfied"),
+        # D3: S1, F2
+        received_dict(t("25T09:00"), "D3", "S1", "province", procedure="F2",
+                      due=t("26T17:00")),
+        # D5: X1, F3
+        received_dict(t("10T09:00"), "D5", "X1", "commune", procedure="F3"),
+        e("dossier.withdrawn", t("11T08:00"), "D5"),
+        e("dossier.synced", t("11T09:00"), "D5"),
+    ]

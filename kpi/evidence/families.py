@@ -36,6 +36,7 @@ from typing import Any
 from kpi.attribution import Attribution, split_scoped
 from kpi.calendar import to_local_datetime
 from kpi.contribution import Row
+from kpi.counters import DISTINCT_MARK
 from kpi.document import ISSUED, document_fact_rows
 from kpi.dossier import DossierState, Fact
 from kpi.evidence.select import EvidenceRow, ratio_terms
@@ -111,8 +112,11 @@ def families_behind(
 
 
 def keys_to(rows: Iterable[Row], counter_key: str, period: str) -> list[tuple[str, ...]]:
-    """The count keys of each row of ``rows`` that adds to ``counter_key`` in ``period``."""
-    return [keys for key, periods, keys in rows if key == counter_key and period in periods]
+    """The count keys of each row of ``rows`` that adds to ``counter_key`` in ``period``
+    (a distinct row key read as its count key, :func:`kpi.counters.distinct_key`: the
+    entry is listed; a total counts its procedure code once)."""
+    return [tuple(k.split(DISTINCT_MARK, 1)[0] for k in keys)
+            for key, periods, keys in rows if key == counter_key and period in periods]
 
 
 # --------------------------------------------------------------------------- petitions

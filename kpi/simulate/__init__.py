@@ -23,6 +23,9 @@ Modules, one job each:
 * :mod:`kpi.simulate.families`: the v1.1 families a run may add
   (``SimulationConfig(families=True)``): petitions (PAKN), each desk's procedure catalog,
   the documents it sends, the portal sync — every rate [M];
+* :mod:`kpi.simulate.portal`: with the families, the v1.2 facts of the portal's 2026
+  scoring (citizen data, reuse, e-results, personal storage, syncs after status events,
+  catalog flags and update deadlines) — every rate [M];
 * :mod:`kpi.simulate.stream`: duplicates, shuffling, invalid lines, the JSON Lines writer;
 * :mod:`kpi.simulate.timefmt`: RFC 3339 local-time text of epoch seconds.
 """

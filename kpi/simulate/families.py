@@ -32,7 +32,10 @@ Every rate here is **[M]** (plausible, not calibrated to any report; docs/domain
   which ``document_signed_share`` (75%) digitally signed (the Tân Hồng report names signed
   electronic documents as a weak criterion).
 * **portal sync**: a dossier not already synced (``dossier.synced``, a v1.1 behaviour of the
-  reorganisation) is synced within minutes of its receipt with ``portal_sync_share`` (90%).
+  reorganisation) is synced within minutes of its receipt with ``portal_sync_share`` (90%);
+  since v1.2 :mod:`kpi.simulate.portal` replaces that sync by one after each status event.
+* **v1.2** (the portal's 2026 scoring): the dossiers' and catalog entries' new fields,
+  :mod:`kpi.simulate.portal`.
 
 The draws come from random streams of their own (``fam:<seed>`` per dossier, ``cat:<seed>``
 for the catalogs), so a dossier's own draws are those of the run without families; its
@@ -49,6 +52,7 @@ from typing import Any
 
 from kpi.calendar import date_to_day, local_day
 from kpi.simulate.core import OFFICE_LEN, DossierGenerator, event_type
+from kpi.simulate.portal import PortalFacts
 from kpi.simulate.procedures import Procedure
 from kpi.simulate.profiles import PROVINCE, UnitProfile
 from kpi.simulate.timefmt import TimeFormatter
@@ -76,6 +80,8 @@ class FamilyGenerator:
         self.rng = random.Random(f"fam:{gen.c.seed}")
         self.fmt = TimeFormatter()
         self.seq: Counter[tuple[str, int]] = Counter()
+        self.portal = PortalFacts(gen.c.seed, gen.c.portal_sync_share)
+        """The v1.2 facts (:mod:`kpi.simulate.portal`)."""
 
     # -- emitting -----------------------------------------------------------------
 
@@ -152,7 +158,8 @@ class FamilyGenerator:
             level_offered = "full" if p.full_online else "partial"
             payment = p.fee_vnd > 0 and rng.random() < c.catalog_payment_share
             base = {"unit_code": unit, "unit_level": level, "procedure_code": p.code,
-                    "online_level": level_offered}
+                    "online_level": level_offered,
+                    **self.portal.entry(rng, p.code, level, p.fee_vnd > 0)}
             n = 1
             if not self._push(subject, n, t, T_PUBLISHED, {
                     **base, "online_payment": payment, "decided_at": self.fmt(decided),
@@ -164,7 +171,8 @@ class FamilyGenerator:
             if u < c.catalog_update_share and later < end:
                 n += 1
                 self._push(subject, n, later, T_PUBLISHED, {
-                    **base, "online_payment": payment or p.fee_vnd > 0})
+                    **base, "online_payment": payment or p.fee_vnd > 0,
+                    "due_at": self.fmt(PortalFacts.update_due(rng, later, 86400))})
             elif u < c.catalog_update_share + c.catalog_withdrawn_share and later < end:
                 n += 1
                 self._push(subject, n, later, T_WITHDRAWN, {})
@@ -186,6 +194,9 @@ class FamilyGenerator:
         if not any(typ == T_SYNCED for _, typ, _ in events) and rand() < c.portal_sync_share:
             # within minutes: before any rejection, withdrawal or stop (≥ 5 min after receipt)
             events.append((ts_r + 60 + int(rand() * 200), T_SYNCED, {"target": "dvcqg"}))
+        # v1.2: the portal's facts; its sync schedule replaces the sync above (which is
+        # still drawn, so that the draws below stay those of the v1.1 families)
+        self.portal.dossier(data, events, ts_r)
         if rand() < c.documents_per_dossier:
             self._document(data["unit_code"], data["unit_level"], ts_r + 60 + int(rand() * 3000))
         if rand() < c.petitions_per_dossier:

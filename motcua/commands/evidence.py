@@ -65,6 +65,7 @@ def evidence(
     from kpi.sla import summarize
     from kpi.units import CalendarBook
     from motcua.commands.report import load_par_catalog, load_units, parse_as_of
+    from runtime.settings import load_settings
 
     err = Console(stderr=True)
     for p in period:
@@ -99,7 +100,8 @@ def evidence(
         source_name = "the store"
     book = CalendarBook()
     states = list(batch.states())
-    agg = aggregate(states, horizon, book, registry=registry)
+    agg = aggregate(states, horizon, book, registry=registry,
+                    sync_window=load_settings().sync_window_hours * 3600)
     attribution = Attribution(registry)
     dossiers = dossiers_behind(
         (d for s in states if (d := summarize(s, horizon, book)) is not None), unit, horizon,

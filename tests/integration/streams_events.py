@@ -228,3 +228,56 @@ def _json(line: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return obj if isinstance(obj, dict) else None
+
+
+PORTAL_UNITS = """code,name,level,parent,valid_from,valid_to,successor
+PV,Tỉnh Thử,province,,2020-01-01,,
+U0,Xã Không,commune,PV,2020-01-01,,
+U1,Xã Một,commune,PV,2020-01-01,,
+U2,Xã Hai,commune,PV,2020-01-01,,
+U3,Sở Ba,province,PV,2020-01-01,,
+U4,Xã Bốn,commune,U3,2020-01-01,,
+U5,Xã Năm,commune,U3,2020-01-01,,
+"""
+"""The units of :func:`portal_lines`: a province, three communes, a department with two
+communes below it (levels from the registry; the events say ``district``)."""
+
+
+def portal_lines(n_events: int, *, seed: int = 7, now: float | None = None) -> list[bytes]:
+    """:func:`family_lines` with the v1.2 facts mixed in (drawn per event from its id, so
+    duplicates stay duplicates): dossiers with ``citizen_data_used`` / ``reuse_eligible``,
+    online payments through the portal's gateway, syncs to ``dvcqg`` some within and some
+    outside a day of a status event and to ``personal_storage``, catalog entries (P1 and P2
+    at every unit: the same codes at several units) with ``fee_required``,
+    ``content_complete``, ``citizen_data_connected``, ``e_certified_copy`` and updates with
+    deadlines."""
+    now = now if now is not None else datetime.now(UTC).timestamp()
+    out: list[bytes] = []
+    n = 20_000_000  # ids apart from the families'
+    for line in family_lines(n_events, seed=seed, now=now):
+        obj = _json(line)
+        if obj is None or not isinstance(obj.get("data"), dict) or "id" not in obj:
+            out.append(line)
+            continue
+        rng = random.Random(f"{seed}:{obj['id']}")
+        kind, data = obj.get("type", "")[len(P):], obj["data"]
+        if kind == "dossier.received":
+            data["citizen_data_used"] = rng.random() < 0.5
+            if rng.random() < 0.3:
+                data["reuse_eligible"] = True
+            t = datetime.fromisoformat(obj["time"]).timestamp()
+            for _ in range(rng.randrange(3)):
+                t += rng.uniform(0.5, 40) * 3600
+                if t < now:
+                    target = "personal_storage" if rng.random() < 0.1 else "dvcqg"
+                    out.append(orjson.dumps(_event(n := n + 1, "dossier.synced",
+                                                   obj["subject"], t, {"target": target})))
+        elif kind == "payment.completed" and data.get("method") == "online":
+            data["gateway"] = "dvcqg" if rng.random() < 0.6 else "provincial"
+        elif kind == "procedure.published":
+            data["fee_required"] = rng.random() < 0.5
+            data["content_complete"] = rng.random() < 0.9
+            data["citizen_data_connected"] = rng.random() < 0.3
+            data["e_certified_copy"] = rng.random() < 0.3
+        out.append(orjson.dumps(obj))
+    return out

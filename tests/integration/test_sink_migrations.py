@@ -8,7 +8,9 @@ rows stored before survive the upgrade and read back as the newer store says.
   snapshot, own and total, keeps its figures and gets 0 for each family count and null for
   each family ratio; a report with the families' figures (the hand-worked quarter of
   tests/unit/test_families.py) is stored and read back whole; downgrading drops the
-  columns and keeps the rows.
+  columns and keeps the rows;
+* 0005 (contract v1.2: the portal's 2026 counts) from 0004: the rows keep their figures and
+  get 0 for each new count; downgrading drops the columns and keeps the rows.
 """
 
 from __future__ import annotations
@@ -179,6 +181,16 @@ FAMILY_RATIO_KEYS = (
 )
 """What 0004 adds (frozen here too)."""
 
+PORTAL_COUNT_KEYS = (
+    "procedures_updated", "procedures_updated_on_time", "procedures_complete", "handled",
+    "sync_due", "synced_on_time", "handled_e_result", "handled_digitized", "handled_reused",
+    "handled_stored_personal", "handled_citizen_data", "reuse_eligible",
+    "procedures_citizen_data", "communes", "communes_e_certified_copy", "fee_procedures",
+    "fee_procedures_paid_online", "fee_procedures_paid_portal", "dossiers_unsatisfied",
+)
+"""What 0005 adds (frozen here too)."""
+HEAD = "0005_portal_counts"
+
 V11_COUNTS = {"received": 12, "received_online": 9, "resolved": 5, "resolved_on_time": 4,
               "resolved_late": 1, "due": 3, "due_met": 2}
 
@@ -211,8 +223,10 @@ def _families_report() -> dict:
 
 
 def test_0004_adds_the_family_keys_to_models() -> None:
-    assert set(V11_COUNT_KEYS) | set(FAMILY_COUNT_KEYS) == set(COUNT_KEYS)
-    assert len(V11_COUNT_KEYS) + len(FAMILY_COUNT_KEYS) == len(COUNT_KEYS)
+    assert set(V11_COUNT_KEYS) | set(FAMILY_COUNT_KEYS) | set(PORTAL_COUNT_KEYS) == \
+        set(COUNT_KEYS)
+    assert len(V11_COUNT_KEYS) + len(FAMILY_COUNT_KEYS) + len(PORTAL_COUNT_KEYS) == \
+        len(COUNT_KEYS)
     assert set(V11_RATIO_KEYS) | set(FAMILY_RATIO_KEYS) == set(RATIO_KEYS)
     assert len(V11_RATIO_KEYS) + len(FAMILY_RATIO_KEYS) == len(RATIO_KEYS)
 
@@ -225,6 +239,7 @@ def test_upgrade_from_0003_keeps_the_rows(db_url: str) -> None:
 
         store.upgrade(engine, "0004_families")
         assert store.current_revision(engine) == "0004_families"
+        store.upgrade(engine)  # the models are the head's (0005 adds count columns only)
         own, total = store.load_reports(engine)
         for report, received in ((own, 12), (total, 40)):
             assert report["counts"] == {**dict.fromkeys(COUNT_KEYS, 0), **V11_COUNTS,
@@ -252,7 +267,7 @@ def test_upgrade_from_0003_keeps_the_rows(db_url: str) -> None:
         assert store.load_report(engine, "C1", "2025-Q4") == report
         assert store.load_report(engine, "C1", "2025-Q4", "total") == total
         store.upgrade(engine)  # idempotent
-        assert store.current_revision(engine) == "0004_families"
+        assert store.current_revision(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -282,5 +297,39 @@ def test_downgrade_to_0003_drops_the_family_columns(db_url: str) -> None:
         assert {k: back["counts"][k] for k in FAMILY_COUNT_KEYS} == \
             dict.fromkeys(FAMILY_COUNT_KEYS, 0)
         assert back["counts"]["received"] == c["received"] == 4
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- 0005
+
+
+def test_0005_round_trip_keeps_the_rows(db_url: str) -> None:
+    engine = store.make_engine(db_url)
+    try:
+        store.upgrade(engine)
+        assert store.current_revision(engine) == HEAD
+        counts = {"received": 6, "handled": 5, "sync_due": 6, "synced_on_time": 4,
+                  "fee_procedures": 3, "communes": 2, "dossiers_unsatisfied": 1}
+        report = build_report("C1", "2026-08", Counters.from_mapping(counts),
+                              AS_OF.timestamp(), level="commune", unit_name="Xã Một")
+        with engine.begin() as conn:
+            store.upsert_snapshots(conn, [store.snapshot_row(report)])
+        assert store.load_report(engine, "C1", "2026-08") == report
+        with engine.begin() as conn:
+            command.downgrade(store.alembic_config(conn), "0004_families")
+        assert store.current_revision(engine) == "0004_families"
+        columns = {c["name"] for c in inspect(engine).get_columns("kpi_snapshots")}
+        assert not columns & set(PORTAL_COUNT_KEYS)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT unit, received FROM kpi_snapshots")).all()
+        assert [tuple(r) for r in rows] == [("C1", 6)]
+        store.upgrade(engine)  # up again: the new counts are 0 until the next snapshot
+        (back,) = store.load_reports(engine)
+        assert back["counts"] == {**dict.fromkeys(COUNT_KEYS, 0), "received": 6}
+        inspector = inspect(engine)
+        columns_now = {c["name"]: c for c in inspector.get_columns("kpi_snapshots")}
+        assert {k: (columns_now[k]["nullable"], columns_now[k].get("default"))
+                for k in PORTAL_COUNT_KEYS} == dict.fromkeys(PORTAL_COUNT_KEYS, (False, None))
     finally:
         engine.dispose()

@@ -66,8 +66,11 @@ def test_the_second_request_counts_from_its_own_instant() -> None:
         ev("dossier.supplemented", "2025-05-06T09:00:00+07:00"),
     )
     got = _counts(events, horizon=local_instant(date(2025, 5, 15)))
-    assert got[("U1", "2025-04")] == {"received": 1, "received_online": 1, "in_progress": 1}
-    assert got[("U1", "2025-05")] == {"in_progress": 1, "in_progress_overdue": 1}
+    # v1.2: handled and sync_due (never synced) each month, unsatisfied once overdue
+    assert got[("U1", "2025-04")] == {"received": 1, "received_online": 1, "in_progress": 1,
+                                      "handled": 1, "sync_due": 1}
+    assert got[("U1", "2025-05")] == {"in_progress": 1, "in_progress_overdue": 1, "handled": 1,
+                                      "sync_due": 1, "dossiers_unsatisfied": 1}
 
 
 # ------------------------------------------------------------------- due / due_met
@@ -163,19 +166,27 @@ def test_a_dossier_across_the_merger(tmp_path: Path) -> None:
     horizon = local_instant(date(2025, 8, 1))
     own = _counts(events, horizon=horizon, registry=reg)
     total = _counts(events, horizon=horizon, registry=reg, scope="total")
-    receipt = {"received": 1, "received_online": 1}
-    overdue = {"in_progress": 1, "in_progress_overdue": 1, "due": 1}
+    # v1.2: sync_due once per unit and period where counted (never synced), handled and
+    # dossiers_unsatisfied (overdue, then late) with in_progress / resolved, communes 1 for
+    # a commune's own figures, 2 for the totals of 870 and 87 (30001 and 30004 below)
+    receipt = {"received": 1, "received_online": 1, "sync_due": 1, "communes": 1}
+    overdue = {"in_progress": 1, "in_progress_overdue": 1, "due": 1, "handled": 1,
+               "dossiers_unsatisfied": 1}
     assert own[("30001", "2025-06")] == {**receipt, **overdue}
     assert own[("30001", "2025-Q2")] == {**receipt, **overdue}
     assert own[("30001", "2025")] == {**receipt, "due": 1}
     assert own[("29901", "2025-07")] == {"resolved": 1, "resolved_late": 1,
-                                        "paper_result_dossiers": 1}
+                                        "paper_result_dossiers": 1, "handled": 1,
+                                        "sync_due": 1, "dossiers_unsatisfied": 1,
+                                        "communes": 1}
     assert own[("29901", "2025")] == own[("29901", "2025-07")]
     assert set(own) == {("30001", p) for p in ("2025-06", "2025-Q2", "2025")} | {
         ("29901", p) for p in ("2025-07", "2025-Q3", "2025")}
     for unit in ("870", "87"):
-        assert total[(unit, "2025-06")] == own[("30001", "2025-06")]
-        assert total[(unit, "2025")] == {**receipt, "due": 1}
+        assert total[(unit, "2025-06")] == {**own[("30001", "2025-06")], "communes": 2}
+        # the year is judged at the horizon (1/8): 870 and 87 have ceased, no commune below
+        assert total[(unit, "2025")] == {"received": 1, "received_online": 1, "sync_due": 1,
+                                         "due": 1}
     assert total[("82", "2025-07")] == own[("29901", "2025-07")]
     assert ("30001", "2025-06") not in total and ("29901", "2025-07") not in total
 
@@ -194,13 +205,17 @@ def test_handling_unit_differs_from_the_receiving_desk(tmp_path: Path) -> None:
     horizon = local_instant(date(2025, 9, 1))
     own = _counts(events, horizon=horizon, registry=reg)
     total = _counts(events, horizon=horizon, registry=reg, scope="total")
-    assert own[("29901", "2025-08")] == {"received": 1, "received_online": 1}
+    # v1.2: sync_due once at each unit (the total adds both), handled at 82, communes:
+    # 29901 is one, and the only one below 82
+    assert own[("29901", "2025-08")] == {"received": 1, "received_online": 1, "sync_due": 1,
+                                         "communes": 1}
     assert own[("82", "2025-08")] == {"resolved": 1, "resolved_early": 1,
                                       "paper_result_dossiers": 1, "rated": 1, "satisfied": 1,
-                                      "due": 1, "due_met": 1}
+                                      "due": 1, "due_met": 1, "handled": 1, "sync_due": 1}
     assert total[("82", "2025-08")] == {"received": 1, "received_online": 1, "resolved": 1,
                                         "resolved_early": 1, "paper_result_dossiers": 1,
-                                        "rated": 1, "satisfied": 1, "due": 1, "due_met": 1}
+                                        "rated": 1, "satisfied": 1, "due": 1, "due_met": 1,
+                                        "handled": 1, "sync_due": 2, "communes": 1}
 
 
 def test_without_a_registry_the_handling_unit_still_gets_handling_counts() -> None:
@@ -210,9 +225,10 @@ def test_without_a_registry_the_handling_unit_still_gets_handling_counts() -> No
               ev("dossier.resolved", "2025-08-05T09:00:00+07:00"))
     horizon = local_instant(date(2025, 9, 1))
     own = _counts(events, horizon=horizon)
-    assert own[("A", "2025-08")] == {"received": 1, "received_online": 1}
+    assert own[("A", "2025-08")] == {"received": 1, "received_online": 1, "sync_due": 1}
     assert own[("B", "2025-08")] == {"resolved": 1, "resolved_early": 1,
-                                     "paper_result_dossiers": 1, "due": 1, "due_met": 1}
+                                     "paper_result_dossiers": 1, "due": 1, "due_met": 1,
+                                     "handled": 1, "sync_due": 1}
     assert _counts(events, horizon=horizon, scope="total") == {}
 
 
@@ -228,12 +244,16 @@ def test_restated_view_puts_predecessors_under_todays_unit(tmp_path: Path) -> No
     agg = aggregate([fold(events)], horizon, CAL, registry=reg)
     own, total = restate(agg.counters, reg, local_instant(date(2026, 11, 29)))
     as_dict = {k: {kk: v for kk, v in c.to_dict().items() if v} for k, c in own.items()}
+    # v1.2: sync_due is counted per unit, so restating 30001 into 29901 adds its 1 to
+    # 29901's; communes is the registry's as of today (29901, one commune)
     assert as_dict[("29901", "2025")] == {"received": 1, "received_online": 1, "resolved": 1,
                                           "resolved_late": 1, "paper_result_dossiers": 1,
-                                          "due": 1}
+                                          "due": 1, "handled": 1, "sync_due": 2,
+                                          "dossiers_unsatisfied": 1, "communes": 1}
     assert as_dict[("29901", "2025-06")] == {"received": 1, "received_online": 1,
                                              "in_progress": 1, "in_progress_overdue": 1,
-                                             "due": 1}
+                                             "due": 1, "handled": 1, "sync_due": 1,
+                                             "dossiers_unsatisfied": 1, "communes": 1}
     assert {u for u, _ in own} == {"29901"}
     assert total[("82", "2025")].to_dict() == own[("29901", "2025")].to_dict()
 

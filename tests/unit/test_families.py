@@ -94,7 +94,10 @@ def test_the_procedure_catalog_of_the_quarter() -> None:
         "procedures": 3, "procedures_published": 3, "procedures_published_on_time": 2,
         "procedures_online": 2, "procedures_full_online": 1, "procedures_online_payment": 1,
         "procedures_online_used": 1, "procedures_full_online_used": 1,
-        "procedures_online_payment_used": 1}
+        "procedures_online_payment_used": 1,
+        # v1.2: all 3 complete (the default); PR5's republication 1/12 is an update,
+        # without due_at: on time
+        "procedures_complete": 3, "procedures_updated": 1, "procedures_updated_on_time": 1}
     ratios = compute_ratios(q4)
     assert ratios["procedures_on_time"] == 2 / 3
     assert ratios["procedures_online_share"] == 2 / 3
@@ -111,21 +114,24 @@ def test_the_procedure_catalog_by_month() -> None:
         "procedures": 3, "procedures_published": 2, "procedures_published_on_time": 1,
         "procedures_online": 3, "procedures_full_online": 2, "procedures_online_payment": 2,
         "procedures_online_used": 1, "procedures_full_online_used": 1,
-        "procedures_online_payment_used": 1}
+        "procedures_online_payment_used": 1, "procedures_complete": 3}
     # November: PR1 PR2 PR4 PR5 in force (PR5 still full with payment); published PR4;
     # no online dossier of a catalogued procedure in November (H2 is direct)
     assert _only(by["2025-11"], CATALOG) == {
         "procedures": 4, "procedures_published": 1, "procedures_published_on_time": 1,
-        "procedures_online": 3, "procedures_full_online": 2, "procedures_online_payment": 2}
+        "procedures_online": 3, "procedures_full_online": 2, "procedures_online_payment": 2,
+        "procedures_complete": 4}
     # December: as at the end of the quarter, nothing first published, H3 is PR2's
     # (withdrawn by then)
     assert _only(by["2025-12"], CATALOG) == {
         "procedures": 3, "procedures_online": 2, "procedures_full_online": 1,
-        "procedures_online_payment": 1}
+        "procedures_online_payment": 1, "procedures_complete": 3,
+        "procedures_updated": 1, "procedures_updated_on_time": 1}  # v1.2: PR5 on 1/12
     # Q3 (judged 1/10 00:00): PR1 only, published 20/9 before its due 30/9
     assert _only(by["2025-Q3"], CATALOG) == {
         "procedures": 1, "procedures_published": 1, "procedures_published_on_time": 1,
-        "procedures_online": 1, "procedures_full_online": 1, "procedures_online_payment": 1}
+        "procedures_online": 1, "procedures_full_online": 1, "procedures_online_payment": 1,
+        "procedures_complete": 1}
 
 
 def test_documents() -> None:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from kpi.attribution import restate
 from kpi.batch import aggregate, fold_lines
 from kpi.calendar import local_date, local_instant
-from kpi.counters import Counters
+from kpi.counters import CATALOG_DISTINCT_KEYS, INDEX, Counters
 from kpi.registry import UnitRegistry
 from kpi.simulate import (
     REGISTRY_COLUMNS,
@@ -137,8 +137,20 @@ def test_totals_with_the_generated_registry(tmp_path: Path) -> None:
     for (_unit, period), c in agg.counters.items():
         if period == "2025":
             own_sum += c
-    assert agg.totals[("DT", "2025")] == own_sum
+    # v1.2 exceptions to the sum: communes are the registry's (the communes in force below
+    # the province on 31/12/2025), catalog counts count each procedure code once
+    communes = sum(1 for v in reg.in_force_units(date(2025, 12, 31)) if v.level == "commune")
+    assert communes > 0
+    total = agg.totals[("DT", "2025")]
+    assert total["communes"] == communes
+    for key in CATALOG_DISTINCT_KEYS:
+        assert total[key] <= own_sum[key], key
     r_own, r_total = restate(agg.counters, reg, as_of)
+    assert r_total[("DT", "2025")]["communes"] == communes
+    for c in (total, r_total[("DT", "2025")], own_sum):
+        for key in ("communes", *CATALOG_DISTINCT_KEYS):
+            c.values[INDEX[key]] = 0
+    assert total == own_sum
     assert r_total[("DT", "2025")] == own_sum
     assert {u for u, _ in r_own} <= {"DT", "DT.M01", "DT.M02", "DT.M03"}
     # the district's own desk took in dossiers until June only

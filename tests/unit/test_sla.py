@@ -98,6 +98,7 @@ def test_apology_before_vs_after_due() -> None:
     assert before[("U1", "2025-03")] == {
         "received": 1, "received_online": 1, "resolved": 1, "resolved_late": 1,
         "late_with_apology": 1, "paper_result_dossiers": 1, "due": 1,
+        "handled": 1, "sync_due": 1, "dossiers_unsatisfied": 1,  # v1.2: late, never synced
     }
     after = counts(base, ev("dossier.extended", "2025-03-06T08:00:00+07:00",
                             new_due_at="2025-03-07T17:00:00+07:00"), done)
@@ -113,13 +114,16 @@ def test_dossier_crossing_periods() -> None:
         received("2025-03-28T09:00:00+07:00", processing_days=5),
         ev("dossier.resolved", "2025-04-03T10:00:00+07:00"),
     )
-    assert c[("U1", "2025-03")] == {"received": 1, "received_online": 1, "in_progress": 1}
-    assert c[("U1", "2025-Q1")] == {"received": 1, "received_online": 1, "in_progress": 1}
+    # v1.2: handled = resolved + in progress; sync_due where counted, never synced
+    march = {"received": 1, "received_online": 1, "in_progress": 1, "handled": 1,
+             "sync_due": 1}
+    assert c[("U1", "2025-03")] == march
+    assert c[("U1", "2025-Q1")] == march
     april = {"resolved": 1, "resolved_early": 1, "paper_result_dossiers": 1, "due": 1,
-             "due_met": 1}
+             "due_met": 1, "handled": 1, "sync_due": 1}
     assert c[("U1", "2025-04")] == april
     assert c[("U1", "2025-Q2")] == april
-    assert c[("U1", "2025")] == {"received": 1, "received_online": 1, **april}
+    assert c[("U1", "2025")] == {"received": 1, "received_online": 1, **april}  # sync once
     assert set(c) == {("U1", p) for p in ("2025-03", "2025-Q1", "2025-04", "2025-Q2", "2025")}
 
 
@@ -144,8 +148,8 @@ def test_still_paused_at_period_end_is_judged_at_pause_start() -> None:
     )
     c = counts(*events)
     assert c[("U1", "2025-03")] == {"received": 1, "received_online": 1, "in_progress": 1,
-                                    "due": 1}
-    assert c[("U1", "2025-04")] == {"in_progress": 1}
+                                    "due": 1, "handled": 1, "sync_due": 1}
+    assert c[("U1", "2025-04")] == {"in_progress": 1, "handled": 1, "sync_due": 1}
     d = dossier(*events)
     assert d.status_at(END_2025) == IN_PROGRESS
     # Resumed on 2/4 09:00: 7 days paused; at the end of April the SLA clock reads
@@ -153,7 +157,8 @@ def test_still_paused_at_period_end_is_judged_at_pause_start() -> None:
     c = counts(*events, ev("dossier.supplemented", "2025-04-02T09:00:00+07:00"))
     assert c[("U1", "2025-03")]["in_progress"] == 1
     assert "in_progress_overdue" not in c[("U1", "2025-03")]
-    assert c[("U1", "2025-04")] == {"in_progress": 1, "in_progress_overdue": 1}
+    assert c[("U1", "2025-04")] == {"in_progress": 1, "in_progress_overdue": 1, "handled": 1,
+                                    "sync_due": 1, "dossiers_unsatisfied": 1}
 
 
 def test_rejected_and_withdrawn_leave_on_time_counts() -> None:
@@ -162,14 +167,15 @@ def test_rejected_and_withdrawn_leave_on_time_counts() -> None:
         ev("dossier.rejected", "2025-04-02T09:00:00+07:00", reason="thiếu giấy tờ"),
     )
     # received in March and open at its end; rejected in April: nothing resolved anywhere.
-    assert rejected[("U1", "2025-03")] == {"received": 1, "received_online": 1, "in_progress": 1}
+    assert rejected[("U1", "2025-03")] == {"received": 1, "received_online": 1, "in_progress": 1,
+                                           "handled": 1, "sync_due": 1}
     assert ("U1", "2025-04") not in rejected
     assert "resolved" not in rejected[("U1", "2025")]
     withdrawn = counts(
         received("2025-03-03T09:00:00+07:00", processing_days=30),
         ev("dossier.withdrawn", "2025-03-10T09:00:00+07:00"),
     )
-    assert withdrawn[("U1", "2025-03")] == {"received": 1, "received_online": 1}
+    assert withdrawn[("U1", "2025-03")] == {"received": 1, "received_online": 1, "sync_due": 1}
     d = dossier(received("2025-03-03T09:00:00+07:00"),
                 ev("dossier.rejected", "2025-03-04T09:00:00+07:00"),
                 ev("dossier.resolved", "2025-03-05T09:00:00+07:00"))
@@ -193,6 +199,10 @@ def test_receipt_side_counts() -> None:
         "full_online_eligible": 1, "fee_dossiers": 1, "paid_online": 1, "digitized": 1,
         "resolved": 1, "resolved_early": 1, "e_results": 1,  # paper_result=False
         "due": 1, "due_met": 1,  # v1.1: postal, 2 working days → due 7/5, met
+        # v1.2: handled with an e-result and complete digitization; the latest rating (in
+        # June, known before the horizon) is dissatisfied; never synced
+        "handled": 1, "handled_e_result": 1, "handled_digitized": 1,
+        "dossiers_unsatisfied": 1, "sync_due": 1,
     }
     assert c[("U1", "2025-06")] == {"rated": 1, "dissatisfied": 1}
 

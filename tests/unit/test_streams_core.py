@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from kpi.attribution import TOTAL, Attribution, split_scoped
+from kpi.attribution import NO_REGISTRY, TOTAL, Attribution, split_scoped
 from kpi.batch import aggregate
 from kpi.calendar import local_instant
 from kpi.dossier import DossierState
@@ -118,11 +118,14 @@ def _live(tracker: Tracker, agg: Aggregator, rec: Tracked, now: float) -> list[s
     return [key for key, _ in out]
 
 
-def _split(agg: Aggregator) -> tuple[dict, dict]:
-    """The aggregator's non-zero counters as (own, totals) by (unit, period)."""
+def _split(agg: Aggregator, attribution: Attribution = NO_REGISTRY,
+           now: float = float("inf")) -> tuple[dict, dict]:
+    """The aggregator's non-zero counters as (own, totals) by (unit, period), as its
+    snapshots show them at ``now`` (:meth:`Aggregator.published`)."""
     own: dict = {}
     totals: dict = {}
-    for (key, period), c in agg.counters.items():
+    for key, period in agg.counters:
+        c = agg.published(key, period, attribution, now)
         counts = {k: v for k, v in c.to_dict().items() if v}
         if counts:
             unit, scope = split_scoped(key)
@@ -153,7 +156,7 @@ def test_a_dossier_across_the_merger_goes_where_the_batch_puts_it(tmp_path: Path
     assert sorted(_live(tracker, agg, rec, horizon)) == sorted(
         ["30001", "870\x1e", "87\x1e", "29901", "82\x1e"])
     assert rec.keys == "29901\x1f30001\x1f82\x1e\x1f87\x1e\x1f870\x1e"
-    assert _split(agg) == _batch([rec.state], horizon, reg)
+    assert _split(agg, tracker.attribution, horizon) == _batch([rec.state], horizon, reg)
     assert agg.levels == {"30001": "commune", "870\x1e": "district", "87\x1e": "province",
                           "29901": "commune", "82\x1e": "province"}
 
@@ -174,8 +177,10 @@ def test_handling_unit_other_than_the_receiving_desk(tmp_path: Path) -> None:
         ("29901", "commune"), ("82\x1e", "province"), ("82", "province")]
     for key, entry in out:
         agg.apply(key, entry, 0)
-    own, totals = _split(agg)
-    assert own[("29901", "2025-08")] == {"received": 1, "received_online": 1}
+    own, totals = _split(agg, tracker.attribution, horizon)
+    # v1.2: sync_due (received there, no sync), communes (29901 is a commune)
+    assert own[("29901", "2025-08")] == {"received": 1, "received_online": 1, "sync_due": 1,
+                                         "communes": 1}
     assert own[("82", "2025-08")]["resolved"] == 1
     assert totals[("82", "2025-08")]["received"] == totals[("82", "2025-08")]["resolved"] == 1
     assert (own, totals) == _batch([rec.state], horizon, reg)
@@ -183,7 +188,7 @@ def test_handling_unit_other_than_the_receiving_desk(tmp_path: Path) -> None:
     plain, plain_agg = Tracker(CalendarBook()), Aggregator()
     prec = plain.dossiers.setdefault("H1", Tracked(rec.state, 0))
     assert _live(plain, plain_agg, prec, horizon) == ["29901", "82"]
-    assert _split(plain_agg) == _batch([rec.state], horizon, None)
+    assert _split(plain_agg, now=horizon) == _batch([rec.state], horizon, None)
 
 
 def test_a_shrinking_key_set_retracts_the_keys_left(tmp_path: Path) -> None:
@@ -211,7 +216,7 @@ def test_a_shrinking_key_set_retracts_the_keys_left(tmp_path: Path) -> None:
     for key, entry in out:
         agg.apply(key, entry, 0)
     assert again.keys == "30001"
-    assert _split(agg) == _batch([again.state], horizon + 2, None)
+    assert _split(agg, now=horizon + 2) == _batch([again.state], horizon + 2, None)
     assert all(not any(c.values) for (key, _), c in agg.counters.items() if key != "30001")
 
 
