@@ -18,7 +18,7 @@ columns). Three dashboards, all on the provisioned datasource uid ``prometheus``
 Both KPI dashboards have a ``scope`` variable (Phạm vi, EVENTS.md v1.1): ``own`` — the
 unit's own figures (số liệu của đơn vị), the default — or ``total`` — plus every unit below
 it (tổng hợp); every KPI query selects it. The gauges are the live view "as it was"
-(``view="as_was"``). Units are listed from ``motcua_kpi_count`` (:data:`UNIT_SOURCE`), which
+(``view="as_was"``). Units are listed from ``motcua_kpi_items`` (:data:`UNIT_SOURCE`), which
 every unit has, not from ``motcua_kpi_ratio``, which a unit without any non-zero
 denominator lacks. Per-unit series are named by code and ``unit_name`` (:data:`UNIT_LEGEND`);
 the unit dashboard shows the unit's name in its row titles (hidden variable ``unit_name``).
@@ -140,7 +140,7 @@ SCOPES = "Số liệu của đơn vị : own,Tổng hợp : total"
 """The ``scope`` variable's options, own figures first (the default)."""
 UNIT_LEGEND = "{{unit}} {{unit_name}}"
 """Legend of a per-unit series: its code and, when the registry knows it, its name."""
-UNIT_SOURCE = 'motcua_kpi_count{kpi="received"}'
+UNIT_SOURCE = 'motcua_kpi_items{kpi="received"}'
 """What the unit pickers list units from: every served snapshot has every count (a unit
 whose ratios all have a zero denominator has no ``motcua_kpi_ratio`` series at all)."""
 
@@ -287,7 +287,7 @@ def dashboard(uid: str, title: str, description: str, time_from: str = "now-30d"
 def counts_sum(keys: tuple[str, ...], selector: str) -> str:
     kpi = "|".join(keys)
     op = "=" if len(keys) == 1 else "=~"
-    return f'sum(motcua_kpi_count{{{selector},kpi{op}"{kpi}"}})'
+    return f'sum(motcua_kpi_items{{{selector},kpi{op}"{kpi}"}})'
 
 
 def level_ratio(key: str, selector: str) -> str:
@@ -319,7 +319,7 @@ def overview() -> db.Dashboard:
         variables=[
             query_var("level", "Cấp", f"label_values({UNIT_SOURCE}, level)"),
             query_var("unit", "Đơn vị",
-                      'label_values(motcua_kpi_count{kpi="received",level="$level"}, unit)',
+                      'label_values(motcua_kpi_items{kpi="received",level="$level"}, unit)',
                       multi=True, include_all=True),
             custom_var("period_kind", "Kỳ", PERIOD_KINDS),
             custom_var("scope", "Phạm vi", SCOPES),
@@ -339,7 +339,7 @@ def overview() -> db.Dashboard:
         "Hồ sơ đang giải quyết quá hạn",
         "Dossiers still in progress past their due instant (in_progress_overdue), per unit, "
         "current period of the selected kind, selected scope.",
-        [query(f'motcua_kpi_count{{{sel},kpi="in_progress_overdue"}}', UNIT_LEGEND,
+        [query(f'motcua_kpi_items{{{sel},kpi="in_progress_overdue"}}', UNIT_LEGEND,
                instant=True)],
         w=8, h=9), red_above=1))
     b.row("Toàn cấp đã chọn")
@@ -366,7 +366,7 @@ def overview() -> db.Dashboard:
         "Hồ sơ quá hạn theo đơn vị (tháng)",
         "in_progress_overdue of the current month per unit over time.",
         [query(f'sum by (unit, unit_name) '
-               f'(motcua_kpi_count{{{month_sel},kpi="in_progress_overdue"}})', UNIT_LEGEND)],
+               f'(motcua_kpi_items{{{month_sel},kpi="in_progress_overdue"}})', UNIT_LEGEND)],
         w=8, h=9)))
     return board
 
@@ -381,7 +381,7 @@ def unit_detail() -> db.Dashboard:
         variables=[
             query_var("unit", "Đơn vị", f"label_values({UNIT_SOURCE}, unit)"),
             query_var("unit_name", "Tên đơn vị",
-                      'label_values(motcua_kpi_count{kpi="received",unit="$unit"}, unit_name)',
+                      'label_values(motcua_kpi_items{kpi="received",unit="$unit"}, unit_name)',
                       hidden=True),
             custom_var("period_kind", "Kỳ", PERIOD_KINDS),
             custom_var("scope", "Phạm vi", SCOPES),
@@ -397,7 +397,7 @@ def unit_detail() -> db.Dashboard:
         .orientation(cm.VizOrientation.AUTO)))
     b.add(number(big_values(
         "Số hồ sơ", "Dossier counts of the unit for the current period.",
-        queries([(f'motcua_kpi_count{{{sel},kpi="{k}"}}', title)
+        queries([(f'motcua_kpi_items{{{sel},kpi="{k}"}}', title)
                  for k, title in COUNTS_VI.items()], instant=True),
         w=24, h=4, color=cm.BigValueColorMode.NONE, text=cm.BigValueTextMode.VALUE_AND_NAME)))
     b.row("Tháng, quý, năm")
@@ -419,7 +419,7 @@ def unit_detail() -> db.Dashboard:
     b.add(number(lines(
         "Diễn biến số hồ sơ (lũy kế tháng)",
         "Month-to-date dossier counts of the unit over time.",
-        queries([(f'max(motcua_kpi_count{{{month},kpi="{k}"}})', title)
+        queries([(f'max(motcua_kpi_items{{{month},kpi="{k}"}})', title)
                  for k, title in COUNTS_VI.items()]),
         w=12, h=9)))
     b.add(percent(
