@@ -284,9 +284,13 @@ def scraped() -> Iterator[dict[str, set[str]]]:
     now = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
     counts = dict.fromkeys(COUNT_KEYS, 3) | {"received": 10, "resolved": 6, "in_progress": 4}
     board = KpiBoard()
+    groups = [{"id": "progress", "name": "Tiến độ, kết quả giải quyết", "points": 12.5,
+               "max_points": 20}]  # the report's scores (kpi.report), as a catalog gives them
     for period in ("2025-05", "2025-Q2", "2025"):
         board.put(build_report("U1", period, Counters.from_mapping(counts), now,
-                               level="commune"))
+                               level="commune")
+                  | {"catalog": "portal-766-2026@2026-01-01", "groups": groups,
+                     "total_points": 12.5, "total_max_points": 20})
     metrics_registry = CollectorRegistry()
     health = PipelineHealth(dlq_records=5, lag={("motcua-sql-sink", "motcua.events.v1"): 9},
                             newest_event_ts=now - 12)
@@ -310,7 +314,9 @@ def scraped() -> Iterator[dict[str, set[str]]]:
 
 
 def test_endpoint_exports_the_documented_families(scraped: dict[str, set[str]]) -> None:
-    assert {"motcua_kpi_ratio", "motcua_kpi_items", "motcua_dlq_records",
+    assert {"motcua_kpi_ratio", "motcua_kpi_items", "motcua_score_group_points",
+            "motcua_score_group_max_points", "motcua_score_total_points",
+            "motcua_score_total_max_points", "motcua_office_open", "motcua_dlq_records",
             "motcua_consumer_lag", "motcua_newest_event_age_seconds",
             "motcua_health_probe_up"} <= scraped["metrics"]
     assert {"motcua_sink_batch_seconds_bucket", "motcua_sink_batch_seconds_count",
