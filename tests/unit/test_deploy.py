@@ -574,10 +574,11 @@ def test_alerts_read_own_figures_and_record_province_totals() -> None:
                     assert all('scope="own"' in b for b in selectors), rule["alert"]
                 else:
                     records += 1
-                    assert rule["record"].startswith("motcua:province_kpi_")
+                    assert rule["record"].startswith(("motcua:province_kpi_",
+                                                      "motcua:province_score_"))
                     assert all('scope="total"' in b and 'level="province"' in b
                                for b in selectors), rule["record"]
-    assert alerts == 3 and records == 2
+    assert alerts == 3 and records == 4
 
 
 def _rule_list() -> list[dict[str, Any]]:
