@@ -25,7 +25,7 @@ from kpi.calendar import to_local_datetime
 from kpi.catalog import SATISFACTION_766
 from kpi.contribution import contribution_rows
 from kpi.counters import COUNT_KEYS
-from kpi.ratios import RATIO_FORMULAS
+from kpi.ratios import fraction
 from kpi.sla import (
     EARLY,
     IN_PROGRESS,
@@ -49,13 +49,14 @@ class Term:
 
 
 def _linear_coefficients(ratio: str) -> Term:
-    fn = RATIO_FORMULAS[ratio][1]
+    """The count-key coefficients of a ratio :func:`kpi.ratios.fraction` knows (a report
+    ratio, or one only a scoring catalog reads)."""
     zero = dict.fromkeys(COUNT_KEYS, 0)
-    n0, d0 = fn(zero)
+    n0, d0 = fraction(ratio, zero)
     num: dict[str, int] = {}
     den: dict[str, int] = {}
     for key in COUNT_KEYS:
-        n, d = fn({**zero, key: 1})
+        n, d = fraction(ratio, {**zero, key: 1})
         if n - n0:
             num[key] = n - n0
         if d - d0:
@@ -64,7 +65,8 @@ def _linear_coefficients(ratio: str) -> Term:
 
 
 def ratio_terms(ratio: str) -> tuple[Term, ...]:
-    """The terms of a criterion ratio (a kpi.ratios key or satisfaction_766)."""
+    """The terms of a criterion ratio (a :func:`kpi.ratios.fraction` key or
+    satisfaction_766)."""
     if ratio == SATISFACTION_766:
         return (
             Term("late_overdue_or_petitioned",

@@ -19,8 +19,10 @@ from kpi.evidence.groups import (
     METRIC_ROW_VI,
     RECORD_ROW_VI,
     group_tables,
+    report_groups,
 )
-from kpi.scoring import NOT_APPLICABLE, SCORED, group_totals
+from kpi.evidence.model import criterion_ratios, term_counts
+from kpi.scoring import NOT_APPLICABLE, SCORED, STATUS_LABELS_VI, group_totals
 from tests.unit.test_evidence import REGISTRY, make_bundle
 
 FIVE = ["Công khai, minh bạch", "Tiến độ, kết quả giải quyết", "Cung cấp dịch vụ trực tuyến",
@@ -66,13 +68,13 @@ def test_progress_sheet_by_hand(bundle: Bundle) -> None:
 
 
 def test_a_sheet_per_group_and_scope_in_vietnamese(bundle: Bundle) -> None:
-    """Today's catalog has five groups: five sheets for D1's own figures, five (``TH …``)
-    for its total; and a CSV each."""
-    names = [s.title for s in evidence_sheets(bundle)]
-    first = names.index(FIVE[0])
-    assert names[first:first + 10] == [
-        *FIVE[:3], "Số hóa hồ sơ, kết quả giải quyế",  # Excel's 31 characters
-        FIVE[4], *(f"TH {n}"[:31] for n in FIVE)]
+    """A sheet per group of the report (five for the Decision 766 catalog of April 2025)
+    for D1's own figures, then one each (``TH …``) for its total, titled by the groups'
+    Vietnamese names (cut at Excel's 31 characters); and a CSV each."""
+    names = [g["name"] for g in report_groups(bundle.report)]
+    assert len(names) == 5 and names[:3] == FIVE[:3] and names[4] == FIVE[4]
+    titles = [s.title for s in evidence_sheets(bundle) if s.csv_name.startswith("group")]
+    assert titles == [*(n[:31] for n in names), *(f"TH {n}"[:31] for n in names)]
     assert {"group_progress.csv", "group_total_satisfaction.csv"} <= set(bundle.files)
     text = bundle.files["group_progress.csv"].decode("utf-8-sig")
     header = next(csv.reader(io.StringIO(text)))
@@ -124,6 +126,14 @@ SIX = [("transparency", "Công khai, minh bạch", 6.0, 10.0),
        ("satisfaction", "Mức độ hài lòng", 18.0, 18.0)]
 
 
+PAYMENT_PARTS = [("online_payment", 6, 1, 2), ("fee_procedures_online_paid", 2.5, 2, 2),
+                 ("fee_procedures_portal_paid", 2.5, 0, 2)]
+"""A = dossiers paid online / with a fee, B = fee procedures paid online / fee procedures,
+C = … paid through the portal: 6 × 1/2 + min(2, 2.5 × 1) + 2.5 × 0 = 5 (of 10; the
+fixture's 8.5 points are made up: only the rows are under test)."""
+A, B, C = (r for r, *_ in PAYMENT_PARTS)
+
+
 def _row(term: str, code: str, num: int, den: int) -> EvidenceRow:
     return EvidenceRow(term, code, "P1", "Trực tuyến", "2026-08-01 08:00", "", "", "",
                        "Tiếp nhận", "Đúng hạn", "received", num, den)
@@ -132,7 +142,8 @@ def _row(term: str, code: str, num: int, den: int) -> EvidenceRow:
 def _six_group_report() -> tuple[dict[str, Any], dict[str, Sequence[EvidenceRow]]]:
     """A report scored by a six-group catalog, as kpi.report gives it (docs/scoring.md):
     ``groups`` in the catalog's order (digitization with nothing scored), each criterion
-    with its ``code`` and ``group``; the payment metric has three terms (A, B, C)."""
+    with its ``code`` and ``group``; the payment metric is a sum of three ratios (A, B, C),
+    its ``terms`` one entry each."""
     cat = "portal-766-2026@2026-01-01"
 
     def crit(cid: str, code: str, group: str, ratio: str | None, num: int | None,
@@ -150,7 +161,8 @@ def _six_group_report() -> tuple[dict[str, Any], dict[str, Sequence[EvidenceRow]
         crit("p.3", "DOSSIER_ON_TIME", "progress", "on_time_766", 3, 4, 15, 20),
         crit("p.4", "FULL_ONLINE_DOSSIER", "online_services", "full_online", 0, 2, 0, 12),
         crit("p.5", "ONLINE_PAYMENT", "online_payment", "online_payment", 1, 2, 8.5, 10,
-             terms={"A": [1, 2], "B": [2, 2], "C": [0, 2]}),
+             terms=[{"ratio": r, "weight": w, "numerator": n, "denominator": d}
+                    for r, w, n, d in PAYMENT_PARTS]),
         crit("p.6", "DOSSIER_RECEIVING_SATISFACTION", "satisfaction", "satisfaction", 1, 1,
              18, 18),
         {**crit("PAR.1", "PAR_1", "", "online_receipt", 1, 1, 1, 1), "group": None,
@@ -165,9 +177,9 @@ def _six_group_report() -> tuple[dict[str, Any], dict[str, Sequence[EvidenceRow]
         "p.3": [_row("on_time_766", "H1", 1, 1), _row("on_time_766", "H2", 1, 1),
                 _row("on_time_766", "H3", 1, 1), _row("on_time_766", "H4", 0, 1)],
         "p.4": [_row("full_online", "H1", 0, 1), _row("full_online", "H2", 0, 1)],
-        "p.5": [_row("A", "H1", 1, 1), _row("A", "H2", 0, 1),
-                _row("B", "X1/P1", 1, 1), _row("B", "X1/P2", 1, 1),
-                _row("C", "X1/P1", 0, 1), _row("C", "X1/P2", 0, 1)],
+        "p.5": [_row(A, "H1", 1, 1), _row(A, "H2", 0, 1),
+                _row(B, "X1/P1", 1, 1), _row(B, "X1/P2", 1, 1),
+                _row(C, "X1/P1", 0, 1), _row(C, "X1/P2", 0, 1)],
         "p.6": [_row("satisfaction", "H1", 1, 1)],
         "PAR.1": [_row("online_receipt", "H1", 1, 1)],
     }
@@ -177,21 +189,21 @@ def _six_group_report() -> tuple[dict[str, Any], dict[str, Sequence[EvidenceRow]
 def test_six_groups_from_the_report() -> None:
     """The groups are the report's: six, in its order, named in Vietnamese, with its
     points — a group with nothing scored too (no points); each metric keyed by its portal
-    code, the payment metric with a row and its records per term."""
+    code, the payment metric with a row and its records per part."""
     report, rows = _six_group_report()
     tables = group_tables(report, rows)
     assert [(t.id, t.name, t.points, t.max_points) for t in tables] == SIX
     payment = next(t for t in tables if t.id == "online_payment").rows
     assert [(r[0], r[1], r[3], r[4], r[5], r[11]) for r in payment] == [
-        (METRIC_ROW_VI, "ONLINE_PAYMENT", "A", 1, 2, None),
-        (RECORD_ROW_VI, "ONLINE_PAYMENT", "A", 1, 1, "H1"),
-        (RECORD_ROW_VI, "ONLINE_PAYMENT", "A", 0, 1, "H2"),
-        (METRIC_ROW_VI, "ONLINE_PAYMENT", "B", 2, 2, None),
-        (RECORD_ROW_VI, "ONLINE_PAYMENT", "B", 1, 1, "X1/P1"),
-        (RECORD_ROW_VI, "ONLINE_PAYMENT", "B", 1, 1, "X1/P2"),
-        (METRIC_ROW_VI, "ONLINE_PAYMENT", "C", 0, 2, None),
-        (RECORD_ROW_VI, "ONLINE_PAYMENT", "C", 0, 1, "X1/P1"),
-        (RECORD_ROW_VI, "ONLINE_PAYMENT", "C", 0, 1, "X1/P2"),
+        (METRIC_ROW_VI, "ONLINE_PAYMENT", A, 1, 2, None),
+        (RECORD_ROW_VI, "ONLINE_PAYMENT", A, 1, 1, "H1"),
+        (RECORD_ROW_VI, "ONLINE_PAYMENT", A, 0, 1, "H2"),
+        (METRIC_ROW_VI, "ONLINE_PAYMENT", B, 2, 2, None),
+        (RECORD_ROW_VI, "ONLINE_PAYMENT", B, 1, 1, "X1/P1"),
+        (RECORD_ROW_VI, "ONLINE_PAYMENT", B, 1, 1, "X1/P2"),
+        (METRIC_ROW_VI, "ONLINE_PAYMENT", C, 0, 2, None),
+        (RECORD_ROW_VI, "ONLINE_PAYMENT", C, 0, 1, "X1/P1"),
+        (RECORD_ROW_VI, "ONLINE_PAYMENT", C, 0, 1, "X1/P2"),
         (GROUP_ROW_VI, "online_payment", "", None, None, None),
     ]
     # the value, points and maximum are on the metric's first row only
@@ -204,7 +216,7 @@ def test_six_groups_from_the_report() -> None:
         (METRIC_ROW_VI, "PUBLIC_UPDATE_ON_TIME", 0, 0, None, 4),  # not scored: no records
         (GROUP_ROW_VI, "transparency", None, None, 6.0, 10.0),
     ]
-    assert transparency[4][9] == "không áp dụng (không phát sinh số liệu)"
+    assert transparency[4][9] == STATUS_LABELS_VI[NOT_APPLICABLE]
     digitization = next(t for t in tables if t.id == "digitization").rows
     assert digitization == [[GROUP_ROW_VI, "digitization", "Số hóa hồ sơ", "", None, None,
                              None, None, None, "", "", *[None] * 10]]
@@ -223,3 +235,21 @@ def test_six_group_sheets_in_the_bundle(bundle: Bundle) -> None:
         for part in bundle.parts])
     titles = [s.title for s in evidence_sheets(six) if s.csv_name.startswith("group")]
     assert titles == [*(n for _g, n, _p, _m in SIX), *(f"TH {n}" for _g, n, _p, _m in SIX)]
+
+
+def test_terms_and_ratios_of_a_sum_of_ratios() -> None:
+    """A metric that sums several ratios (the portal's payment: docs/scoring.md) has a
+    term per part, named by its ratio, and rows behind each part's ratio; a ratio with
+    named terms (satisfaction_766) and a plain one as before; a metric not scored none."""
+    payment = {"ratio": A, "numerator": 1, "denominator": 2,
+               "terms": [{"ratio": r, "numerator": n, "denominator": d}
+                         for r, _w, n, d in PAYMENT_PARTS]}
+    assert term_counts(payment) == [(A, 1, 2), (B, 2, 2), (C, 0, 2)]
+    assert criterion_ratios(payment) == [A, B, C]
+    combined = {"ratio": "satisfaction_766", "numerator": 1, "denominator": 4,
+                "terms": {"late_overdue_or_petitioned": [1, 4], "dissatisfied": [0, 2]}}
+    assert term_counts(combined) == [("late_overdue_or_petitioned", 1, 4),
+                                     ("dissatisfied", 0, 2)]
+    assert criterion_ratios(combined) == ["satisfaction_766"]
+    assert criterion_ratios({"ratio": "online_receipt"}) == ["online_receipt"]
+    assert criterion_ratios({"ratio": None}) == []
