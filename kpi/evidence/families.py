@@ -38,7 +38,7 @@ from kpi.calendar import to_local_datetime
 from kpi.contribution import Row
 from kpi.document import ISSUED, document_fact_rows
 from kpi.dossier import DossierState, Fact
-from kpi.evidence.select import EvidenceRow, ratio_terms
+from kpi.evidence.select import EvidenceRow, basis_text, plain_key, ratio_terms, row_counts
 from kpi.petition import KINDS as PETITION_KINDS
 from kpi.petition import Petition, petition_rows, summarize_petition
 from kpi.procedure_catalog import PUBLISHED, CatalogEntry, entry_rows, summarize_entry
@@ -214,7 +214,7 @@ def procedure_rows_for(families: Families, counter_key: str, period: str
     (``procedures_published`` rows), one row per entry."""
     out = []
     for e, rows in families.entries:
-        keys = {k for ks in keys_to(rows, counter_key, period) for k in ks}
+        keys = {plain_key(k) for ks in keys_to(rows, counter_key, period) for k in ks}
         if not keys:
             continue
         in_force = "procedures" in keys
@@ -306,7 +306,7 @@ def _petition_fields(p: Petition, keys: tuple[str, ...], horizon: float) -> dict
 
 
 def _entry_fields(e: CatalogEntry, keys: tuple[str, ...], horizon: float) -> dict[str, str]:
-    cls = ("TTHC đang áp dụng (cuối kỳ)" if "procedures" in keys
+    cls = ("TTHC đang áp dụng (cuối kỳ)" if "procedures" in map(plain_key, keys)
            else "TTHC công bố lần đầu trong kỳ")
     return {"code": e.subject, "procedure": e.procedure, "channel": "",
             "received": _when(e.first_published_at), "due": _when(e.publish_due_at),
@@ -332,7 +332,8 @@ def family_criterion_rows(ratio: str, families: Families, counter_key: str, peri
     ``{unit}/{procedure}``), procedure (entries), received / first published / issued, due
     (to answer, to publish), answered; the family and the row's meaning in the
     classification. Together with the dossier rows they sum to the ratio's
-    numerator and denominator."""
+    numerator and denominator (a count of distinct procedure codes or communes: the first
+    item naming each, :func:`kpi.evidence.select.row_counts`)."""
     terms = ratio_terms(ratio)
     items: list[tuple[dict[str, str], tuple[str, ...]]] = []
     for p, rows in families.petitions:
@@ -345,12 +346,12 @@ def family_criterion_rows(ratio: str, families: Families, counter_key: str, peri
         items += [(_document_fields(code, fact), keys)
                   for keys in keys_to(rows, counter_key, period)]
     out = []
+    seen: set[tuple[str, str]] = set()
     for fields, keys in items:
         for term in terms:
-            num = sum(term.numerator.get(k, 0) for k in keys)
-            den = sum(term.denominator.get(k, 0) for k in keys)
+            num, den = row_counts(term, keys, seen)
             if num or den:
-                out.append(EvidenceRow(term=term.name, extended_due="", basis=", ".join(keys),
+                out.append(EvidenceRow(term=term.name, extended_due="", basis=basis_text(keys),
                                        numerator=num, denominator=den, **fields))
     return out
 

@@ -18,7 +18,10 @@ A group table (:func:`group_tables`) has the columns :data:`GROUP_HEADERS`. For 
   term sum to the term's numerator and denominator (an overdue dossier still in progress
   adds 1 to on-time's denominator and 1 − 1 = 0 to its numerator);
 
-and last, one ``Tổng điểm nhóm`` row with the group's points and maximum.
+and when the records of a term do not add up to its numerator and denominator — a count
+no record stands for, such as the communes of a unit (the registry's) — a ``Ghi chú`` row
+with the difference, so that every term's rows still add up; last, one ``Tổng điểm nhóm``
+row with the group's points and maximum.
 """
 
 from __future__ import annotations
@@ -34,7 +37,11 @@ from kpi.scoring import STATUS_LABELS_VI, grade_label_vi, group_totals
 METRIC_ROW_VI = "Chỉ tiêu"
 RECORD_ROW_VI = "Hồ sơ, bản ghi"
 GROUP_ROW_VI = "Tổng điểm nhóm"
-"""The ``Loại dòng`` of the three kinds of rows."""
+NOTE_ROW_VI = "Ghi chú"
+"""The ``Loại dòng`` of the four kinds of rows."""
+UNLISTED_VI = ("phần số liệu không gắn với bản ghi nào được liệt kê (ví dụ: số đơn vị cấp xã, "
+               "lấy từ danh mục đơn vị hành chính)")
+"""The text of a note row (:func:`group_tables`)."""
 
 RECORD_HEADERS: tuple[str, ...] = EvidenceRow.HEADERS[1:11]
 """The record columns: an evidence row's, from ``Mã hồ sơ`` to ``Căn cứ (khóa đếm)`` (its
@@ -97,6 +104,11 @@ def _metric_rows(c: Mapping[str, Any], records: Sequence[EvidenceRow]) -> list[l
         mine = [r for r in records
                 if r.term == term or (len(terms) == 1 and r.term not in named)]
         out.extend(_record_row(code, c["name"], r) for r in mine)
+        if n is not None and d is not None:
+            rest = (n - sum(r.numerator for r in mine), d - sum(r.denominator for r in mine))
+            if rest != (0, 0):
+                out.append([NOTE_ROW_VI, code, UNLISTED_VI, term, *rest, None, None, None,
+                            "", "", *_blank(len(RECORD_HEADERS))])
     return out
 
 
@@ -134,6 +146,7 @@ __all__ = [
     "GROUP_HEADERS",
     "GROUP_ROW_VI",
     "METRIC_ROW_VI",
+    "NOTE_ROW_VI",
     "NUMERATOR_COL",
     "RECORD_HEADERS",
     "RECORD_ROW_VI",

@@ -64,6 +64,45 @@ def _linear_coefficients(ratio: str) -> Term:
     return Term(ratio, num, den)
 
 
+DISTINCT_MARK = "\x1d"
+"""How a contribution row names a count kept once per procedure code or commune (v1.2,
+docs/contract.md): ``<count key><mark><code>``, the count being how many distinct such keys
+the rows of its bucket name (``kpi.counters.DISTINCT_MARK``)."""
+
+
+def plain_key(key: str) -> str:
+    """The count key a row key stands for (a distinct key without its code)."""
+    return key.partition(DISTINCT_MARK)[0]
+
+
+def basis_text(keys: Iterable[str]) -> str:
+    """A row's count keys as the ``Căn cứ (khóa đếm)`` cell shows them: a distinct key as
+    ``key[code]`` (the mark is a control character no spreadsheet cell may hold)."""
+    out = []
+    for k in keys:
+        base, mark, code = k.partition(DISTINCT_MARK)
+        out.append(f"{base}[{code}]" if mark else k)
+    return ", ".join(out)
+
+
+def row_counts(term: Term, keys: Sequence[str], seen: set[tuple[str, str]]) -> tuple[int, int]:
+    """What one row of a bucket adds to ``term``'s numerator and denominator: its count
+    keys' coefficients; a distinct key (``key<mark>code``) adds only the first time a row
+    of the bucket names it (``seen``, shared by the bucket's rows, remembers), so the rows
+    of a bucket add up to its counts of distinct codes too."""
+    num = den = 0
+    for k in keys:
+        base, mark, _code = k.partition(DISTINCT_MARK)
+        n, d = term.numerator.get(base, 0), term.denominator.get(base, 0)
+        if mark and (n or d):
+            if (term.name, k) in seen:
+                continue
+            seen.add((term.name, k))
+        num += n
+        den += d
+    return num, den
+
+
 def ratio_terms(ratio: str) -> tuple[Term, ...]:
     """The terms of a criterion ratio (a :func:`kpi.ratios.fraction` key or
     satisfaction_766)."""
@@ -220,13 +259,13 @@ def criterion_rows(
     denominator of that counter's report."""
     terms = ratio_terms(ratio)
     out: list[EvidenceRow] = []
+    seen: set[tuple[str, str]] = set()
     for c in contributed:
         d = c.dossier
         status = CLASS_LABELS_VI.get(d.status_at(horizon), d.status_at(horizon))
         for keys in c.rows:
             for term in terms:
-                num = sum(term.numerator.get(k, 0) for k in keys)
-                den = sum(term.denominator.get(k, 0) for k in keys)
+                num, den = row_counts(term, keys, seen)
                 if not num and not den:
                     continue
                 out.append(EvidenceRow(
@@ -240,7 +279,7 @@ def criterion_rows(
                     completion=_when(d.completed_at),
                     classification=_row_class(keys),
                     status_as_of=status,
-                    basis=", ".join(keys),
+                    basis=basis_text(keys),
                     numerator=num,
                     denominator=den,
                 ))
@@ -250,11 +289,15 @@ def criterion_rows(
 __all__ = [
     "CHANNEL_LABELS_VI",
     "CLASS_LABELS_VI",
+    "DISTINCT_MARK",
     "Contributed",
     "EvidenceRow",
     "Term",
+    "basis_text",
     "contributions_to",
     "criterion_rows",
     "dossiers_behind",
+    "plain_key",
     "ratio_terms",
+    "row_counts",
 ]

@@ -17,11 +17,13 @@ from kpi.evidence.groups import (
     GROUP_HEADERS,
     GROUP_ROW_VI,
     METRIC_ROW_VI,
+    NOTE_ROW_VI,
     RECORD_ROW_VI,
     group_tables,
     report_groups,
 )
 from kpi.evidence.model import criterion_ratios, term_counts
+from kpi.evidence.select import DISTINCT_MARK, Term, basis_text, plain_key, row_counts
 from kpi.scoring import NOT_APPLICABLE, SCORED, STATUS_LABELS_VI, group_totals
 from tests.unit.test_evidence import REGISTRY, make_bundle
 
@@ -163,6 +165,8 @@ def _six_group_report() -> tuple[dict[str, Any], dict[str, Sequence[EvidenceRow]
         crit("p.5", "ONLINE_PAYMENT", "online_payment", "online_payment", 1, 2, 8.5, 10,
              terms=[{"ratio": r, "weight": w, "numerator": n, "denominator": d}
                     for r, w, n, d in PAYMENT_PARTS]),
+        crit("p.7", "ELECTRONIC_CERTIFIED_COPY", "digitization", "e_certified_copy_communes",
+             0, 2, None, 2),  # two communes (the registry's), none offering the service
         crit("p.6", "DOSSIER_RECEIVING_SATISFACTION", "satisfaction", "satisfaction", 1, 1,
              18, 18),
         {**crit("PAR.1", "PAR_1", "", "online_receipt", 1, 1, 1, 1), "group": None,
@@ -217,9 +221,12 @@ def test_six_groups_from_the_report() -> None:
         (GROUP_ROW_VI, "transparency", None, None, 6.0, 10.0),
     ]
     assert transparency[4][9] == STATUS_LABELS_VI[NOT_APPLICABLE]
+    # the communes are no listed record: a note row carries them, so the rows add up
     digitization = next(t for t in tables if t.id == "digitization").rows
-    assert digitization == [[GROUP_ROW_VI, "digitization", "Số hóa hồ sơ", "", None, None,
-                             None, None, None, "", "", *[None] * 10]]
+    assert [(r[0], r[1], r[3], r[4], r[5]) for r in digitization] == [
+        (METRIC_ROW_VI, "ELECTRONIC_CERTIFIED_COPY", "e_certified_copy_communes", 0, 2),
+        (NOTE_ROW_VI, "ELECTRONIC_CERTIFIED_COPY", "e_certified_copy_communes", 0, 2),
+        (GROUP_ROW_VI, "digitization", "", None, None)]
     # the PAR criterion (another catalog, no group) is in no group table
     assert not [r for t in tables for r in t.rows if r[1] == "PAR_1"]
 
@@ -253,3 +260,23 @@ def test_terms_and_ratios_of_a_sum_of_ratios() -> None:
     assert criterion_ratios(combined) == ["satisfaction_766"]
     assert criterion_ratios({"ratio": "online_receipt"}) == ["online_receipt"]
     assert criterion_ratios({"ratio": None}) == []
+
+
+def test_a_count_of_distinct_codes_counts_each_code_once() -> None:
+    """v1.2: a unit's total counts catalog entries once per procedure code; their rows
+    name ``key<mark>code``. By hand: entries of P1 at two communes and of P2 at one, P1
+    offered online at the second commune only: procedures = 2 (P1, P2), online = 2 — the
+    first row naming each distinct key adds it, a later one adds nothing."""
+    term = Term("procedures_online_share", {"procedures_online": 1}, {"procedures": 1})
+    p1, p2 = f"procedures{DISTINCT_MARK}P1", f"procedures{DISTINCT_MARK}P2"
+    online = f"procedures_online{DISTINCT_MARK}P1", f"procedures_online{DISTINCT_MARK}P2"
+    rows = [(p1,), (p1, online[0]), (p2, online[1])]
+    seen: set[tuple[str, str]] = set()
+    assert [row_counts(term, keys, seen) for keys in rows] == [(0, 1), (1, 0), (1, 1)]
+    # plain keys add every time, as before
+    assert row_counts(term, ("procedures", "procedures_online"), seen) == (1, 1)
+    assert basis_text(rows[1]) == "procedures[P1], procedures_online[P1]"
+    assert plain_key(p1) == "procedures"
+    # the mark is the counters' (once the v1.2 counts define it)
+    import kpi.counters
+    assert getattr(kpi.counters, "DISTINCT_MARK", DISTINCT_MARK) == DISTINCT_MARK
