@@ -111,7 +111,10 @@ def families_behind(
 
 
 def keys_to(rows: Iterable[Row], counter_key: str, period: str) -> list[tuple[str, ...]]:
-    """The count keys of each row of ``rows`` that adds to ``counter_key`` in ``period``."""
+    """The count keys of each row of ``rows`` that adds to ``counter_key`` in ``period``,
+    as the rows name them: a distinct row key (``key<mark>code``, v1.2) stays one, so that
+    :func:`kpi.evidence.select.row_counts` counts its code once across the rows of the
+    bucket; read it as its count key with :func:`kpi.evidence.select.plain_key`."""
     return [keys for key, periods, keys in rows if key == counter_key and period in periods]
 
 

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from kpi.evidence import Bundle, EvidenceRow, evidence_sheets
+from kpi.evidence.families import keys_to
 from kpi.evidence.groups import (
     GROUP_HEADERS,
     GROUP_ROW_VI,
@@ -277,6 +278,9 @@ def test_a_count_of_distinct_codes_counts_each_code_once() -> None:
     assert row_counts(term, ("procedures", "procedures_online"), seen) == (1, 1)
     assert basis_text(rows[1]) == "procedures[P1], procedures_online[P1]"
     assert plain_key(p1) == "procedures"
+    # the rows of a bucket keep their distinct keys (stripping them would count P1 twice)
+    bucket = [("D1|total", ("2026-08",), keys) for keys in rows]
+    assert keys_to(bucket, "D1|total", "2026-08") == rows
     # the mark is the counters' (once the v1.2 counts define it)
     import kpi.counters
     assert getattr(kpi.counters, "DISTINCT_MARK", DISTINCT_MARK) == DISTINCT_MARK
