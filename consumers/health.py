@@ -10,10 +10,12 @@ briefly:
 * ``motcua_consumer_lag{group,topic}``: end offsets minus committed offsets;
 * ``motcua_newest_event_age_seconds``: seconds since the newest record reached the events
   topic;
-* ``motcua_working_hours``: 1 during office hours (:data:`OFFICE_HOURS`, Vietnam time) of a
+* ``motcua_office_open``: 1 during office hours (:data:`OFFICE_HOURS`, Vietnam time) of a
   working day of the national calendar (:class:`kpi.calendar.WorkingCalendar`: weekends,
   public holidays and make-up Saturdays included), else 0 — reported even when the probe
-  fails, so that the "pipeline stalled" alert fires only while events are expected.
+  fails, so that the "pipeline stalled" alert fires only while events are expected (a 0/1
+  flag: called ``motcua_working_hours`` before 1.2, a name that read as a duration in hours,
+  docs/upgrading.md).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from runtime.settings import Settings
 from runtime.topics import sink_group
 
 log = logging.getLogger(__name__)
+
+OFFICE_OPEN = "motcua_office_open"
+"""The 0/1 gauge of :func:`is_working_hour` at scrape time."""
 
 OFFICE_HOURS = (clock_time(7, 30), clock_time(17, 0))
 """When one-stop desks receive and hand back dossiers (local time, start inclusive)."""
@@ -79,8 +84,8 @@ class HealthCollector:
 
     def collect(self) -> Iterator[Metric]:
         working = GaugeMetricFamily(
-            "motcua_working_hours",
-            "1 during office hours of a working day (national calendar, Vietnam time)")
+            OFFICE_OPEN,
+            "1 during office hours of a working day (national calendar, Vietnam time), else 0")
         working.add_metric([], float(is_working_hour(self.clock(), self.calendar)))
         yield working
         up = GaugeMetricFamily("motcua_health_probe_up", "1 if the Kafka probe worked")

@@ -4,20 +4,31 @@ text.
 * :class:`KpiFeed` reads the compacted KPI topic as a table (no consumer group: every
   metrics process sees every snapshot) into a :class:`KpiBoard`; record keys are
   :func:`kpi.report.snapshot_key` (``unit|period`` own figures, ``unit|period|total``);
-* :meth:`KpiBoard.exposition` is the one renderer of ``motcua_kpi_ratio`` and
-  ``motcua_kpi_count`` (Prometheus text format 0.0.4), for the periods asked — the server
-  asks for the *current* month, quarter and year (:func:`current_periods`, local time
-  Asia/Ho_Chi_Minh), so the cardinality stays bounded (units × scopes × 3 × keys).
+* :meth:`KpiBoard.exposition` is the one renderer of the KPI families (Prometheus text
+  format 0.0.4), for the periods asked — the server asks for the *current* month, quarter
+  and year (:func:`current_periods`, local time Asia/Ho_Chi_Minh), so the cardinality stays
+  bounded (units × scopes × 3 × keys).
 
-Labels: ``unit``, ``unit_name``, ``level``, ``period``, ``scope`` (``own``: the unit's own
-figures; ``total``: plus every unit below it — docs/contract.md), ``view`` (the snapshot's,
-``as_was`` for the live stream) and ``kpi``. ``unit_name`` is one name per unit in a
-scrape — the name of the unit's newest served snapshot — so it adds no series (see
-docs/decisions/metrics-unit-name-label.md); a unit without a known name has no
-``unit_name`` label (Prometheus reads an absent label and an empty one alike). A ratio
-whose denominator is 0 is null in the report and has no sample (never a fake 0); every
-count key has a sample — dossiers', and those of petitions, the procedure catalog and
-documents (docs/contract.md), all under ``kpi`` (tests/unit/test_families_outputs.py).
+Families (:data:`FAMILIES`; all gauges, docs/upgrading.md lists the names before 1.2):
+
+* ``motcua_kpi_ratio{…,kpi}``: every non-null ratio of the report — a ratio whose
+  denominator is 0 is null in the report and has no sample (never a fake 0);
+* ``motcua_kpi_items{…,kpi}``: every count key (dossiers', and those of petitions, the
+  procedure catalog and documents, docs/contract.md), 0 when the report lacks it;
+* ``motcua_score_group_points{…,catalog,group,group_name}`` and
+  ``motcua_score_group_max_points{…}``: each entry of the report's ``groups`` (as many
+  groups as the catalog has, in its order; a null value has no sample);
+* ``motcua_score_total_points{…,catalog}`` and ``motcua_score_total_max_points{…}``: the
+  report's ``total_points`` / ``total_max_points``.
+
+Labels ``…``: ``unit``, ``unit_name``, ``level``, ``period``, ``scope`` (``own``: the unit's
+own figures; ``total``: plus every unit below it, docs/contract.md), ``view`` (the
+snapshot's, ``as_was`` for the live stream). Every series of a family has the same label set:
+``unit_name`` is one name per unit in a scrape — the name of the unit's newest served
+snapshot — so it adds no series (see docs/decisions/metrics-unit-name-label.md), empty for a
+unit without a known name; ``level`` is empty when unknown; ``catalog`` is the report's
+``id@version``. A report without ``groups`` (one scored by no catalog, or written before 1.2)
+has no score samples.
 """
 
 from __future__ import annotations
@@ -44,6 +55,25 @@ log = logging.getLogger(__name__)
 RATIO_HELP = "KPI ratio (tỷ lệ), docs/contract.md"
 COUNT_HELP = "KPI count (số lượng: hồ sơ, PAKN, TTHC, văn bản), docs/contract.md"
 
+RATIO = "motcua_kpi_ratio"
+ITEMS = "motcua_kpi_items"
+GROUP_POINTS = "motcua_score_group_points"
+GROUP_MAX_POINTS = "motcua_score_group_max_points"
+TOTAL_POINTS = "motcua_score_total_points"
+TOTAL_MAX_POINTS = "motcua_score_total_max_points"
+
+FAMILIES: tuple[tuple[str, str], ...] = (
+    (RATIO, RATIO_HELP),
+    (ITEMS, COUNT_HELP),
+    (GROUP_POINTS, "Điểm của nhóm tiêu chí (points of a scoring group), docs/scoring.md"),
+    (GROUP_MAX_POINTS, "Điểm tối đa của nhóm tiêu chí được chấm (the group's applicable "
+                       "maximum), docs/scoring.md"),
+    (TOTAL_POINTS, "Tổng điểm (total points of the catalog), docs/scoring.md"),
+    (TOTAL_MAX_POINTS, "Tổng điểm tối đa được chấm (the catalog's applicable maximum), "
+                       "docs/scoring.md"),
+)
+"""(name, help) of every KPI family, in exposition order."""
+
 
 def current_periods(now: float) -> tuple[str, str, str]:
     """(month, quarter, year) keys holding ``now`` in local time (Asia/Ho_Chi_Minh)."""
@@ -61,9 +91,9 @@ class KpiBoard:
         self._lock = threading.Lock()
         self._reports: dict[Key, dict[str, Any]] = {}
         self._as_of: dict[Key, float] = {}
-        self._text: dict[Key, tuple[str | None, str, str]] = {}
-        """Key → (the unit name it was rendered with, its ratio lines, its count lines),
-        until the report or the unit's name changes."""
+        self._text: dict[Key, tuple[str | None, tuple[str, ...]]] = {}
+        """Key → (the unit name it was rendered with, its lines of each of
+        :data:`FAMILIES`), until the report or the unit's name changes."""
 
     def put(self, report: dict[str, Any]) -> None:
         key = (report["unit"], report["period"], report.get("scope", OWN))
@@ -106,13 +136,12 @@ class KpiBoard:
             return len(self._reports)
 
     def exposition(self, periods: Iterable[str]) -> bytes:
-        """``motcua_kpi_ratio`` and ``motcua_kpi_count`` of the reports of ``periods`` in
-        the Prometheus text format, ordered by (unit, period, scope). Each report is
+        """The :data:`FAMILIES` of the reports of ``periods`` in the Prometheus text
+        format, each family's samples ordered by (unit, period, scope). Each report is
         rendered once and its text reused until it or its unit's name changes
         (docs/decisions/metrics-cached-kpi-text.md)."""
         wanted = set(periods)
-        ratios: list[str] = []
-        counts: list[str] = []
+        lines: list[list[str]] = [[] for _ in FAMILIES]
         with self._lock:
             keys = [k for k in sorted(self._reports) if k[1] in wanted]
             names = self._unit_names(keys)
@@ -120,14 +149,14 @@ class KpiBoard:
                 name = names.get(key[0])
                 text = self._text.get(key)
                 if text is None or text[0] != name:
-                    text = self._text[key] = (name, *_render(self._reports[key], name))
-                ratios.append(text[1])
-                counts.append(text[2])
-        return "".join([
-            f"# HELP motcua_kpi_ratio {RATIO_HELP}\n# TYPE motcua_kpi_ratio gauge\n", *ratios,
-            f"# HELP motcua_kpi_count {COUNT_HELP}\n# TYPE motcua_kpi_count gauge\n", *counts,
-        ]).encode("utf-8")
-
+                    text = self._text[key] = (name, _render(self._reports[key], name))
+                for family_lines, chunk in zip(lines, text[1], strict=True):
+                    family_lines.append(chunk)
+        out: list[str] = []
+        for (name, help_text), chunks in zip(FAMILIES, lines, strict=True):
+            out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
+            out.extend(chunks)
+        return "".join(out).encode("utf-8")
 
     def _unit_names(self, keys: list[Key]) -> dict[str, str | None]:
         """Unit → the ``unit_name`` of its newest snapshot among ``keys`` (ties: the last
@@ -145,23 +174,42 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _render(report: dict[str, Any], unit_name: str | None) -> tuple[str, str]:
-    name = f'unit_name="{_label(unit_name)}",' if unit_name else ""
-    labels = (f'unit="{_label(report["unit"])}",{name}'
+def _value(value: Any) -> str:
+    return floatToGoString(float(value))
+
+
+def _render(report: dict[str, Any], unit_name: str | None) -> tuple[str, ...]:
+    """The lines of each of :data:`FAMILIES` for one report."""
+    labels = (f'unit="{_label(report["unit"])}",'
+              f'unit_name="{_label(unit_name or "")}",'
               f'level="{_label(report.get("level") or "")}",'
               f'period="{_label(report["period"])}",'
               f'scope="{_label(report.get("scope", OWN))}",'
               f'view="{_label(report.get("view", AS_WAS))}"')
     ratios = "".join(
-        f'motcua_kpi_ratio{{{labels},kpi="{key}"}} {floatToGoString(float(value))}\n'
+        f'{RATIO}{{{labels},kpi="{key}"}} {_value(value)}\n'
         for key in RATIO_KEYS if (value := report["ratios"].get(key)) is not None
     )
     counts = "".join(
-        f'motcua_kpi_count{{{labels},kpi="{key}"}} '
-        f'{floatToGoString(float(report["counts"].get(key, 0)))}\n'
+        f'{ITEMS}{{{labels},kpi="{key}"}} {_value(report["counts"].get(key, 0))}\n'
         for key in COUNT_KEYS
     )
-    return ratios, counts
+    groups = report.get("groups") or []
+    scored = f'{labels},catalog="{_label(str(report.get("catalog") or ""))}"'
+    group_points, group_max = [], []
+    for g in groups:
+        where = (f'{scored},group="{_label(str(g["id"]))}",'
+                 f'group_name="{_label(str(g.get("name") or ""))}"')
+        if g.get("points") is not None:
+            group_points.append(f"{GROUP_POINTS}{{{where}}} {_value(g['points'])}\n")
+        if g.get("max_points") is not None:
+            group_max.append(f"{GROUP_MAX_POINTS}{{{where}}} {_value(g['max_points'])}\n")
+    total = total_max = ""
+    if groups and report.get("total_points") is not None:
+        total = f"{TOTAL_POINTS}{{{scored}}} {_value(report['total_points'])}\n"
+    if groups and report.get("total_max_points") is not None:
+        total_max = f"{TOTAL_MAX_POINTS}{{{scored}}} {_value(report['total_max_points'])}\n"
+    return ratios, counts, "".join(group_points), "".join(group_max), total, total_max
 
 
 class KpiFeed:
@@ -199,4 +247,6 @@ class KpiFeed:
             consumer.close()
 
 
-__all__ = ["COUNT_HELP", "RATIO_HELP", "KpiBoard", "KpiFeed", "current_periods"]
+__all__ = ["COUNT_HELP", "FAMILIES", "GROUP_MAX_POINTS", "GROUP_POINTS", "ITEMS", "RATIO",
+           "RATIO_HELP", "TOTAL_MAX_POINTS", "TOTAL_POINTS", "KpiBoard", "KpiFeed",
+           "current_periods"]

@@ -9,20 +9,27 @@ Built with the builders and types of ``grafana-foundation-sdk`` (the build for G
 objects, and the grid layout is the SDK's (rows, then panels left to right, wrapping at 24
 columns). Three dashboards, all on the provisioned datasource uid ``prometheus``:
 
-* ``motcua-overview``  Tổng quan: each Decision 766 KPI per unit of one level, overdue
-  dossiers, and the level's month-to-date trend (ratios recomputed from summed counts);
-* ``motcua-unit``      Chi tiết đơn vị: one unit across month, quarter and year;
+* ``motcua-overview``  Tổng quan: the scores per unit of one level (total, and points per
+  group), each Decision 766 KPI per unit, overdue dossiers, and the level's month-to-date
+  trend (ratios recomputed from summed counts);
+* ``motcua-unit``      Chi tiết đơn vị: one unit's scores (points per group, total) and KPIs
+  across month, quarter and year;
 * ``motcua-pipeline``  Tình trạng hệ thống: throughput, DLQ, consumer lag, freshness,
   sink latency and errors.
 
 Both KPI dashboards have a ``scope`` variable (Phạm vi, docs/contract.md): ``own`` — the
 unit's own figures (số liệu của đơn vị), the default — or ``total`` — plus every unit below
 it (tổng hợp); every KPI query selects it. The gauges are the live view "as it was"
-(``view="as_was"``). Units are listed from ``motcua_kpi_count`` (:data:`UNIT_SOURCE`), which
+(``view="as_was"``). Units are listed from ``motcua_kpi_items`` (:data:`UNIT_SOURCE`), which
 every unit has, not from ``motcua_kpi_ratio``, which a unit without any non-zero
 denominator lacks. Per-unit series are named by code and ``unit_name`` (:data:`UNIT_LEGEND`);
 the unit dashboard shows the unit's name in its row titles (hidden variable ``unit_name``).
 Units of one level never overlap, so summing a level's units is right in either scope.
+
+Scores come from ``motcua_score_group_points`` / ``motcua_score_total_points`` (and their
+``_max_points``): panels show one series or column per ``group`` label, so they show as many
+groups as the scoring catalog has (six for ``portal-766-2026``), in Vietnamese
+(``group_name``), with no group written here.
 
 Metric names are the ones ``motcua metrics`` (consumers/metrics.py) and ``motcua sink
 --metrics-port`` (consumers/sink.py SinkMetrics) export; tests/unit/test_deploy.py scrapes
@@ -140,7 +147,9 @@ SCOPES = "Số liệu của đơn vị : own,Tổng hợp : total"
 """The ``scope`` variable's options, own figures first (the default)."""
 UNIT_LEGEND = "{{unit}} {{unit_name}}"
 """Legend of a per-unit series: its code and, when the registry knows it, its name."""
-UNIT_SOURCE = 'motcua_kpi_count{kpi="received"}'
+GROUP_LEGEND = "{{group_name}}"
+"""Legend of a per-group series: the group's Vietnamese name (as the report names it)."""
+UNIT_SOURCE = 'motcua_kpi_items{kpi="received"}'
 """What the unit pickers list units from: every served snapshot has every count (a unit
 whose ratios all have a zero denominator has no ``motcua_kpi_ratio`` series at all)."""
 
@@ -287,7 +296,51 @@ def dashboard(uid: str, title: str, description: str, time_from: str = "now-30d"
 def counts_sum(keys: tuple[str, ...], selector: str) -> str:
     kpi = "|".join(keys)
     op = "=" if len(keys) == 1 else "=~"
-    return f'sum(motcua_kpi_count{{{selector},kpi{op}"{kpi}"}})'
+    return f'sum(motcua_kpi_items{{{selector},kpi{op}"{kpi}"}})'
+
+
+def points(panel: Panel) -> Panel:
+    """A score panel: points with two decimals, as the portal shows them."""
+    return panel.unit("none").min(0).decimals(2).thresholds(steps((None, "blue")))
+
+
+def score_rows(b: Layout, sel: str, *, per_unit: bool) -> None:
+    """The scores of ``sel`` (the current period of the selected kind and scope): per unit
+    of a level (``per_unit``: total, lowest first, and a unit × group table) or for one
+    unit (points of each group, total beside its maximum)."""
+    if per_unit:
+        b.add(points(kpi_bars(
+            "Tổng điểm theo đơn vị",
+            "Total points of each unit (motcua_score_total_points: the sum of its groups; "
+            "metrics not scored are left out of the maximum), lowest first. Click a bar for "
+            "the unit's dashboard.",
+            [query(f"sort(motcua_score_total_points{{{sel}}})", UNIT_LEGEND, instant=True)],
+            w=8, h=9).value_mode(cm.BarGaugeValueMode.COLOR).data_links([UNIT_LINK])))
+        b.add(points(
+            table.Panel().title("Điểm theo nhóm tiêu chí và đơn vị").description(
+                "Points of each group of the scoring catalog (columns, as many as it has) "
+                "per unit (rows), current period of the selected kind and scope.")
+            .datasource(DATASOURCE)
+            .targets([query(f"motcua_score_group_points{{{sel}}}", "", instant=True,
+                            table_format=True)])
+            .span(16).height(9).show_header(True).align(cm.FieldTextAlignment.AUTO)
+            .inspect(False)
+            .with_transformation(dm.DataTransformerConfig(id_val="groupingToMatrix", options={
+                "columnField": "group_name", "rowField": "unit", "valueField": "Value"}))))
+        return
+    b.add(points(big_values(
+        "Điểm theo nhóm tiêu chí",
+        "Points of each group of the scoring catalog (as many as it has, in Vietnamese) "
+        "for the current period of the selected kind; a group with nothing scored shows no "
+        "value.",
+        [query(f"motcua_score_group_points{{{sel}}}", GROUP_LEGEND, instant=True)],
+        w=16, h=5, color=cm.BigValueColorMode.NONE, text=cm.BigValueTextMode.VALUE_AND_NAME)))
+    b.add(points(big_values(
+        "Tổng điểm",
+        "Total points and the maximum they are out of (100 less the metrics not scored).",
+        queries([(f"motcua_score_total_points{{{sel}}}", "Tổng điểm"),
+                 (f"motcua_score_total_max_points{{{sel}}}", "Điểm tối đa")], instant=True),
+        w=8, h=5, color=cm.BigValueColorMode.NONE, text=cm.BigValueTextMode.VALUE_AND_NAME)))
 
 
 def level_ratio(key: str, selector: str) -> str:
@@ -319,12 +372,14 @@ def overview() -> db.Dashboard:
         variables=[
             query_var("level", "Cấp", f"label_values({UNIT_SOURCE}, level)"),
             query_var("unit", "Đơn vị",
-                      'label_values(motcua_kpi_count{kpi="received",level="$level"}, unit)',
+                      'label_values(motcua_kpi_items{kpi="received",level="$level"}, unit)',
                       multi=True, include_all=True),
             custom_var("period_kind", "Kỳ", PERIOD_KINDS),
             custom_var("scope", "Phạm vi", SCOPES),
         ])
     b = Layout(board)
+    b.row("Điểm đánh giá theo đơn vị — kỳ hiện tại ($scope)")
+    score_rows(b, sel, per_unit=True)
     b.row("Chỉ số theo đơn vị — kỳ hiện tại ($scope)")
     for key in OVERVIEW_RATIOS:
         b.add(percent(kpi_bars(
@@ -339,7 +394,7 @@ def overview() -> db.Dashboard:
         "Hồ sơ đang giải quyết quá hạn",
         "Dossiers still in progress past their due instant (in_progress_overdue), per unit, "
         "current period of the selected kind, selected scope.",
-        [query(f'motcua_kpi_count{{{sel},kpi="in_progress_overdue"}}', UNIT_LEGEND,
+        [query(f'motcua_kpi_items{{{sel},kpi="in_progress_overdue"}}', UNIT_LEGEND,
                instant=True)],
         w=8, h=9), red_above=1))
     b.row("Toàn cấp đã chọn")
@@ -366,7 +421,7 @@ def overview() -> db.Dashboard:
         "Hồ sơ quá hạn theo đơn vị (tháng)",
         "in_progress_overdue of the current month per unit over time.",
         [query(f'sum by (unit, unit_name) '
-               f'(motcua_kpi_count{{{month_sel},kpi="in_progress_overdue"}})', UNIT_LEGEND)],
+               f'(motcua_kpi_items{{{month_sel},kpi="in_progress_overdue"}})', UNIT_LEGEND)],
         w=8, h=9)))
     return board
 
@@ -381,12 +436,14 @@ def unit_detail() -> db.Dashboard:
         variables=[
             query_var("unit", "Đơn vị", f"label_values({UNIT_SOURCE}, unit)"),
             query_var("unit_name", "Tên đơn vị",
-                      'label_values(motcua_kpi_count{kpi="received",unit="$unit"}, unit_name)',
+                      'label_values(motcua_kpi_items{kpi="received",unit="$unit"}, unit_name)',
                       hidden=True),
             custom_var("period_kind", "Kỳ", PERIOD_KINDS),
             custom_var("scope", "Phạm vi", SCOPES),
         ])
     b = Layout(board)
+    b.row("Điểm đánh giá — $unit $unit_name — kỳ hiện tại ($scope)")
+    score_rows(b, sel, per_unit=False)
     b.row("Đơn vị $unit $unit_name — kỳ hiện tại ($scope)")
     b.add(percent(big_values(
         "Các tỷ lệ", "Every KPI ratio of the unit for the current period of the selected "
@@ -397,7 +454,7 @@ def unit_detail() -> db.Dashboard:
         .orientation(cm.VizOrientation.AUTO)))
     b.add(number(big_values(
         "Số hồ sơ", "Dossier counts of the unit for the current period.",
-        queries([(f'motcua_kpi_count{{{sel},kpi="{k}"}}', title)
+        queries([(f'motcua_kpi_items{{{sel},kpi="{k}"}}', title)
                  for k, title in COUNTS_VI.items()], instant=True),
         w=24, h=4, color=cm.BigValueColorMode.NONE, text=cm.BigValueTextMode.VALUE_AND_NAME)))
     b.row("Tháng, quý, năm")
@@ -419,9 +476,16 @@ def unit_detail() -> db.Dashboard:
     b.add(number(lines(
         "Diễn biến số hồ sơ (lũy kế tháng)",
         "Month-to-date dossier counts of the unit over time.",
-        queries([(f'max(motcua_kpi_count{{{month},kpi="{k}"}})', title)
+        queries([(f'max(motcua_kpi_items{{{month},kpi="{k}"}})', title)
                  for k, title in COUNTS_VI.items()]),
         w=12, h=9)))
+    b.add(points(lines(
+        "Diễn biến điểm theo nhóm (lũy kế tháng)",
+        "Month-to-date points of each group of the unit over time, and the total.",
+        [query(f"max by (group_name) (motcua_score_group_points{{{month}}})", GROUP_LEGEND,
+               "A"),
+         query(f"max(motcua_score_total_points{{{month}}})", "Tổng điểm", "B")],
+        w=24, h=9, legend_table=True)))
     b.add(percent(
         table.Panel().title("Bảng chỉ số").description(
             "All ratios of the unit for its current month, quarter and year (one row per "

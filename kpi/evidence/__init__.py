@@ -14,6 +14,10 @@ A bundle (``<unit>_<period>/``) holds:
 * ``evidence.xlsx``: per scope a summary sheet, a counts sheet and one sheet per criterion
   listing the dossiers behind its numerator and denominator (and a sub-units sheet with a
   registry); every table names its view and scope (:mod:`~kpi.evidence.sheets`);
+* per scope, a sheet per group of the scoring catalog (:mod:`~kpi.evidence.groups`; as
+  many as the report's ``groups``), titled by the group's Vietnamese name: each metric with
+  its numerator and denominator, the records behind them (what each adds), and the group's
+  points;
 * per scope, a sheet each of the v1.1 families (:mod:`~kpi.evidence.families`): the
   late-answered and open-overdue petitions (PAKN), the procedure catalog entries (offered
   level, used or not in the period) and the documents issued, each with the counts it
@@ -24,7 +28,8 @@ A bundle (``<unit>_<period>/``) holds:
 
 Modules, one job each: :mod:`~kpi.evidence.select` (which dossiers stand behind which
 criterion), :mod:`~kpi.evidence.families` (which petitions, catalog entries and
-documents), :mod:`~kpi.evidence.model` (the bundle as data), :mod:`~kpi.evidence.sheets`
+documents), :mod:`~kpi.evidence.groups` (the metrics and records of each scoring group),
+:mod:`~kpi.evidence.model` (the bundle as data), :mod:`~kpi.evidence.sheets`
 (its tables and the cell safety rule), one renderer per format
 (:mod:`~kpi.evidence.xlsx`, :mod:`~kpi.evidence.csv`, :mod:`~kpi.evidence.html`,
 :mod:`~kpi.evidence.markdown`, sharing :mod:`~kpi.evidence.summary`), and
@@ -41,6 +46,7 @@ from kpi.evidence.families import (
     ProcedureRow,
     families_behind,
 )
+from kpi.evidence.groups import GroupTable, group_tables, report_groups
 from kpi.evidence.html import render_html
 from kpi.evidence.markdown import render_markdown
 from kpi.evidence.model import FORMAT, Bundle, InputInfo, ScopePart, SubunitRow, bundle_dirname
@@ -63,6 +69,7 @@ __all__ = [
     "DocumentRow",
     "EvidenceRow",
     "Families",
+    "GroupTable",
     "InputInfo",
     "PetitionRow",
     "ProcedureRow",
@@ -78,11 +85,13 @@ __all__ = [
     "dossiers_behind",
     "evidence_sheets",
     "families_behind",
+    "group_tables",
     "neutralise",
     "ratio_terms",
     "render_html",
     "render_markdown",
     "render_xlsx",
+    "report_groups",
     "sha256_bytes",
     "write_bundle",
 ]

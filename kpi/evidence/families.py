@@ -36,10 +36,9 @@ from typing import Any
 from kpi.attribution import Attribution, split_scoped
 from kpi.calendar import to_local_datetime
 from kpi.contribution import Row
-from kpi.counters import DISTINCT_MARK
 from kpi.document import ISSUED, document_fact_rows
 from kpi.dossier import DossierState, Fact
-from kpi.evidence.select import EvidenceRow, ratio_terms
+from kpi.evidence.select import EvidenceRow, basis_text, plain_key, ratio_terms, row_counts
 from kpi.petition import KINDS as PETITION_KINDS
 from kpi.petition import Petition, petition_rows, summarize_petition
 from kpi.procedure_catalog import PUBLISHED, CatalogEntry, entry_rows, summarize_entry
@@ -112,11 +111,11 @@ def families_behind(
 
 
 def keys_to(rows: Iterable[Row], counter_key: str, period: str) -> list[tuple[str, ...]]:
-    """The count keys of each row of ``rows`` that adds to ``counter_key`` in ``period``
-    (a distinct row key read as its count key, :func:`kpi.counters.distinct_key`: the
-    entry is listed; a total counts its procedure code once)."""
-    return [tuple(k.split(DISTINCT_MARK, 1)[0] for k in keys)
-            for key, periods, keys in rows if key == counter_key and period in periods]
+    """The count keys of each row of ``rows`` that adds to ``counter_key`` in ``period``,
+    as the rows name them: a distinct row key (``key<mark>code``, v1.2) stays one, so that
+    :func:`kpi.evidence.select.row_counts` counts its code once across the rows of the
+    bucket; read it as its count key with :func:`kpi.evidence.select.plain_key`."""
+    return [keys for key, periods, keys in rows if key == counter_key and period in periods]
 
 
 # --------------------------------------------------------------------------- petitions
@@ -218,7 +217,7 @@ def procedure_rows_for(families: Families, counter_key: str, period: str
     (``procedures_published`` rows), one row per entry."""
     out = []
     for e, rows in families.entries:
-        keys = {k for ks in keys_to(rows, counter_key, period) for k in ks}
+        keys = {plain_key(k) for ks in keys_to(rows, counter_key, period) for k in ks}
         if not keys:
             continue
         in_force = "procedures" in keys
@@ -310,7 +309,7 @@ def _petition_fields(p: Petition, keys: tuple[str, ...], horizon: float) -> dict
 
 
 def _entry_fields(e: CatalogEntry, keys: tuple[str, ...], horizon: float) -> dict[str, str]:
-    cls = ("TTHC đang áp dụng (cuối kỳ)" if "procedures" in keys
+    cls = ("TTHC đang áp dụng (cuối kỳ)" if "procedures" in map(plain_key, keys)
            else "TTHC công bố lần đầu trong kỳ")
     return {"code": e.subject, "procedure": e.procedure, "channel": "",
             "received": _when(e.first_published_at), "due": _when(e.publish_due_at),
@@ -336,7 +335,8 @@ def family_criterion_rows(ratio: str, families: Families, counter_key: str, peri
     ``{unit}/{procedure}``), procedure (entries), received / first published / issued, due
     (to answer, to publish), answered; the family and the row's meaning in the
     classification. Together with the dossier rows they sum to the ratio's
-    numerator and denominator."""
+    numerator and denominator (a count of distinct procedure codes or communes: the first
+    item naming each, :func:`kpi.evidence.select.row_counts`)."""
     terms = ratio_terms(ratio)
     items: list[tuple[dict[str, str], tuple[str, ...]]] = []
     for p, rows in families.petitions:
@@ -349,12 +349,12 @@ def family_criterion_rows(ratio: str, families: Families, counter_key: str, peri
         items += [(_document_fields(code, fact), keys)
                   for keys in keys_to(rows, counter_key, period)]
     out = []
+    seen: set[tuple[str, str]] = set()
     for fields, keys in items:
         for term in terms:
-            num = sum(term.numerator.get(k, 0) for k in keys)
-            den = sum(term.denominator.get(k, 0) for k in keys)
+            num, den = row_counts(term, keys, seen)
             if num or den:
-                out.append(EvidenceRow(term=term.name, extended_due="", basis=", ".join(keys),
+                out.append(EvidenceRow(term=term.name, extended_due="", basis=basis_text(keys),
                                        numerator=num, denominator=den, **fields))
     return out
 

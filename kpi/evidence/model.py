@@ -175,11 +175,25 @@ def _totals_by_catalog(criteria: Iterable[Mapping[str, Any]]) -> dict[str, dict[
 
 
 def term_counts(entry: Mapping[str, Any]) -> list[tuple[str, int | None, int | None]]:
-    """(term, numerator, denominator) of a report criterion entry, as counts (one term
-    ``""`` with no counts for a criterion not scored)."""
-    if "terms" in entry:
-        return [(name, n, d) for name, (n, d) in entry["terms"].items()]
+    """(term, numerator, denominator) of a report criterion entry, as counts: one per part
+    of a sum of ratios (``terms`` a list of ``{ratio, numerator, denominator, …}``, named
+    by its ratio), per named term (``terms`` a mapping), else one for its ratio (``""``
+    with no counts for a criterion not scored)."""
+    terms = entry.get("terms")
+    if isinstance(terms, list):
+        return [(t["ratio"], t["numerator"], t["denominator"]) for t in terms]
+    if terms:
+        return [(name, n, d) for name, (n, d) in terms.items()]
     return [(entry["ratio"] or "", entry["numerator"], entry["denominator"])]
+
+
+def criterion_ratios(entry: Mapping[str, Any]) -> list[str]:
+    """The ratios whose rows stand behind a criterion entry: each part's of a sum of
+    ratios, else its own; none for a criterion not scored."""
+    terms = entry.get("terms")
+    if isinstance(terms, list):
+        return list(dict.fromkeys(t["ratio"] for t in terms))
+    return [entry["ratio"]] if entry["ratio"] is not None else []
 
 
 def assemble(
@@ -222,10 +236,11 @@ def assemble(
         key = scoped(unit, scope)
         mine = behind[key]
         fam = families or Families()
-        rows = {e["id"]: [*criterion_rows(e["ratio"], mine, horizon),
-                          *family_criterion_rows(e["ratio"], fam, key, period, horizon)]
+        rows = {e["id"]: [row for ratio in criterion_ratios(e) for row in (
+                    *criterion_rows(ratio, mine, horizon),
+                    *family_criterion_rows(ratio, fam, key, period, horizon))]
                 for e in criteria
-                if e["ratio"] is not None}  # a criterion not scored has no rows
+                if criterion_ratios(e)}  # a criterion not scored has no rows
         parts.append(ScopePart(scope, report, rows, _totals_by_catalog(criteria),
                                petition_rows_for(fam, key, period),
                                procedure_rows_for(fam, key, period),
@@ -286,6 +301,7 @@ __all__ = [
     "SubunitRow",
     "assemble",
     "bundle_dirname",
+    "criterion_ratios",
     "file_stem",
     "term_counts",
 ]

@@ -24,8 +24,8 @@ from kpi.attribution import NO_REGISTRY, Attribution, split_scoped
 from kpi.calendar import to_local_datetime
 from kpi.catalog import SATISFACTION_766
 from kpi.contribution import contribution_rows
-from kpi.counters import COUNT_KEYS
-from kpi.ratios import ALL_RATIO_FORMULAS, zero_filled
+from kpi.counters import COUNT_KEYS, DISTINCT_MARK
+from kpi.ratios import fraction
 from kpi.sla import (
     EARLY,
     IN_PROGRESS,
@@ -49,13 +49,14 @@ class Term:
 
 
 def _linear_coefficients(ratio: str) -> Term:
-    fn = ALL_RATIO_FORMULAS[ratio][1]
-    zero = zero_filled(dict.fromkeys(COUNT_KEYS, 0))
-    n0, d0 = fn(zero)
+    """The count-key coefficients of a ratio :func:`kpi.ratios.fraction` knows (a report
+    ratio, or one only a scoring catalog reads)."""
+    zero = dict.fromkeys(COUNT_KEYS, 0)
+    n0, d0 = fraction(ratio, zero)
     num: dict[str, int] = {}
     den: dict[str, int] = {}
     for key in COUNT_KEYS:
-        n, d = fn(zero_filled({**zero, key: 1}))
+        n, d = fraction(ratio, {**zero, key: 1})
         if n - n0:
             num[key] = n - n0
         if d - d0:
@@ -63,8 +64,42 @@ def _linear_coefficients(ratio: str) -> Term:
     return Term(ratio, num, den)
 
 
+def plain_key(key: str) -> str:
+    """The count key a row key stands for (a distinct key without its code)."""
+    return key.partition(DISTINCT_MARK)[0]
+
+
+def basis_text(keys: Iterable[str]) -> str:
+    """A row's count keys as the ``Căn cứ (khóa đếm)`` cell shows them: a distinct key as
+    ``key[code]`` (the mark is a control character no spreadsheet cell may hold)."""
+    out = []
+    for k in keys:
+        base, mark, code = k.partition(DISTINCT_MARK)
+        out.append(f"{base}[{code}]" if mark else k)
+    return ", ".join(out)
+
+
+def row_counts(term: Term, keys: Sequence[str], seen: set[tuple[str, str]]) -> tuple[int, int]:
+    """What one row of a bucket adds to ``term``'s numerator and denominator: its count
+    keys' coefficients; a distinct key (``key<mark>code``) adds only the first time a row
+    of the bucket names it (``seen``, shared by the bucket's rows, remembers), so the rows
+    of a bucket add up to its counts of distinct codes too."""
+    num = den = 0
+    for k in keys:
+        base, mark, _code = k.partition(DISTINCT_MARK)
+        n, d = term.numerator.get(base, 0), term.denominator.get(base, 0)
+        if mark and (n or d):
+            if (term.name, k) in seen:
+                continue
+            seen.add((term.name, k))
+        num += n
+        den += d
+    return num, den
+
+
 def ratio_terms(ratio: str) -> tuple[Term, ...]:
-    """The terms of a criterion ratio (a kpi.ratios key or satisfaction_766)."""
+    """The terms of a criterion ratio (a :func:`kpi.ratios.fraction` key or
+    satisfaction_766)."""
     if ratio == SATISFACTION_766:
         return (
             Term("late_overdue_or_petitioned",
@@ -218,13 +253,13 @@ def criterion_rows(
     denominator of that counter's report."""
     terms = ratio_terms(ratio)
     out: list[EvidenceRow] = []
+    seen: set[tuple[str, str]] = set()
     for c in contributed:
         d = c.dossier
         status = CLASS_LABELS_VI.get(d.status_at(horizon), d.status_at(horizon))
         for keys in c.rows:
             for term in terms:
-                num = sum(term.numerator.get(k, 0) for k in keys)
-                den = sum(term.denominator.get(k, 0) for k in keys)
+                num, den = row_counts(term, keys, seen)
                 if not num and not den:
                     continue
                 out.append(EvidenceRow(
@@ -238,7 +273,7 @@ def criterion_rows(
                     completion=_when(d.completed_at),
                     classification=_row_class(keys),
                     status_as_of=status,
-                    basis=", ".join(keys),
+                    basis=basis_text(keys),
                     numerator=num,
                     denominator=den,
                 ))
@@ -248,11 +283,15 @@ def criterion_rows(
 __all__ = [
     "CHANNEL_LABELS_VI",
     "CLASS_LABELS_VI",
+    "DISTINCT_MARK",
     "Contributed",
     "EvidenceRow",
     "Term",
+    "basis_text",
     "contributions_to",
     "criterion_rows",
     "dossiers_behind",
+    "plain_key",
     "ratio_terms",
+    "row_counts",
 ]

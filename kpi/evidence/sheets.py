@@ -8,6 +8,11 @@ per criterion titled by its id (``criterion_<id>.csv``); its total, when it has 
 ``TH Tổng hợp`` / ``summary_total.csv``, ``TH Số liệu`` / ``counts_total.csv`` and
 ``TH <id>`` (``criterion_total_<id>.csv``).
 
+Each group of the scoring catalog has a sheet per scope (:mod:`kpi.evidence.groups`),
+titled by the group's Vietnamese name (``Công khai, minh bạch`` …; ``TH …`` for the total)
+and written as ``group_<id>.csv`` (``group_total_<id>.csv``): each metric of the group with
+its numerator and denominator, then the records behind them, and the group's points.
+
 The v1.1 families have a sheet each per scope (:mod:`kpi.evidence.families`), after the
 sub-units and before the criteria: ``PAKN quá hạn`` (``petitions.csv``: the late-answered
 and open-overdue petitions), ``Danh mục TTHC`` (``procedures.csv``: the catalog entries in
@@ -29,6 +34,7 @@ from typing import Any
 from kpi.attribution import OWN, SCOPE_LABELS_VI, TOTAL, VIEW_LABELS_VI
 from kpi.counters import COUNT_KEYS, COUNT_LABELS_VI
 from kpi.evidence.families import DocumentRow, PetitionRow, ProcedureRow
+from kpi.evidence.groups import GROUP_HEADERS, VALUE_COL, group_tables
 from kpi.evidence.model import Bundle, ScopePart, file_stem, term_counts
 from kpi.evidence.select import EvidenceRow
 from kpi.ratios import RATIO_FORMULAS, RATIO_LABELS_VI, compute_ratios
@@ -91,7 +97,8 @@ _RESERVED = {"tổng hợp", "số liệu", "đơn vị trực thuộc", "th t�
 
 def evidence_sheets(bundle: Bundle) -> list[Sheet]:
     """The sheets of evidence.xlsx (each also written as a CSV): summary and counts of
-    each scope, the sub-units, then the criterion sheets of each scope."""
+    each scope, the sub-units, the family sheets, the group sheets, then the criterion
+    sheets of each scope."""
     taken: set[str] = set()
     titles = {(part.scope, c["id"]): sheet_title(_PREFIX[part.scope] + c["id"],
                                                    taken | _RESERVED)
@@ -99,11 +106,13 @@ def evidence_sheets(bundle: Bundle) -> list[Sheet]:
               if c["id"] in part.criteria_rows}
     head: list[Sheet] = []
     middle: list[Sheet] = []
+    groups: list[Sheet] = []
     tail: list[Sheet] = []
     for part in bundle.parts:
         tag = [VIEW_LABELS_VI[bundle.view], SCOPE_LABELS_VI[part.scope]]
         head += _scope_sheets(bundle, part, titles, taken, tag)
         middle += _family_sheets(part, taken, tag)
+        groups += _group_sheets(part, taken, tag)
         for c in part.report["criteria"]:
             if (part.scope, c["id"]) not in titles:
                 continue  # not scored: no dossier rows
@@ -114,7 +123,21 @@ def evidence_sheets(bundle: Bundle) -> list[Sheet]:
             tail.append(sheet)
     if bundle.subunits:
         head.append(_subunit_sheet(bundle, taken))
-    return [*head, *middle, *tail]
+    return [*head, *middle, *groups, *tail]
+
+
+def _group_sheets(part: ScopePart, taken: set[str], tag: list[str]) -> list[Sheet]:
+    """One sheet per group of the scoring catalog (:func:`kpi.evidence.groups.group_tables`)
+    of one scope, titled by the group's Vietnamese name."""
+    prefix, suffix = _PREFIX[part.scope], _SUFFIX[part.scope]
+    out = []
+    for table in group_tables(part.report, part.criteria_rows):
+        sheet = Sheet(sheet_title(prefix + table.name, taken),
+                      f"group{suffix}_{file_stem(table.id)}.csv",
+                      [[*GROUP_HEADERS, *VIEW_SCOPE_HEADERS]], {VALUE_COL: "0.00%"})
+        sheet.rows.extend([*row, *tag] for row in table.rows)
+        out.append(sheet)
+    return out
 
 
 PETITION_FOOTERS: tuple[tuple[str, str], ...] = (

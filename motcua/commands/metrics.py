@@ -19,8 +19,9 @@ def metrics(
     ),
     db: str | None = typer.Option(None, "--db", help="database URL for --with-sink"),
 ) -> None:
-    """Serve /metrics: motcua_kpi_ratio / motcua_kpi_count for the current month, quarter
-    and year, DLQ size, consumer lag and newest event age. Ctrl-C stops. With --with-sink,
+    """Serve /metrics: motcua_kpi_ratio / motcua_kpi_items and the scores
+    (motcua_score_*) for the current month, quarter and year, DLQ size, consumer lag and
+    newest event age. Ctrl-C stops. With --with-sink,
     a sink stopped by lost broker records exits 75, as ``motcua sink`` does."""
     import signal
     import threading

@@ -31,7 +31,7 @@ its *n*-th marker was counted. For each marker:
   (unit, current month) whose ``counts.received`` ≥ *n* — stamped by the worker's producer
   when it published the snapshot; a consumer in this process tails the topic to find it;
 * *gauge* = wall clock when a scrape of ``/metrics`` (HTTP, every ``scrape_every`` s) first
-  shows ``motcua_kpi_count{unit=…,period=<month>,kpi="received"}`` ≥ *n*: the sum of the
+  shows ``motcua_kpi_items{unit=…,period=<month>,kpi="received"}`` ≥ *n*: the sum of the
   worker's work, the metrics feed's consumption of the kpi topic and the scrape interval
   (so it is measured to within ``scrape_every``).
 

@@ -117,13 +117,13 @@ def watch_snapshots(settings: Settings, bootstrap: str, markers: Markers,
 
 
 _COUNT_LINE = re.compile(
-    rb'^motcua_kpi_count\{(?=[^}]*kpi="received")(?=[^}]*unit="' +
+    rb'^motcua_kpi_items\{(?=[^}]*kpi="received")(?=[^}]*unit="' +
     re.escape(MARKER_PREFIX.encode()) + rb')([^}]*)\} (\S+)$', re.M)
 _LABEL = re.compile(rb'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 def marker_gauges(body: bytes) -> list[tuple[str, str, int]]:
-    """(unit, period, value) of every ``motcua_kpi_count`` gauge of ``kpi="received"`` for a
+    """(unit, period, value) of every ``motcua_kpi_items`` gauge of ``kpi="received"`` for a
     marker unit's own figures in a ``/metrics`` body (labels in any order; a ``scope``
     label, when present, must be ``own``)."""
     out = []

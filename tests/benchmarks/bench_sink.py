@@ -327,7 +327,7 @@ def bench_scrape(bootstrap: str, units: int, scrapes: int) -> None:
                 size = len(body)
             plain = gzip.decompress(body) if encoding == "gzip" else body
             series = sum(1 for line in plain.splitlines()
-                         if line.startswith((b"motcua_kpi_ratio{", b"motcua_kpi_count{")))
+                         if line.startswith((b"motcua_kpi_ratio{", b"motcua_kpi_items{")))
             print(f"scrape ({encoding}): {units:,} units × 3 periods = {len(served.board):,} "
                   f"snapshots, {series:,} KPI series, {size / 1e6:.1f} MB; "
                   f"median {statistics.median(timings) * 1000:,.0f} ms, "

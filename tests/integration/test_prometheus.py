@@ -36,6 +36,7 @@ from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
 from runtime.waiting import wait_for
 from tests.scrape import LOCAL
+from tests.unit.test_metrics import SIX_GROUPS
 
 pytestmark = pytest.mark.integration
 
@@ -174,6 +175,9 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
                          level="province", unit_name="Tỉnh Một")
     p_total = build_report("P1", month, Counters.from_mapping(province_total), now,
                            level="province", scope="total", unit_name="Tỉnh Một")
+    # the province's scores (a six-group catalog; hand-written, as the report carries them)
+    p_total = {**p_total, "catalog": "portal-766-2026@2026-01-01", "groups": SIX_GROUPS,
+               "total_points": 59.55, "total_max_points": 76}
     prod = producer(settings, kafka_bootstrap)
     try:
         for report in (month_report, year_report, old_report, p_own, p_total):
@@ -205,7 +209,7 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
             online = _query(base, f'motcua_kpi_ratio{{unit="U1",kpi="online_receipt",'
                                   f'period="{month}"}}')
             assert float(online[0]["value"][1]) == pytest.approx(0.75)
-            count = _query(base, f'motcua_kpi_count{{unit="U1",kpi="received",'
+            count = _query(base, f'motcua_kpi_items{{unit="U1",kpi="received",'
                                  f'period="{year}"}}')
             assert float(count[0]["value"][1]) == 40
             assert _query(base, 'motcua_kpi_ratio{period="2001-01"}') == []
@@ -233,9 +237,19 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
             assert [(s["metric"], float(s["value"][1])) for s in national] == [(
                 {"__name__": "motcua:national_kpi_ratio", "kpi": "on_time_766",
                  "period": month, "view": "as_was"}, pytest.approx(0.8))]
-            received = _query(base, f'motcua:national_kpi_count{{kpi="received",'
+            received = _query(base, f'motcua:national_kpi_items{{kpi="received",'
                                     f'period="{month}"}}')
             assert [float(s["value"][1]) for s in received] == [45.0]
+            # the scores: one series per group with points (five: satisfaction has none),
+            # named in Vietnamese; the total beside them
+            groups = _query(base, f'motcua_score_group_points{{unit="P1",period="{month}"}}')
+            assert {(s["metric"]["group"], s["metric"]["group_name"], float(s["value"][1]))
+                    for s in groups} == {(g["id"], g["name"], g["points"])
+                                         for g in SIX_GROUPS if g["points"] is not None}
+            total = _query(base, f'motcua_score_total_points{{unit="P1",scope="total",'
+                                 f'period="{month}"}}')
+            assert [(s["metric"]["catalog"], float(s["value"][1])) for s in total] \
+                == [("portal-766-2026@2026-01-01", 59.55)]
             up = _query(base, 'up{job="motcua"}')
             assert [float(s["value"][1]) for s in up] == [1.0]
 

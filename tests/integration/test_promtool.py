@@ -1,5 +1,6 @@
 """``promtool`` (Debian package ``prometheus``) checks the Prometheus config, the alert
-rules it loads, and the PromQL syntax of every Grafana dashboard query."""
+rules it loads, the PromQL syntax of every Grafana dashboard query, and what ``/metrics``
+serves (``promtool check metrics``: the naming conventions)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from tests.unit.test_deploy import PROMETHEUS, dashboard_exprs
+from tests.unit.test_metrics import NOW, SIX_GROUPS, _board, _report, _scored
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +26,9 @@ def promtool() -> str:
     return path
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([promtool(), *args], capture_output=True, text=True, timeout=120)
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([promtool(), *args], capture_output=True, text=True, timeout=120,
+                          input=stdin)
 
 
 def test_prometheus_config_is_valid() -> None:
@@ -63,3 +66,36 @@ def test_alertmanager_config_is_valid() -> None:
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 receivers" in result.stdout and "3 inhibit rules" in result.stdout
+
+
+def test_a_real_scrape_passes_check_metrics() -> None:
+    """``promtool check metrics`` prints nothing for what a real ``/metrics`` serves: the
+    health gauges (``motcua_office_open``, a 0/1 flag, was ``motcua_working_hours``, read as
+    a duration in hours), the sink's histogram and counters, and every KPI family —
+    ``motcua_kpi_items`` (was ``motcua_kpi_count``, a gauge with a histogram's suffix) and
+    the score gauges of a six-group catalog — for units with and without a name."""
+    from prometheus_client import CollectorRegistry
+
+    from consumers.health import HealthCollector, PipelineHealth
+    from consumers.sink import SinkMetrics
+    from tests.scrape import scrape
+
+    registry = CollectorRegistry()
+    HealthCollector(lambda: PipelineHealth(dlq_records=2, lag={("motcua-sql-sink", "t"): 4},
+                                           newest_event_ts=NOW - 30),
+                    clock=lambda: NOW, registry=registry)
+    sink = SinkMetrics(registry)
+    sink.records.labels("event").inc(3)
+    sink.batch_seconds.observe(0.2)
+    sink.db_errors.inc()
+    board = _board(
+        _scored(_report("X1", "2025-05", unit_name="Xã Một", received=3), SIX_GROUPS,
+                59.55, 76),
+        _scored(_report("P1", "2025-05", scope="total", level="province", received=9),
+                SIX_GROUPS, 59.55, 76),
+        _report("X2", "2025-Q2", received=1, resolved=1, resolved_on_time=1),
+    )
+    text = scrape(registry, board, NOW)
+    assert "motcua_score_group_points{" in text and "motcua_office_open " in text
+    result = run("check", "metrics", stdin=text)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

@@ -121,6 +121,6 @@ def test_series_of_units_are_named_by_code_and_name() -> None:
     var = next(v for v in unit["templating"]["list"] if v["name"] == "unit_name")
     assert var["hide"] == 2
     assert var["query"]["query"] == \
-        'label_values(motcua_kpi_count{kpi="received",unit="$unit"}, unit_name)'
+        'label_values(motcua_kpi_items{kpi="received",unit="$unit"}, unit_name)'
     rows = [p["title"] for p in unit["panels"] if p["type"] == "row"]
     assert any("$unit_name" in title for title in rows), rows

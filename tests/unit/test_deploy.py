@@ -284,9 +284,13 @@ def scraped() -> Iterator[dict[str, set[str]]]:
     now = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
     counts = dict.fromkeys(COUNT_KEYS, 3) | {"received": 10, "resolved": 6, "in_progress": 4}
     board = KpiBoard()
+    groups = [{"id": "progress", "name": "Tiến độ, kết quả giải quyết", "points": 12.5,
+               "max_points": 20}]  # the report's scores (kpi.report), as a catalog gives them
     for period in ("2025-05", "2025-Q2", "2025"):
         board.put(build_report("U1", period, Counters.from_mapping(counts), now,
-                               level="commune"))
+                               level="commune")
+                  | {"catalog": "portal-766-2026@2026-01-01", "groups": groups,
+                     "total_points": 12.5, "total_max_points": 20})
     metrics_registry = CollectorRegistry()
     health = PipelineHealth(dlq_records=5, lag={("motcua-sql-sink", "motcua.events.v1"): 9},
                             newest_event_ts=now - 12)
@@ -310,7 +314,9 @@ def scraped() -> Iterator[dict[str, set[str]]]:
 
 
 def test_endpoint_exports_the_documented_families(scraped: dict[str, set[str]]) -> None:
-    assert {"motcua_kpi_ratio", "motcua_kpi_count", "motcua_dlq_records",
+    assert {"motcua_kpi_ratio", "motcua_kpi_items", "motcua_score_group_points",
+            "motcua_score_group_max_points", "motcua_score_total_points",
+            "motcua_score_total_max_points", "motcua_office_open", "motcua_dlq_records",
             "motcua_consumer_lag", "motcua_newest_event_age_seconds",
             "motcua_health_probe_up"} <= scraped["metrics"]
     assert {"motcua_sink_batch_seconds_bucket", "motcua_sink_batch_seconds_count",
@@ -528,10 +534,11 @@ def test_dashboard_structure() -> None:
 
 
 def kpi_selectors(expr: str) -> list[str]:
-    """The label-matcher bodies of every ``motcua_kpi_ratio{…}`` / ``motcua_kpi_count{…}``
-    selector of ``expr`` (a bare name is an empty body; braces inside quoted values, as in
-    ``period=~"[0-9]{4}"``, are part of the body)."""
-    matcher = r'(motcua_kpi_(?:ratio|count))(?:\{((?:"(?:\\.|[^"\\])*"|[^}"])*)\})?'
+    """The label-matcher bodies of every ``motcua_kpi_ratio{…}`` / ``motcua_kpi_items{…}``
+    / ``motcua_score_…{…}`` selector of ``expr`` (a bare name is an empty body; braces
+    inside quoted values, as in ``period=~"[0-9]{4}"``, are part of the body)."""
+    matcher = (r'(motcua_(?:kpi_(?:ratio|items)|score_[a-z_]+))'
+               r'(?:\{((?:"(?:\\.|[^"\\])*"|[^}"])*)\})?')
     return [body for _name, body in re.findall(matcher, expr)]
 
 
@@ -567,10 +574,11 @@ def test_alerts_read_own_figures_and_record_province_totals() -> None:
                     assert all('scope="own"' in b for b in selectors), rule["alert"]
                 else:
                     records += 1
-                    assert rule["record"].startswith("motcua:province_kpi_")
+                    assert rule["record"].startswith(("motcua:province_kpi_",
+                                                      "motcua:province_score_"))
                     assert all('scope="total"' in b and 'level="province"' in b
                                for b in selectors), rule["record"]
-    assert alerts == 3 and records == 2
+    assert alerts == 3 and records == 4
 
 
 def _rule_list() -> list[dict[str, Any]]:
@@ -585,26 +593,26 @@ def _rule_list() -> list[dict[str, Any]]:
 
 def national_sum(keys: list[str]) -> str:
     op = "=" if len(keys) == 1 else "=~"
-    return f'sum by (period, view) (motcua:national_kpi_count{{kpi{op}"{"|".join(keys)}"}})'
+    return f'sum by (period, view) (motcua:national_kpi_items{{kpi{op}"{"|".join(keys)}"}})'
 
 
 def test_national_totals_sum_the_province_totals_and_recompute_ratios() -> None:
     """National = the sum over provinces of their totals (the recorded, de-duplicated
-    ``motcua:province_kpi_count``); each ratio of kpi.ratios has one rule, recomputed from
+    ``motcua:province_kpi_items``); each ratio of kpi.ratios has one rule, recomputed from
     the summed counts with the formula of kpi.ratios (checked on random counts), with no
     sample when the denominator is 0. The rules come after the province ones in the same
     group, so one evaluation sees the other's output."""
     rules = _rule_list()
     names = [r.get("record") for r in rules]
-    counts = [r for r in rules if r.get("record") == "motcua:national_kpi_count"]
+    counts = [r for r in rules if r.get("record") == "motcua:national_kpi_items"]
     assert [" ".join(str(r["expr"]).split()) for r in counts] == \
-        ["sum by (period, view, kpi) (motcua:province_kpi_count)"]
+        ["sum by (period, view, kpi) (motcua:province_kpi_items)"]
     ratios = [r for r in rules if r.get("record") == "motcua:national_kpi_ratio"]
     by_key = {r["labels"]["kpi"]: r for r in ratios}
     assert len(by_key) == len(ratios) and set(by_key) == set(RATIO_KEYS)
     first_ratio = names.index("motcua:national_kpi_ratio")
-    assert names.index("motcua:province_kpi_count") < names.index(
-        "motcua:national_kpi_count") < first_ratio
+    assert names.index("motcua:province_kpi_items") < names.index(
+        "motcua:national_kpi_items") < first_ratio
     assert names[first_ratio:first_ratio + len(ratios)] == \
         ["motcua:national_kpi_ratio"] * len(ratios)
     rng = random.Random(16)
@@ -612,7 +620,7 @@ def test_national_totals_sum_the_province_totals_and_recompute_ratios() -> None:
     for key, rule in by_key.items():
         expr = " ".join(str(rule["expr"]).split())
         sets = [s.split("|") for s in re.findall(
-            r'motcua:national_kpi_count\{kpi=~?"([^"]*)"\}', expr)]
+            r'motcua:national_kpi_items\{kpi=~?"([^"]*)"\}', expr)]
         assert len(sets) in (2, 3), (key, expr)
         plus, minus, den = sets[0], sets[1:-1], sets[-1]
         num = national_sum(plus)
@@ -626,7 +634,7 @@ def test_national_totals_sum_the_province_totals_and_recompute_ratios() -> None:
 
 
 def test_unit_pickers_list_units_from_a_metric_every_unit_has() -> None:
-    """Units (and levels) are listed from ``motcua_kpi_count{kpi="received"}``, which every
+    """Units (and levels) are listed from ``motcua_kpi_items{kpi="received"}``, which every
     served snapshot has, not from ``motcua_kpi_ratio``: a unit whose denominators are all 0
     has no ratio series and would vanish from the picker (issue 16). Checked on the real
     exposition: such a unit has the count series and no ratio series."""
@@ -641,10 +649,10 @@ def test_unit_pickers_list_units_from_a_metric_every_unit_has() -> None:
                if v["type"] == "query" and v["name"] in ("unit", "level")}
     assert pickers == {
         ("motcua-overview.json", "level"):
-            'label_values(motcua_kpi_count{kpi="received"}, level)',
+            'label_values(motcua_kpi_items{kpi="received"}, level)',
         ("motcua-overview.json", "unit"):
-            'label_values(motcua_kpi_count{kpi="received",level="$level"}, unit)',
-        ("motcua-unit.json", "unit"): 'label_values(motcua_kpi_count{kpi="received"}, unit)',
+            'label_values(motcua_kpi_items{kpi="received",level="$level"}, unit)',
+        ("motcua-unit.json", "unit"): 'label_values(motcua_kpi_items{kpi="received"}, unit)',
     }
     now = datetime.fromisoformat("2025-05-20T10:00:00+07:00").timestamp()
     board = KpiBoard()
@@ -653,7 +661,7 @@ def test_unit_pickers_list_units_from_a_metric_every_unit_has() -> None:
     exposed = samples(board.exposition(["2025-05"]).decode())
     units = {(name, dict(labels).get("kpi")): dict(labels)["unit"]
              for name, labels, _value in exposed}
-    assert units.get(("motcua_kpi_count", "received")) == "EMPTY"
+    assert units.get(("motcua_kpi_items", "received")) == "EMPTY"
     assert not [s for s in exposed if s[0] == "motcua_kpi_ratio"]
 
 

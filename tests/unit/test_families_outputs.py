@@ -104,7 +104,7 @@ def test_metrics_serve_every_key_of_the_report(events_file: Path) -> None:
     with serving(CollectorRegistry(), board, now) as scrape:
         served = samples(scrape())
     counts = {dict(labels)["kpi"]: v for name, labels, v in served
-              if name == "motcua_kpi_count"}
+              if name == "motcua_kpi_items"}
     ratios = {dict(labels)["kpi"]: v for name, labels, v in served
               if name == "motcua_kpi_ratio"}
     assert set(counts) == set(COUNT_KEYS)

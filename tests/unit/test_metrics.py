@@ -51,14 +51,14 @@ def test_kpi_gauges_current_periods_only_and_no_fake_zero() -> None:
     def ratio(period: str, kpi: str) -> float | None:
         return sample_value(
             text, "motcua_kpi_ratio",
-            {"unit": "U1", "level": "commune", "period": period, "scope": "own",
-             "view": "as_was", "kpi": kpi})
+            {"unit": "U1", "unit_name": "", "level": "commune", "period": period,
+             "scope": "own", "view": "as_was", "kpi": kpi})
 
     def count(period: str, kpi: str) -> float | None:
         return sample_value(
-            text, "motcua_kpi_count",
-            {"unit": "U1", "level": "commune", "period": period, "scope": "own",
-             "view": "as_was", "kpi": kpi})
+            text, "motcua_kpi_items",
+            {"unit": "U1", "unit_name": "", "level": "commune", "period": period,
+             "scope": "own", "view": "as_was", "kpi": kpi})
 
     assert ratio("2025-05", "online_receipt") == 0.7
     assert ratio("2025-Q2", "on_time_resolved") == 0.75
@@ -92,10 +92,10 @@ def test_own_and_total_are_two_series_and_tombstones_name_their_scope() -> None:
     board.apply_record(snapshot_key("DT", "2025-05").encode(), orjson.dumps(own))
     board.apply_record(snapshot_key("DT", "2025-05", "total").encode(), orjson.dumps(total))
     text = scrape(CollectorRegistry(), board, NOW)
-    labels = {"unit": "DT", "level": "province", "period": "2025-05", "view": "as_was",
-              "kpi": "received"}
-    assert sample_value(text, "motcua_kpi_count", {**labels, "scope": "own"}) == 4
-    assert sample_value(text, "motcua_kpi_count", {**labels, "scope": "total"}) == 40
+    labels = {"unit": "DT", "unit_name": "", "level": "province", "period": "2025-05",
+              "view": "as_was", "kpi": "received"}
+    assert sample_value(text, "motcua_kpi_items", {**labels, "scope": "own"}) == 4
+    assert sample_value(text, "motcua_kpi_items", {**labels, "scope": "total"}) == 40
     assert sample_value(text, "motcua_kpi_ratio",
                         {**labels, "scope": "total", "kpi": "online_receipt"}) == 0.75
     board.apply_record(snapshot_key("DT", "2025-05", "total").encode(), None)
@@ -107,7 +107,8 @@ def test_own_and_total_are_two_series_and_tombstones_name_their_scope() -> None:
 def test_one_unit_name_per_unit() -> None:
     """``unit_name`` is a label only as long as each unit has one name in a scrape: the
     name of its newest snapshot, on every series of the unit (a snapshot still carrying the
-    old name is served under the new one); a unit without a name has no such label."""
+    old name is served under the new one); a unit without a name has it empty (every series
+    of a family has the same label set; Prometheus stores an empty label as none)."""
     board = _board(
         _report("DT", "2025-05", as_of=NOW - 60, unit_name="Tỉnh Đồng Tháp (cũ)"),
         _report("DT", "2025-05", scope="total", unit_name="Tỉnh Đồng Tháp", received=2),
@@ -118,7 +119,7 @@ def test_one_unit_name_per_unit() -> None:
     names: dict[str, set[str | None]] = {}
     for _name, labels, _value in samples(text):
         names.setdefault(dict(labels)["unit"], set()).add(dict(labels).get("unit_name"))
-    assert names == {"DT": {"Tỉnh Đồng Tháp"}, "U9": {None}}
+    assert names == {"DT": {"Tỉnh Đồng Tháp"}, "U9": {""}}
     # the series are the same as without names: one per (unit, period, scope, kpi)
     keys = [(dict(lb)["unit"], dict(lb)["period"], dict(lb)["scope"], dict(lb)["kpi"], n)
             for n, lb, _v in samples(text)]
@@ -167,3 +168,81 @@ def test_sink_metrics_names() -> None:
     assert sample_value(text, "motcua_sink_db_errors_total") == 1
     assert sample_value(text, "motcua_sink_batch_seconds_count") == 1
     assert sample_value(text, "motcua_sink_records_total", {"kind": "event"}) == 3
+
+
+SIX_GROUPS = [
+    # by hand, a commune scored by a six-group catalog: digitization's maximum is 16 of 22
+    # (6 points of metrics not scored, "chưa phát sinh"); satisfaction has no points at all
+    # (nothing scored: null, so no sample, never a fake 0); total 15.2 + 19.6 + 6 + 8.5 +
+    # 10.25 = 59.55 of 18 + 20 + 12 + 10 + 16 = 76
+    {"id": "transparency", "name": "Công khai, minh bạch", "points": 15.2, "max_points": 18},
+    {"id": "progress", "name": "Tiến độ, kết quả giải quyết", "points": 19.6,
+     "max_points": 20},
+    {"id": "online_services", "name": "Cung cấp dịch vụ trực tuyến", "points": 6,
+     "max_points": 12},
+    {"id": "online_payment", "name": "Thanh toán trực tuyến", "points": 8.5, "max_points": 10},
+    {"id": "digitization", "name": "Số hóa hồ sơ", "points": 10.25, "max_points": 16},
+    {"id": "satisfaction", "name": "Mức độ hài lòng", "points": None, "max_points": None},
+]
+
+
+def _scored(report: dict, groups: list[dict], total: float, total_max: float) -> dict:
+    return {**report, "catalog": "portal-766-2026@2026-01-01", "groups": groups,
+            "total_points": total, "total_max_points": total_max}
+
+
+def test_group_points_and_total_per_unit() -> None:
+    """Every group of the report's ``groups`` is a series of
+    ``motcua_score_group_points`` / ``motcua_score_group_max_points`` (labels of the unit,
+    plus catalog, group, group_name), in the report's order; the total is
+    ``motcua_score_total_points`` / ``motcua_score_total_max_points``."""
+    own = _scored(_report("X1", "2025-05", unit_name="Xã Một", received=3), SIX_GROUPS,
+                  59.55, 76)
+    unscored = _report("X2", "2025-05", received=1)  # no catalog scored it: no score series
+    text = scrape(CollectorRegistry(), _board(own, unscored), NOW)
+    unit = {"unit": "X1", "unit_name": "Xã Một", "level": "commune", "period": "2025-05",
+            "scope": "own", "view": "as_was", "catalog": "portal-766-2026@2026-01-01"}
+    points = {g["id"]: sample_value(text, "motcua_score_group_points",
+                                    {**unit, "group": g["id"], "group_name": g["name"]})
+              for g in SIX_GROUPS}
+    assert points == {"transparency": 15.2, "progress": 19.6, "online_services": 6,
+                      "online_payment": 8.5, "digitization": 10.25, "satisfaction": None}
+    maxima = {g["id"]: sample_value(text, "motcua_score_group_max_points",
+                                    {**unit, "group": g["id"], "group_name": g["name"]})
+              for g in SIX_GROUPS}
+    assert maxima == {"transparency": 18, "progress": 20, "online_services": 12,
+                      "online_payment": 10, "digitization": 16, "satisfaction": None}
+    assert sample_value(text, "motcua_score_total_points", unit) == 59.55
+    assert sample_value(text, "motcua_score_total_max_points", unit) == 76
+    served = samples(text)
+    # in the report's order, whatever their number
+    order = [line.split('group="')[1].split('"')[0] for line in text.splitlines()
+             if line.startswith("motcua_score_group_max_points{")]
+    assert order == ["transparency", "progress", "online_services", "online_payment",
+                     "digitization"]
+    assert not [s for s in served if s[0].startswith("motcua_score_")
+                and dict(s[1])["unit"] == "X2"]
+
+
+def test_every_series_of_a_family_has_the_same_labels() -> None:
+    """Prometheus naming: one label set per family, whether a unit has a name, a level or
+    scores (checked on a scrape with the health gauges, the sink's and every KPI family)."""
+    registry = CollectorRegistry()
+    HealthCollector(lambda: PipelineHealth(dlq_records=1, lag={("g", "t"): 2},
+                                           newest_event_ts=NOW - 5),
+                    clock=lambda: NOW, registry=registry)
+    SinkMetrics(registry).records.labels("event").inc()
+    board = _board(
+        _scored(_report("X1", "2025-05", unit_name="Xã Một", received=3), SIX_GROUPS,
+                59.55, 76),
+        _scored(_report("P1", "2025-05", scope="total", level="province", received=9),
+                SIX_GROUPS[:2], 34.8, 38),
+        _report("X2", "2025-Q2", received=1),
+        build_report("Y", "2025", Counters(), NOW),  # no level, no name
+    )
+    label_sets: dict[str, set[frozenset[str]]] = {}
+    for name, labels, _value in samples(scrape(registry, board, NOW)):
+        label_sets.setdefault(name, set()).add(frozenset(k for k, _v in labels))
+    assert {"motcua_kpi_ratio", "motcua_kpi_items", "motcua_score_group_points",
+            "motcua_score_total_points", "motcua_office_open"} <= set(label_sets)
+    assert {n: s for n, s in label_sets.items() if len(s) != 1} == {}

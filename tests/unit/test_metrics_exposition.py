@@ -44,22 +44,21 @@ def _board() -> KpiBoard:
 
 def _expected(reports: list[dict[str, Any]], periods: tuple[str, ...]) -> set[Sample]:
     """What the KPI gauges must say: for each report of ``periods``, its non-null ratios
-    and all its counts, labelled unit, unit_name (when it has one), level, period, scope,
-    view, kpi."""
+    and all its counts, labelled unit, unit_name (empty when it has none), level, period,
+    scope, view, kpi."""
     out: set[Sample] = set()
     for r in reports:
         if r["period"] not in periods:
             continue
-        labels = {"unit": r["unit"], "level": r.get("level") or "", "period": r["period"],
+        labels = {"unit": r["unit"], "unit_name": r.get("unit_name") or "",
+                  "level": r.get("level") or "", "period": r["period"],
                   "scope": r["scope"], "view": r["view"]}
-        if r.get("unit_name"):
-            labels["unit_name"] = r["unit_name"]
         for key in RATIO_KEYS:
             if r["ratios"].get(key) is not None:
                 out.add(("motcua_kpi_ratio", tuple(sorted({**labels, "kpi": key}.items())),
                          float(r["ratios"][key])))
         for key in COUNT_KEYS:
-            out.add(("motcua_kpi_count", tuple(sorted({**labels, "kpi": key}.items())),
+            out.add(("motcua_kpi_items", tuple(sorted({**labels, "kpi": key}.items())),
                      float(r["counts"].get(key, 0))))
     return out
 
@@ -72,11 +71,11 @@ def test_served_kpi_gauges_are_the_current_reports() -> None:
     # U1 2025-05: 7/10 online; the "2025-04" report is not current
     assert ("motcua_kpi_ratio", (("kpi", "online_receipt"), ("level", "commune"),
                                  ("period", "2025-05"), ("scope", "own"), ("unit", "U1"),
-                                 ("view", "as_was")), 0.7) in served
+                                 ("unit_name", ""), ("view", "as_was")), 0.7) in served
     # the total of U1 for the quarter beside its own figures: 4/5 on time
     assert ("motcua_kpi_ratio", (("kpi", "on_time_resolved"), ("level", "commune"),
                                  ("period", "2025-Q2"), ("scope", "total"), ("unit", "U1"),
-                                 ("view", "as_was")), 0.8) in served
+                                 ("unit_name", ""), ("view", "as_was")), 0.8) in served
     assert not any(dict(labels)["period"] == "2025-04" for _, labels, _ in served)
     # a ratio with a zero denominator has no sample (not a fake 0)
     assert not any(name == "motcua_kpi_ratio" and dict(labels)["kpi"] == "late_apology"
@@ -95,9 +94,9 @@ def test_cache_follows_updates() -> None:
         after_text = scrape()
         after = samples(after_text)
         assert before != after_text
-        assert ("motcua_kpi_count", (("kpi", "received"), ("level", "commune"),
+        assert ("motcua_kpi_items", (("kpi", "received"), ("level", "commune"),
                                      ("period", "2025-05"), ("scope", "own"), ("unit", "U1"),
-                                     ("view", "as_was")), 4.0) in after
+                                     ("unit_name", ""), ("view", "as_was")), 4.0) in after
         board.delete("U1", "2025-05")
         assert not any(dict(labels).get("period") == "2025-05"
                        for _, labels, _ in samples(scrape()))
@@ -109,6 +108,6 @@ def test_server_appends_kpis_to_the_registry() -> None:
     with serving(registry, _board(), NOW) as scrape:
         body = scrape()  # Content-Type text/plain (checked by tests.scrape.get)
         names = {s[0] for s in samples(body)}
-        assert {"motcua_test_things_total", "motcua_kpi_ratio", "motcua_kpi_count"} <= names
+        assert {"motcua_test_things_total", "motcua_kpi_ratio", "motcua_kpi_items"} <= names
         # gzip when asked, as Prometheus does
         assert scrape(compressed=True) == body

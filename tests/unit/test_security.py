@@ -249,7 +249,7 @@ def test_metrics_expose_no_dossier_identifiers_or_personal_data() -> None:
     HealthCollector(lambda: PipelineHealth(dlq_records=2, lag={("g", "motcua.events.v1"): 0},
                                            newest_event_ts=now), registry=registry)
     text = scrape(registry, board, now)  # what GET /metrics answers
-    assert 'unit="DT.TANHONG"' in text and "motcua_kpi_count{" in text
+    assert 'unit="DT.TANHONG"' in text and "motcua_kpi_items{" in text
     secrets = [*CITIZEN["codes"], *CITIZEN["ids"], CITIZEN["source"], CITIZEN["reason"],
                CITIZEN["apology"], CITIZEN["gateway"], "079123456789", "0912345678",
                "NGUYENVANAN", "Nguyễn", "SECRET1", "1.0001", "1.0002"]
@@ -257,7 +257,8 @@ def test_metrics_expose_no_dossier_identifiers_or_personal_data() -> None:
         assert secret not in text, secret
     labels: dict[str, set[str]] = {
         name: set() for name in ("unit", "unit_name", "level", "period", "scope", "view",
-                                 "kpi", "group", "topic", "kind", "le")}
+                                 "kpi", "group", "topic", "kind", "le", "catalog",
+                                 "group_name")}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             for name, value in sample.labels.items():
@@ -267,9 +268,10 @@ def test_metrics_expose_no_dossier_identifiers_or_personal_data() -> None:
     assert labels["period"] == set(current_periods(now))
     assert labels["level"] == {"district"}
     # v1.1 labels: which figures (own, as they were); a unit's name is public (the
-    # registry's), and without a registry there is none
+    # registry's), and without a registry there is none (the label is empty: every series
+    # of a family has the same labels); scores name a public catalog and its groups
     assert labels["scope"] == {"own"} and labels["view"] == {"as_was"}
-    assert labels["unit_name"] == set()
+    assert labels["unit_name"] == {""}
 
 
 # --------------------------------------------------------------------------- SQL

@@ -6,15 +6,15 @@ from __future__ import annotations
 from motcua.soak.markers import marker_gauges
 
 BODY = b"".join(line + b"\n" for line in (
-    b"# HELP motcua_kpi_count KPI counts",
-    b"# TYPE motcua_kpi_count gauge",
-    b'motcua_kpi_count{unit="SOAK.F01",level="commune",period="2026-11",kpi="received"} 3.0',
-    b'motcua_kpi_count{unit="SOAK.F01",level="commune",period="2026-11",kpi="resolved"} 2.0',
-    b'motcua_kpi_count{unit="SOAK.F02",level="commune",period="2026-11",scope="total",'
+    b"# HELP motcua_kpi_items KPI counts",
+    b"# TYPE motcua_kpi_items gauge",
+    b'motcua_kpi_items{unit="SOAK.F01",level="commune",period="2026-11",kpi="received"} 3.0',
+    b'motcua_kpi_items{unit="SOAK.F01",level="commune",period="2026-11",kpi="resolved"} 2.0',
+    b'motcua_kpi_items{unit="SOAK.F02",level="commune",period="2026-11",scope="total",'
     b'view="as_was",kpi="received"} 9.0',
-    b'motcua_kpi_count{scope="own",view="as_was",unit="SOAK.F02",unit_name="X",'
+    b'motcua_kpi_items{scope="own",view="as_was",unit="SOAK.F02",unit_name="X",'
     b'level="commune",period="2026-11",kpi="received"} 4.0',
-    b'motcua_kpi_count{unit="DT",level="province",period="2026-11",scope="own",'
+    b'motcua_kpi_items{unit="DT",level="province",period="2026-11",scope="own",'
     b'kpi="received"} 7.0',
     b'motcua_kpi_ratio{unit="SOAK.F03",level="commune",period="2026-11",kpi="received"} 1.0',
 ))

@@ -1,4 +1,4 @@
-"""``motcua_working_hours``: office hours of working days of the national calendar, the
+"""``motcua_office_open``: office hours of working days of the national calendar, the
 gate of the "pipeline stalled" alert (deploy/prometheus/rules/motcua.yml)."""
 
 from __future__ import annotations
@@ -39,5 +39,5 @@ def test_the_gauge_is_served_even_when_the_probe_fails() -> None:
         registry = CollectorRegistry()
         HealthCollector(broken, clock=lambda i=instant: _ts(i), registry=registry)
         text = scrape(registry, None, _ts(instant))
-        assert sample_value(text, "motcua_working_hours") == value
+        assert sample_value(text, "motcua_office_open") == value
         assert sample_value(text, "motcua_health_probe_up") == 0
