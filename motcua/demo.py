@@ -40,6 +40,7 @@ from kpi.attribution import OWN, TOTAL, split_scoped
 from kpi.reconcile import differences, file_reports
 from kpi.registry import UnitRegistry
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_registry
+from motcua.demostore import fresh_store
 from motcua.http_service import http_ingest
 from motcua.scorecard import present, restated_reports
 from motcua.services import Snapshots, services, wait_for_pipeline, wait_for_sink
@@ -172,6 +173,7 @@ def run_demo(
                       "judged (view as_was), totals to the units above it then")
     watch = Watch()
     if settings.kafka_bootstrap is None:
+        fresh_store(settings, console)  # a new broker: a store of an earlier one goes aside
         console.print("starting the embedded Kafka-protocol broker (Tansu, in memory)…")
     with bootstrap_for(settings, on_start=watch.child) as servers:
         created = ensure_topics(servers, declared_topics(settings), settings)
