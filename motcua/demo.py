@@ -40,7 +40,7 @@ from kpi.attribution import OWN, TOTAL, split_scoped
 from kpi.reconcile import differences, file_reports
 from kpi.registry import UnitRegistry
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_registry
-from motcua.demostore import fresh_store
+from motcua.demostore import fresh_store, published_broker
 from motcua.http_service import http_ingest
 from motcua.scorecard import present, restated_reports
 from motcua.services import Snapshots, services, wait_for_pipeline, wait_for_sink
@@ -175,9 +175,11 @@ def run_demo(
     if settings.kafka_bootstrap is None:
         fresh_store(settings, console)  # a new broker: a store of an earlier one goes aside
         console.print("starting the embedded Kafka-protocol broker (Tansu, in memory)…")
-    with bootstrap_for(settings, on_start=watch.child) as servers:
+    with bootstrap_for(settings, on_start=watch.child, reuse_demo=False) as servers, \
+            published_broker(settings, servers) as addr:
         created = ensure_topics(servers, declared_topics(settings), settings)
-        console.print(f"broker {servers}; topics created: {', '.join(created) or 'none (exist)'}")
+        console.print(f"broker {servers} (written to {addr}, read by every motcua command); "
+                      f"topics created: {', '.join(created) or 'none (exist)'}")
         worker_log = settings.data_dir / "worker.log"
         if settings.kafka_bootstrap is None:  # a new broker: states of earlier ones go
             forget(settings.worker_state_dir)

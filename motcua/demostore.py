@@ -1,4 +1,4 @@
-"""The fresh SQL store a demo on a new in-memory broker needs.
+"""What ``motcua demo`` leaves behind for the other commands, and the fresh start it needs.
 
 Contract:
 
@@ -9,16 +9,22 @@ Contract:
   ``-journal`` companions with it) and the demo says so. Any other store (PostgreSQL) that
   holds offsets is left alone and :class:`StoreInUse` is raised, saying what to do; an
   empty one is used as it is. So two demos in a row give the same result.
+* :func:`published_broker` writes the demo's broker bootstrap to
+  :func:`runtime.broker.broker_file` (``<data_dir>/broker.addr``) while it runs and removes
+  it on exit; every command that needs a broker and has no ``MOTCUA_KAFKA_BOOTSTRAP`` reads
+  it (:func:`runtime.broker.bootstrap_for`).
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rich.console import Console
 
+from runtime.broker import broker_file
 from runtime.settings import Settings
 from schemas.errors import PipelineError
 
@@ -81,4 +87,19 @@ def _offset_rows(url: str) -> int:
         engine.dispose()
 
 
-__all__ = ["StoreInUse", "fresh_store", "sqlite_file"]
+@contextmanager
+def published_broker(settings: Settings, bootstrap: str) -> Iterator[Path]:
+    """Write ``bootstrap`` to :func:`broker_file` for the ``with`` block; remove it after
+    (unless another demo wrote its own meanwhile)."""
+    path = broker_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(bootstrap + "\n", encoding="utf-8")
+    try:
+        yield path
+    finally:
+        with suppress(OSError):
+            if path.read_text(encoding="utf-8").strip() == bootstrap:
+                path.unlink()
+
+
+__all__ = ["StoreInUse", "fresh_store", "published_broker", "sqlite_file"]

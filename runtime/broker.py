@@ -9,8 +9,10 @@ however that process ends (SIGKILL included).
 it, the production image does not): without it :func:`embedded_broker` raises
 :class:`~schemas.errors.BrokerError` saying how to install it or to set a real broker.
 
-:func:`bootstrap_for` is what commands call: a configured ``kafka_bootstrap`` is used as is,
-otherwise an embedded broker is started for the duration of the ``with`` block.
+:func:`bootstrap_for` is what commands call: a configured ``kafka_bootstrap`` is used as is;
+otherwise the broker of a running ``motcua demo`` (its address in :func:`broker_file`,
+``<data_dir>/broker.addr``, used while something listens there); otherwise an embedded
+broker is started for the duration of the ``with`` block.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, cast
 
 from runtime.children import Child, spawn
@@ -165,13 +168,43 @@ def embedded_broker(
             stop_process(proc, timeout=STOP_TIMEOUT)
 
 
+BROKER_FILE = "broker.addr"
+"""Name of the file, in the data directory, holding a running demo's broker bootstrap."""
+
+
+def broker_file(settings: Settings) -> Path:
+    """``<data_dir>/broker.addr``: where a running demo writes its broker's bootstrap."""
+    return Path(settings.data_dir) / BROKER_FILE
+
+
+def demo_broker(settings: Settings) -> str | None:
+    """The bootstrap in :func:`broker_file` if a broker listens there now, else None (no
+    file, or one a killed demo left)."""
+    try:
+        text = broker_file(settings).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        if sock.connect_ex((host or "127.0.0.1", int(port))) != 0:
+            return None
+    return text
+
+
 @contextlib.contextmanager
-def bootstrap_for(settings: Settings, *, on_start: Callable[[Child], None] | None = None
-                  ) -> Iterator[str]:
-    """``settings.kafka_bootstrap`` if set (nothing started), else an embedded broker
-    (``on_start``: as for :func:`embedded_broker`)."""
+def bootstrap_for(settings: Settings, *, on_start: Callable[[Child], None] | None = None,
+                  reuse_demo: bool = True) -> Iterator[str]:
+    """``settings.kafka_bootstrap`` if set (nothing started); else, with ``reuse_demo``,
+    a running demo's broker (:func:`demo_broker`); else an embedded broker (``on_start``:
+    as for :func:`embedded_broker`)."""
+    found = None if settings.kafka_bootstrap or not reuse_demo else demo_broker(settings)
     if settings.kafka_bootstrap:
         yield settings.kafka_bootstrap
+    elif found is not None:
+        yield found
     else:
         with embedded_broker(on_start=on_start) as bootstrap:
             yield bootstrap

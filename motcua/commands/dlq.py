@@ -17,7 +17,8 @@ dlq_app = typer.Typer(help="Dead letters: list them, re-publish them once fixed.
                       no_args_is_help=True)
 
 _LOCAL = timezone(timedelta(hours=7))
-BOOTSTRAP_HELP = "Kafka host:port; default MOTCUA_KAFKA_BOOTSTRAP (required)"
+BOOTSTRAP_HELP = ("Kafka host:port; default MOTCUA_KAFKA_BOOTSTRAP, else the broker of a "
+                  "running motcua demo (<data dir>/broker.addr)")
 REASON_HELP = "only letters whose reason contains this text"
 SOURCE_HELP = "only letters of events with this CloudEvents source"
 SINCE_HELP = "only letters written at or after this ISO 8601 date or time (local +07:00)"
@@ -42,14 +43,19 @@ def parse_since(text: str | None) -> float | None:
 
 def _setup(bootstrap: str | None, reason: str | None, source: str | None,
            since: str | None) -> tuple[Settings, str, Filters]:
+    from runtime.broker import broker_file, demo_broker
     from runtime.replay import Filters
     from runtime.settings import load_settings
 
     settings = load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))
     if not settings.kafka_bootstrap:
-        typer.echo("motcua dlq needs the broker: set MOTCUA_KAFKA_BOOTSTRAP or pass "
-                   "--bootstrap", err=True)
-        raise typer.Exit(2)
+        found = demo_broker(settings)
+        if found is None:
+            typer.echo("motcua dlq needs the broker: set MOTCUA_KAFKA_BOOTSTRAP, pass "
+                       f"--bootstrap, or run motcua demo (it writes {broker_file(settings)})",
+                       err=True)
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"kafka_bootstrap": found})
     return settings, str(settings.kafka_bootstrap), Filters(reason, source,
                                                              parse_since(since))
 

@@ -62,3 +62,4 @@ def test_a_second_demo_gives_the_same_result(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=60)
     assert stored.returncode == 0, stored.stderr
     assert json.loads(stored.stdout)["counts"]["received"] == want
+    assert not (tmp_path / "broker.addr").exists()  # removed when the demo ended

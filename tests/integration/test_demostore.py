@@ -5,13 +5,15 @@ commands while it runs."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from consumers import store
-from motcua.demostore import StoreInUse, fresh_store
+from motcua.demostore import StoreInUse, fresh_store, published_broker
+from runtime.broker import broker_file, demo_broker
 from runtime.settings import load_settings
 from tests.pgschema import pg_schema
 
@@ -54,3 +56,17 @@ def test_a_postgresql_store_with_offsets_is_refused_and_kept() -> None:
         _with_offsets(url)
         with pytest.raises(StoreInUse, match="holds 1 sink offset"):
             fresh_store(load_settings(database_url=url), Console())
+
+
+def test_the_demo_broker_is_found_while_it_listens(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        with published_broker(settings, address) as path:
+            assert path == broker_file(settings)
+            assert demo_broker(settings) == address
+        assert not path.exists()
+        path.write_text(address)
+    assert demo_broker(settings) is None  # a file a killed demo left: nothing listens
