@@ -210,7 +210,8 @@ def _run(settings: Settings, console: Console, servers: str, events: Path,
     with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):
         started = time.monotonic()
         try:
-            snapshots = wait_for_pipeline(settings, servers, worker.proc, timeout=600)
+            snapshots = wait_for_pipeline(settings, servers, worker.proc, timeout=600,
+                                          alive=lambda: _check(watch, worker))
         except NotIdle:
             _check(watch, worker)
             raise

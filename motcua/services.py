@@ -125,10 +125,15 @@ def live_snapshots(settings: Settings, bootstrap: str) -> Snapshots:
 
 
 def wait_for_pipeline(settings: Settings, bootstrap: str, worker: subprocess.Popen[bytes],
-                      *, timeout: float) -> Snapshots:
-    """The latest snapshot per report bucket once the pipeline has caught up."""
+                      *, timeout: float, alive: Callable[[], None] | None = None
+                      ) -> Snapshots:
+    """The latest snapshot per report bucket once the pipeline has caught up. ``alive``
+    is called before each idleness probe (every :data:`IDLE_SLICE` s at most): what it
+    raises (a dead service) ends the wait."""
 
     def idle() -> tuple[Snapshots]:
+        if alive is not None:
+            alive()
         return (wait_until_idle(settings, bootstrap, timeout=IDLE_SLICE),)
 
     (snapshots,) = wait_for(idle, timeout=timeout, poll=0.0, errors=(NotIdle,),

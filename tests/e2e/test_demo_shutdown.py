@@ -5,7 +5,8 @@ by pid through /proc.
   child is alive;
 * SIGINT, then SIGKILL 2 s later (what a supervisor does): the same;
 * SIGTERM alone: the demo ends itself and every child within 10 s, exit 130;
-* SIGKILL to the demo's worker: the demo names it, its exit and its log, and exits 1.
+* SIGKILL to the demo's worker, while it catches up and while it serves: the demo names
+  it, its exit and its log, and exits 1 (serving: within 10 s).
 """
 
 from __future__ import annotations
@@ -169,6 +170,27 @@ def test_a_killed_worker_is_reported_and_the_demo_exits_non_zero(tmp_path: Path)
         assert f"the pipeline worker (pid {worker}) ended: killed by SIGKILL" in out, \
             out[-3000:]
         assert "worker.log" in out  # where its log is, with its last lines
+        _all_gone(kids, within=5)
+    finally:
+        demo.kill()
+
+
+def test_a_dead_worker_stops_a_serving_demo_at_once(tmp_path: Path) -> None:
+    """Long-running mode: once it serves, a killed worker is said within seconds and the
+    demo exits 1 (before, it kept printing "serving" with a dead service)."""
+    demo = Demo(tmp_path)
+    try:
+        kids = demo.children()
+        wait_for(lambda: "serving (" in demo.out, timeout=300, poll=0.2,
+                 process=demo.proc,  # type: ignore[arg-type]
+                 what="the demo to serve")
+        worker = demo.worker_pid()
+        os.kill(worker, signal.SIGKILL)
+        killed = time.monotonic()
+        code = demo.finish(timeout=30)
+        assert time.monotonic() - killed < 10, demo.out[-2000:]
+        assert code == 1, demo.out[-3000:]
+        assert f"the pipeline worker (pid {worker}) ended: killed by SIGKILL" in demo.out
         _all_gone(kids, within=5)
     finally:
         demo.kill()
