@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from runtime.broker import free_port
+from runtime.children import spawn
 from runtime.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -67,7 +68,7 @@ class Demo:
                "PYTHONUNBUFFERED": "1"}
         env.pop("MOTCUA_KAFKA_BOOTSTRAP", None)
         env.pop("MOTCUA_UNITS_FILE", None)
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [sys.executable, "-m", "motcua", "demo", "--scale", "0.03", *options],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
