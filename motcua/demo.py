@@ -11,7 +11,10 @@ Steps (each shown as it happens):
    written to ``<data_dir>/units.csv`` (:data:`UNITS_FILE`); the pipeline and the check
    attribute with it unless ``MOTCUA_UNITS_FILE`` names another registry. Without the
    reorganisation no registry is written (every code stands for itself, as in v1);
-2. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics;
+2. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics; a
+   new embedded broker gets a fresh SQL store (:func:`motcua.demostore.fresh_store`), and
+   the broker's address is written to ``<data_dir>/broker.addr`` while the demo runs
+   (:func:`motcua.demostore.published_broker`), for every other command;
 3. start the pipeline worker (a child process, :mod:`streams.launcher`), the SQL sink and
    the Prometheus endpoint (threads of this process, :mod:`motcua.services`), all with the
    same settings, the registry included, and the HTTP ingest with a demo token
@@ -22,6 +25,9 @@ Steps (each shown as it happens):
    report of the same file with the same registry (the rule of :mod:`kpi.reconcile`), wait
    for the SQL sink, and give the scorecard period's reports (:mod:`motcua.scorecard`):
    own and total as it was, from the live snapshots, and restated from their own figures.
+
+Throughout, :class:`motcua.watch.Watch` looks at the broker, the worker, the sink and the
+HTTP ingest: the first that stops ends the demo, named (docs/operations-shutdown.md).
 """
 
 from __future__ import annotations
