@@ -33,7 +33,7 @@ def test_a_child_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
         child = spawn(["sleep", "120"])
         print(child.pid, flush=True)
         time.sleep(120)
-    """)], stdout=subprocess.PIPE, text=True)
+    """)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
     assert _alive(child)
