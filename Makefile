@@ -12,6 +12,7 @@ STAMP := $(VENV)/.installed
 # chromium renders the evidence summary to PDF; prometheus (with promtool) scrapes
 # /metrics and checks the alert rules. Checked on every run (cheap); installing needs
 # root or sudo, as on CI. prometheus-alertmanager (amtool) checks the Alertmanager config.
+# nodejs and npm run docs/integration.md's Node.js example (its npm packages: tests/node).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 debs:
@@ -19,12 +20,13 @@ debs:
 	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need="$$need prometheus"; \
 	command -v amtool >/dev/null 2>&1 || need="$$need prometheus-alertmanager"; \
+	{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || need="$$need nodejs npm"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing Debian packages:$$need"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
 	fi
-	@command -v chromium >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null
+	@command -v chromium >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null && command -v node >/dev/null && command -v npm >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -59,8 +59,8 @@ class Batch:
     subjects: set[str] = field(default_factory=set)
     """Dossier codes whose ledger rows the batch's events may change."""
     decoded: dict[FactKey, Fact] = field(default_factory=dict)
-    """Fact key → fact of the batch's events (the last event of a key wins, as its row
-    does in the upsert)."""
+    """Fact key → fact of the batch's events (the first event of a key wins, as its row
+    does in the insert: :func:`consumers.store.dedupe` with ``first``)."""
     snapshots: list[Row] = field(default_factory=list)
     tombstones: list[tuple[str, str, str]] = field(default_factory=list)
     """(unit, period, scope) of snapshots to delete."""
@@ -82,7 +82,8 @@ class Batch:
         """Add the rows of a later batch (offsets: the furthest wins)."""
         self.events.extend(other.events)
         self.subjects.update(other.subjects)
-        self.decoded.update(other.decoded)
+        for key, fact in other.decoded.items():
+            self.decoded.setdefault(key, fact)
         for row in other.snapshots:
             self.add_snapshot(row)
         self.tombstones.extend(other.tombstones)
@@ -181,8 +182,7 @@ def _add_event(batch: Batch, rec: Any, value: bytes | None) -> None:
         }
     )
     batch.subjects.add(subject)
-    batch.decoded.pop(key, None)  # the last event of a key comes last, like its row
-    batch.decoded[key] = fact
+    batch.decoded.setdefault(key, fact)  # the first event of a key wins, like its row
 
 
 def _add_dead_letter(batch: Batch, rec: Any, value: bytes | None) -> None:

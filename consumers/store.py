@@ -227,11 +227,17 @@ def _insert(conn: Connection, table: Table) -> Any:
         f"dialect {conn.dialect.name!r} is not supported")
 
 
-def dedupe(rows: Iterable[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per key, the last one winning (ON CONFLICT cannot touch a row twice)."""
+def dedupe(rows: Iterable[dict[str, Any]], key: Sequence[str], *, first: bool = False
+           ) -> list[dict[str, Any]]:
+    """One row per key (ON CONFLICT cannot touch a row twice): the last one wins, or with
+    ``first`` the first one — the rule of rows that are never updated (``raw_events``: a
+    duplicate read in the same flush as its original must not replace it, offset included,
+    as it cannot in a later flush)."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        out[tuple(row[k] for k in key)] = row
+        k = tuple(row[c] for c in key)
+        if not first or k not in out:
+            out[k] = row
     return list(out.values())
 
 
@@ -244,7 +250,7 @@ def _upsert(
     where_newer: str | None = None,
 ) -> None:
     key = [c.name for c in table.primary_key.columns]
-    unique = dedupe(rows, key)
+    unique = dedupe(rows, key, first=not update)
     if not unique:
         return
     if conn.dialect.name == "postgresql" and len(unique) >= COPY_MIN_ROWS:

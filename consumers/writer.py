@@ -198,7 +198,7 @@ def _store_events(
         before = store.load_events(conn, batch.subjects, known)
         stored = {(source, event_id) for events in before.values()
                   for source, event_id, _ in events}
-        new = [row for row in store.dedupe(batch.events, ("source", "id"))
+        new = [row for row in store.dedupe(batch.events, ("source", "id"), first=True)
                if (row["source"], row["id"]) not in stored]
         if store.insert_new_events(conn, new):
             facts = {code: stored_facts(events, cache, learned)

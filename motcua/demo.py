@@ -11,7 +11,10 @@ Steps (each shown as it happens):
    written to ``<data_dir>/units.csv`` (:data:`UNITS_FILE`); the pipeline and the check
    attribute with it unless ``MOTCUA_UNITS_FILE`` names another registry. Without the
    reorganisation no registry is written (every code stands for itself, as in v1);
-2. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics;
+2. start the embedded broker (or use ``MOTCUA_KAFKA_BOOTSTRAP``) and create the topics; a
+   new embedded broker gets a fresh SQL store (:func:`motcua.demostore.fresh_store`), and
+   the broker's address is written to ``<data_dir>/broker.addr`` while the demo runs
+   (:func:`motcua.demostore.published_broker`), for every other command;
 3. start the pipeline worker (a child process, :mod:`streams.launcher`), the SQL sink and
    the Prometheus endpoint (threads of this process, :mod:`motcua.services`), all with the
    same settings, the registry included, and the HTTP ingest with a demo token
@@ -22,11 +25,13 @@ Steps (each shown as it happens):
    report of the same file with the same registry (the rule of :mod:`kpi.reconcile`), wait
    for the SQL sink, and give the scorecard period's reports (:mod:`motcua.scorecard`):
    own and total as it was, from the live snapshots, and restated from their own figures.
+
+Throughout, :class:`motcua.watch.Watch` looks at the broker, the worker, the sink and the
+HTTP ingest: the first that stops ends the demo, named (docs/operations-shutdown.md).
 """
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -41,15 +46,18 @@ from kpi.attribution import OWN, TOTAL, split_scoped
 from kpi.reconcile import differences, file_reports
 from kpi.registry import UnitRegistry
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_registry
+from motcua.demostore import fresh_store, published_broker
 from motcua.http_service import http_ingest
 from motcua.scorecard import present, restated_reports
 from motcua.services import Snapshots, services, wait_for_pipeline, wait_for_sink
+from motcua.watch import Watch
 from runtime.broker import bootstrap_for
+from runtime.children import Child
 from runtime.ingest import ingest_file
 from runtime.rdproducer import FileProducer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
-from schemas.errors import EXIT_LOG_LOST, LogLost, NotIdle, PipelineError
+from schemas.errors import EXIT_LOG_LOST, LogLost, NotIdle
 from streams.launcher import worker_process
 from streams.localstate import forget
 
@@ -111,12 +119,20 @@ def simulate(settings: Settings, console: Console, scale: float, reorganisation:
     return events, units.resolve(), names
 
 
-def _still_running(worker: subprocess.Popen[bytes], log: Path) -> None:
-    """Raise if the worker exited: :class:`LogLost` for its status 75, else
-    :class:`PipelineError`, naming its log."""
-    if worker.poll() is not None:
-        failure = LogLost if worker.returncode == EXIT_LOG_LOST else PipelineError
-        raise failure(f"the pipeline worker exited ({worker.returncode}); see {log}")
+WORKER_STOP_TIMEOUT = 3.0
+"""Seconds the worker gets after SIGTERM before SIGKILL when the demo stops (the whole
+shutdown stays within 10 s: docs/operations-shutdown.md)."""
+
+SERVE_POLL = 0.5
+"""Seconds between two checks of the services while the demo serves."""
+
+
+def _check(watch: Watch, worker: Child) -> None:
+    """Raise if a service stopped: :class:`LogLost` when the worker exited with 75 (its
+    reason), else :class:`motcua.watch.ServiceDied` naming every one that stopped."""
+    if worker.proc.poll() == EXIT_LOG_LOST:
+        raise LogLost(worker.failure() or "the pipeline worker lost its log")
+    watch.check()
 
 
 def run_demo(
@@ -139,8 +155,10 @@ def run_demo(
     is ``settings.units_file`` when set, else the one the simulation wrote (if any).
     ``mismatches`` of the result lists every bucket (unit and scope, period) whose live
     snapshot breaks the rule of :mod:`kpi.reconcile` against the batch report of the same
-    file with that registry. A worker that exits meanwhile raises
-    :class:`~schemas.errors.PipelineError` (:class:`LogLost` when it exited with 75); a
+    file with that registry. A service that stops meanwhile — the embedded broker, the
+    worker, the SQL sink, the HTTP ingest, also while serving — raises
+    :class:`motcua.watch.ServiceDied` naming it, its exit code and its log's last lines
+    (:class:`LogLost` when the worker exited with 75); a
     pipeline that does not catch up within 600 s, :class:`schemas.errors.NotIdle`; a
     registry that cannot be used, :class:`schemas.errors.RegistryError`. A sink still
     behind after :data:`SINK_TIMEOUT` is reported, not fatal (the live check does not
@@ -159,54 +177,81 @@ def run_demo(
     if registry is not None:
         console.print(f"units: {settings.units_file} — counts go to the unit in force when "
                       "judged (view as_was), totals to the units above it then")
+    watch = Watch()
     if settings.kafka_bootstrap is None:
+        fresh_store(settings, console)  # a new broker: a store of an earlier one goes aside
         console.print("starting the embedded Kafka-protocol broker (Tansu, in memory)…")
-    with bootstrap_for(settings) as servers:
+    with bootstrap_for(settings, on_start=watch.child, reuse_demo=False) as servers, \
+            published_broker(settings, servers) as addr:
         created = ensure_topics(servers, declared_topics(settings), settings)
-        console.print(f"broker {servers}; topics created: {', '.join(created) or 'none (exist)'}")
+        console.print(f"broker {servers} (written to {addr}, read by every motcua command); "
+                      f"topics created: {', '.join(created) or 'none (exist)'}")
         worker_log = settings.data_dir / "worker.log"
         if settings.kafka_bootstrap is None:  # a new broker: states of earlier ones go
             forget(settings.worker_state_dir)
-        with worker_process(settings, servers, worker_log) as worker, \
-                services(settings, servers, console), \
-                http_ingest(settings, servers, console):
-            console.print(f"pipeline worker started (pid {worker.pid}, log {worker_log})")
-            published, rejected = _publish(settings, servers, events, console)
-            with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):
-                started = time.monotonic()
-                try:
-                    snapshots = wait_for_pipeline(settings, servers, worker, timeout=600)
-                except NotIdle:
-                    _still_running(worker, worker_log)
-                    raise
-                took = time.monotonic() - started
-            _still_running(worker, worker_log)
-            console.print(f"pipeline idle after {took:.1f} s: {len(snapshots):,} KPI "
-                          f"snapshots on {settings.topics.kpi}")
-            # reconcile the live snapshots with the batch path over the same file
-            as_of = time.time()
-            _, want = file_reports(events, as_of, registry)
-            mismatches = differences(snapshots, want)
-            with console.status("Ghi vào CSDL (waiting for the SQL sink)…"):
-                try:
-                    wait_for_sink(settings, servers, timeout=SINK_TIMEOUT)
-                    console.print(f"SQL store up to date: {settings.database_url_shown()}")
-                except NotIdle as exc:
-                    console.print(f"[yellow]{exc}[/yellow]")
-            own, total = period_reports(snapshots, want, period)
-            result = DemoResult(
-                events, published, rejected, present(own, registry, as_of, names),
-                mismatches, len(snapshots),
-                totals=present(total, registry, as_of, names),
-                restated=(present(restated_reports(own, registry, as_of), registry, as_of,
-                                  names) if registry is not None else []),
-                scopes=_scopes(snapshots), registry_file=settings.units_file)
-            if on_ready is not None:
-                on_ready(result)
-            if serve is not None:
-                console.print("serving (worker, sink, /metrics, HTTP ingest); Ctrl-C to stop")
-                serve.wait()
-            return result
+        with worker_process(settings, servers, worker_log,
+                            stop_timeout=WORKER_STOP_TIMEOUT) as proc, \
+                services(settings, servers, console) as sink_failure, \
+                http_ingest(settings, servers, console) as ingest:
+            worker = Child("the pipeline worker", proc, worker_log)
+            watch.child(worker)
+            watch.add(sink_failure)
+            watch.add(ingest.failure)
+            try:
+                console.print(f"pipeline worker started (pid {proc.pid}, log {worker_log})")
+                return _run(settings, console, servers, events, registry, names, period,
+                            watch, worker, on_ready, serve)
+            finally:
+                if proc.poll() is None:  # stops while the sink and the server stop
+                    proc.terminate()
+
+
+def _run(settings: Settings, console: Console, servers: str, events: Path,
+         registry: UnitRegistry | None, names: dict[str, str], period: str, watch: Watch,
+         worker: Child, on_ready: Callable[[DemoResult], None] | None,
+         serve: threading.Event | None) -> DemoResult:
+    """Steps 4 to 6 of the module's docstring, with every service running; then serve."""
+    published, rejected = _publish(settings, servers, events, console)
+    _check(watch, worker)
+    with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):
+        started = time.monotonic()
+        try:
+            snapshots = wait_for_pipeline(settings, servers, worker.proc, timeout=600,
+                                          alive=lambda: _check(watch, worker))
+        except NotIdle:
+            _check(watch, worker)
+            raise
+        took = time.monotonic() - started
+    _check(watch, worker)
+    console.print(f"pipeline idle after {took:.1f} s: {len(snapshots):,} KPI "
+                  f"snapshots on {settings.topics.kpi}")
+    # reconcile the live snapshots with the batch path over the same file
+    as_of = time.time()
+    _, want = file_reports(events, as_of, registry)
+    mismatches = differences(snapshots, want)
+    with console.status("Ghi vào CSDL (waiting for the SQL sink)…"):
+        try:
+            wait_for_sink(settings, servers, timeout=SINK_TIMEOUT,
+                          alive=lambda: _check(watch, worker))
+            console.print(f"SQL store up to date: {settings.database_url_shown()}")
+        except NotIdle as exc:
+            console.print(f"[yellow]{exc}[/yellow]")
+    _check(watch, worker)
+    own, total = period_reports(snapshots, want, period)
+    result = DemoResult(
+        events, published, rejected, present(own, registry, as_of, names),
+        mismatches, len(snapshots),
+        totals=present(total, registry, as_of, names),
+        restated=(present(restated_reports(own, registry, as_of), registry, as_of,
+                          names) if registry is not None else []),
+        scopes=_scopes(snapshots), registry_file=settings.units_file)
+    if on_ready is not None:
+        on_ready(result)
+    if serve is not None:
+        console.print("serving (worker, sink, /metrics, HTTP ingest); Ctrl-C to stop")
+        while not serve.wait(SERVE_POLL):
+            _check(watch, worker)  # a dead service: said at once, and the demo stops
+    return result
 
 
 def _publish(settings: Settings, servers: str, events: Path, console: Console

@@ -10,17 +10,18 @@ Contract of :func:`http_ingest`:
   it — the one moment it exists in clear (only its hash is stored); otherwise prints the ids
   of the existing ones and how to make another (``motcua token add --source …``);
 * prints the ingest's URL and a one-line ``curl`` that sends one event;
-* yields a :class:`DemoIngest` (URL, source, the new token or None) and stops the server on
-  exit.
+* yields a :class:`DemoIngest` (URL, source, the new token or None, a failure probe for
+  :class:`motcua.watch.Watch`) and stops the server on exit (waits up to
+  :data:`STOP_TIMEOUT` s).
 """
 
 from __future__ import annotations
 
 import shlex
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from rich.console import Console
@@ -40,6 +41,13 @@ class DemoIngest:
     source: str
     token: str | None
     """The token made for ``source`` now, or None if the file already had one."""
+    failure: Callable[[], str | None] = field(default=lambda: None, compare=False)
+    """None while the server thread runs, else a message saying it stopped."""
+
+
+STOP_TIMEOUT = 2.0
+"""Seconds :func:`http_ingest` waits for the server to stop (requests in flight get no
+answer after that: their senders re-send, docs/integration.md)."""
 
 
 def example_event(source: str) -> dict[str, object]:
@@ -93,9 +101,14 @@ def http_ingest(settings: Settings, bootstrap: str, console: Console, *,
         console.print(f"HTTP ingest: {server.url}/v1/events (OpenAPI: {server.url}/docs); try:")
         console.print(escape(curl_line(server.url, token or "$TOKEN", source)),
                       highlight=False, soft_wrap=True)
-        yield DemoIngest(server.url, source, token)
+        def failure() -> str | None:
+            if server.thread.is_alive():
+                return None
+            return f"the HTTP ingest (thread {server.thread.name}, {server.url}) stopped"
+
+        yield DemoIngest(server.url, source, token, failure)
     finally:
-        server.stop()
+        server.stop(timeout=STOP_TIMEOUT)
 
 
 __all__ = ["DemoIngest", "curl_line", "example_event", "http_ingest"]

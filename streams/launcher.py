@@ -3,7 +3,9 @@
 faust owns its event loop and signal handlers, so the demo, the soak run, the benchmarks
 and the tests all run the worker as a child process with the same settings (passed through
 ``MOTCUA_*`` variables, :meth:`runtime.settings.Settings.as_env`) and stop it with SIGTERM,
-then SIGKILL (:func:`runtime.broker.stop_process`).
+then SIGKILL (:func:`runtime.broker.stop_process`). It is started with
+:func:`runtime.children.spawn`: it dies with the process that started it, however that
+process ends (SIGKILL included).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runtime.broker import stop_process
+from runtime.children import spawn
 from runtime.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +49,8 @@ def spawn_worker(
     child_env = worker_env(settings, bootstrap, env)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "streams.run", loglevel],
-                                cwd=PROJECT_ROOT, env=child_env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return spawn([sys.executable, "-m", "streams.run", loglevel], cwd=PROJECT_ROOT,
+                     env=child_env, stdout=out, stderr=subprocess.STDOUT)
 
 
 @contextmanager

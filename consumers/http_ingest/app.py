@@ -10,15 +10,22 @@ Checks, in this order, each answered with ``{"reason": "..."}`` (one line):
 3. size: one event at most 64 KiB (:data:`schemas.validate.MAX_EVENT_BYTES`), a batch at
    most :data:`MAX_BATCH_EVENTS` events and :data:`MAX_BATCH_BYTES`, else **413**;
 4. validation (the one parse boundary, :func:`schemas.validate.parse_event`, after binary →
-   structured by :mod:`schemas.cloudevents`): a single invalid event is **400**; in a batch
-   it is listed in ``rejected`` (``index``, ``id`` if it has a string one, ``reason``) and
-   dead-lettered (``source_file`` ``http``, ``line`` = its index), the valid ones go on;
+   structured by :mod:`schemas.cloudevents`). One rule for every invalid event: it is
+   dead-lettered (``source_file`` ``http``, ``line`` = its index, 0 for a single event;
+   a binary event's ``ce-*`` headers kept) and the sender is told why — a single event
+   with **400** ``{"reason": ...}`` (once its dead letter is acknowledged), an event of a
+   batch in ``rejected`` (``index``, ``id`` if it has a string one, ``reason``) while the
+   valid ones go on. A request that is not an event at all (401, 413, 415, a batch that is
+   not a JSON array) is refused whole and not dead-lettered;
 5. every accepted event's ``source`` must be one the token may send, else **403** for the
    whole request (nothing accepted, nothing dead-lettered);
 6. the accepted events (structured JSON, key = the dossier code) and the batch's dead
    letters are published with an idempotent producer; **202** ``{"accepted": N,
    "rejected": [...]}`` only after the broker acknowledged all of them, else **503** with
-   ``Retry-After`` (the client re-sends the whole request; re-sending is harmless).
+   ``Retry-After``: *not confirmed* — some of the events may have been stored and counted
+   already (a timeout cannot tell), so the client re-sends the whole request with the same
+   event ids, and an event is counted once however often it arrives
+   (:data:`NOT_CONFIRMED`).
 
 ``GET /healthz``: the process is up. ``GET /readyz``: 200 if the broker answers, else 503.
 The OpenAPI document is served at ``/openapi.json`` (``/docs`` renders it); its request
@@ -59,6 +66,12 @@ from schemas.events import Event
 from schemas.validate import MAX_EVENT_BYTES, one_line, parse_event, too_large
 
 access_log = logging.getLogger("motcua.http.access")
+
+NOT_CONFIRMED = ("not confirmed: the broker did not acknowledge every record of this "
+                 "request ({why}); some events may be stored and counted already. Send the "
+                 "whole request again with the same event ids: an event is counted once, "
+                 "however often it arrives")
+"""The reason of a 503 (``{why}``: the broker's error or the timeout)."""
 
 
 class Refused(Exception):  # noqa: N818 - a control-flow signal inside this module only
@@ -101,11 +114,14 @@ def _bearer(request: Request, tokens: TokenStore) -> Grant:
     return grant
 
 
-def _parse_single(raw: bytes) -> Event:
+def _single(raw: bytes, headers: tuple[tuple[str, bytes | None], ...] = ()
+            ) -> tuple[list[tuple[Event, bytes]], DeadLetter | None]:
+    """One event: ([(event, raw)], None), or ([], its dead letter) when invalid."""
     try:
-        return parse_event(raw)
+        return [(parse_event(raw), raw)], None
     except InvalidEvent as exc:
-        raise Refused(400, exc.reason) from None
+        return [], DeadLetter(exc.reason, raw, source_file=HTTP_ORIGIN, line=0,
+                              record_headers=headers)
 
 
 def _batch(body: bytes) -> tuple[list[tuple[Event, bytes]], list[dict[str, Any]],
@@ -214,28 +230,35 @@ def create_app(settings: Settings, publisher: Publisher, tokens: TokenStore) -> 
         kind = media_type_of(content_type)
         rejected: list[dict[str, Any]] = []
         dead: list[DeadLetter] = []
+        invalid: DeadLetter | None = None  # a single event's
         if kind == STRUCTURED:
             body = await _body(request, MAX_EVENT_BYTES)
-            good = [(_parse_single(body), body)]
+            good, invalid = _single(body)
         elif kind == JSON:
             body = await _body(request, MAX_EVENT_BYTES)
-            headers = [(k.decode("latin-1"), v) for k, v in request.headers.raw]
-            if not any(k.lower() == HTTP_PREFIX + "specversion" for k, _ in headers):
+            ce = tuple((k.decode("latin-1"), v) for k, v in request.headers.raw
+                       if k.decode("latin-1").lower().startswith(HTTP_PREFIX))
+            if not any(k.lower() == HTTP_PREFIX + "specversion" for k, _ in ce):
                 raise Refused(400, "application/json is binary mode: the ce-specversion, "
                                    "ce-id, ce-source, ce-type, ce-time and ce-subject headers "
                                    f"are required (or send {STRUCTURED})")
             try:
-                raw = binary_to_structured(
-                    [(k, v) for k, v in headers if k.lower().startswith(HTTP_PREFIX)], body,
-                    prefix=HTTP_PREFIX)
+                good, invalid = _single(binary_to_structured(list(ce), body,
+                                                             prefix=HTTP_PREFIX))
             except InvalidEvent as exc:
-                raise Refused(400, exc.reason) from None
-            good = [(_parse_single(raw), raw)]
+                good, invalid = [], DeadLetter(exc.reason, body, source_file=HTTP_ORIGIN,
+                                               line=0, record_headers=ce)
         elif kind == BATCH:
             good, rejected, dead = _batch(await _body(request, MAX_BATCH_BYTES))
+        elif content_type is None:
+            raise Refused(415, f"a Content-Type header is required: {STRUCTURED} (one "
+                               f"event), {BATCH} (a JSON array of events) or {JSON} with "
+                               "ce-* headers (binary mode)")
         else:
-            raise Refused(415, f"Content-Type {str(content_type)[:100]!r} is not accepted: "
+            raise Refused(415, f"Content-Type {content_type[:100]!r} is not accepted: "
                                f"send {STRUCTURED}, {BATCH} or {JSON} (binary mode)")
+        if invalid is not None:
+            dead = [invalid]
         refused = sorted({event.source for event, _ in good} - grant.sources)
         if refused:
             raise Refused(403, f"this token may not send events of source {refused[0]!r}")
@@ -245,8 +268,9 @@ def create_app(settings: Settings, publisher: Publisher, tokens: TokenStore) -> 
         try:
             await publisher.publish(out)
         except DeliveryFailed as exc:
-            raise Refused(503, f"{exc}; nothing of this request is accepted: send it again "
-                               "(re-sending the same events is harmless)") from None
+            raise Refused(503, NOT_CONFIRMED.format(why=exc)) from None
+        if invalid is not None:
+            raise Refused(400, invalid.reason)
         request.state.accepted, request.state.rejected = len(good), len(rejected)
         return JSONResponse({"accepted": len(good), "rejected": rejected}, status_code=202)
 

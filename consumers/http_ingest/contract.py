@@ -61,11 +61,15 @@ POST_EVENTS: dict[str, Any] = {
                 "content": {"application/json": {"schema": _ANSWER}}},
         **{str(code): {"description": text,
                        "content": {"application/json": {"schema": _REASON}}}
-           for code, text in ((400, "an invalid single event"), (401, "no or unknown token"),
+           for code, text in ((400, "an invalid single event (dead-lettered, as an invalid "
+                                    "event of a batch is)"),
+                              (401, "no or unknown token"),
                               (403, "a source the token may not send"),
                               (413, "over the size limits"), (415, "another content type"),
-                              (503, "the broker cannot take events now; retry after "
-                                    "Retry-After seconds"))},
+                              (503, "not confirmed: the broker did not acknowledge every "
+                                    "record in time; some events may be stored already. "
+                                    "Re-send the whole request with the same event ids "
+                                    "after Retry-After seconds: an event is counted once"))},
     },
 }
 """``openapi_extra`` of ``POST /v1/events``."""

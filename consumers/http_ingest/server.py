@@ -57,9 +57,9 @@ class BackgroundServer:
                  what=f"the HTTP ingest on {self.url}")
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=15)
+        self.thread.join(timeout=timeout)
 
 
 __all__ = ["BackgroundServer", "make_server", "serve", "url_of"]

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from motcua.demo import DemoResult
 
 
+INTERRUPTED = 130
+"""Exit status of a demo stopped by SIGINT or SIGTERM before its scorecard (128 + 2)."""
+
+
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
@@ -48,7 +52,8 @@ def demo(
     simulated (or given) events; print a scorecard per unit (bảng điểm theo đơn vị) from the
     live KPI snapshots — own figures and totals, as it was, then restated to today's
     units — every snapshot checked against the batch report of the same file (exit 1 if
-    one differs)."""
+    one differs, or if a service stops; 130 if stopped by SIGINT/SIGTERM before the
+    scorecard). SIGINT or SIGTERM ends every service within 10 s."""
     from rich.console import Console
 
     from motcua.demo import run_demo
@@ -58,15 +63,31 @@ def demo(
     if not console.is_terminal:  # logs and CI: wide enough for the scorecard
         console = Console(width=150)
     settings = load_settings()
-    serve: threading.Event | None = None
-    if not exit_when_idle:
-        serve = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: serve.set())
-        signal.signal(signal.SIGTERM, lambda *_: serve.set())
+    serve = None if exit_when_idle else threading.Event()
+    serving = threading.Event()
 
-    result = run_demo(settings, console, events=events, scale=scale, period=period,
-                      reorganisation=reorganisation, families=families,
-                      on_ready=lambda r: show(r, period, console), serve=serve)
+    def on_signal(signum: int, _frame: object) -> None:
+        # serving: stop as asked (exit 0); before that: interrupt whatever runs (exit 130)
+        if serve is not None and serving.is_set():
+            serve.set()
+        else:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    def ready(result: DemoResult) -> None:
+        show(result, period, console)
+        serving.set()
+
+    try:
+        result = run_demo(settings, console, events=events, scale=scale, period=period,
+                          reorganisation=reorganisation, families=families,
+                          on_ready=ready, serve=serve)
+    except KeyboardInterrupt as exc:
+        console.print(f"[yellow]stopped ({exc or 'SIGINT'}) before the demo finished; every "
+                      "service it started has stopped[/yellow]")
+        raise typer.Exit(INTERRUPTED) from None
     if result.mismatches:
         raise typer.Exit(1)
 

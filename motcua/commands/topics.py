@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
 @topics_app.command("create")
 def create(
     bootstrap: str | None = typer.Option(
-        None, "--bootstrap", help="Kafka host:port; default MOTCUA_KAFKA_BOOTSTRAP (required)"
+        None, "--bootstrap", help="Kafka host:port; default MOTCUA_KAFKA_BOOTSTRAP, else the "
+        "broker of a running motcua demo (<data dir>/broker.addr)"
     ),
     wait: float = typer.Option(
         60.0, "--wait", min=0.0,
@@ -35,13 +36,14 @@ def create(
     from kafka.errors import KafkaError
     from rich.console import Console
 
+    from runtime.broker import demo_broker
     from runtime.settings import load_settings
     from runtime.topics import declared_topics, ensure_topics
     from runtime.waiting import wait_for
 
     console = Console(stderr=True)
     settings = load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))
-    servers = settings.kafka_bootstrap
+    servers = settings.kafka_bootstrap or demo_broker(settings)
     if not servers:
         console.print(
             "[red]motcua topics create needs a real broker: set MOTCUA_KAFKA_BOOTSTRAP "

@@ -27,6 +27,7 @@ from kpi.registry import UnitRegistry
 from kpi.simulate.config import DEFAULT_SOURCE
 from kpi.units import CalendarBook
 from runtime.broker import free_port
+from runtime.children import spawn
 from runtime.waiting import wait_for
 from tests.eventkit import received_dict
 
@@ -62,7 +63,7 @@ def _demo(tmp_path: Path, *options: str) -> tuple[dict[str, str], str]:
     env.pop("MOTCUA_UNITS_FILE", None)
     # serving until SIGTERM (not --exit-when-idle), so its HTTP ingest is tried while it runs
     stderr = (tmp_path / "demo.stderr").open("w+")
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "motcua", "demo", "--scale", "0.03", *options],
         env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
     )

@@ -54,6 +54,7 @@ from consumers import store
 from kpi.batch import fold_lines
 from kpi.reconcile import batch_reports, differences
 from runtime.broker import embedded_broker, free_port, stop_process
+from runtime.children import spawn
 from runtime.kafka import group_lag, read_topic
 from runtime.settings import Settings, load_settings
 from runtime.topics import sink_group
@@ -128,8 +129,8 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
     def start(name: str, *cmd: str) -> subprocess.Popen[bytes]:
         log = tmp_path / f"{name}-{len(procs)}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", *cmd], cwd=ROOT, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+            proc = spawn([sys.executable, "-m", *cmd], cwd=ROOT, env=env,
+                         stdout=out, stderr=subprocess.STDOUT)
         procs.append(proc)
         logs.append(log)
         return proc

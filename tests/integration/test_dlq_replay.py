@@ -39,7 +39,9 @@ def _cli(settings: Settings, *args: str) -> str:
 
 @pytest.fixture
 def dlq_settings(topic_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
-    settings = topic_settings(data_dir=tmp_path)
+    # no SQL store yet (dlq list reads the broker): test_list_and_show_from_the_store makes one
+    settings = topic_settings(data_dir=tmp_path,
+                              database_url=f"sqlite:///{tmp_path / 'sink.db'}")
     bootstrap = str(settings.kafka_bootstrap)
     ensure_topics(bootstrap, declared_topics(settings), settings)
     prod = producer(settings, bootstrap)
@@ -89,6 +91,55 @@ def test_list_filters_and_replay_is_exact_and_idempotent(dlq_settings: Settings)
     assert len(read_topic(settings, bootstrap, settings.topics.events)) == 1
 
 
+def test_list_and_show_from_the_store(dlq_settings: Settings) -> None:
+    """Once the sink stored the letters, dlq list reads the SQL store, with the same ids as
+    on the broker; every line shows the refused record's key and headers; dlq show prints
+    one letter whole."""
+    from consumers.rows import build_batch
+    from consumers.writer import write_batch
+    from kpi.units import CalendarBook
+
+    settings, bootstrap = dlq_settings, str(dlq_settings.kafka_bootstrap)
+    broker_lines = _cli(settings, "dlq", "list").splitlines()
+    assert "from the DLQ topic" in broker_lines[0]
+    engine = store.make_engine(settings.database_url.get_secret_value())
+    try:
+        store.upgrade(engine)
+        records = read_topic(settings, bootstrap, settings.topics.dlq)
+        write_batch(engine, build_batch(records, settings), group_id="g", horizon=2e9,
+                    calendar_for=CalendarBook())
+    finally:
+        engine.dispose()
+    listed = _cli(settings, "dlq", "list").splitlines()
+    assert listed[0].startswith("from the SQL store ") and listed[-1] == "3 dead letters"
+    rows = [line.split("\t") for line in listed[1:-1]]
+    by_broker = [line.split("\t") for line in broker_lines[1:-1]]
+    assert [r[0] for r in rows] == [r[0] for r in by_broker]  # the same ids
+    events = settings.topics.events
+    fixed = next(r for r in rows if r[0] == f"{events}:0:7")
+    assert fixed[4] == "HS-FIX-1"  # the refused record's key
+    assert "ce_source=urn:vendor:a" in fixed[5] and "ce_id=fix-1" in fixed[5]
+    assert fixed[6] == "type: field required"
+    file_line = next(r for r in rows if r[2] == "in.jsonl:3")
+    assert file_line[0].startswith(settings.topics.dlq + ":") and file_line[4:6] == ["-", "-"]
+
+    shown = _cli(settings, "dlq", "show", f"{events}:0:7").splitlines()
+    assert shown[1] == f"id: {events}:0:7"  # after "from the SQL store …"
+    assert "reason: type: field required" in shown and "key: HS-FIX-1" in shown
+    key, headers, value = kafka_binary(FIXED)
+    assert f"headers: {len(headers)}" in shown
+    assert "  ce_source: urn:vendor:a" in shown
+    assert shown[-1] == value.decode()
+    broker_shown = _cli(settings, "dlq", "show", f"{events}:0:7", "--from", "broker")
+
+    def same(lines: list[str]) -> list[str]:  # the time each side wrote it differs
+        return [line for line in lines[1:] if not line.startswith("written: ")]
+
+    assert same(broker_shown.splitlines()) == same(shown)
+    missing = CliRunner().invoke(app, ["dlq", "show", "nope:0:1"], env=settings.as_env())
+    assert missing.exit_code == 1 and "no dead letter nope:0:1" in missing.output
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
@@ -133,3 +184,18 @@ def test_migration_keeps_one_row_per_dead_letter(db_url: str) -> None:
                         ("motcua.events.v1", 6), ("motcua.events.v1", 9)]
     finally:
         engine.dispose()
+
+
+def test_dlq_finds_a_running_demos_broker(dlq_settings: Settings) -> None:
+    """Without MOTCUA_KAFKA_BOOTSTRAP, dlq reads the broker a running demo wrote to
+    <data dir>/broker.addr; with no demo running it says how to name one."""
+    from motcua.demostore import published_broker
+
+    env = {k: v for k, v in dlq_settings.as_env().items() if k != "MOTCUA_KAFKA_BOOTSTRAP"}
+    env["MOTCUA_KAFKA_BOOTSTRAP"] = ""
+    lost = CliRunner().invoke(app, ["dlq", "list", "--from", "broker"], env=env)
+    assert lost.exit_code == 2 and "broker.addr" in lost.output, lost.output
+    with published_broker(dlq_settings, str(dlq_settings.kafka_bootstrap)):
+        found = CliRunner().invoke(app, ["dlq", "list", "--from", "broker"], env=env)
+    assert found.exit_code == 0, found.output
+    assert "3 dead letters" in found.output

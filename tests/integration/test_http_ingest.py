@@ -137,7 +137,15 @@ def test_refusals(ingest: Ingest) -> None:
     bad = ingest.post(b'{"specversion": "1.0"}', ce)
     assert bad.status_code == 400 and "field required" in bad.json()["reason"]
     assert ingest.post(b"{}", "application/json").status_code == 400  # no ce-* headers
+    no_type = httpx.post(f"{ingest.url}/v1/events", content=one, headers=ingest.auth)
+    assert no_type.status_code == 415
+    assert no_type.json()["reason"].startswith("a Content-Type header is required: ")
     assert not ingest.topic(events)  # nothing of the refused requests was accepted
+    # the invalid single event is dead-lettered, as an invalid event of a batch is (the
+    # request without ce-* headers is no event: not dead-lettered)
+    (letter,) = [DeadLetter.decode(r.value) for r in ingest.topic(ingest.settings.topics.dlq)]
+    assert (letter.source_file, letter.line, letter.raw) == ("http", 0, b'{"specversion": "1.0"}')
+    assert letter.reason == bad.json()["reason"]
 
     # a revoked token is refused from the next request on (the file is re-read)
     assert ingest.post(one, ce).status_code == 202
@@ -162,7 +170,8 @@ def test_broker_stopped_gives_503_and_accepts_nothing(
                                    "application/cloudevents-batch+json")
             assert response.status_code == 503
             assert response.headers["Retry-After"].isdigit()
-            assert "nothing of this request is accepted" in response.json()["reason"]
+            assert response.json()["reason"].startswith("not confirmed: ")
+            assert "same event ids" in response.json()["reason"]
             assert httpx.get(f"{ingest.url}/readyz", timeout=30).status_code == 503
             assert httpx.get(f"{ingest.url}/healthz").status_code == 200
     finally:
@@ -232,3 +241,49 @@ def test_the_served_openapi_holds(case: schemathesis.Case) -> None:
     case.call_and_validate(headers={**(case.headers or {}), **AUTH},
                            excluded_checks=[positive_data_acceptance, negative_data_rejection],
                            additional_checks=[batch_items_rejected])
+
+
+def test_a_paused_broker_gives_503_not_confirmed_and_a_resend_counts_once(
+        topic_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    """SIGSTOP the broker: the request times out with 503 "not confirmed" (the record may
+    be on the topic already: a timeout cannot tell). SIGCONT, re-send the same event: 202,
+    and the fold of the topic counts it once."""
+    import os
+    import signal
+    import time
+
+    from kpi.batch import aggregate, fold_lines
+    from kpi.units import CalendarBook
+    from runtime.children import Child
+
+    broker = contextlib.ExitStack()
+    started: list[Child] = []
+    bootstrap = broker.enter_context(embedded_broker(on_start=started.append))
+    settings = topic_settings(data_dir=tmp_path, kafka_bootstrap=bootstrap)
+    (child,) = started
+    event = orjson.dumps(received_dict("2025-06-02T08:00:00+07:00", "HS-PAUSE",
+                                       unit="DT.PAUSE", source=SOURCE, id_="pause-1"))
+    ce = "application/cloudevents+json"
+    try:
+        with running_ingest(settings, timeout=3.0) as ingest:
+            os.kill(child.proc.pid, signal.SIGSTOP)
+            try:
+                response = ingest.post(event, ce)
+            finally:
+                os.kill(child.proc.pid, signal.SIGCONT)
+            assert response.status_code == 503, response.text
+            assert response.headers["Retry-After"].isdigit()
+            reason = response.json()["reason"]
+            assert reason.startswith("not confirmed: ") and "same event ids" in reason
+            assert "counted once" in reason
+            deadline = time.monotonic() + 60
+            while (again := ingest.post(event, ce)).status_code != 202:
+                assert time.monotonic() < deadline, again.text
+                time.sleep(1)
+            records = ingest.topic(settings.topics.events)
+            assert 1 <= len(records) <= 2  # the first copy may have landed
+            folded = aggregate(fold_lines(r.value for r in records).states(), time.time(),
+                               CalendarBook())
+            assert folded.counters[("DT.PAUSE", "2025")]["received"] == 1
+    finally:
+        broker.close()

@@ -31,6 +31,7 @@ from consumers.metrics import start_metrics
 from kpi.counters import Counters
 from kpi.report import build_report, snapshot_key
 from runtime.broker import free_port
+from runtime.children import spawn
 from runtime.kafka import producer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
@@ -116,7 +117,7 @@ def _prometheus(tmp_path: Path, target: str) -> Iterator[tuple[str, subprocess.P
                             "static_configs": [{"targets": [target]}]}],
     }), encoding="utf-8")
     log = (tmp_path / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
+    proc = spawn(
         [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
          f"--storage.tsdb.path={tmp_path / 'tsdb'}", "--log.level=warn"],
         stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,

@@ -33,6 +33,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from consumers import store
 from kpi.batch import BatchInput
 from kpi.dossier import fact_key
+from runtime.children import spawn
 from runtime.kafka import admin, committed_offsets, group_lag
 from runtime.settings import Settings
 from runtime.topics import sink_group
@@ -75,7 +76,7 @@ def _start_sink(settings: Settings, url: str, bootstrap: str, log: Path, app_nam
     if command == ("motcua", "sink"):
         cmd += ["--metrics-port", "0"]
     with log.open("ab") as out:
-        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return spawn(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _tail(log: Path, lines: int = 40) -> str:

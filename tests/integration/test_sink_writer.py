@@ -80,8 +80,8 @@ def _reused(code: str, id_: str) -> tuple[bytes, bytes, bytes]:
 
 def _stream() -> list[bytes]:
     """A shuffled simulated stream (duplicates, invalid lines) plus two dossiers whose event
-    id is reused with another payload: HX in a later flush (the first copy stays), HY in
-    the same flush (the last row of a key is the one inserted)."""
+    id is reused with another payload: HX in a later flush, HY in the same flush (the
+    first copy stays in both)."""
     lines = _lines(scale=0.02, seed=41)
     x_received, x_resolved, x_rejected = _reused("HX", "dup-1")
     middle = len(lines) // 2
@@ -168,13 +168,13 @@ def test_rows_and_ledger_equal_the_definitions(db_url: str, capacity: int | None
     assert len(events) == len({(r.source, r.id) for r in events})
     assert {(r.source, r.id) for r in events} == _keys(lines)
 
-    # the reused ids: HX keeps its first copy (resolved), stored and judged; in HY's
-    # flush the last row of the key won (rejected)
+    # the reused ids: HX (a later flush) and HY (the same flush) keep their first copy
+    # (resolved), stored and judged
     reused = {r.subject: r.type for r in events if r.id.startswith("dup-")}
     assert reused == {"HX": "vn.gov.motcua.dossier.resolved",
-                      "HY": "vn.gov.motcua.dossier.rejected"}
+                      "HY": "vn.gov.motcua.dossier.resolved"}
     assert ledger["HX"]["completed_at"] is not None and ledger["HX"]["ended_at"] is None
-    assert ledger["HY"]["classification"] == "rejected"
+    assert ledger["HY"]["completed_at"] is not None and ledger["HY"]["ended_at"] is None
     assert "HZ" not in by_code  # its only event's (source, id) was HX's
 
     expected = {}
@@ -231,3 +231,26 @@ def test_bulk_paths_round_trip_every_column(db_url: str) -> None:
 
     assert [aware(r) for r in got_snapshots] == snapshots
     assert [aware(r) for r in got_letters] == letters
+
+
+def test_a_duplicate_keeps_the_original_offset(db_url: str) -> None:
+    """Hand-worked: one event at offset 3, the same event again at offset 7 in the same
+    flush, and at offset 12 in a later flush. The stored row points at offset 3."""
+    event = orjson.dumps(received_dict("2025-03-03T08:00:00+07:00", subject="HD",
+                                       id_="dup-offset"))
+    other = orjson.dumps(received_dict("2025-03-03T09:00:00+07:00", subject="HE"))
+    topic = SETTINGS.topics.events
+    engine = store.make_engine(db_url)
+    try:
+        store.upgrade(engine)
+        for records in ([Record(topic, 0, 3, None, event), Record(topic, 0, 5, None, other),
+                         Record(topic, 0, 7, None, event)],
+                        [Record(topic, 1, 12, None, event)]):
+            write_batch(engine, build_batch(records, SETTINGS), group_id="g",
+                        horizon=HORIZON, calendar_for=CAL)
+        with engine.connect() as conn:
+            rows = list(conn.execute(select(store.raw_events).where(
+                store.raw_events.c.id == "dup-offset")))
+    finally:
+        engine.dispose()
+    assert [(r.partition, r.offset) for r in rows] == [(0, 3)]

@@ -31,6 +31,7 @@ from kpi.reconcile import batch_reports, differences
 from kpi.registry import UnitRegistry
 from kpi.simulate.reorg import write_registry
 from runtime.broker import stop_process
+from runtime.children import spawn
 from runtime.dlq import recover_subject
 from runtime.settings import Settings
 from runtime.topics import changelog_topic, pipeline_group
@@ -339,7 +340,7 @@ def test_a_failed_batch_stops_the_worker(topic_settings: Callable[..., Settings]
     log = tmp_path / "unacknowledged.log"
     env = {**os.environ, **settings.as_env(), "MOTCUA_DATA_DIR": str(tmp_path)}
     with log.open("wb") as out:
-        failing = subprocess.Popen(
+        failing = spawn(
             [sys.executable, "-m", "tests.integration.streams_unacknowledged", "info"],
             cwd=Path(__file__).resolve().parents[2], env=env, stdout=out,
             stderr=subprocess.STDOUT)
