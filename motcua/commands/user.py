@@ -4,6 +4,8 @@ generated password alone on its last line, shown only this once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 user_app = typer.Typer(help="Logins of the web pages (motcua web), stored as argon2 hashes.",
@@ -16,7 +18,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
 
 
-def _engine(db: str | None):  # type: ignore[no-untyped-def]
+def _engine(db: str | None) -> Any:
     from consumers.store import make_engine, upgrade
     from runtime.settings import load_settings
 

@@ -61,24 +61,27 @@ from motcua.web.warnings import (
     to_csv,
     to_xlsx,
 )
+from runtime.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 VIEWS = ("as_was", "restated")
 SCOPES = ("own", "total")
 
 
-def web_config(db: str | None = None, units: Path | None = None) -> WebConfig:
-    """The configuration from the settings (``--db`` / ``--units`` overriding)."""
-    from motcua.commands.report import load_units
+def web_config(db: str | None = None, units: Path | None = None,
+               settings: Settings | None = None) -> WebConfig:
+    """The configuration from ``settings`` (default: the environment's), ``--db`` /
+    ``--units`` overriding; the registry is the settings' ``units_file`` otherwise."""
+    from kpi.registry import UnitRegistry
     from runtime.settings import load_settings, shown_url
 
-    settings = load_settings()
+    settings = settings or load_settings()
     url = db or settings.database_url.get_secret_value()
-    registry, path = load_units(units)
+    path = units or settings.units_file
+    registry = UnitRegistry.load(path) if path is not None else None
     secret = session_secret(os.environ.get("MOTCUA_WEB_SECRET"), Path(settings.data_dir))
-    cfg = WebConfig(db_url=url, registry=registry, shown_url=shown_url(url), secret=secret)
-    cfg.units_path = path  # type: ignore[attr-defined]
-    return cfg
+    return WebConfig(db_url=url, registry=registry, shown_url=shown_url(url), secret=secret,
+                     units_path=path)
 
 
 class NotAllowed(Exception):
@@ -364,7 +367,7 @@ def trend(store: WebStore, code: str, period: str, view: str, scope: str
 def tree_context(store: WebStore, code: str, period: str, view: str, scope: str,
                  user: User) -> dict[str, Any]:
     reports = store.reports(period, view, scope)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for child in store.children(code):
         r = reports.get(child)
         months, values, _ = trend(store, child, period, view, scope)
@@ -420,9 +423,8 @@ def evidence_bundle(config: WebConfig, code: str, period: str) -> bytes:
     bundle, made by the command in a child process)."""
     with tempfile.TemporaryDirectory(prefix="motcua-evidence-") as tmp:
         env = {**os.environ, "MOTCUA_DATABASE_URL": config.db_url}
-        units = getattr(config, "units_path", None)
-        if units is not None:
-            env["MOTCUA_UNITS_FILE"] = str(units)
+        if config.units_path is not None:
+            env["MOTCUA_UNITS_FILE"] = str(config.units_path)
         subprocess.run([sys.executable, "-m", "motcua", "evidence", "--unit", code,
                         "--period", period, "--out", tmp], env=env, check=True,
                        capture_output=True, timeout=600)

@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -93,8 +94,9 @@ def session_secret(explicit: str | None, data_dir: Path) -> str:
 class AttemptLimiter:
     """Failed login attempts per (client, login) and per client in a sliding window."""
 
-    def __init__(self, per_login: int = MAX_FAILURES, per_client: int = MAX_FAILURES_PER_CLIENT,
-                 window: float = WINDOW_SECONDS, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, per_login: int = MAX_FAILURES,
+                 per_client: int = MAX_FAILURES_PER_CLIENT, window: float = WINDOW_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.per_login, self.per_client, self.window = per_login, per_client, window
         self._clock = clock
         self._fails: dict[tuple[str, str], deque[float]] = {}

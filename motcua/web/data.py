@@ -42,6 +42,7 @@ class WebConfig:
 
     db_url: str
     registry: UnitRegistry | None = None
+    units_path: Path | None = None
     shown_url: str = ""
     secret: str = ""
     clock: Callable[[], float] = time.time

@@ -57,12 +57,12 @@ def line_chart(periods: Sequence[str], values: Sequence[float | None],
                top: float | None = 100.0) -> str:
     """The monthly trend: ``values`` against ``periods`` on a 0..``top`` axis, each point
     with a tooltip (``tips``: e.g. the groups' points that month)."""
-    left, right, up, down = 36, 8, 10, 28
+    left, right, up, down = 36, 22, 10, 28
     n = len(values)
     xs = [left + i * (width - left - right) / max(n - 1, 1) for i in range(n)]
     span_top = top if top is not None else max([v for v in values if v is not None] or [1])
-    ys = [None if v is None else up + (1 - v / span_top) * (height - up - down)
-          for v in values]
+    ys: list[float | None] = [
+        None if v is None else up + (1 - v / span_top) * (height - up - down) for v in values]
     grid = []
     for frac in (0, 0.25, 0.5, 0.75, 1):
         y = up + (1 - frac) * (height - up - down)
@@ -76,9 +76,10 @@ def line_chart(periods: Sequence[str], values: Sequence[float | None],
             ticks.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
                          f'{escape(short)}</text>')
     dots = []
-    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        if y is None:
+    for i, (x, yy) in enumerate(zip(xs, ys, strict=True)):
+        if yy is None:
             continue
+        y = yy
         tip = f"{period_label(periods[i])}: {points(values[i])}"
         if tips:
             tip += "\n" + tips[i]

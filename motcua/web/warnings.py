@@ -175,7 +175,7 @@ def family_rows(folds: FamilyFolds, codes: Iterable[str], now: float) -> list[Ro
 
 def sort_rows(rows: list[Row], key: str, descending: bool) -> list[Row]:
     field = {"remaining": "seconds_left"}.get(key, key)
-    if field not in Row.__slots__:  # type: ignore[attr-defined]
+    if field not in Row.__slots__:
         field = "seconds_left"
     return sorted(rows, key=lambda r: (getattr(r, field), r.code), reverse=descending)
 

@@ -1,0 +1,91 @@
+"""``motcua web`` as a thread of this process (``motcua demo``, the browser tests).
+
+:func:`web_service` starts the pages on ``MOTCUA_WEB_HOST``/``MOTCUA_WEB_PORT`` (default
+127.0.0.1:8080; a port already taken gives a free one, and says so) over ``settings``'
+store and registry, makes (or gives a new password to) the demo login — role ``admin`` on
+the registry's top unit — prints the URL, the login and its password, yields the URL and
+stops the server on exit.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+
+from consumers.http_ingest.server import BackgroundServer
+from consumers.users import UserExists, active_user, add_user, set_password_hash
+from kpi.calendar import local_date
+from motcua.web.auth import hash_password, new_password
+from motcua.web.data import WebConfig
+from runtime.broker import free_port
+from runtime.settings import Settings
+
+DEMO_LOGIN = "demo"
+
+
+def top_unit(config: WebConfig, clock: Any = None) -> str:
+    """The registry's top unit in force today (the first by code), else ``DT``."""
+    if config.registry is None:
+        return "DT"
+    day = local_date((clock or config.clock)())
+    tops = sorted(v.code for v in config.registry.in_force_units(day) if v.parent is None)
+    return tops[0] if tops else "DT"
+
+
+def demo_login(engine: Any, unit: str, login: str = DEMO_LOGIN) -> str:
+    """A fresh password for ``login`` (admin of ``unit``), made if it does not exist."""
+    password = new_password()
+    if active_user(engine, login) is not None:
+        set_password_hash(engine, login, hash_password(password))
+        return password
+    try:
+        add_user(engine, login, unit, "admin", hash_password(password))
+    except UserExists:  # revoked: the demo leaves it so
+        return ""
+    return password
+
+
+def _port(host: str, port: int, console: Console) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+            return port
+        except OSError as exc:
+            free = free_port()
+            console.print(f"[yellow]web port {port} unavailable ({exc}); using {free} "
+                          "(set MOTCUA_WEB_PORT)[/yellow]")
+            return free
+
+
+@contextmanager
+def web_service(settings: Settings, console: Console, *, login: bool = True
+                ) -> Iterator[str]:
+    """The staff pages in a daemon thread (see the module doc); yields their URL."""
+    import uvicorn
+
+    from motcua.commands.web import web_address
+    from motcua.web.app import create_app, web_config
+
+    config = web_config(settings=settings)
+    host, wanted = web_address()
+    port = _port(host, wanted, console)
+    app = create_app(config)
+    server = BackgroundServer(uvicorn.Server(uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off")))
+    server.start()
+    url = f"http://{host}:{port}"
+    try:
+        if login:
+            unit = top_unit(config)
+            password = demo_login(app.state.store.engine, unit)
+            console.print(f"web pages: {url} — demo login [bold]{DEMO_LOGIN}[/bold] (admin, "
+                          f"unit {unit}); password (more logins: motcua user add):")
+            console.print(password or "(login revoked: motcua user add)", highlight=False)
+        yield url
+    finally:
+        server.stop()
+        app.state.store.close()
