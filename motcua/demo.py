@@ -44,6 +44,7 @@ from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_re
 from motcua.http_service import http_ingest
 from motcua.scorecard import present, restated_reports
 from motcua.services import Snapshots, services, wait_for_pipeline, wait_for_sink
+from motcua.web.serve import web_service
 from runtime.broker import bootstrap_for
 from runtime.ingest import ingest_file
 from runtime.rdproducer import FileProducer
@@ -169,7 +170,8 @@ def run_demo(
             forget(settings.worker_state_dir)
         with worker_process(settings, servers, worker_log) as worker, \
                 services(settings, servers, console), \
-                http_ingest(settings, servers, console):
+                http_ingest(settings, servers, console), \
+                web_service(settings, console):  # the staff pages (motcua.web.serve)
             console.print(f"pipeline worker started (pid {worker.pid}, log {worker_log})")
             published, rejected = _publish(settings, servers, events, console)
             with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):
