@@ -65,6 +65,8 @@ from runtime.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 VIEWS = ("as_was", "restated")
+WARNINGS_REFRESH_MS = 5000
+"""The warnings page is fetched again this often (a due instant passing needs no event)."""
 SCOPES = ("own", "total")
 
 
@@ -265,6 +267,7 @@ def create_app(config: WebConfig) -> FastAPI:
         return page(request, "warnings.html", user, **sel, code=code,
                     name=store.name(code), tab=tab, rows=shown, counts=counts, sort=sort,
                     desc=int(bool(desc)), q=q, now=now, remaining=remaining_text,
+                    refresh_ms=WARNINGS_REFRESH_MS,
                     family_counts_known=tab in ("petitions", "catalog"))
 
     @app.get("/units/{code}/evidence", response_class=HTMLResponse)

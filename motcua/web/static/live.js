@@ -1,10 +1,13 @@
 // Live numbers: poll /api/stamp; when a new snapshot is stored, fetch this page again and
-// swap its <main> (no full reload, the focus and scroll stay). No library, no CDN.
+// swap its <main> (no full reload, the focus and scroll stay). A page whose lists change
+// with time alone (the warnings: a due instant passing) also sets data-refresh (ms) and is
+// fetched again that often whatever the stamp. No library, no CDN.
 (function () {
   var main = document.getElementById("main");
   var live = document.getElementById("live");
   var every = parseInt(main && main.dataset.poll, 10) || 1000;
-  var stamp = null, busy = false;
+  var refresh = parseInt(main && main.dataset.refresh, 10) || 0;
+  var stamp = null, busy = false, last = Date.now();
   document.querySelectorAll(".selectors select").forEach(function (s) {
     s.addEventListener("change", function () { s.form.submit(); });
   });
@@ -15,9 +18,11 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (j) {
         if (!j) return null;
-        if (stamp === null) { stamp = j.stamp; return null; }
-        if (j.stamp === stamp) return null;
+        var due = refresh > 0 && Date.now() - last >= refresh;
+        if (stamp === null) { stamp = j.stamp; if (!due) return null; }
+        if (j.stamp === stamp && !due) return null;
         stamp = j.stamp;
+        last = Date.now();
         return fetch(location.href, {credentials: "same-origin", cache: "no-store"})
           .then(function (r) { return r.text(); })
           .then(function (html) {
