@@ -251,7 +251,7 @@ def test_upgrade_from_0003_keeps_the_rows(db_url: str) -> None:
             store.upsert_snapshots(conn, [store.snapshot_row(report)])
         assert store.load_report(engine, "C1", "2025-Q4") == report
         assert store.load_report(engine, "C1", "2025-Q4", "total") == total
-        store.upgrade(engine)  # idempotent
+        store.upgrade(engine, "0004_families")  # idempotent
         assert store.current_revision(engine) == "0004_families"
     finally:
         engine.dispose()
