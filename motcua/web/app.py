@@ -40,7 +40,7 @@ from motcua.web.data import (
     WebConfig,
     WebStore,
     criteria_of_group,
-    groups_of,
+    group_cells,
     last_months,
     previous_period,
     total_of,
@@ -100,6 +100,12 @@ def create_app(config: WebConfig) -> FastAPI:
 
     store = WebStore(config)
     upgrade(store.engine)
+    if config.warm:
+        import threading
+
+        threading.Thread(target=store.warm, name="motcua-web-warm", daemon=True).start()
+    else:
+        store.warmed.set()
     folds = FamilyFolds(store.engine)
     limiter = AttemptLimiter()
     app = FastAPI(title="motcua web", docs_url=None, redoc_url=None, openapi_url=None)
@@ -322,72 +328,63 @@ def remaining_text(seconds: float) -> str:
     return ("còn " if seconds >= 0 else "quá ") + fmt.working_days_hours(seconds)
 
 
-def group_cells(report: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The groups of a report with the weakest criterion's name (the cell's tooltip) and
-    the share of the maximum missed (its colour)."""
-    if report is None:
-        return []
-    out = []
-    for g in groups_of(report):
-        mine = [c for c in criteria_of_group(report, g["id"]) if c.get("points") is not None]
-        weakest = min(mine, key=lambda c: (c["points"] - (c.get("max_points") or 0)),
-                      default=None)
-        mx = g.get("max_points") or 0
-        missed = 0.0 if not mx else max(0.0, 1 - (g.get("points") or 0) / mx)
-        out.append({**g, "weakest": weakest.get("name") if weakest else None,
-                    "band": 0 if missed < 0.05 else 1 if missed < 0.2 else 2 if missed < 0.4
-                    else 3})
-    return out
-
-
 def delta_of(store: WebStore, report: dict[str, Any] | None, code: str, period: str,
              view: str, scope: str) -> float | None:
+    """The report's ``delta``, else its total minus the previous period's (None: none)."""
     if report is None:
         return None
     if "delta" in report:
         return report["delta"]
-    prev = total_of(store.unit_report(code, previous_period(period), view, scope))
+    prev = store.summaries(previous_period(period), view, scope).get(code)
     now = total_of(report)
-    return None if prev is None or now is None else round(now[0] - prev[0], 4)
+    if prev is None or prev["total"] is None or now is None:
+        return None
+    return round(now[0] - prev["total"][0], 4)
 
 
-def trend(store: WebStore, code: str, period: str, view: str, scope: str
+def trend(store: WebStore, code: str, period: str, view: str, scope: str,
+          stamps: dict[str, tuple[int, str]] | None = None
           ) -> tuple[list[str], list[float | None], list[str]]:
-    stamps = store.period_stamps()
+    """The 12 months ending with ``period``: total points (None: no report) and a tooltip
+    with the groups' points."""
+    stamps = stamps if stamps is not None else store.period_stamps()
     months = last_months(period)
     values: list[float | None] = []
     tips = []
     for m in months:
-        r = store.reports(m, view, scope, stamps).get(code)
-        t = total_of(r)
-        values.append(None if t is None else t[0])
-        tips.append("" if r is None else "\n".join(
+        s = store.summaries(m, view, scope, stamps).get(code)
+        values.append(None if s is None or s["total"] is None else s["total"][0])
+        tips.append("" if s is None else "\n".join(
             f"{g['name']}: {fmt.points(g['points'])}/{fmt.number(g['max_points'])}"
-            for g in groups_of(r)))
+            for g in s["groups"]))
     return months, values, tips
 
 
 def tree_context(store: WebStore, code: str, period: str, view: str, scope: str,
                  user: User) -> dict[str, Any]:
-    reports = store.reports(period, view, scope)
+    stamps = store.period_stamps()
+    reports = store.reports(period, view, scope, stamps)
+    summaries = store.summaries(period, view, scope, stamps)
     rows: list[dict[str, Any]] = []
     for child in store.children(code):
         r = reports.get(child)
-        months, values, _ = trend(store, child, period, view, scope)
-        total = total_of(r)
+        s = summaries.get(child) or {"groups": [], "total": None}
+        months, values, _ = trend(store, child, period, view, scope, stamps)
         rows.append({"code": child, "name": store.name(child, r), "report": r,
-                     "groups": group_cells(r), "total": total,
+                     "groups": s["groups"], "total": s["total"],
                      "delta": delta_of(store, r, child, period, view, scope),
                      "spark": sparkline(months, values),
                      "has_children": bool(store.children(child))})
     rows.sort(key=lambda x: (x["total"] is None, x["total"][0] if x["total"] else 0,
                              x["code"]))
     head = reports.get(code)
-    months, values, _ = trend(store, code, period, view, scope)
+    head_groups = (summaries.get(code) or {"groups": []})["groups"]
+    months, values, _ = trend(store, code, period, view, scope, stamps)
     parent = store.parent(code)
-    columns = group_cells(head) or next((x["groups"] for x in rows if x["groups"]), [])
+    columns: list[dict[str, Any]] = head_groups or next(
+        (x["groups"] for x in rows if x["groups"]), [])
     return {"code": code, "name": store.name(code, head), "level": store.level(code, head),
-            "head": {"report": head, "groups": group_cells(head), "total": total_of(head),
+            "head": {"report": head, "groups": head_groups, "total": total_of(head),
                      "delta": delta_of(store, head, code, period, view, scope),
                      "spark": sparkline(months, values)},
             "rows": rows, "columns": columns,

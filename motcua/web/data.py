@@ -47,6 +47,8 @@ class WebConfig:
     secret: str = ""
     clock: Callable[[], float] = time.time
     poll_seconds: float = 1.0
+    warm: bool = True
+    """Read every stored period's reports in a background thread at start."""
     secure_cookies: bool = False
 
 
@@ -84,6 +86,25 @@ def total_of(report: Report | None) -> tuple[float, float] | None:
             round(sum(g["max_points"] or 0 for g in groups), 4))
 
 
+def group_cells(report: Report | None) -> list[dict[str, Any]]:
+    """The groups of a report with the weakest criterion's name (a cell's tooltip) and a
+    band 0..3 of the share of the maximum missed (a cell's colour: < 5%, < 20%, < 40%,
+    more)."""
+    if report is None:
+        return []
+    out = []
+    for g in groups_of(report):
+        mine = [c for c in criteria_of_group(report, g["id"]) if c.get("points") is not None]
+        weakest = min(mine, key=lambda c: (c["points"] - (c.get("max_points") or 0)),
+                      default=None)
+        mx = g.get("max_points") or 0
+        missed = 0.0 if not mx else max(0.0, 1 - (g.get("points") or 0) / mx)
+        out.append({**g, "weakest": weakest.get("name") if weakest else None,
+                    "band": 0 if missed < 0.05 else 1 if missed < 0.2 else 2 if missed < 0.4
+                    else 3})
+    return out
+
+
 def previous_period(key: str) -> str:
     """The period before ``key`` of the same kind (month, quarter or year)."""
     p = parse_period(key)
@@ -115,6 +136,7 @@ def last_months(key: str, n: int = 12) -> list[str]:
 class _Cached:
     stamp: tuple[Any, ...]
     reports: dict[str, Report] = field(default_factory=dict)
+    summaries: dict[str, dict[str, Any]] | None = None
 
 
 class WebStore:
@@ -129,6 +151,8 @@ class WebStore:
         self._cache: OrderedDict[tuple[str, str, str], _Cached] = OrderedDict()
         self._lock = threading.Lock()
         self._err = Console(stderr=True)
+        self.warmed = threading.Event()
+        """Set once :meth:`warm` has read every stored period (or was not asked to)."""
 
     def close(self) -> None:
         self.engine.dispose()
@@ -149,10 +173,8 @@ class WebStore:
         return f"{n}:{newest}"
 
     # -- reports
-    def reports(self, period: str, view: str, scope: str,
-                stamps: dict[str, tuple[int, str]] | None = None) -> dict[str, Report]:
-        """unit → report of ``period``, ``view``, ``scope``: every unit's, as
-        ``motcua report --db URL --period P --view V --scope S --json`` gives them."""
+    def _entry(self, period: str, view: str, scope: str,
+               stamps: dict[str, tuple[int, str]] | None = None) -> _Cached:
         if stamps is None:
             stamps = self.period_stamps()
         today = local_date(self.config.clock())
@@ -162,17 +184,44 @@ class WebStore:
             hit = self._cache.get(key)
             if hit is not None and hit.stamp == stamp:
                 self._cache.move_to_end(key)
-                return hit.reports
-        if stamps.get(period) is None:
-            got: dict[str, Report] = {}
-        else:
-            got = self._read(period, view, scope)
+                return hit
+        got = self._read(period, view, scope) if stamps.get(period) is not None else {}
+        entry = _Cached(stamp, got)
         with self._lock:
-            self._cache[key] = _Cached(stamp, got)
+            self._cache[key] = entry
             self._cache.move_to_end(key)
             while len(self._cache) > self.CACHE_ENTRIES:
                 self._cache.popitem(last=False)
-        return got
+        return entry
+
+    def reports(self, period: str, view: str, scope: str,
+                stamps: dict[str, tuple[int, str]] | None = None) -> dict[str, Report]:
+        """unit → report of ``period``, ``view``, ``scope``: every unit's, as
+        ``motcua report --db URL --period P --view V --scope S --json`` gives them."""
+        return self._entry(period, view, scope, stamps).reports
+
+    def summaries(self, period: str, view: str, scope: str,
+                  stamps: dict[str, tuple[int, str]] | None = None) -> dict[str, dict[str, Any]]:
+        """unit → {``groups``: :func:`group_cells`, ``total``: :func:`total_of`} of the
+        reports above, computed once per stored state of the period."""
+        entry = self._entry(period, view, scope, stamps)
+        if entry.summaries is None:
+            entry.summaries = {u: {"groups": group_cells(r), "total": total_of(r)}
+                               for u, r in entry.reports.items()}
+        return entry.summaries
+
+    def warm(self, views: tuple[str, ...] = ("as_was",),
+             scopes: tuple[str, ...] = ("own", "total")) -> None:
+        """Read every stored period's reports once (the pages' first requests then find
+        them); run in a background thread at start."""
+        try:
+            stamps = self.period_stamps()
+            for period in sorted(stamps, reverse=True):
+                for view in views:
+                    for scope in scopes:
+                        self.summaries(period, view, scope, stamps)
+        finally:
+            self.warmed.set()
 
     def _read(self, period: str, view: str, scope: str) -> dict[str, Report]:
         from motcua.commands.report import report_from_store

@@ -64,8 +64,10 @@ def fill(db_url: str, events: Path, units: Path, extra: list[dict[str, Any]],
 
 
 @contextmanager
-def running(db_url: str, units: Path, secret: str = "test-secret") -> Iterator[str]:
-    """The pages on a free port of 127.0.0.1; yields the base URL."""
+def running(db_url: str, units: Path, secret: str = "test-secret",
+            warmed: bool = False) -> Iterator[str]:
+    """The pages on a free port of 127.0.0.1; yields the base URL (``warmed``: once every
+    stored period's reports were read, as on a server that has been up a while)."""
     config = WebConfig(db_url=db_url, registry=UnitRegistry.load(units), units_path=units,
                        secret=secret)
     app = create_app(config)
@@ -73,6 +75,8 @@ def running(db_url: str, units: Path, secret: str = "test-secret") -> Iterator[s
     server = BackgroundServer(uvicorn.Server(uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")))
     server.start()
+    if warmed:
+        assert app.state.store.warmed.wait(600)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
