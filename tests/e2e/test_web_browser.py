@@ -152,6 +152,7 @@ def test_unit_page_equals_the_cli_report(browser: Any, site: dict[str, Any]) -> 
     assert api.ok and api.json() == report
     assert page.locator("svg.chart circle").count() >= 1
     _shots(page, "unit")
+    page.screenshot(path=str(ARTIFACTS / "unit-page.png"))  # docs/img/unit-page.png
     page.goto(f"{site['url']}/units/{COMMUNE}/evidence?period={PERIOD}")
     _shots(page, "evidence")
     page.close()
@@ -188,4 +189,40 @@ def test_dossier_turns_overdue_without_an_event(browser: Any, site: dict[str, An
     xlsx = page.request.get(f"{site['url']}/units/{COMMUNE}/warnings?tab=overdue"
                             "&format=xlsx")
     assert xlsx.ok and xlsx.body()[:2] == b"PK"
+    page.close()
+
+
+def test_numbers_update_without_reload_after_a_new_snapshot(browser: Any,
+                                                           site: dict[str, Any]) -> None:
+    """A new snapshot of the unit's period (more dossiers resolved on time, stored by the
+    sink's writer) shows on the open page within 2 s, with no reload."""
+    from consumers.store import make_engine
+    from tests.web.fill import write_store
+
+    page = _login(browser, site, "xa2")
+    page.goto(f"{site['url']}/units/{COMMUNE}?period={PERIOD}&view=as_was&scope=own")
+    before = page.get_by_test_id("total").inner_text()
+    report = _cli_report(site, COMMUNE, PERIOD, "own")
+    counts = dict(report["counts"])
+    # every received dossier paid online and digitized: the groups' points rise
+    counts["paid_online"] = counts["fee_dossiers"]
+    counts["digitized"] = counts["received"]
+    counts["e_results"] = counts["resolved"]
+    changed = {**report, "counts": counts, "criteria": [],
+               "as_of": datetime.fromtimestamp(time.time(), UTC).isoformat()}
+    page.evaluate("window.__marker = 1")  # gone if the page were reloaded
+    engine = make_engine(site["db"])
+    try:
+        write_store(engine, [], [changed], time.time())
+    finally:
+        engine.dispose()
+    stored = time.monotonic()
+    assert wait_until(lambda: page.get_by_test_id("total").inner_text() != before, 2.0,
+                      poll=0.05), "the total did not change within 2 s"
+    took = time.monotonic() - stored
+    assert page.evaluate("window.__marker") == 1
+    now = _cli_report(site, COMMUNE, PERIOD, "own")
+    total = total_of(now)
+    assert total is not None and took <= 2.0
+    assert page.get_by_test_id("total").inner_text().startswith(fmt.points(total[0]))
     page.close()
