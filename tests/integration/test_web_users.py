@@ -116,3 +116,63 @@ def test_login_form_sessions_csrf_limit_scope(db_url: str, tmp_path: Path) -> No
         assert CliRunner().invoke(cli, ["user", "revoke", "an", "--db", db_url]).exit_code == 0
         r = s.get("/units/C1")
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_web_service_prints_a_demo_login_that_works(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``motcua demo`` runs: the pages in a thread and a demo login (admin of the
+    registry's top unit) whose printed password logs in."""
+    from rich.console import Console
+
+    from motcua.web.serve import web_service
+    from runtime.broker import free_port
+    from runtime.settings import Settings
+
+    units = tmp_path / "units.csv"
+    units.write_text(REGISTRY, encoding="utf-8")
+    monkeypatch.setenv("MOTCUA_WEB_PORT", str(free_port()))
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", data_dir=tmp_path,
+                        units_file=units)
+    console = Console(record=True, width=200)
+    with web_service(settings, console) as url:
+        out = console.export_text()
+        assert f"web pages: {url}" in out and "demo login demo (admin, unit P)" in out
+        password = out.strip().splitlines()[-1]
+        s = httpx.Client(base_url=url)
+        assert s.post("/login", data={"login": "demo", "password": password}
+                      ).status_code == 303
+        assert s.get("/units/C2").status_code == 200
+    # a second run gives the same login a new password
+    with web_service(settings, Console(record=True, width=200)) as url:
+        assert httpx.Client(base_url=url).post(
+            "/login", data={"login": "demo", "password": password}).status_code == 401
+
+
+def test_motcua_web_command_listens_on_the_configured_port(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from runtime.broker import free_port
+    from runtime.waiting import wait_for
+
+    port = free_port()
+    env = {**os.environ, "MOTCUA_WEB_PORT": str(port), "MOTCUA_DATA_DIR": str(tmp_path),
+           "MOTCUA_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    env.pop("MOTCUA_UNITS_FILE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "motcua", "web"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=60, poll=0.2, what="motcua web")
+        r = httpx.get(f"http://127.0.0.1:{port}/")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        assert httpx.get(f"http://127.0.0.1:{port}/static/style.css").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
