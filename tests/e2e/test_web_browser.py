@@ -5,7 +5,11 @@ at 1366×768 and 390×844 (kept under ``test-artifacts/web/``)."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +158,17 @@ def test_unit_page_equals_the_cli_report(browser: Any, site: dict[str, Any]) -> 
     _shots(page, "unit")
     page.screenshot(path=str(ARTIFACTS / "unit-page.png"))  # docs/img/unit-page.png
     page.goto(f"{site['url']}/units/{COMMUNE}/evidence?period={PERIOD}")
+    shown = dict(zip(page.locator("table.manifest td:first-child").all_inner_texts(),
+                     page.locator("table.manifest td code").all_inner_texts(), strict=True))
+    zipped = page.request.get(f"{site['url']}/units/{COMMUNE}/evidence.zip?period={PERIOD}")
+    assert zipped.ok
+    with zipfile.ZipFile(io.BytesIO(zipped.body())) as z:
+        names = z.namelist()
+        manifest = json.loads(z.read(next(n for n in names if n.endswith("manifest.json"))))
+        assert shown == manifest["files"] and len(shown) >= 3
+        for name, sha in shown.items():
+            member = next(n for n in names if n.endswith("/" + name) or n == name)
+            assert hashlib.sha256(z.read(member)).hexdigest() == sha
     _shots(page, "evidence")
     page.close()
 
