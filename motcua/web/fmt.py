@@ -81,7 +81,8 @@ def period_label(key: str, span: bool = False) -> str:
 
 
 def working_days_hours(seconds: float) -> str:
-    """A duration as ``2 ngày 3 giờ`` (calendar days of 24 h; negative: its absolute)."""
+    """A duration as ``2 ngày 3 giờ``, ``3 giờ 5 phút`` or ``5 phút`` (days of 24 h;
+    negative: its absolute)."""
     s = abs(int(seconds))
     days, rest = divmod(s, 86400)
     hours = rest // 3600

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from consumers.users import User
+from kpi.calendar import WorkingCalendar, local_date
+from kpi.units import CalendarBook
 from motcua.web import fmt
 from motcua.web.data import (
     WebConfig,
@@ -23,11 +26,30 @@ from motcua.web.data import (
     total_of,
 )
 from motcua.web.svg import line_chart, sparkline
+from motcua.web.warnings import Row
+
+_CALENDAR = CalendarBook()("")
+"""The default working calendar (national holidays; :class:`kpi.units.CalendarBook`)."""
 
 
-def remaining_text(seconds: float) -> str:
-    """``còn 1 ngày 3 giờ`` / ``quá 2 giờ 5 phút``."""
-    return ("còn " if seconds >= 0 else "quá ") + fmt.working_days_hours(seconds)
+def remaining_text(row: Row, calendar: WorkingCalendar | None = None) -> str:
+    """Time left (``còn``) or past (``quá``) the row's due instant, as judged at its
+    reference instant (``due_at - seconds_left``: the request's instant, or the completion
+    of a dossier completed late): ``2 ngày làm việc`` — the working days after the earlier
+    local date up to the later one — or hours and minutes when that is none (the same day,
+    or only days off between)."""
+    cal = calendar or _CALENDAR
+    ref = row.due_at - row.seconds_left
+    word = "còn " if row.seconds_left >= 0 else "quá "
+    lo, hi = sorted((local_date(row.due_at), local_date(ref)))
+    days = 0
+    day = lo
+    while day < hi:
+        day += dt.timedelta(days=1)
+        days += cal.is_working_day(day)
+    if days:
+        return f"{word}{days} ngày làm việc"
+    return word + fmt.working_days_hours(row.seconds_left)
 
 
 def delta_of(store: WebStore, report: dict[str, Any] | None, code: str, period: str,

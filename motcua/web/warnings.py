@@ -194,7 +194,7 @@ def export_table(rows: list[Row], fmt_time: Any, remaining: Any) -> list[list[st
     table = [[COLUMN_LABELS[c] for c in COLUMNS]]
     for r in rows:
         table.append([r.code, r.procedure, fmt_time(r.received_at), fmt_time(r.due_at),
-                      remaining(r.seconds_left), r.unit, r.handling_unit,
+                      remaining(r), r.unit, r.handling_unit,
                       CHANNELS.get(r.channel, r.channel)])
     return table
 

@@ -85,3 +85,36 @@ def test_groups_fall_back_to_the_criteria_of_the_first_grouped_catalog() -> None
         ("transparency", 2.0, 9.0), ("progress", 10.0, 20.0)]
     assert total_of(report) == (12.0, 29.0)
     assert total_of(None) is None
+
+
+def test_remaining_counts_working_days_between_the_local_dates() -> None:
+    import datetime as dt
+
+    from motcua.web.pages import remaining_text
+    from motcua.web.warnings import Row
+
+    def row(due: dt.datetime, ref: dt.datetime) -> Row:
+        return Row("overdue", "H", "P", 0.0, due.timestamp(), due.timestamp() -
+                   ref.timestamp(), "U", "U", "online")
+
+    hcm = dt.timezone(dt.timedelta(hours=7))
+    # due Monday 6/10/2025 17:00 seen on Friday 3/10 09:00: Monday is 1 working day on
+    assert remaining_text(row(dt.datetime(2025, 10, 6, 17, tzinfo=hcm),
+                              dt.datetime(2025, 10, 3, 9, tzinfo=hcm))) == \
+        "còn 1 ngày làm việc"
+    # due Friday 3/10 17:00 seen on Tuesday 7/10: Monday and Tuesday past it
+    assert remaining_text(row(dt.datetime(2025, 10, 3, 17, tzinfo=hcm),
+                              dt.datetime(2025, 10, 7, 10, tzinfo=hcm))) == \
+        "quá 2 ngày làm việc"
+    # due Friday 29/8/2025, seen Wednesday 3/9: the weekend and 1-2/9 (National Day) are off
+    assert remaining_text(row(dt.datetime(2025, 8, 29, 17, tzinfo=hcm),
+                              dt.datetime(2025, 9, 3, 8, tzinfo=hcm))) == \
+        "quá 1 ngày làm việc"
+    # the same day: hours and minutes
+    assert remaining_text(row(dt.datetime(2025, 10, 3, 17, tzinfo=hcm),
+                              dt.datetime(2025, 10, 3, 14, 55, tzinfo=hcm))) == \
+        "còn 2 giờ 5 phút"
+    # Friday 17:00 seen Saturday: only a day off between
+    assert remaining_text(row(dt.datetime(2025, 10, 3, 17, tzinfo=hcm),
+                              dt.datetime(2025, 10, 4, 9, tzinfo=hcm))) == \
+        "quá 16 giờ 0 phút"
