@@ -111,7 +111,8 @@ def create_app(config: WebConfig) -> FastAPI:
     env.filters.update(num=fmt.number, pts=fmt.points, pct=fmt.percent, delta=fmt.delta,
                        period=fmt.period_label, date=fmt.date, datetime=fmt.date_time,
                        iso_time=lambda s: fmt.clock(fmt.iso_instant(s)))
-    env.globals.update(VIEW_LABELS=fmt.VIEW_LABELS, SCOPE_LABELS=fmt.SCOPE_LABELS,
+    env.globals.update(GRADE_LABELS=grade_labels(), VIEW_LABELS=fmt.VIEW_LABELS,
+                       SCOPE_LABELS=fmt.SCOPE_LABELS,
                        LEVEL_LABELS=fmt.LEVEL_LABELS, TABS=TABS, CHANNELS=CHANNELS,
                        COLUMNS=COLUMNS, COLUMN_LABELS=COLUMN_LABELS,
                        poll_ms=int(config.poll_seconds * 1000))
@@ -323,6 +324,15 @@ def create_app(config: WebConfig) -> FastAPI:
         return JSONResponse({"ok": True})
 
     return app
+
+
+def grade_labels() -> dict[str, str]:
+    """Grade → its Vietnamese meaning (the catalogs' labels, and the portal sketch's
+    P / W / M should a catalog use them)."""
+    from kpi.catalog import GRADE_LABELS_VI
+
+    return {"P": "theo quy tắc của Cổng DVCQG", "W": "theo bảng công thức",
+            **GRADE_LABELS_VI}
 
 
 def _quote(text: str) -> str:

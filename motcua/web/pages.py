@@ -133,7 +133,8 @@ def unit_context(store: WebStore, code: str, period: str, view: str, scope: str
                     actions.append({"gain": gain, "dossiers": gap["dossiers"],
                                     "text": c.get("gap_text"), "name": c.get("name")})
         actions.sort(key=lambda a: (-a["gain"] / max(a["dossiers"], 1), a["dossiers"]))
-    return {"code": code, "report": report, "name": store.name(code, report),
+    grades = {c.get("grade") for g in groups for c in g["criteria"]}
+    return {"code": code, "report": report, "name": store.name(code, report), "grades": grades,
             "level": store.level(code, report), "groups": groups,
             "total": total_of(report),
             "delta": delta_of(store, report, code, period, view, scope),

@@ -89,10 +89,11 @@ def _shots(page: Any, name: str) -> None:
     page.set_viewport_size({"width": 1366, "height": 768})
 
 
-def _cli_report(site: dict[str, Any], unit: str, period: str, scope: str) -> dict[str, Any]:
+def _cli_report(site: dict[str, Any], unit: str, period: str, scope: str,
+                view: str = "as_was") -> dict[str, Any]:
     result = CliRunner().invoke(cli, ["report", "--db", site["db"], "--units",
                                       str(site["units"]), "--unit", unit, "--period", period,
-                                      "--scope", scope, "--json"])
+                                      "--scope", scope, "--view", view, "--json"])
     assert result.exit_code == 0, result.output
     return orjson.loads(result.stdout)
 
@@ -154,6 +155,11 @@ def test_unit_page_equals_the_cli_report(browser: Any, site: dict[str, Any]) -> 
     api = page.request.get(f"{site['url']}/api/units/{COMMUNE}?period={PERIOD}&view=as_was"
                            "&scope=own")
     assert api.ok and api.json() == report
+    restated = page.request.get(f"{site['url']}/api/units/{COMMUNE}?period={PERIOD}"
+                                "&view=restated&scope=own")
+    assert restated.ok
+    cli_restated = _cli_report(site, COMMUNE, PERIOD, "own", "restated")
+    assert restated.json() == cli_restated
     assert page.locator("svg.chart circle").count() >= 1
     _shots(page, "unit")
     page.screenshot(path=str(ARTIFACTS / "unit-page.png"))  # docs/img/unit-page.png
