@@ -171,7 +171,7 @@ def run_demo(
         with worker_process(settings, servers, worker_log) as worker, \
                 services(settings, servers, console), \
                 http_ingest(settings, servers, console), \
-                web_service(settings, console):  # the staff pages (motcua.web.serve)
+                web_service(settings, console, period=period):  # staff pages (motcua.web)
             console.print(f"pipeline worker started (pid {worker.pid}, log {worker_log})")
             published, rejected = _publish(settings, servers, events, console)
             with console.status("Đang xử lý (waiting for the pipeline to catch up)…"):

@@ -95,7 +95,8 @@ def create_app(config: WebConfig) -> FastAPI:
     if config.warm:
         import threading
 
-        threading.Thread(target=store.warm, name="motcua-web-warm", daemon=True).start()
+        threading.Thread(target=store.keep_warm, args=(store.stop,), name="motcua-web-warm",
+                         daemon=True).start()
     else:
         store.warmed.set()
     folds = FamilyFolds(store.engine)

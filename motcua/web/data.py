@@ -17,6 +17,7 @@ report's ``delta`` when it carries one, else the total minus the previous period
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -34,6 +35,7 @@ from kpi.periods import BadPeriod, parse_period
 from kpi.registry import UnitRegistry
 
 Report = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,7 +50,8 @@ class WebConfig:
     clock: Callable[[], float] = time.time
     poll_seconds: float = 1.0
     warm: bool = True
-    """Read every stored period's reports in a background thread at start."""
+    """Keep every stored period's reports read by a background thread (:meth:`WebStore.
+    keep_warm`)."""
     secure_cookies: bool = False
 
 
@@ -152,9 +155,12 @@ class WebStore:
         self._lock = threading.Lock()
         self._err = Console(stderr=True)
         self.warmed = threading.Event()
-        """Set once :meth:`warm` has read every stored period (or was not asked to)."""
+        """Set once :meth:`keep_warm` has read every stored period (or was not asked to)."""
+        self.stop = threading.Event()
+        """Stops :meth:`keep_warm`."""
 
     def close(self) -> None:
+        self.stop.set()
         self.engine.dispose()
 
     # -- stamps: what changed
@@ -212,16 +218,29 @@ class WebStore:
 
     def warm(self, views: tuple[str, ...] = ("as_was",),
              scopes: tuple[str, ...] = ("own", "total")) -> None:
-        """Read every stored period's reports once (the pages' first requests then find
-        them); run in a background thread at start."""
-        try:
-            stamps = self.period_stamps()
-            for period in sorted(stamps, reverse=True):
-                for view in views:
-                    for scope in scopes:
-                        self.summaries(period, view, scope, stamps)
-        finally:
-            self.warmed.set()
+        """Read every stored period's reports whose snapshots changed since they were
+        last read (all of them the first time), newest period first."""
+        stamps = self.period_stamps()
+        for period in sorted(stamps, reverse=True):
+            for view in views:
+                for scope in scopes:
+                    self.summaries(period, view, scope, stamps)
+
+    def keep_warm(self, stop: threading.Event, every: float = 5.0) -> None:
+        """:meth:`warm` now and then every ``every`` seconds until ``stop`` is set (a
+        background thread at start): the pages' requests then mostly find the reports read,
+        also while the live pipeline stores new snapshots (a request still reads a period
+        whose snapshots changed since, so the pages are never staler than the store; the
+        interval only bounds this thread's work). Sets :attr:`warmed` after the first
+        pass; a failed pass (the store unreachable) is tried again."""
+        while not stop.is_set():
+            try:
+                self.warm()
+            except Exception:  # the store may be down for a while: try again
+                log.warning("reading the reports failed; trying again", exc_info=True)
+            finally:
+                self.warmed.set()
+            stop.wait(every)
 
     def _read(self, period: str, view: str, scope: str) -> dict[str, Report]:
         from motcua.commands.report import report_from_store

@@ -62,9 +62,10 @@ def _port(host: str, port: int, console: Console) -> int:
 
 
 @contextmanager
-def web_service(settings: Settings, console: Console, *, login: bool = True
-                ) -> Iterator[str]:
-    """The staff pages in a daemon thread (see the module doc); yields their URL."""
+def web_service(settings: Settings, console: Console, *, login: bool = True,
+                period: str | None = None) -> Iterator[str]:
+    """The staff pages in a daemon thread (see the module doc); yields their URL. The
+    printed address opens ``period`` when given (the demo's simulated year)."""
     import uvicorn
 
     from motcua.commands.web import web_address
@@ -82,7 +83,8 @@ def web_service(settings: Settings, console: Console, *, login: bool = True
         if login:
             unit = top_unit(config)
             password = demo_login(app.state.store.engine, unit)
-            console.print(f"web pages: {url} — demo login [bold]{DEMO_LOGIN}[/bold] (admin, "
+            shown = f"{url}/?period={period}" if period else url
+            console.print(f"web pages: {shown} — demo login [bold]{DEMO_LOGIN}[/bold] (admin, "
                           f"unit {unit}); password (more logins: motcua user add):")
             console.print(password or "(login revoked: motcua user add)", highlight=False)
         yield url
