@@ -86,12 +86,15 @@ class NoSession(Exception):
     pass
 
 
-def create_app(config: WebConfig) -> FastAPI:
-    """The application on ``config``'s store (run with uvicorn)."""
+def create_app(config: WebConfig, *, migrate: bool = True) -> FastAPI:
+    """The application on ``config``'s store (run with uvicorn). ``migrate``: run the
+    store's migrations first (``motcua web``); not when a sink starting beside it runs
+    them (``motcua demo``: two migrations at once on a new SQLite file collide)."""
     from consumers.store import upgrade
 
     store = WebStore(config)
-    upgrade(store.engine)
+    if migrate:
+        upgrade(store.engine)
     if config.warm:
         import threading
 

@@ -4,7 +4,9 @@
 127.0.0.1:8080; a port already taken gives a free one, and says so) over ``settings``'
 store and registry, makes (or gives a new password to) the demo login — role ``admin`` on
 the registry's top unit — prints the URL, the login and its password, yields the URL and
-stops the server on exit.
+stops the server on exit. It does not migrate the store: the sink started beside it does
+(two migrations at once on a new SQLite file collide), and the login is made once the store
+is at the newest revision (waiting up to :data:`MIGRATED_SECONDS`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,19 @@ from runtime.broker import free_port
 from runtime.settings import Settings
 
 DEMO_LOGIN = "demo"
+MIGRATED_SECONDS = 60.0
+"""How long :func:`web_service` waits for the sink to migrate the store before the login."""
+
+
+def _wait(check: Any, timeout: float) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def top_unit(config: WebConfig, clock: Any = None) -> str:
@@ -47,6 +62,19 @@ def demo_login(engine: Any, unit: str, login: str = DEMO_LOGIN) -> str:
     except UserExists:  # revoked: the demo leaves it so
         return ""
     return password
+
+
+def at_head(engine: Any) -> bool:
+    """True once the store is at the newest revision (the sink migrates it)."""
+    from alembic.script import ScriptDirectory
+
+    from consumers.store import alembic_config, current_revision
+
+    try:
+        return current_revision(engine) == ScriptDirectory.from_config(
+            alembic_config()).get_current_head()
+    except Exception:  # the file or schema may not exist yet
+        return False
 
 
 def _port(host: str, port: int, console: Console) -> int:
@@ -74,13 +102,17 @@ def web_service(settings: Settings, console: Console, *, login: bool = True,
     config = web_config(settings=settings)
     host, wanted = web_address()
     port = _port(host, wanted, console)
-    app = create_app(config)
+    app = create_app(config, migrate=False)  # the sink beside it migrates the store
     server = BackgroundServer(uvicorn.Server(uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="off")))
     server.start()
     url = f"http://{host}:{port}"
     try:
-        if login:
+        ready = login and _wait(lambda: at_head(app.state.store.engine), MIGRATED_SECONDS)
+        if login and not ready:
+            console.print(f"[yellow]web pages: {url} — the store is not migrated yet; make a "
+                          "login with: motcua user add[/yellow]")
+        if ready:
             unit = top_unit(config)
             password = demo_login(app.state.store.engine, unit)
             shown = f"{url}/?period={period}" if period else url

@@ -133,6 +133,9 @@ def test_web_service_prints_a_demo_login_that_works(tmp_path: Path,
     monkeypatch.setenv("MOTCUA_WEB_PORT", str(free_port()))
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", data_dir=tmp_path,
                         units_file=units)
+    engine = store.make_engine(settings.database_url.get_secret_value())
+    store.upgrade(engine)  # the demo's sink does it
+    engine.dispose()
     console = Console(record=True, width=200)
     with web_service(settings, console) as url:
         out = console.export_text()
