@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import time
 import zipfile
 from collections.abc import Iterator
@@ -105,6 +106,26 @@ def test_wrong_password_is_refused(browser: Any, site: dict[str, Any]) -> None:
     page.fill("#password", "not-the-password")
     page.click("form[action='/login'] button[type=submit]")
     assert "không đúng" in page.locator("[role=alert]").inner_text()
+    _shots(page, "login")
+    page.close()
+
+
+def test_login_with_the_keyboard_only(browser: Any, site: dict[str, Any]) -> None:
+    """The login field has the focus; Tab reaches the password, Enter submits."""
+    page = browser.new_page()
+    page.goto(site["url"] + "/login")
+    page.keyboard.type("tinh")
+    page.keyboard.press("Tab")
+    page.keyboard.type(site["passwords"]["tinh"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(site["url"] + "/")
+    assert page.locator("table.tree").count() == 1
+    # every form control of the page has a label
+    unlabeled = page.evaluate(
+        """() => [...document.querySelectorAll('select, input:not([type=hidden])')]
+           .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+           .length""")
+    assert unlabeled == 0
     page.close()
 
 
@@ -162,6 +183,14 @@ def test_unit_page_equals_the_cli_report(browser: Any, site: dict[str, Any]) -> 
     assert restated.json() == cli_restated
     assert page.locator("svg.chart circle").count() >= 1
     _shots(page, "unit")
+    # the unit page prints on A4: no selectors or links, the groups kept whole
+    page.emulate_media(media="print")
+    assert not page.locator(".selectors").is_visible()
+    pdf = page.pdf(format="A4", print_background=True)
+    (ARTIFACTS / "unit-a4.pdf").write_bytes(pdf)
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pdf.startswith(b"%PDF") and 1 <= pages <= 6, pages
+    page.emulate_media(media="screen")
     page.screenshot(path=str(ARTIFACTS / "unit-page.png"))  # docs/img/unit-page.png
     page.goto(f"{site['url']}/units/{COMMUNE}/evidence?period={PERIOD}")
     shown = dict(zip(page.locator("table.manifest td:first-child").all_inner_texts(),
