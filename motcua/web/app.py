@@ -270,7 +270,7 @@ def create_app(config: WebConfig, *, migrate: bool = True) -> FastAPI:
         return page(request, "warnings.html", user, **sel, code=code,
                     name=store.name(code), tab=tab, rows=shown, counts=counts, sort=sort,
                     desc=int(bool(desc)), q=q, now=now, remaining=remaining_text,
-                    refresh_ms=WARNINGS_REFRESH_MS,
+                    refresh_ms=WARNINGS_REFRESH_MS, unit_name=store.name,
                     family_counts_known=tab in ("petitions", "catalog"))
 
     bundles: OrderedDict[tuple[str, str, str], tuple[bytes, dict[str, Any]]] = OrderedDict()

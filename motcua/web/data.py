@@ -275,6 +275,9 @@ class WebStore:
             name = self.registry.name_on(code, local_date(self.config.clock()))
             if name:
                 return name
+            versions = self.registry.versions(code)
+            if versions:  # a unit that ceased: its last name
+                return versions[-1].name
         return code
 
     def level(self, code: str, report: Report | None = None) -> str | None:
