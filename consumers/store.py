@@ -21,7 +21,9 @@ Tables (the Alembic revisions in ``migrations/`` create exactly these):
   by its own position on the DLQ topic), with the refused record's key and headers
   (revision ``0003_dlq_whole``);
 * ``sink_offsets``: the next offset per (group, topic, partition), written in the same
-  transaction as the rows (for operators; Kafka's committed offsets stay authoritative).
+  transaction as the rows (for operators; Kafka's committed offsets stay authoritative);
+* ``web_users``: the logins of ``motcua web`` (revision ``0005_web_users``): login, unit,
+  role, the password's argon2 hash, when made and when revoked (:mod:`consumers.users`).
 
 Every write is an upsert (``INSERT … ON CONFLICT``) in the dialect's spelling (PostgreSQL
 and SQLite), so replaying any part of the topics gives the same rows.
@@ -147,6 +149,17 @@ sink_offsets = Table(
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+web_users = Table(
+    "web_users",
+    metadata,
+    Column("login", String(100), primary_key=True),
+    Column("unit", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
 _MAX_PARAMS = 8000
@@ -530,5 +543,6 @@ __all__ = [
     "stored_offsets",
     "upgrade",
     "utc",
+    "web_users",
     "write_dossiers",
 ]

@@ -39,6 +39,8 @@ COMMAND_MODULES = (
     "dlq",
     "http",
     "token",
+    "user",
+    "web",
 )
 
 

@@ -51,6 +51,7 @@ from motcua.http_service import http_ingest
 from motcua.scorecard import present, restated_reports
 from motcua.services import Snapshots, services, wait_for_pipeline, wait_for_sink
 from motcua.watch import Watch
+from motcua.web.serve import web_service
 from runtime.broker import bootstrap_for
 from runtime.children import Child
 from runtime.ingest import ingest_file
@@ -192,7 +193,8 @@ def run_demo(
         with worker_process(settings, servers, worker_log,
                             stop_timeout=WORKER_STOP_TIMEOUT) as proc, \
                 services(settings, servers, console) as sink_failure, \
-                http_ingest(settings, servers, console) as ingest:
+                http_ingest(settings, servers, console) as ingest, \
+                web_service(settings, console, period=period):  # staff pages (motcua.web)
             worker = Child("the pipeline worker", proc, worker_log)
             watch.child(worker)
             watch.add(sink_failure)
@@ -248,7 +250,8 @@ def _run(settings: Settings, console: Console, servers: str, events: Path,
     if on_ready is not None:
         on_ready(result)
     if serve is not None:
-        console.print("serving (worker, sink, /metrics, HTTP ingest); Ctrl-C to stop")
+        console.print("serving (worker, sink, /metrics, HTTP ingest, web pages); "
+                      "Ctrl-C to stop")
         while not serve.wait(SERVE_POLL):
             _check(watch, worker)  # a dead service: said at once, and the demo stops
     return result

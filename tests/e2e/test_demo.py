@@ -31,7 +31,7 @@ from runtime.children import spawn
 from runtime.waiting import wait_for
 from tests.eventkit import received_dict
 
-SERVING = "serving (worker, sink, /metrics, HTTP ingest)"
+SERVING = "serving (worker, sink, /metrics, HTTP ingest, web pages)"
 
 
 def _post_to_the_demo_ingest(lines: list[str]) -> None:

@@ -359,7 +359,7 @@ def test_migrations_match_models(db_url: str) -> None:
     try:
         store.upgrade(engine)
         store.upgrade(engine)  # idempotent
-        assert store.current_revision(engine) == "0005_portal_counts"
+        assert store.current_revision(engine) == "0006_web_users"
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
     finally:

@@ -189,7 +189,7 @@ PORTAL_COUNT_KEYS = (
     "fee_procedures_paid_online", "fee_procedures_paid_portal", "dossiers_unsatisfied",
 )
 """What 0005 adds (frozen here too)."""
-HEAD = "0005_portal_counts"
+HEAD = "0006_web_users"
 
 V11_COUNTS = {"received": 12, "received_online": 9, "resolved": 5, "resolved_on_time": 4,
               "resolved_late": 1, "due": 3, "due_met": 2}
