@@ -1,17 +1,20 @@
 # motcua-kpi: two commands do all the set-up.
 #   make demo   creates .venv, installs, runs the main job on the embedded broker
-#   make test   creates .venv, installs with dev extras, runs checks and the whole suite
+#   make test   creates .venv, installs with dev extras, runs lint and the whole suite
+#   make check  ruff, mypy and the unit tests (docs/testing.md: the tiers and their times)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check unit bench soak audit clean debs
+.PHONY: demo test check lint unit bench soak audit clean debs
 
 # Debian packages the tests need, installed when missing (`apt-get update` once):
 # chromium renders the evidence summary to PDF; prometheus (with promtool) scrapes
 # /metrics and checks the alert rules. Checked on every run (cheap); installing needs
 # root or sudo, as on CI. prometheus-alertmanager (amtool) checks the Alertmanager config.
+# postgresql (initdb, postgres, psql): when MOTCUA_TEST_DATABASE_URL (default the local
+# server) does not answer, the tests start a throwaway server from it (tests/pgserver.py).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 debs:
@@ -19,12 +22,13 @@ debs:
 	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || need="$$need prometheus"; \
 	command -v amtool >/dev/null 2>&1 || need="$$need prometheus-alertmanager"; \
+	{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null 2>&1; } || need="$$need postgresql"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing Debian packages:$$need"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
 	fi
-	@command -v chromium >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null
+	@command -v chromium >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null && command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,15 +43,22 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/motcua demo --exit-when-idle
 
-check: $(STAMP)
+# pytest-xdist workers (auto: one per core); each worker has its own broker and database.
+# tests.reaper runs pytest so that nothing it started outlives it (SIGKILL included).
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m tests.reaper $(BIN)/pytest -p no:cacheprovider
+
+lint: $(STAMP)
 	$(BIN)/ruff check --no-cache kpi schemas runtime streams consumers motcua tests
 	$(BIN)/mypy kpi schemas runtime streams consumers motcua
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(PYTEST) -q -n $(PYTEST_WORKERS) tests/unit
 
-test: debs check $(STAMP)
-	$(BIN)/pytest -q -m "not soak" tests
+check: lint unit
+
+test: debs lint $(STAMP)
+	$(PYTEST) -q -m "not soak" -n $(PYTEST_WORKERS) --dist worksteal --durations=15 tests
 
 # long runs kept out of `make test`: the 10-minute soak (MOTCUA_SOAK_MINUTES; README,
 # "Soak"), fault runs not yet reliable enough for every CI run (README, "Known issues"),
@@ -55,7 +66,7 @@ test: debs check $(STAMP)
 # ~1 h; the embedded broker grows to ~12 GB; REPLAY_EVENTS=1000000 for a shorter one)
 REPLAY_EVENTS ?= 10000000
 soak: $(STAMP)
-	$(BIN)/pytest -q -m soak tests
+	$(PYTEST) -q -m soak tests
 	REPLAY_EVENTS=$(REPLAY_EVENTS) $(BIN)/python -m tests.benchmarks.bench_replay
 
 # known vulnerabilities of the installed dependencies (pip-audit). Needs the vulnerability
