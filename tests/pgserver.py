@@ -219,6 +219,7 @@ def _supervise() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the owner closes the pipe
 
     def on_term(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the clean-up finish
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_term)
@@ -227,8 +228,12 @@ def _supervise() -> None:
         while sys.stdin.buffer.read(1):
             pass
 
+    def stopping() -> None:
+        until_stdin_closes()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
+
     try:
-        _run_server(until_stdin_closes)
+        _run_server(stopping)
     except PostgresMissing as exc:
         print(f"ERROR {exc}", flush=True)
         raise SystemExit(1) from None
@@ -254,15 +259,14 @@ class ThrowawayServer:
             raise PostgresMissing(line.removeprefix("ERROR ") or "the supervisor ended")
         self.url = line
 
-    def stop(self) -> None:
-        """Close the pipe; wait for the server to be stopped and its directory deleted."""
+    def stop(self, wait: float = 5.0) -> None:
+        """Close the pipe: the supervisor stops the server and deletes its directory. Wait
+        for that at most ``wait`` seconds; a slower supervisor finishes on its own (a
+        pytest-xdist worker must end within 10 s of its last test, or it is interrupted)."""
         if self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(wait)
 
 
 class _State:
@@ -311,8 +315,9 @@ def database_url() -> str:
 
 
 def close() -> None:
-    """Drop this process's database and stop the throwaway server (both if any)."""
-    if _state.database is not None and _state.admin_url is not None:
+    """Drop this process's database and stop the throwaway server (both if any); a
+    throwaway server's database goes with its directory."""
+    if _state.database is not None and _state.admin_url is not None and _state.server is None:
         with contextlib.suppress(psycopg.Error), psycopg.connect(
                 _state.admin_url, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{_state.database}" WITH (FORCE)')

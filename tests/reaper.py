@@ -65,7 +65,7 @@ def _reap() -> None:
             return
 
 
-def stop_leftovers(settle: float = 3.0) -> list[str]:
+def stop_leftovers(settle: float = 10.0) -> list[str]:
     """Give what remains ``settle`` seconds to end by itself (e.g. the test PostgreSQL's
     supervisor deleting its directory), then stop every remaining descendant (their
     children come here as they die); return the command lines that had to be stopped."""
@@ -74,20 +74,22 @@ def stop_leftovers(settle: float = 3.0) -> list[str]:
         _reap()
         time.sleep(0.05)
     left: list[str] = []
-    deadline: float | None = None
+    termed: dict[int, float] = {}  # pid: when it got SIGTERM
     while True:
         _reap()
         alive = _children()
         if not alive:
             return left
-        for pid, cmd in alive.items():
-            if f"{pid} {cmd}" not in left:
-                left.append(f"{pid} {cmd}")
         now = time.monotonic()
-        if deadline is None:
-            deadline = now + GRACE
-        sig = signal.SIGTERM if now < deadline else signal.SIGKILL
-        for pid in alive:
+        for pid, cmd in alive.items():
+            if pid not in termed:
+                left.append(f"{pid} {cmd}")
+                termed[pid] = now
+                sig = signal.SIGTERM
+            elif now - termed[pid] > GRACE:
+                sig = signal.SIGKILL
+            else:
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         time.sleep(0.1)
