@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.waiting import wait_for
 from tests import pgserver
 
 pytestmark = pytest.mark.integration
@@ -100,3 +101,36 @@ def test_a_test_killed_by_pytest_timeout_leaves_nothing_running(
     assert len(pids) >= 3, pids  # the broker, the PostgreSQL supervisor and postmaster
     left = [pid for pid in pids if _alive(pid)]
     assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left]
+
+
+def test_the_throwaway_postgresql_goes_with_its_owner_killed_by_sigkill() -> None:
+    """No reaper: the supervisor sees its pipe close, stops the server, deletes its files."""
+    env = {**os.environ, pgserver.ENV: "postgresql://127.0.0.1:1/none",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom tests import pgserver\n"
+         "print(pgserver.database_url(), flush=True)\ntime.sleep(600)"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        url = owner.stdout.readline().strip()
+        assert pgserver.answers(url), url
+        port = pgserver.address(url)[1]
+        below = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                 and f"-p\0{port}\0".encode() in _cmdline(p)]
+        assert len(below) == 1, "one postmaster on the throwaway port"
+        data_dir = Path(_cmdline(below[0]).split(b"\0")[2].decode())
+        assert data_dir.is_dir()
+    finally:
+        owner.kill()
+        owner.wait()
+    wait_for(lambda: not _alive(int(below[0].name)) and not data_dir.parent.exists(),
+             timeout=30, what="the throwaway server stopped and its directory deleted")
+    assert not pgserver.answers(url, timeout=2)
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
