@@ -95,10 +95,13 @@ def answers(url: str, timeout: int = 3) -> bool:
 # --- the supervisor: a separate process that owns the throwaway server ------------------
 
 def _binaries() -> Path:
-    """The newest ``/usr/lib/postgresql/<major>/bin`` holding ``initdb`` and ``postgres``."""
+    """The newest ``/usr/lib/postgresql/<major>/bin`` holding ``initdb`` and ``postgres``
+    (Debian), else the directory of ``initdb`` on the PATH."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                    key=lambda p: int(Path(p).parent.parent.name)
                    if Path(p).parent.parent.name.isdigit() else 0)
+    if not found and shutil.which("initdb") and shutil.which("postgres"):
+        return Path(str(shutil.which("initdb"))).resolve().parent  # another distribution
     if not found:
         raise PostgresMissing(
             "no PostgreSQL answers and the Debian package is missing: "
