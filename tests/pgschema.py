@@ -1,5 +1,6 @@
-"""A throwaway PostgreSQL schema on the machine's server (127.0.0.1:5432, trust auth), for
-the sink's tests and benchmark."""
+"""A throwaway PostgreSQL schema for the sink's tests and benchmarks, in this process's own
+database on the test server (tests.pgserver: ``MOTCUA_TEST_DATABASE_URL``, or a throwaway
+server when that one does not answer)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,16 @@ from collections.abc import Iterator
 
 from sqlalchemy import create_engine, text
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.pgserver import PostgresMissing, database_url, sqlalchemy_url
 
-
-class PostgresMissing(RuntimeError):
-    """The server does not answer: the tests need it running (they do not skip)."""
+__all__ = ["PostgresMissing", "database_url", "pg_schema"]
 
 
 @contextlib.contextmanager
-def pg_schema(url: str = PG_URL, prefix: str = "t") -> Iterator[str]:
-    """A fresh schema; yields ``url`` with its search_path pointing at it; drops it after."""
+def pg_schema(url: str | None = None, prefix: str = "t") -> Iterator[str]:
+    """A fresh schema in ``url`` (default :func:`tests.pgserver.database_url`); yields the
+    URL with its search_path pointing at it; drops it after."""
+    url = sqlalchemy_url(url) if url else database_url()
     schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin_engine = create_engine(url, connect_args={"connect_timeout": 3})
     try:
@@ -27,8 +28,7 @@ def pg_schema(url: str = PG_URL, prefix: str = "t") -> Iterator[str]:
     except Exception as exc:
         admin_engine.dispose()
         raise PostgresMissing(
-            f"PostgreSQL is not reachable at {url} ({exc.__class__.__name__}); these tests "
-            "need the machine's PostgreSQL running") from exc
+            f"PostgreSQL is not reachable at {url} ({exc.__class__.__name__})") from exc
     sep = "&" if "?" in url else "?"
     try:
         yield f"{url}{sep}options=-csearch_path%3D{schema}"

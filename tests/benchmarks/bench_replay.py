@@ -266,8 +266,10 @@ def main() -> None:
     parser.add_argument("--communes", type=int, default=90,
                         help="communes before the merger (a third as many after it)")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                        help="PostgreSQL: a new database is made beside this one")
+    parser.add_argument("--db", default=None,
+                        help="PostgreSQL: a new database is made beside this one (default: "
+                        "on the test server, tests.pgserver: MOTCUA_TEST_DATABASE_URL or a "
+                        "throwaway server)")
     parser.add_argument("--timeout", type=float, default=4 * 3600)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
@@ -279,6 +281,7 @@ def main() -> None:
     from runtime.broker import embedded_broker, stop_process
     from runtime.settings import load_settings
     from runtime.topics import declared_topics, ensure_topics
+    from tests import pgserver
 
     work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     events_file, units_file = work / "province-year.jsonl", work / "units.csv"
@@ -299,7 +302,8 @@ def main() -> None:
           f"{time.monotonic() - t0:,.0f} s", flush=True)
 
     with contextlib.ExitStack() as stack:
-        db_url = stack.enter_context(scratch_database(args.db))
+        db_url = stack.enter_context(scratch_database(args.db) if args.db
+                                     else pgserver.scratch_database())
         bootstrap = stack.enter_context(embedded_broker())
         settings = load_settings(kafka_bootstrap=bootstrap, data_dir=work,
                                  consumer_group_prefix=f"replay-{uuid.uuid4().hex[:8]}",

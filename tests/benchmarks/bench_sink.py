@@ -25,6 +25,7 @@ Not part of ``make test``; prints the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import random
 import statistics
@@ -51,7 +52,8 @@ from runtime.ingest import ingest_file
 from runtime.kafka import producer
 from runtime.settings import Settings, load_settings
 from runtime.topics import declared_topics, ensure_topics
-from tests.pgschema import PG_URL, pg_schema
+from tests import pgserver
+from tests.pgschema import pg_schema
 
 EVENTS_PER_SCALE = 133_000  # events of one simulated Tân Hồng year at scale 1 (measured)
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -343,7 +345,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--units", type=int, default=5_000)
     parser.add_argument("--scrapes", type=int, default=5)
-    parser.add_argument("--db", default=PG_URL, help="PostgreSQL URL (a schema is created)")
+    parser.add_argument("--db", default=None,
+                        help="PostgreSQL URL (a schema is created); default: a database on "
+                        "the test server (tests.pgserver: MOTCUA_TEST_DATABASE_URL or a "
+                        "throwaway server)")
     parser.add_argument("--bootstrap", default=None, help="Kafka; default: embedded Tansu")
     parser.add_argument("--skip-sink", action="store_true")
     parser.add_argument("--skip-scrape", action="store_true")
@@ -355,7 +360,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     with bootstrap_for(load_settings(kafka_bootstrap=args.bootstrap)) as bootstrap:
         if not args.skip_sink:
-            bench_sink(bootstrap, args.db, args.events, phases=args.phases)
+            with (contextlib.nullcontext(args.db) if args.db
+                  else pgserver.scratch_database()) as db_url:
+                bench_sink(bootstrap, db_url, args.events, phases=args.phases)
         if not args.skip_scrape:
             bench_scrape(bootstrap, args.units, args.scrapes)
 

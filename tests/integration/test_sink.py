@@ -44,6 +44,7 @@ from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics
 from runtime.waiting import wait_for
 from tests.pgschema import pg_schema
+from tests.pgserver import address, with_address
 
 pytestmark = pytest.mark.integration
 
@@ -447,9 +448,9 @@ def test_database_down_commits_nothing_then_drains(
         lock.execute("BEGIN EXCLUSIVE")
         engine = store.make_engine(db_url, connect_args={"timeout": 0.1})
     else:
-        proxy = Relay(("127.0.0.1", 5432))  # down (port closed) until up()
+        proxy = Relay(address(db_url))  # down (port closed) until up()
         engine = store.make_engine(
-            db_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"),
+            with_address(db_url, "127.0.0.1", proxy.port),
             connect_args={"connect_timeout": 2},
         )
     group = f"{settings.consumer_group_prefix}-sink-down"

@@ -49,7 +49,7 @@ from tests.integration.test_sink import (
     _publish,
     assert_stored_reports,
 )
-from tests.pgschema import PG_URL
+from tests.pgserver import database_url
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +123,7 @@ def _write_probe(url: str, app_name: str) -> Iterator[Callable[[], bool]]:
         finally:
             con.close()
         return
-    engine = create_engine(PG_URL)
+    engine = create_engine(database_url())
     q = text("SELECT count(*) FROM pg_stat_activity "
              "WHERE application_name = :app AND backend_xid IS NOT NULL")
 

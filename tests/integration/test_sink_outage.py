@@ -49,10 +49,9 @@ from tests.integration.test_sink import (
     assert_stored_reports,
 )
 from tests.pgschema import pg_schema
+from tests.pgserver import address, database_url, with_address
 
 pytestmark = pytest.mark.integration
-
-PG = ("127.0.0.1", 5432)
 
 
 def _state(engine: Engine, group: str) -> dict[str, Any]:
@@ -93,7 +92,7 @@ def test_database_unreachable_while_events_flow(
     reports = _reports(batch)
     group = f"{settings.consumer_group_prefix}-sink-outage"
     registry = CollectorRegistry()
-    relay = Relay(PG)
+    relay = Relay(address(database_url()))
     kadmin = admin(settings, kafka_bootstrap)
 
     def errors() -> float:
@@ -106,7 +105,7 @@ def test_database_unreachable_while_events_flow(
         good = store.make_engine(url)  # direct: the test's own view of the database
         store.upgrade(good)
         relay.up()
-        engine = store.make_engine(url.replace(f"{PG[0]}:{PG[1]}", f"127.0.0.1:{relay.port}"),
+        engine = store.make_engine(with_address(url, "127.0.0.1", relay.port),
                                    connect_args={"connect_timeout": 2})
         sink = Sink(settings, engine, kafka_bootstrap, group_id=group, registry=registry,
                     clock=lambda: HORIZON, backoff_initial=0.2, backoff_cap=2.0,

@@ -1,4 +1,4 @@
-"""deploy/postgres/sink-role.sql on the machine's PostgreSQL (127.0.0.1:5432, trust auth):
+"""deploy/postgres/sink-role.sql on the test server (tests.pgserver, trust auth):
 after the owner migrated, the sink's role may read and write every table and use every
 sequence, may run the sink's own (no-op) upgrade, and may not change the schema."""
 
@@ -12,15 +12,22 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from consumers.store import make_engine, upgrade
+from tests.pgserver import database_url, libpq_url, with_database
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL = ROOT / "deploy" / "postgres" / "sink-role.sql"
-SERVER = "postgresql+psycopg://{user}@127.0.0.1:5432/{db}"
+
+
+def server(db: str, user: str | None = None) -> str:
+    """The test server's ``db`` as ``user`` (default: the test server's own account)."""
+    url = make_url(with_database(database_url(), db))
+    return url.set(username=user or url.username).render_as_string(hide_password=False)
 
 
 @pytest.fixture()
@@ -28,8 +35,7 @@ def database() -> Iterator[tuple[str, str]]:
     """(database, sink role), both dropped afterwards."""
     suffix = secrets.token_hex(4)
     db, role = f"motcua_role_{suffix}", f"motcua_sink_{suffix}"
-    admin = make_engine(SERVER.format(user="postgres", db="test"),
-                        isolation_level="AUTOCOMMIT")
+    admin = make_engine(database_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{db}"'))
     try:
@@ -46,11 +52,12 @@ def test_the_sink_role_writes_rows_and_nothing_else(database: tuple[str, str]) -
     psql = shutil.which("psql")
     assert psql, "psql is missing (Debian package postgresql-client)"
     done = subprocess.run(
-        [psql, "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", f"sink_role={role}",
-         "-v", "sink_password=s3cret'quote", "-v", "owner=postgres", "-f", str(SQL)],
+        [psql, "-d", libpq_url(server(db)), "-v", f"sink_role={role}",
+         "-v", "sink_password=s3cret'quote", "-v", f"owner={make_url(server(db)).username}",
+         "-f", str(SQL)],
         capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    owner = make_engine(SERVER.format(user="postgres", db=db))
+    owner = make_engine(server(db))
     try:
         upgrade(owner)  # the migrate service: tables created after the grants
         with owner.connect() as conn:
@@ -79,7 +86,7 @@ def test_the_sink_role_writes_rows_and_nothing_else(database: tuple[str, str]) -
                 "WHERE rolname = :r"), {"r": role}).scalar()
     finally:
         owner.dispose()
-    sink = make_engine(SERVER.format(user=role, db=db))
+    sink = make_engine(server(db, role))
     try:
         upgrade(sink)  # what the sink runs at start: at the head already, no DDL
         with sink.connect() as conn, pytest.raises(ProgrammingError):
