@@ -25,7 +25,8 @@ the worker(s) and the SQL sink run.
    equalled the batch report (``time to live numbers equal to the batch``); when the sink
    first had no lag (it had stored every event), and when it had none after the live
    numbers were equal (it had stored their snapshots too): the SQL store's reports then
-   equal the batch report, and it holds exactly the distinct valid events.
+   equal the batch report, and it holds exactly the distinct valid events. Last, the
+   embedded broker's peak RSS (``VmHWM``).
 
 Not part of ``make test``: ``make soak`` runs it (``REPLAY_EVENTS`` for another size). The
 embedded broker is in memory: 10,000,000 events take ~12 GB of RSS there.
@@ -128,11 +129,12 @@ class Stack:
                              f"{self.logs / 'ingest.log'}")
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident set size now (``VmHWM``: its peak so far), in MiB; 0 if gone."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -317,6 +319,7 @@ def main() -> None:
         print(f"started: {args.workers} worker(s), motcua sink (PostgreSQL database "
               f"{db_url.rsplit('/', 1)[-1]}), motcua ingest; logs in {work}", flush=True)
         watch(settings, bootstrap, replay, started, want, bpid, args.timeout)
+        broker_peak = rss_mib(bpid, "VmHWM") if bpid else 0.0
         m = replay.milestones
         print(check_store(db_url, want, distinct), flush=True)
         print(f"events: {lines:,}")
@@ -328,6 +331,7 @@ def main() -> None:
               f"({lines / m['sink events']:,.0f} records/s)")
         print(f"sink caught up with the live numbers (SQL equal to the batch): "
               f"{m['sink']:,.0f} s")
+        print(f"embedded broker's peak RSS: {broker_peak:,.0f} MiB (memory storage)")
     if not args.keep:
         import shutil
 
