@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from streams.pipeline import Pipeline, Topics
+from streams.pipeline import Pipeline, Record, Topics
 from streams.ports import ChangelogSource, Delivery, Producer, Row
 
 PARTITIONS = 4
@@ -136,7 +136,8 @@ async def record(lines: Path, registry: Any, work: Path) -> list[_Rec]:
         for r in links[links_seen:]:  # links read with the events of their partition
             per_part[r.partition].append(r)
         links_seen = len(links)
-        recs, per_part[p] = per_part[p], []
+        recs: list[Record] = [*per_part[p]]
+        per_part[p] = []
         await pipeline.track_batch(recs)
 
     with lines.open("rb") as fh:
@@ -162,7 +163,7 @@ async def aggregate(messages: list[_Rec], registry: Any, work: Path, batch: int,
     agg = pub = 0.0
     prof: cProfile.Profile | None = None
     for i in range(0, len(messages), batch):
-        chunk = messages[i : i + batch]
+        chunk: list[Record] = [*messages[i : i + batch]]
         decile = i // tenth
         if profile and decile in (0, 9) and prof is None:
             prof = cProfile.Profile()
