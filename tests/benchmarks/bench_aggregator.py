@@ -27,6 +27,7 @@ import cProfile
 import gc
 import io
 import pstats
+import shutil
 import tempfile
 import time
 import zlib
@@ -207,10 +208,18 @@ def main() -> None:
     args = parser.parse_args()
     gc.set_threshold(50_000, 50, 100)  # as the worker (streams.run)
 
+    work = Path(tempfile.mkdtemp(prefix="bench-aggregator-"))
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    """Record (or load) the messages, then aggregate them, in ``work``."""
     from kpi.registry import UnitRegistry
     from tests.benchmarks.bench_replay import write_input
 
-    work = Path(tempfile.mkdtemp(prefix="bench-aggregator-"))
     lines, units = args.file, args.units
     if units is None:
         lines, units = work / "province-year.jsonl", work / "units.csv"
