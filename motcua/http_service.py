@@ -68,15 +68,17 @@ def curl_line(url: str, token: str, source: str) -> str:
             f" -H 'Content-Type: application/cloudevents+json' -d {shlex.quote(body)}")
 
 
-def _port(host: str, port: int, console: Console) -> int:
+def usable_port(host: str, port: int, console: Console, what: str, setting: str) -> int:
+    """``port`` if it can be bound on ``host``, else a free port, said on ``console`` with
+    the service (``what``) and the ``setting`` that chooses its port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))
             return port
         except OSError as exc:
             free = free_port()
-            console.print(f"[yellow]HTTP ingest port {port} unavailable ({exc}); using {free} "
-                          "(set MOTCUA_HTTP_PORT)[/yellow]")
+            console.print(f"[yellow]{what} port {port} unavailable ({exc}); using {free} "
+                          f"(set {setting})[/yellow]")
             return free
 
 
@@ -95,7 +97,8 @@ def http_ingest(settings: Settings, bootstrap: str, console: Console, *,
         console.print(f"demo token {grant.id} for {source} (only its hash is kept in {tokens}; "
                       f"more with: motcua token add --source {source}):")
         console.print(token, highlight=False, soft_wrap=True)
-    port = _port(settings.http_host, settings.http_port, console)
+    port = usable_port(settings.http_host, settings.http_port, console, "HTTP ingest",
+                       "MOTCUA_HTTP_PORT")
     server = BackgroundServer(make_server(settings, bootstrap, port=port)).start()
     try:
         console.print(f"HTTP ingest: {server.url}/v1/events (OpenAPI: {server.url}/docs); try:")

@@ -11,7 +11,6 @@ is at the newest revision (waiting up to :data:`MIGRATED_SECONDS`).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,9 +20,9 @@ from rich.console import Console
 from consumers.http_ingest.server import BackgroundServer
 from consumers.users import UserExists, active_user, add_user, set_password_hash
 from kpi.calendar import local_date
+from motcua.http_service import usable_port
 from motcua.web.auth import hash_password, new_password
 from motcua.web.data import WebConfig
-from runtime.broker import free_port
 from runtime.settings import Settings
 
 DEMO_LOGIN = "demo"
@@ -77,18 +76,6 @@ def at_head(engine: Any) -> bool:
         return False
 
 
-def _port(host: str, port: int, console: Console) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-            return port
-        except OSError as exc:
-            free = free_port()
-            console.print(f"[yellow]web port {port} unavailable ({exc}); using {free} "
-                          "(set MOTCUA_WEB_PORT)[/yellow]")
-            return free
-
-
 @contextmanager
 def web_service(settings: Settings, console: Console, *, login: bool = True,
                 period: str | None = None) -> Iterator[str]:
@@ -101,7 +88,7 @@ def web_service(settings: Settings, console: Console, *, login: bool = True,
 
     config = web_config(settings=settings)
     host, wanted = web_address()
-    port = _port(host, wanted, console)
+    port = usable_port(host, wanted, console, "web", "MOTCUA_WEB_PORT")
     app = create_app(config, migrate=False)  # the sink beside it migrates the store
     server = BackgroundServer(uvicorn.Server(uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="off")))
