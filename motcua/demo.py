@@ -3,10 +3,12 @@
 
 Steps (each shown as it happens):
 
-1. write a simulated year of Tân Hồng dossiers (or take ``--events FILE.jsonl``), by
-   default with petitions, procedure catalogs and documents (:mod:`kpi.simulate.families`)
-   so that all five Decision 766 groups are scored. By default
-   the year crosses the 1/7/2025 reorganisation (:mod:`kpi.simulate.reorg`: district gone,
+1. write simulated Tân Hồng dossiers from 1/1/2025 to the end of the last complete month
+   (:func:`demo_range`; or take ``--events FILE.jsonl``), by default with petitions,
+   procedure catalogs, documents and the v1.2 fields (:mod:`kpi.simulate.families`) so
+   that every Decision 766 group is scored — five (``decision-766-2022``) in 2025, six
+   (``portal-766-2026``) from 2026 (:func:`demo_period`). By default
+   the run crosses the 1/7/2025 reorganisation (:mod:`kpi.simulate.reorg`: district gone,
    communes merged into new ones under the province) and the unit registry the run used is
    written to ``<data_dir>/units.csv`` (:data:`UNITS_FILE`); the pipeline and the check
    attribute with it unless ``MOTCUA_UNITS_FILE`` names another registry. Without the
@@ -32,6 +34,7 @@ HTTP ingest: the first that stops ends the demo, named (docs/operations-shutdown
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +46,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from kpi.attribution import OWN, TOTAL, split_scoped
+from kpi.calendar import local_date
 from kpi.reconcile import differences, file_reports
 from kpi.registry import UnitRegistry
 from kpi.simulate import SimulationConfig, generate_lines, write_jsonl, write_registry
@@ -67,6 +71,29 @@ SINK_TIMEOUT = 120.0
 
 UNITS_FILE = "units.csv"
 """Name of the registry the simulated run used, in the settings' ``data_dir``."""
+
+DEMO_START = dt.date(2025, 1, 1)
+"""First day of the simulated world: before the 1/7/2025 reorganisation."""
+
+
+def demo_range(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The simulated world's first and last day: :data:`DEMO_START` to the last day of the
+    last complete month before ``today`` (2026-12-07 → 2026-11-30); never before the end
+    of 2025, so that the world always crosses the reorganisation into 2026."""
+    last = today.replace(day=1) - dt.timedelta(days=1)
+    return DEMO_START, max(last, dt.date(2025, 12, 31))
+
+
+def demo_period(today: dt.date) -> str:
+    """The demo's scorecard period: the year of :func:`demo_range`'s last day, to date
+    (2026-12-07 → ``2026``, January to November), scored with the catalog in force on its
+    first day (``portal-766-2026`` from 2026)."""
+    return str(demo_range(today)[1].year)
+
+
+def today() -> dt.date:
+    """The local (Vietnam) date now."""
+    return local_date(time.time())
 
 
 @dataclass
@@ -100,15 +127,18 @@ def simulate(settings: Settings, console: Console, scale: float, reorganisation:
     ``families`` adds petitions, procedure catalogs, documents and the portal sync
     (:mod:`kpi.simulate.families`), so that every Decision 766 group is scored."""
     events = settings.data_dir / "demo-events.jsonl"
-    config = SimulationConfig(scale=scale, shuffle=True, duplicates=0.005, invalid=0.001,
+    start, end = demo_range(today())
+    config = SimulationConfig(start=start, end=end, scale=scale, shuffle=True,
+                              duplicates=0.005, invalid=0.001,
                               reorganisation=reorganisation, families=families)
     rows = config.registry_rows()
     what = "across the 1/7/2025 reorganisation" if reorganisation else "no reorganisation"
     if families:
-        what += "; petitions, procedure catalogs, documents"
-    with console.status(f"Sinh dữ liệu mô phỏng (simulating Tân Hồng 2025, {what})…"):
+        what += "; petitions, procedure catalogs, documents, v1.2 fields"
+    span = f"{start:%d/%m/%Y}–{end:%d/%m/%Y}"
+    with console.status(f"Sinh dữ liệu mô phỏng (simulating Tân Hồng {span}, {what})…"):
         n = write_jsonl(events, generate_lines(config))
-    console.print(f"simulated {n:,} events ({what}) → {events}")
+    console.print(f"simulated {n:,} events, {span} ({what}) → {events}")
     names = {row[0]: row[1] for row in rows if not row[5]}  # the name in force last
     names.update({row[0]: row[1] for row in rows if row[0] not in names})
     if not reorganisation:
@@ -142,7 +172,7 @@ def run_demo(
     *,
     events: Path | None = None,
     scale: float = 0.25,
-    period: str = "2025",
+    period: str | None = None,
     reorganisation: bool = True,
     families: bool = True,
     on_ready: Callable[[DemoResult], None] | None = None,
@@ -151,8 +181,8 @@ def run_demo(
     """Run the whole pipeline over the input; call ``on_ready`` with the result while
     everything still runs, then with ``serve`` keep it up until that event is set.
 
-    ``reorganisation`` and ``families`` choose the simulated year (ignored with
-    ``events``). The registry
+    ``reorganisation`` and ``families`` choose the simulated world (ignored with
+    ``events``); ``period`` is the scorecard's (None: :func:`demo_period`). The registry
     is ``settings.units_file`` when set, else the one the simulation wrote (if any).
     ``mismatches`` of the result lists every bucket (unit and scope, period) whose live
     snapshot breaks the rule of :mod:`kpi.reconcile` against the batch report of the same
@@ -165,6 +195,7 @@ def run_demo(
     behind after :data:`SINK_TIMEOUT` is reported, not fatal (the live check does not
     depend on it)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    period = period or demo_period(today())
     names: dict[str, str] = {}
     if events is None:
         events, written, names = simulate(settings, console, scale, reorganisation,

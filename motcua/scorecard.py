@@ -50,8 +50,6 @@ from kpi.catalog import (
     GROUPS,
     NOT_SCORED,
     Catalog,
-    select_catalog,
-    shipped_catalogs,
 )
 from kpi.counters import Counters
 from kpi.periods import parse_period
@@ -102,13 +100,6 @@ def present(
         add_scores(r)
         out.append(r)
     return sorted(out, key=lambda r: _order(r, registry))
-
-
-def decision_catalog_on(instant: float) -> Catalog | None:
-    """The shipped Decision 766 catalog in force on ``instant``'s local date (the one the
-    portal scores with that day), None when none is."""
-    return select_catalog(shipped_catalogs(), "province", local_date(instant),
-                          kind="decision_766")
 
 
 def _order(report: Mapping[str, Any], registry: UnitRegistry | None) -> tuple[Any, ...]:

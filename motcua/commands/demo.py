@@ -30,10 +30,15 @@ def demo(
         typer.Option(exists=True, dir_okay=False, help="JSONL events instead of the simulator"),
     ] = None,
     scale: Annotated[float, typer.Option(help="simulated volume, 1.0 = Tân Hồng 2023")] = 0.25,
-    period: Annotated[str, typer.Option(help="period of the scorecard")] = "2025",
+    period: Annotated[
+        str | None,
+        typer.Option(help="period of the scorecard (default: the year of the last complete "
+                     "month, to date — 2026 until December 2026 included)"),
+    ] = None,
     reorganisation: Annotated[
         bool,
-        typer.Option(help="simulate 2025 across the 1/7/2025 reorganisation (district gone, "
+        typer.Option(help="simulate 1/1/2025 to the end of the last complete month, across "
+                     "the 1/7/2025 reorganisation (district gone, "
                      "communes merged) and run with the registry it writes to "
                      "<data dir>/units.csv (unless MOTCUA_UNITS_FILE is set); "
                      "--no-reorganisation: the unchanged structure, no registry"),
@@ -41,8 +46,9 @@ def demo(
     families: Annotated[
         bool,
         typer.Option(help="simulate petitions (PAKN), each desk's procedure catalog and the "
-                     "documents it sends too, at plausible rates [M], so that every "
-                     "Decision 766 group is scored; --no-families: dossiers only"),
+                     "documents it sends and the v1.2 fields too, at plausible rates [M], "
+                     "so that every Decision 766 group is scored; --no-families: dossiers "
+                     "only"),
     ] = True,
     exit_when_idle: Annotated[
         bool, typer.Option(help="exit once the input is processed (else serve until Ctrl-C)")
@@ -56,13 +62,14 @@ def demo(
     scorecard). SIGINT or SIGTERM ends every service within 10 s."""
     from rich.console import Console
 
-    from motcua.demo import run_demo
+    from motcua.demo import demo_period, run_demo, today
     from runtime.settings import load_settings
 
     console = Console()
     if not console.is_terminal:  # logs and CI: wide enough for the scorecard
         console = Console(width=150)
     settings = load_settings()
+    scored = period or demo_period(today())
     serve = None if exit_when_idle else threading.Event()
     serving = threading.Event()
 
@@ -77,11 +84,11 @@ def demo(
     signal.signal(signal.SIGTERM, on_signal)
 
     def ready(result: DemoResult) -> None:
-        show(result, period, console)
+        show(result, scored, console)
         serving.set()
 
     try:
-        result = run_demo(settings, console, events=events, scale=scale, period=period,
+        result = run_demo(settings, console, events=events, scale=scale, period=scored,
                           reorganisation=reorganisation, families=families,
                           on_ready=ready, serve=serve)
     except KeyboardInterrupt as exc:
@@ -98,8 +105,6 @@ def show(result: DemoResult, period: str, console: Console) -> None:
     from kpi.registry import UnitRegistry
     from motcua.scorecard import (
         criteria_legend,
-        decision_catalog_on,
-        present,
         province_trees,
         scorecard,
         scorecard_title,
@@ -108,10 +113,7 @@ def show(result: DemoResult, period: str, console: Console) -> None:
 
     registry = UnitRegistry.load(result.registry_file) if result.registry_file else None
     now = time.time()
-    # scored as the portal scores today, whatever the simulated year
-    catalog = decision_catalog_on(now)
-    own, totals, restated_all = (present(rs, registry, now, decision_catalog=catalog)
-                                 for rs in (result.reports, result.totals, result.restated))
+    own, totals, restated_all = result.reports, result.totals, result.restated
     live = "live"
     scorecard(own, console, scorecard_title(period, AS_WAS, OWN, live), registry)
     if totals:

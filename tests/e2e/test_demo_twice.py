@@ -16,6 +16,7 @@ import pytest
 
 from kpi.batch import aggregate, fold_file
 from kpi.units import CalendarBook
+from motcua.demo import demo_period, today
 from runtime.broker import free_port
 
 pytestmark = pytest.mark.integration
@@ -51,15 +52,18 @@ def test_a_second_demo_gives_the_same_result(tmp_path: Path) -> None:
     assert f"the previous SQL store {db}" in second and f"{db}.previous" in second
     agg = aggregate(fold_file(tmp_path / "demo-events.jsonl").states(), time.time(),
                     CalendarBook())
-    want = agg.counters[("DT.TANHONG", "2025")]["received"]
+    period = demo_period(today())  # the demo's scorecard period (2026 in 2026)
+    want = {(unit, p): agg.counters[(unit, p)]["received"]
+            for unit, p in (("DT.TANHONG", "2025"), ("DT.M01", period))}
     for out in outs:
         assert "SQL store up to date" in out, out[-3000:]
         assert "live KPI snapshots equal the batch report" in out
     assert _scorecards(first) == _scorecards(second)
-    stored = subprocess.run(
-        [sys.executable, "-m", "motcua", "report", "--db", env["MOTCUA_DATABASE_URL"],
-         "--unit", "DT.TANHONG", "--period", "2025", "--json"],
-        env=env, capture_output=True, text=True, timeout=60)
-    assert stored.returncode == 0, stored.stderr
-    assert json.loads(stored.stdout)["counts"]["received"] == want
+    for (unit, p), received in want.items():
+        stored = subprocess.run(
+            [sys.executable, "-m", "motcua", "report", "--db", env["MOTCUA_DATABASE_URL"],
+             "--unit", unit, "--period", p, "--json"],
+            env=env, capture_output=True, text=True, timeout=60)
+        assert stored.returncode == 0, stored.stderr
+        assert json.loads(stored.stdout)["counts"]["received"] == received
     assert not (tmp_path / "broker.addr").exists()  # removed when the demo ended

@@ -99,10 +99,3 @@ def test_present_with_an_explicit_catalog() -> None:
     assert shown[0]["catalog"] == "portal-766-2026@2026.1"
     assert len(shown[0]["groups"]) == 6
 
-
-def test_decision_catalog_on() -> None:
-    from motcua.scorecard import decision_catalog_on
-
-    june_2025 = dt.datetime(2025, 6, 1, tzinfo=dt.timezone(dt.timedelta(hours=7)))
-    assert decision_catalog_on(AS_OF).label == "portal-766-2026@2026.1"  # type: ignore[union-attr]
-    assert decision_catalog_on(june_2025.timestamp()).id == "decision-766-2022"  # type: ignore[union-attr]

@@ -33,11 +33,15 @@ class Site:
     passwords: dict[str, str] = field(default_factory=dict)
 
 
-def simulate(tmp: Path, scale: float = 0.02, seed: int = 7) -> tuple[Path, Path]:
+def simulate(tmp: Path, scale: float = 0.02, seed: int = 7, *, families: bool = False,
+             start: str = "2025-01-01", end: str = "2025-12-31") -> tuple[Path, Path]:
+    """``motcua simulate`` without the reorganisation from ``start`` to ``end`` (with the
+    families and the v1.2 fields when ``families``): (events file, its registry)."""
     events, units = tmp / "events.jsonl", tmp / "units.csv"
     result = CliRunner().invoke(cli, ["simulate", "-o", str(events), "--units-out", str(units),
                                       "--scale", str(scale), "--seed", str(seed),
-                                      "--no-reorganisation"])
+                                      "--no-reorganisation", "--start", start, "--end", end,
+                                      "--families" if families else "--no-families"])
     assert result.exit_code == 0, result.output
     return events, units
 
