@@ -22,7 +22,7 @@ Tables (the Alembic revisions in ``migrations/`` create exactly these):
   (revision ``0003_dlq_whole``);
 * ``sink_offsets``: the next offset per (group, topic, partition), written in the same
   transaction as the rows (for operators; Kafka's committed offsets stay authoritative);
-* ``web_users``: the logins of ``motcua web`` (revision ``0005_web_users``): login, unit,
+* ``web_users``: the logins of ``motcua web`` (revision ``0006_web_users``): login, unit,
   role, the password's argon2 hash, when made and when revoked (:mod:`consumers.users`).
 
 Every write is an upsert (``INSERT … ON CONFLICT``) in the dialect's spelling (PostgreSQL

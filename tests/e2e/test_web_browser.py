@@ -117,8 +117,11 @@ def test_login_with_the_keyboard_only(browser: Any, site: dict[str, Any]) -> Non
     """The login field has the focus; Tab reaches the password, Enter submits."""
     page = browser.new_page()
     page.goto(site["url"] + "/login")
+    focused = "id => document.activeElement && document.activeElement.id === id"
+    page.wait_for_function(focused, arg="login")  # the page gives the login field focus
     page.keyboard.type("tinh")
     page.keyboard.press("Tab")
+    page.wait_for_function(focused, arg="password")
     page.keyboard.type(site["passwords"]["tinh"])
     page.keyboard.press("Enter")
     page.wait_for_url(site["url"] + "/")

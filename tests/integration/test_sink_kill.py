@@ -186,14 +186,15 @@ def test_sink_killed_mid_batch_restarts_without_duplicates_or_gaps(
         with _write_probe(db_url, app_name) as writing:
 
             def killable() -> bool:
-                """Some records committed, not all, and a write transaction open."""
+                """Some records committed, not all, events among them (the first batches
+                may hold only KPI snapshots), and a write transaction open."""
                 done = _committed(engine, group)
                 if done and not first_commit:
                     first_commit.append(time.monotonic())
                 assert done < total, (
                     "the sink committed everything before it could be killed mid-stream "
                     "(publish more)")
-                return bool(done) and writing()
+                return bool(done) and _count(engine, store.raw_events) > 0 and writing()
 
             wait_for(killable, timeout=30, what="a write of the sink past its first commit",
                      poll=0.005, process=first)
