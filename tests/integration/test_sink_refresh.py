@@ -122,6 +122,9 @@ def test_open_dossier_turns_overdue_without_new_events(
         assert seen["H3"] == "early" and seen["H2"] == "in_progress"
         if time.time() < soon:  # normally: the sink caught up well within 8 s
             assert seen["H1"] == "in_progress"
+        # the batch is counted once its offsets are committed, just after its rows show
+        wait_for(lambda: sink.batches > 0 and _count(engine, store.raw_events) == 4,
+                 timeout=30, what="the sink to count the batch of H1, H2, H3")
         events = _count(engine, store.raw_events)
         batches = sink.batches
         wait_for(lambda: _ledger(engine)["H1"] == "overdue", timeout=30,
