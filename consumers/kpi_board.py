@@ -27,8 +27,8 @@ snapshot's, ``as_was`` for the live stream). Every series of a family has the sa
 ``unit_name`` is one name per unit in a scrape — the name of the unit's newest served
 snapshot — so it adds no series (see docs/decisions/metrics-unit-name-label.md), empty for a
 unit without a known name; ``level`` is empty when unknown; ``catalog`` is the report's
-``id@version``. A report without ``groups`` (one scored by no catalog, or written before 1.2)
-has no score samples.
+``id@version``. A report without ``groups`` (a live snapshot: the worker does not score) is
+scored here from its counts, once per snapshot (:func:`with_scores`).
 """
 
 from __future__ import annotations
@@ -44,10 +44,13 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.utils import floatToGoString
 
 from kpi.attribution import AS_WAS, OWN
+from kpi.calendar import local_date
+from kpi.catalog import Catalog, shipped_catalogs
 from kpi.counters import COUNT_KEYS
-from kpi.periods import period_keys
+from kpi.periods import parse_period, period_keys
 from kpi.ratios import RATIO_KEYS
-from kpi.report import parse_snapshot_key
+from kpi.report import add_scores, parse_snapshot_key
+from kpi.scoring import criteria_for_report
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -178,8 +181,28 @@ def _value(value: Any) -> str:
     return floatToGoString(float(value))
 
 
+_DECISION_CATALOGS: list[Catalog] = []
+
+
+def with_scores(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` with its Decision 766 scores: as it is when it carries ``groups``, else a
+    copy scored from its counts by the shipped catalog valid on its period's first day (the
+    live snapshots carry no criteria, docs/decisions/streams-criteria-off.md), as
+    ``motcua report`` scores them (:func:`kpi.scoring.criteria_for_report`)."""
+    if report.get("groups"):
+        return report
+    if not _DECISION_CATALOGS:
+        _DECISION_CATALOGS.extend(c for c in shipped_catalogs() if c.kind == "decision_766")
+    on_date = local_date(parse_period(report["period"]).start)
+    criteria = criteria_for_report(report["counts"], report.get("level") or "province",
+                                   on_date, _DECISION_CATALOGS)
+    return add_scores({**report, "criteria": criteria})
+
+
 def _render(report: dict[str, Any], unit_name: str | None) -> tuple[str, ...]:
-    """The lines of each of :data:`FAMILIES` for one report."""
+    """The lines of each of :data:`FAMILIES` for one report (scored if it is not yet:
+    :func:`with_scores`)."""
+    report = with_scores(report)
     labels = (f'unit="{_label(report["unit"])}",'
               f'unit_name="{_label(unit_name or "")}",'
               f'level="{_label(report.get("level") or "")}",'

@@ -242,8 +242,10 @@ def test_real_prometheus_scrapes_the_kpi_ratio(
                                     f'period="{month}"}}')
             assert [float(s["value"][1]) for s in received] == [45.0]
             # the scores: one series per group with points (five: satisfaction has none),
-            # named in Vietnamese; the total beside them
-            groups = _query(base, f'motcua_score_group_points{{unit="P1",period="{month}"}}')
+            # named in Vietnamese; the total beside them (P1's own figures, a snapshot
+            # without scores, are scored by the board: other series)
+            groups = _query(base, f'motcua_score_group_points{{unit="P1",scope="total",'
+                                  f'period="{month}"}}')
             assert {(s["metric"]["group"], s["metric"]["group_name"], float(s["value"][1]))
                     for s in groups} == {(g["id"], g["name"], g["points"])
                                          for g in SIX_GROUPS if g["points"] is not None}

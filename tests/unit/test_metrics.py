@@ -3,7 +3,7 @@ what the real server serves (:mod:`tests.scrape`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from consumers.health import HealthCollector, PipelineHealth
 from consumers.kpi_board import KpiBoard, current_periods
 from consumers.sink import SinkMetrics
+from kpi.catalog import GROUP_LABELS_VI
 from kpi.counters import Counters
 from kpi.report import build_report, snapshot_key
 from tests.scrape import sample_value, samples, scrape
@@ -120,9 +121,9 @@ def test_one_unit_name_per_unit() -> None:
     for _name, labels, _value in samples(text):
         names.setdefault(dict(labels)["unit"], set()).add(dict(labels).get("unit_name"))
     assert names == {"DT": {"Tỉnh Đồng Tháp"}, "U9": {""}}
-    # the series are the same as without names: one per (unit, period, scope, kpi)
-    keys = [(dict(lb)["unit"], dict(lb)["period"], dict(lb)["scope"], dict(lb)["kpi"], n)
-            for n, lb, _v in samples(text)]
+    # the series are the same as without names: one per (unit, period, scope, kpi or group)
+    keys = [(dict(lb)["unit"], dict(lb)["period"], dict(lb)["scope"],
+             dict(lb).get("kpi"), dict(lb).get("group"), n) for n, lb, _v in samples(text)]
     assert len(keys) == len(set(keys))
     # a newer snapshot with another name renames every series of the unit
     board.put(_report("DT", "2025", as_of=NOW + 1, unit_name="Tỉnh Đồng Tháp mới",
@@ -198,7 +199,7 @@ def test_group_points_and_total_per_unit() -> None:
     ``motcua_score_total_points`` / ``motcua_score_total_max_points``."""
     own = _scored(_report("X1", "2025-05", unit_name="Xã Một", received=3), SIX_GROUPS,
                   59.55, 76)
-    unscored = _report("X2", "2025-05", received=1)  # no catalog scored it: no score series
+    unscored = _report("X2", "2025-05", received=1)  # a live snapshot: the board scores it
     text = scrape(CollectorRegistry(), _board(own, unscored), NOW)
     unit = {"unit": "X1", "unit_name": "Xã Một", "level": "commune", "period": "2025-05",
             "scope": "own", "view": "as_was", "catalog": "portal-766-2026@2026-01-01"}
@@ -217,11 +218,49 @@ def test_group_points_and_total_per_unit() -> None:
     served = samples(text)
     # in the report's order, whatever their number
     order = [line.split('group="')[1].split('"')[0] for line in text.splitlines()
-             if line.startswith("motcua_score_group_max_points{")]
+             if line.startswith("motcua_score_group_max_points{") and 'unit="X1"' in line]
     assert order == ["transparency", "progress", "online_services", "online_payment",
                      "digitization"]
-    assert not [s for s in served if s[0].startswith("motcua_score_")
-                and dict(s[1])["unit"] == "X2"]
+    # X2 carried no scores: scored by the catalog valid in May 2025, the decision's own
+    x2 = {dict(s[1])["catalog"] for s in served if s[0].startswith("motcua_score_")
+          and dict(s[1])["unit"] == "X2"}
+    assert len(x2) == 1 and x2.pop().startswith("decision-766-2022@")
+
+
+def test_a_live_snapshot_is_scored_by_the_catalog_of_its_period() -> None:
+    """Live snapshots carry counts only; the board scores them. Worked by hand for a commune
+    in May 2026 (catalog portal-766-2026): 4 handled, 3 of them on time, nothing else.
+    transparency: every metric 0/0, not scored (max 0); progress 20 × 3/4 = 15;
+    online services: full_online null → 0 of 12; payment: A, B, C null → 0 of 10;
+    digitization: the five handled metrics 0/4 → 0, e-certified copy with no commune in
+    scope → its maximum 2, procedures connected 0/0 → 0: 2 of 22; satisfaction: no
+    petitions → 6 + 6, dossiers (4 − 0)/4 → 6: 18 of 18. Total 35 of 82."""
+    now = datetime(2026, 5, 20, 10, 0, tzinfo=UTC).timestamp()
+    live = _report("X3", "2026-05", now, resolved=4, resolved_on_time=3, resolved_late=1,
+                   handled=4)
+    assert "groups" not in live
+    text = scrape(CollectorRegistry(), _board(live), now)
+    unit = {"unit": "X3", "unit_name": "", "level": "commune", "period": "2026-05",
+            "scope": "own", "view": "as_was"}
+    catalogs = {dict(s[1])["catalog"] for s in samples(text)
+                if s[0] == "motcua_score_total_points"}
+    assert len(catalogs) == 1
+    unit["catalog"] = catalog = catalogs.pop()
+    assert catalog.startswith("portal-766-2026@")
+    assert sample_value(text, "motcua_score_total_points", unit) == 35
+    assert sample_value(text, "motcua_score_total_max_points", unit) == 82
+
+    def group(gid: str, family: str) -> float | None:
+        return sample_value(text, family,
+                            {**unit, "group": gid, "group_name": GROUP_LABELS_VI[gid]})
+
+    assert group("progress", "motcua_score_group_points") == 15
+    assert group("online_services", "motcua_score_group_points") == 0
+    assert group("online_payment", "motcua_score_group_points") == 0
+    assert group("digitization", "motcua_score_group_points") == 2
+    assert group("digitization", "motcua_score_group_max_points") == 22
+    assert group("satisfaction", "motcua_score_group_points") == 18
+    assert group("transparency", "motcua_score_group_max_points") == 0
 
 
 def test_every_series_of_a_family_has_the_same_labels() -> None:
