@@ -1,6 +1,7 @@
 """The KPI gauges as the real server serves them (cached per report): one sample per
 non-null ratio and per count of every current report — own figures and totals — labels
-escaped, nothing else."""
+escaped, nothing else in those two families (the score families, which the board computes
+for snapshots without scores: tests/unit/test_metrics.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from consumers.kpi_board import KpiBoard, current_periods
+from consumers.kpi_board import FAMILIES, ITEMS, RATIO, KpiBoard, current_periods
 from kpi.counters import COUNT_KEYS, Counters
 from kpi.ratios import RATIO_KEYS
 from kpi.report import build_report
@@ -65,7 +66,9 @@ def _expected(reports: list[dict[str, Any]], periods: tuple[str, ...]) -> set[Sa
 
 def test_served_kpi_gauges_are_the_current_reports() -> None:
     with serving(CollectorRegistry(), _board(), NOW) as scrape:
-        served = samples(scrape())
+        every = samples(scrape())
+    assert {name for name, _, _ in every} <= {name for name, _ in FAMILIES}
+    served = {s for s in every if s[0] in (RATIO, ITEMS)}
     expected = _expected(_reports(), current_periods(NOW))
     assert served == expected
     # U1 2025-05: 7/10 online; the "2025-04" report is not current
