@@ -44,7 +44,6 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.utils import floatToGoString
 
 from kpi.attribution import AS_WAS, OWN
-from kpi.calendar import local_date
 from kpi.catalog import Catalog, shipped_catalogs
 from kpi.counters import COUNT_KEYS
 from kpi.periods import parse_period, period_keys
@@ -193,7 +192,7 @@ def with_scores(report: dict[str, Any]) -> dict[str, Any]:
         return report
     if not _DECISION_CATALOGS:
         _DECISION_CATALOGS.extend(c for c in shipped_catalogs() if c.kind == "decision_766")
-    on_date = local_date(parse_period(report["period"]).start)
+    on_date = parse_period(report["period"]).first_day
     criteria = criteria_for_report(report["counts"], report.get("level") or "province",
                                    on_date, _DECISION_CATALOGS)
     return add_scores({**report, "criteria": criteria})

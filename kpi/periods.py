@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from kpi.calendar import DAY_SECONDS, LOCAL_OFFSET_SECONDS, date_to_day, day_to_date, local_day
+from kpi.calendar import (
+    DAY_SECONDS,
+    LOCAL_OFFSET_SECONDS,
+    date_to_day,
+    day_to_date,
+    local_date,
+    local_day,
+)
 from schemas.errors import BadPeriod
 
 _PERIOD_RE = re.compile(r"^(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])))?$")
@@ -25,6 +32,11 @@ class Period:
     """Epoch seconds of 00:00 local on the first day (inclusive)."""
     end: float
     """Epoch seconds of 00:00 local on the first day of the next period (exclusive)."""
+
+    @property
+    def first_day(self) -> date:
+        """The local date the period begins on (the day catalogs are selected by)."""
+        return local_date(self.start)
 
     @property
     def kind(self) -> str:
@@ -116,18 +128,11 @@ def periods_between(first_ts: float, last_ts: float) -> tuple[Period, ...]:
 
 def previous_period(key: str) -> str:
     """The period of the same length just before ``key``: ``2026-01`` → ``2025-12``,
-    ``2026-Q1`` → ``2025-Q4``, ``2026`` → ``2025``."""
-    m = _PERIOD_RE.match(key)
-    if not m:
-        raise BadPeriod(f"period {key!r}: expected YYYY, YYYY-MM or YYYY-Qn")
-    year = int(m.group(1))
-    if m.group(2):
-        month = int(m.group(2))
-        return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
-    if m.group(3):
-        q = int(m.group(3))
-        return f"{year - 1}-Q4" if q == 1 else f"{year}-Q{q - 1}"
-    return str(year - 1)
+    ``2026-Q1`` → ``2025-Q4``, ``2026`` → ``2025`` (the period of that kind holding the
+    day before ``key``'s first day)."""
+    period = parse_period(key)
+    month, quarter, year = keys_of_day(local_day(period.start) - 1)
+    return {"month": month, "quarter": quarter, "year": year}[period.kind]
 
 
 __all__ = [

@@ -50,7 +50,6 @@ def score_reports(
     day, or those chosen; kept when ``rescore`` is False and it has some) and their scores,
     ``delta`` included: ``previous`` maps (unit, period) to the counts of every period
     known (a mapping, or :class:`kpi.counters.Counters`)."""
-    from kpi.calendar import local_date
     from kpi.catalog import shipped_catalogs
     from kpi.periods import parse_period, previous_period
     from kpi.report import add_scores, report_criteria, with_delta
@@ -58,7 +57,7 @@ def score_reports(
     pool = shipped_catalogs() + [c for c in (decision_catalog, par_catalog) if c is not None]
     warned: set[str] = set()
     for r in reports:
-        on_date = local_date(parse_period(r["period"]).start)
+        on_date = parse_period(r["period"]).first_day
         for chosen in (decision_catalog, par_catalog):
             if (chosen is not None and not chosen.valid_on(on_date)
                     and r["period"] not in warned):
@@ -133,7 +132,7 @@ def report_from_events(
         periods = [period] if period else sorted(p for (uu, p) in figures if uu == u)
         for p in periods:
             counters = figures.get((u, p), Counters())
-            on_date = local_date(parse_period(p).start)
+            on_date = parse_period(p).first_day
             level = agg.levels.get(u) or (registry.level_on(u, on_date) if registry else None)
             # restated: today's unit, so today's name; as it was: the period's last day
             named_on = (local_date(as_of) if view == RESTATED
@@ -239,7 +238,7 @@ def restated_reports(
     for (u, p), counters in sorted(figures.items()):
         level = levels.get(u)
         if level is None and registry is not None:
-            level = registry.level_on(u, local_date(parse_period(p).start))
+            level = registry.level_on(u, parse_period(p).first_day)
         name = registry.name_on(u, today) if registry is not None else None
         out.append(build_report(u, p, counters, as_of, level=level, view=RESTATED,
                                 scope=scope, unit_name=name))

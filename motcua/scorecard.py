@@ -95,7 +95,7 @@ def present(
         if not r.get("level") and registry is not None:
             r["level"] = registry.level_on(unit, day)
         r["criteria"] = report_criteria(r["counts"], r.get("level"),
-                                        local_date(parse_period(r["period"]).start),
+                                        parse_period(r["period"]).first_day,
                                         decision_catalog=decision_catalog)
         add_scores(r)
         out.append(r)

@@ -78,7 +78,6 @@ from typing import Any, Protocol
 import orjson
 
 from kpi.attribution import AS_WAS, Attribution, split_scoped
-from kpi.calendar import local_date
 from kpi.catalog import shipped_catalogs
 from kpi.contribution import DEFAULT_SYNC_WINDOW
 from kpi.decode import decode_record
@@ -558,7 +557,7 @@ class Pipeline:
                 unit, scope = split_scoped(key)
                 counters = aggregator.published(key, period, attribution, now)
                 criteria = report_criteria(
-                    counters.to_dict(), level, local_date(parse_period(period).start),
+                    counters.to_dict(), level, parse_period(period).first_day,
                     self._catalogs) if self.with_criteria else []
                 report = build_report(unit, period, counters, now, criteria=criteria,
                                       level=level, view=AS_WAS, scope=scope,

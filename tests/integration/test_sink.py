@@ -28,7 +28,6 @@ from consumers import store
 from consumers.health import KafkaHealth
 from consumers.sink import Sink
 from kpi.batch import BatchInput, fold_lines
-from kpi.calendar import local_date
 from kpi.counters import Counters
 from kpi.periods import parse_period
 from kpi.reconcile import batch_reports, differences
@@ -289,7 +288,7 @@ def test_sink_stores_own_and_total_snapshots(
     batch = fold_lines(lines)
     reports = batch_reports(batch, HORIZON, registry)
     for r in reports.values():  # the stream layer names the unit (kpi.registry)
-        name = registry.name_on(r["unit"], local_date(parse_period(r["period"]).start))
+        name = registry.name_on(r["unit"], parse_period(r["period"]).first_day)
         if name is not None:
             r["unit_name"] = name
     assert any("unit_name" in r for r in reports.values())
