@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from consumers.store import snapshot_row
+from consumers.snapshots import snapshot_row
 from kpi.decode import decode
 from kpi.dossier import KEY_SEPARATOR, KIND_OF_TYPE, Fact, FactKey
 from kpi.report import parse_snapshot_key

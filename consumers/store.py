@@ -1,29 +1,6 @@
-"""The SQL store of the pipeline (SQLAlchemy 2.x Core): tables, migrations, idempotent
-upserts, and the report read back from ``kpi_snapshots``.
-
-Tables (the Alembic revisions in ``migrations/`` create exactly these):
-
-* ``raw_events``: every distinct valid event, keyed by (``source``, ``id``) — the
-  deduplication key of docs/contract.md; a duplicate changes nothing (first copy kept);
-* ``dossiers``: the ledger (sổ theo dõi hồ sơ), one row per dossier code: the
-  :class:`kpi.ledger.LedgerEntry` judged from that dossier's ``raw_events`` rows
-  (:func:`ledger_row` converts it), receiving ``unit`` and ``handling_unit``;
-* ``kpi_snapshots``: the latest KPI report per (unit, period, scope) — the last ``as_of``
-  wins. ``scope`` is ``own`` (the unit's own figures) or ``total`` (plus every unit below
-  it); ``view`` is always ``as_was``: the stored snapshots are the live "as it was" view
-  (docs/contract.md), the restated view is computed from them when read
-  (``motcua report --db --view restated``). ``unit_name`` is the name the snapshot carries;
-  one column per count key (:data:`kpi.counters.COUNT_KEYS`) and per ratio key
-  (:data:`kpi.ratios.RATIO_KEYS`): revision ``0004_families`` adds those of petitions,
-  the procedure catalog and documents, ``0005_portal_counts`` the counts of contract v1.2;
-* ``dlq_records``: one row per dead letter, keyed by the (topic, partition, offset) of the
-  refused record (its origin; a letter with no Kafka origin — a file line, an HTTP event —
-  by its own position on the DLQ topic), with the refused record's key and headers
-  (revision ``0003_dlq_whole``);
-* ``sink_offsets``: the next offset per (group, topic, partition), written in the same
-  transaction as the rows (for operators; Kafka's committed offsets stay authoritative);
-* ``web_users``: the logins of ``motcua web`` (revision ``0006_web_users``): login, unit,
-  role, the password's argon2 hash, when made and when revoked (:mod:`consumers.users`).
+"""The SQL store of the pipeline (SQLAlchemy 2.x Core): the engine, the migrations,
+idempotent writes to the tables of :mod:`consumers.tables`, and the stored events read
+back (the KPI reports read back: :mod:`consumers.snapshots`).
 
 Every write is an upsert (``INSERT … ON CONFLICT``) in the dialect's spelling (PostgreSQL
 and SQLite), so replaying any part of the topics gives the same rows.
@@ -31,7 +8,6 @@ and SQLite), so replaying any part of the topics gives the same rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,127 +16,15 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Engine,
-    Float,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    select,
-)
+from sqlalchemy import Engine, Table, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from consumers.pgcopy import COPY_MIN_ROWS, copy_new, copy_upsert
-from kpi.attribution import AS_WAS, OWN, SCOPES
-from kpi.calendar import to_local_datetime
-from kpi.counters import COUNT_KEYS
+from consumers.tables import dlq_records, dossiers, kpi_snapshots, raw_events, sink_offsets
 from kpi.ledger import LedgerEntry
-from kpi.ratios import RATIO_KEYS
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-metadata = MetaData()
-
-raw_events = Table(
-    "raw_events",
-    metadata,
-    Column("source", String(255), primary_key=True),
-    Column("id", String(255), primary_key=True),
-    Column("subject", String(255), nullable=False, index=True),
-    Column("type", String(100), nullable=False),
-    Column("time", DateTime(timezone=True), nullable=False),
-    Column("unit", String(100), nullable=True),
-    Column("payload", Text, nullable=False),
-    Column("topic", String(255), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-)
-
-dossiers = Table(
-    "dossiers",
-    metadata,
-    Column("code", String(255), primary_key=True),
-    Column("unit", String(100), nullable=False, index=True),
-    Column("level", String(20), nullable=False),
-    Column("handling_unit", String(100), nullable=False, index=True),
-    Column("procedure", String(100), nullable=False),
-    Column("channel", String(20), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False),
-    Column("extended_due_at", DateTime(timezone=True), nullable=True),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
-    Column("ended_at", DateTime(timezone=True), nullable=True),
-    Column("classification", String(20), nullable=False),
-    Column("supplement_requests", Integer, nullable=False),
-    Column("paused_seconds", Float, nullable=False),
-    Column("apology", Boolean, nullable=False),
-    Column("paid_online", Boolean, nullable=False),
-    Column("digitized", Boolean, nullable=False),
-    Column("rule_set_version", String(50), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-kpi_snapshots = Table(
-    "kpi_snapshots",
-    metadata,
-    Column("unit", String(100), primary_key=True),
-    Column("period", String(10), primary_key=True),
-    Column("scope", String(10), primary_key=True),
-    Column("view", String(10), nullable=False),
-    Column("unit_name", String(255), nullable=True),
-    Column("level", String(20), nullable=True),
-    Column("as_of", DateTime(timezone=True), nullable=False),
-    *[Column(key, Integer, nullable=False) for key in COUNT_KEYS],
-    *[Column(key, Float, nullable=True) for key in RATIO_KEYS],
-    Column("criteria", Text, nullable=False),
-)
-
-dlq_records = Table(
-    "dlq_records",
-    metadata,
-    Column("topic", String(255), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("offset", BigInteger, primary_key=True),
-    Column("reason", Text, nullable=False),
-    Column("raw", LargeBinary, nullable=False),
-    Column("subject", String(255), nullable=True),
-    Column("source_file", String(1000), nullable=True),
-    Column("line", Integer, nullable=True),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("key", LargeBinary, nullable=True),
-    Column("headers", Text, nullable=True),
-)
-
-sink_offsets = Table(
-    "sink_offsets",
-    metadata,
-    Column("group_id", String(255), primary_key=True),
-    Column("topic", String(255), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("next_offset", BigInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-web_users = Table(
-    "web_users",
-    metadata,
-    Column("login", String(100), primary_key=True),
-    Column("unit", String(100), nullable=False),
-    Column("role", String(20), nullable=False),
-    Column("password_hash", String(255), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
-)
 
 _MAX_PARAMS = 8000
 """Bound parameters per statement (SQLite allows 32766, PostgreSQL 65535)."""
@@ -442,107 +306,13 @@ def ledger_row(entry: LedgerEntry, updated_at: datetime) -> dict[str, Any]:
     return row
 
 
-def snapshot_row(report: dict[str, Any]) -> dict[str, Any]:
-    """The ``kpi_snapshots`` row of an docs/contract.md report (as published on the KPI topic).
-    A report without ``view`` / ``scope`` (v1) is ``as_was`` / ``own``; one of another view
-    or an unknown scope raises ValueError (the store holds the live "as was" view only)."""
-    view = report.get("view", AS_WAS)
-    scope = report.get("scope", OWN)
-    if view != AS_WAS:
-        raise ValueError(f"view {view!r}: the store holds snapshots of view {AS_WAS!r} only")
-    if scope not in SCOPES:
-        raise ValueError(f"scope {scope!r}: expected one of {', '.join(SCOPES)}")
-    as_of = datetime.fromisoformat(report["as_of"]).astimezone(UTC)
-    counts = report["counts"]
-    ratios = report.get("ratios") or {}
-    row: dict[str, Any] = {
-        "unit": report["unit"],
-        "period": report["period"],
-        "scope": scope,
-        "view": view,
-        "unit_name": report.get("unit_name"),
-        "level": report.get("level"),
-        "as_of": as_of,
-        "criteria": json.dumps(report.get("criteria") or [], ensure_ascii=False),
-    }
-    for key in COUNT_KEYS:
-        row[key] = int(counts.get(key, 0))
-    for key in RATIO_KEYS:
-        value = ratios.get(key)
-        row[key] = None if value is None else float(value)
-    return row
-
-
-def report_of_row(row: Any) -> dict[str, Any]:
-    m = row._mapping
-    as_of = epoch(m["as_of"])
-    assert as_of is not None
-    report: dict[str, Any] = {
-        "unit": m["unit"],
-        "period": m["period"],
-        "as_of": to_local_datetime(as_of).isoformat(),
-        "view": m["view"],
-        "scope": m["scope"],
-        "counts": {key: int(m[key]) for key in COUNT_KEYS},
-        "ratios": {key: m[key] for key in RATIO_KEYS},
-        "criteria": json.loads(m["criteria"]),
-    }
-    if m["unit_name"] is not None:
-        report["unit_name"] = m["unit_name"]
-    if m["level"] is not None:
-        report["level"] = m["level"]
-    return report
-
-
-def load_report(
-    engine: Engine, unit: str, period: str, scope: str = OWN
-) -> dict[str, Any] | None:
-    """The latest KPI report of ``unit``, ``period`` and ``scope`` from ``kpi_snapshots``
-    in the docs/contract.md shape (``unit, period, as_of, view, scope, counts, ratios,
-    criteria``, and ``unit_name`` / ``level`` when known), or ``None`` when the sink has
-    stored no such snapshot."""
-    s = kpi_snapshots.c
-    with engine.connect() as conn:
-        row = conn.execute(select(kpi_snapshots).where(
-            s.unit == unit, s.period == period, s.scope == scope)).first()
-    return None if row is None else report_of_row(row)
-
-
-def load_reports(
-    engine: Engine, unit: str | None = None, period: str | None = None,
-    scope: str | None = None,
-) -> list[dict[str, Any]]:
-    """Every stored report, optionally filtered (``scope`` None: both scopes), ordered by
-    unit, period, then scope."""
-    s = kpi_snapshots.c
-    q = select(kpi_snapshots).order_by(s.unit, s.period, s.scope)
-    if unit is not None:
-        q = q.where(s.unit == unit)
-    if period is not None:
-        q = q.where(s.period == period)
-    if scope is not None:
-        q = q.where(s.scope == scope)
-    with engine.connect() as conn:
-        return [report_of_row(r) for r in conn.execute(q)]
-
-
 __all__ = [
     "dedupe",
-    "dlq_records",
-    "dossiers",
     "epoch",
-    "kpi_snapshots",
     "ledger_row",
-    "load_report",
-    "load_reports",
     "make_engine",
-    "metadata",
-    "raw_events",
-    "sink_offsets",
-    "snapshot_row",
     "stored_offsets",
     "upgrade",
     "utc",
-    "web_users",
     "write_dossiers",
 ]

@@ -14,7 +14,8 @@ from typing import NamedTuple
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
-from consumers.store import epoch, web_users
+from consumers.store import epoch
+from consumers.tables import web_users
 
 ROLES = ("viewer", "admin")
 """``viewer``: its unit and the units below it; ``admin``: every unit."""

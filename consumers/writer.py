@@ -43,7 +43,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from consumers import store
+from consumers import store, tables
 from consumers.factcache import FactCache
 from consumers.rows import Batch, merged
 from kpi.decode import decode
@@ -276,7 +276,7 @@ def refresh_open_dossiers(
     on PostgreSQL; SQLite has one writer anyway), so a batch writing the same dossier
     concurrently either waits and writes last (its fold includes its new events) or is
     skipped here and judges the row itself. Raises SQLAlchemy's errors."""
-    d = store.dossiers
+    d = tables.dossiers
     due_before = store.utc(horizon)
     with engine.connect() as conn:
         codes = list(conn.execute(

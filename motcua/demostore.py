@@ -74,14 +74,14 @@ def _offset_rows(url: str) -> int:
     """Rows of ``sink_offsets`` in the store at ``url`` (0 without the table)."""
     from sqlalchemy import func, inspect, select
 
-    from consumers import store
+    from consumers import store, tables
 
     engine = store.make_engine(url)
     try:
         with engine.connect() as conn:
-            if not inspect(conn).has_table(store.sink_offsets.name):
+            if not inspect(conn).has_table(tables.sink_offsets.name):
                 return 0
-            return int(conn.execute(select(func.count()).select_from(store.sink_offsets))
+            return int(conn.execute(select(func.count()).select_from(tables.sink_offsets))
                        .scalar_one())
     finally:
         engine.dispose()

@@ -89,7 +89,7 @@ def from_store(url: str, filters: Filters = ANY) -> list[Entry] | None:
     """The letters in the store's ``dlq_records``; None when there is no such store."""
     from sqlalchemy import inspect, select
 
-    from consumers import store
+    from consumers import store, tables
 
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):].split("?", 1)[0]
@@ -98,9 +98,9 @@ def from_store(url: str, filters: Filters = ANY) -> list[Entry] | None:
     engine = store.make_engine(url)
     try:
         with engine.connect() as conn:
-            if not inspect(conn).has_table(store.dlq_records.name):
+            if not inspect(conn).has_table(tables.dlq_records.name):
                 return None
-            rows = list(conn.execute(select(store.dlq_records)))
+            rows = list(conn.execute(select(tables.dlq_records)))
     finally:
         engine.dispose()
     out = []

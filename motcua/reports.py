@@ -149,7 +149,7 @@ def _stored_reports(
 ) -> list[dict[str, Any]]:
     """The stored reports of ``view`` and ``scope`` (see :func:`report_from_store`), named,
     not yet scored."""
-    from consumers.store import load_reports
+    from consumers.snapshots import load_reports
     from kpi.calendar import local_date
     from motcua.commands._common import read_store
 

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
-from consumers.store import metadata
+from consumers.tables import metadata
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("connection"):

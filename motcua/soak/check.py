@@ -15,7 +15,7 @@ from typing import Any
 from kafka import KafkaConsumer
 from sqlalchemy import func, select
 
-from consumers import store
+from consumers import snapshots, store, tables
 from kpi.batch import fold_file
 from kpi.reconcile import batch_reports, differences
 from kpi.registry import UnitRegistry
@@ -74,9 +74,9 @@ def store_problems(db_url: str, want: dict[tuple[str, str], dict[str, Any]],
     ``distinct_events`` it must hold (empty: it does not)."""
     engine = store.make_engine(db_url)
     try:
-        stored = by_bucket(store.load_reports(engine))
+        stored = by_bucket(snapshots.load_reports(engine))
         with engine.connect() as conn:
-            events = conn.execute(select(func.count()).select_from(store.raw_events)).scalar()
+            events = conn.execute(select(func.count()).select_from(tables.raw_events)).scalar()
     finally:
         engine.dispose()
     problems = []

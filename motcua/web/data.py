@@ -29,7 +29,8 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
-from consumers.store import kpi_snapshots, make_engine
+from consumers.store import make_engine
+from consumers.tables import kpi_snapshots
 from kpi.calendar import local_date
 from kpi.periods import BadPeriod, parse_period
 from kpi.registry import UnitRegistry

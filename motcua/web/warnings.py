@@ -32,7 +32,8 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select
 
-from consumers.store import dossiers, epoch, raw_events
+from consumers.store import epoch
+from consumers.tables import dossiers, raw_events
 from kpi.calendar import WorkingCalendar, local_date, local_instant
 from kpi.dossier import DossierState, Fact, FactKey, add_fact
 from kpi.petition import summarize_petition

@@ -40,7 +40,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 
-from consumers import store
+from consumers import store, tables
 from consumers.kpi_board import current_periods
 from consumers.metrics import start_metrics
 from consumers.sink import Sink
@@ -70,7 +70,7 @@ def _settings(bootstrap: str) -> Settings:
 
 
 def _committed(engine: Engine, group: str) -> dict[str, int]:
-    t = store.sink_offsets
+    t = tables.sink_offsets
     q = (select(t.c.topic, func.sum(t.c.next_offset)).where(t.c.group_id == group)
          .group_by(t.c.topic))
     with engine.connect() as conn:
@@ -267,8 +267,8 @@ def bench_sink(bootstrap: str, db_url: str, events: int, phases: bool = False) -
             if phases:
                 timer.__exit__()
         with engine.connect() as conn:
-            stored = conn.execute(select(func.count()).select_from(store.raw_events)).scalar()
-            ledger = conn.execute(select(func.count()).select_from(store.dossiers)).scalar()
+            stored = conn.execute(select(func.count()).select_from(tables.raw_events)).scalar()
+            ledger = conn.execute(select(func.count()).select_from(tables.dossiers)).scalar()
         engine.dispose()
     assert first_at is not None
     total_s = end - start

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumers import store
+from consumers import store, tables
 from consumers.rows import build_batch
 from consumers.writer import write_batch
 from kpi.batch import fold_lines
@@ -149,7 +149,7 @@ def test_live_equals_batch_with_binary_and_structured_mixed(
         write_batch(engine, build_batch([*records, *dlq], settings), group_id="g",
                     horizon=time.time(), calendar_for=CalendarBook())
         with engine.connect() as conn:
-            rows = conn.execute(store.dlq_records.select()).all()
+            rows = conn.execute(tables.dlq_records.select()).all()
         assert len(rows) == invalid
         assert {r.key for r in rows if r.key} == {key for key, _, _ in BAD_BINARY}
         assert {r.topic for r in rows} == {settings.topics.events}

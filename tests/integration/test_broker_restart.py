@@ -50,7 +50,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from consumers import store
+from consumers import snapshots, store, tables
 from kpi.batch import fold_lines
 from kpi.reconcile import batch_reports, differences
 from runtime.broker import embedded_broker, free_port, stop_process
@@ -169,7 +169,7 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
 
     def stored_reports() -> dict[tuple[str, str], dict[str, Any]]:
         try:
-            return {(r["unit"], r["period"]): r for r in store.load_reports(engine)}
+            return {(r["unit"], r["period"]): r for r in snapshots.load_reports(engine)}
         except Exception:  # tables not created yet
             return {}
 
@@ -227,7 +227,7 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
         # coordinates of the lost log: those tables (and the offsets) are emptied;
         # raw_events and the ledger stay (the replay's inserts are idempotent)
         with engine.begin() as conn:
-            for table in (store.kpi_snapshots, store.dlq_records, store.sink_offsets):
+            for table in (tables.kpi_snapshots, tables.dlq_records, tables.sink_offsets):
                 conn.execute(table.delete())
         # the worker's local state reflects the lost log (a fresh worker finding it on the
         # new broker stops with exit 75 too): it goes as well
@@ -244,7 +244,7 @@ def test_broker_restart_then_replay(broker: Broker, tmp_path: Path) -> None:
         distinct = sum(len(f) for f in fold_lines(lines).facts.values())
         assert {b: (r["counts"], r["ratios"]) for b, r in stored_reports().items()} == {
             b: (r["counts"], r["ratios"]) for b, r in whole.items()}
-        assert _count(engine, store.raw_events) == distinct
+        assert _count(engine, tables.raw_events) == distinct
         assert _classifications(engine) == _ledger(fold_lines(lines))
         assert sorted(_dead_letters(engine).values()) == sorted(invalid_lines)
         print(f"recovered: {len(whole)} snapshots on the kpi topic and in SQL equal the batch "
@@ -290,7 +290,7 @@ def _rebuilds(log: Path) -> list[str]:
 
 
 def _dead_letters(engine: Engine) -> dict[tuple[str, int, int], bytes]:
-    d = store.dlq_records.c
+    d = tables.dlq_records.c
     with engine.connect() as conn:
         return {(t, p, o): bytes(raw) for t, p, o, raw in
                 conn.execute(select(d.topic, d.partition, d.offset, d.raw))}

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from consumers import store
+from consumers import store, tables
 from motcua.cli import app
 from runtime.dlq import DeadLetter
 from runtime.kafka import producer, read_topic
@@ -179,7 +179,7 @@ def test_migration_keeps_one_row_per_dead_letter(db_url: str) -> None:
         store.upgrade(engine)
         with engine.connect() as conn:
             left = sorted((r.topic, r.offset) for r in conn.execute(
-                sa.select(store.dlq_records.c.topic, store.dlq_records.c.offset)))
+                sa.select(tables.dlq_records.c.topic, tables.dlq_records.c.offset)))
         assert left == [("motcua.events.dlq", 3), ("motcua.events.v1", 5),
                         ("motcua.events.v1", 6), ("motcua.events.v1", 9)]
     finally:

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from consumers import store
+from consumers import store, tables
 from consumers.rows import build_batch
 from consumers.writer import write_batch
 from kpi.batch import fold_lines
@@ -340,12 +340,12 @@ def test_sink_writes_hostile_records_in_one_transaction(db_url: str) -> None:
                 return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
             distinct_valid = {(orjson.loads(v)["source"], orjson.loads(v)["id"]) for v in valid}
-            assert count(store.raw_events) == len(distinct_valid)
-            assert count(store.dlq_records) == len(hostile) + 2  # and the two tombstones
-            assert count(store.dossiers) == len(received_codes)
-            codes = set(conn.execute(select(store.dossiers.c.code)).scalars())
+            assert count(tables.raw_events) == len(distinct_valid)
+            assert count(tables.dlq_records) == len(hostile) + 2  # and the two tombstones
+            assert count(tables.dossiers) == len(received_codes)
+            codes = set(conn.execute(select(tables.dossiers.c.code)).scalars())
             assert codes == received_codes
-            subjects = Counter(conn.execute(select(store.dlq_records.c.subject)).scalars())
+            subjects = Counter(conn.execute(select(tables.dlq_records.c.subject)).scalars())
             assert subjects == Counter([h.key.decode() if h.key else None for h in hostile]
                                        + [None, None])
     finally:

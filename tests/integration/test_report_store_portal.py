@@ -12,7 +12,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from consumers.store import make_engine, snapshot_row, upgrade, upsert_snapshots
+from consumers.snapshots import snapshot_row
+from consumers.store import make_engine, upgrade, upsert_snapshots
 from motcua.cli import app
 from tests.eventkit import write_jsonl
 from tests.pgschema import pg_schema

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 
-from consumers import store
+from consumers import snapshots, store, tables
 from consumers.health import KafkaHealth
 from consumers.sink import Sink
 from kpi.batch import BatchInput, fold_lines
@@ -85,7 +85,7 @@ def assert_stored_reports(engine: Engine, reports: dict[tuple[str, str], dict[st
     (:func:`kpi.reconcile.differences`, whose lines name what differs) and then equality of
     the whole reports (``as_of``, ``level``, ``view``, ``scope``, ``unit_name`` and
     ``criteria`` too; no extra bucket)."""
-    stored = {report_bucket(r): r for r in store.load_reports(engine)}
+    stored = {report_bucket(r): r for r in snapshots.load_reports(engine)}
     assert differences(stored, reports) == []
     assert stored == reports
 
@@ -159,9 +159,9 @@ def _caught_up(engine: Engine, group: str, expected: dict[str, int]) -> Callable
     published (offsets are contiguous from 0 here: no transactions on these topics)."""
 
     def check() -> bool:
-        q = (select(store.sink_offsets.c.topic, func.sum(store.sink_offsets.c.next_offset))
-             .where(store.sink_offsets.c.group_id == group)
-             .group_by(store.sink_offsets.c.topic))
+        q = (select(tables.sink_offsets.c.topic, func.sum(tables.sink_offsets.c.next_offset))
+             .where(tables.sink_offsets.c.group_id == group)
+             .group_by(tables.sink_offsets.c.topic))
         try:
             with engine.connect() as conn:
                 done = {t: int(n) for t, n in conn.execute(q)}
@@ -179,7 +179,7 @@ def _count(engine: Engine, table: Any) -> int:
 
 def _classifications(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
-        q = select(store.dossiers.c.code, store.dossiers.c.classification)
+        q = select(tables.dossiers.c.code, tables.dossiers.c.classification)
         return dict(conn.execute(q).all())  # type: ignore[arg-type]
 
 
@@ -218,21 +218,21 @@ def test_sink_matches_batch_and_replays_idempotently(
         # the snapshots: every unit and period, exactly the batch report (stale one lost)
         assert_stored_reports(engine, reports)
         some = next(iter(reports))
-        assert store.load_report(engine, *some) == reports[some]
-        assert store.load_report(engine, "nobody", "2025") is None
+        assert snapshots.load_report(engine, *some) == reports[some]
+        assert snapshots.load_report(engine, "nobody", "2025") is None
         # raw events deduplicated; every invalid line (and the bad snapshot) dead-lettered
-        n_events = _count(engine, store.raw_events)
+        n_events = _count(engine, tables.raw_events)
         assert n_events == _distinct_events(batch)
-        assert _count(engine, store.dlq_records) == batch.invalid + 1
+        assert _count(engine, tables.dlq_records) == batch.invalid + 1
 
         # re-run from the start (a fresh group: offsets reset to the beginning)
-        counts = {t.name: _count(engine, t) for t in store.metadata.sorted_tables
+        counts = {t.name: _count(engine, t) for t in tables.metadata.sorted_tables
                   if t.name != "sink_offsets"}
         group_b = f"{settings.consumer_group_prefix}-sink-b"
         with _running(_sink(settings, engine, kafka_bootstrap, group_b)):
             wait_for(_caught_up(engine, group_b, published), timeout=90,
                      what="replay caught up")
-        after = {t.name: _count(engine, t) for t in store.metadata.sorted_tables
+        after = {t.name: _count(engine, t) for t in tables.metadata.sorted_tables
                  if t.name != "sink_offsets"}
         assert after == counts
         assert _classifications(engine) == expected_ledger
@@ -250,7 +250,7 @@ def test_sink_matches_batch_and_replays_idempotently(
             wait_for(lambda: read_again() >= sum(published.values()), timeout=90,
                      what="the first group to read every record again")
         assert read_again() == sum(published.values())
-        assert {t.name: _count(engine, t) for t in store.metadata.sorted_tables
+        assert {t.name: _count(engine, t) for t in tables.metadata.sorted_tables
                 if t.name != "sink_offsets"} == counts
         assert _classifications(engine) == expected_ledger
 
@@ -322,18 +322,18 @@ def test_sink_stores_own_and_total_snapshots(
         with _running(_sink(settings, engine, kafka_bootstrap, group)):
             wait_for(_caught_up(engine, group, published), timeout=90, what="sink caught up")
         assert_stored_reports(engine, {b: r for b, r in reports.items() if b != gone})
-        assert store.load_report(engine, unit, period, "total") is None
-        assert store.load_report(engine, unit, period) == reports[(unit, period)]
-        assert {r["scope"] for r in store.load_reports(engine)} == {"own", "total"}
-        assert all(r["view"] == "as_was" for r in store.load_reports(engine))
-        assert store.load_reports(engine, scope="total") == [
+        assert snapshots.load_report(engine, unit, period, "total") is None
+        assert snapshots.load_report(engine, unit, period) == reports[(unit, period)]
+        assert {r["scope"] for r in snapshots.load_reports(engine)} == {"own", "total"}
+        assert all(r["view"] == "as_was" for r in snapshots.load_reports(engine))
+        assert snapshots.load_reports(engine, scope="total") == [
             r for b, r in sorted(reports.items(), key=lambda i: (i[1]["unit"], i[1]["period"]))
             if r["scope"] == "total" and b != gone]
         # the ledger: receiving and handling unit as sent (some dossiers differ)
         handling = _handling_units(batch)
         assert any(h != u for u, h in handling.values())
         with engine.connect() as conn:
-            d = store.dossiers.c
+            d = tables.dossiers.c
             stored = {code: (u, h) for code, u, h in conn.execute(
                 select(d.code, d.unit, d.handling_unit))}
         assert stored == handling
@@ -361,7 +361,7 @@ def test_migrations_match_models(db_url: str) -> None:
         store.upgrade(engine)  # idempotent
         assert store.current_revision(engine) == "0006_web_users"
         with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), store.metadata) == []
+            assert compare_metadata(MigrationContext.configure(conn), tables.metadata) == []
     finally:
         engine.dispose()
 
@@ -473,7 +473,7 @@ def test_database_down_commits_nothing_then_drains(
             wait_for(_caught_up(good, group, published), timeout=90, what="backlog drained")
         assert _classifications(good) == _ledger(batch)
         assert_stored_reports(good, reports)
-        assert _count(good, store.dlq_records) == batch.invalid + 1
+        assert _count(good, tables.dlq_records) == batch.invalid + 1
     finally:
         kadmin.close()
         if lock is not None:

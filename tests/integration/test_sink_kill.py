@@ -30,7 +30,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from consumers import store
+from consumers import store, tables
 from kpi.batch import BatchInput
 from kpi.dossier import fact_key
 from runtime.children import spawn
@@ -89,8 +89,8 @@ def _tail(log: Path, lines: int = 40) -> str:
 def _committed(engine: Engine, group: str) -> int:
     """Records the sink has committed in the database (sum of next offsets over every
     topic and partition); 0 before the tables exist."""
-    q = (select(func.coalesce(func.sum(store.sink_offsets.c.next_offset), 0))
-         .where(store.sink_offsets.c.group_id == group))
+    q = (select(func.coalesce(func.sum(tables.sink_offsets.c.next_offset), 0))
+         .where(tables.sink_offsets.c.group_id == group))
     try:
         with engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
@@ -144,12 +144,12 @@ def _assert_store_is_the_batch(engine: Engine, batch: BatchInput, reports: dict[
     them, every invalid line and the bad snapshot dead-lettered once."""
     with engine.connect() as conn:
         keys = [fact_key(s, i) for s, i in conn.execute(
-            select(store.raw_events.c.source, store.raw_events.c.id))]
+            select(tables.raw_events.c.source, tables.raw_events.c.id))]
     assert len(keys) == distinct
     assert set(keys) == {k for facts in batch.facts.values() for k in facts}
     assert _classifications(engine) == _ledger(batch)
     assert_stored_reports(engine, reports)
-    assert _count(engine, store.dlq_records) == batch.invalid + 1
+    assert _count(engine, tables.dlq_records) == batch.invalid + 1
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -194,7 +194,7 @@ def test_sink_killed_mid_batch_restarts_without_duplicates_or_gaps(
                 assert done < total, (
                     "the sink committed everything before it could be killed mid-stream "
                     "(publish more)")
-                return bool(done) and _count(engine, store.raw_events) > 0 and writing()
+                return bool(done) and _count(engine, tables.raw_events) > 0 and writing()
 
             wait_for(killable, timeout=30, what="a write of the sink past its first commit",
                      poll=0.005, process=first)
@@ -205,7 +205,7 @@ def test_sink_killed_mid_batch_restarts_without_duplicates_or_gaps(
 
         # what the killed process left behind: a committed prefix, the open batch gone
         at_kill = _committed(engine, group)
-        events_at_kill = _count(engine, store.raw_events)
+        events_at_kill = _count(engine, tables.raw_events)
         print(f"\n[{engine.dialect.name}] killed with {at_kill}/{total} records committed "
               f"({events_at_kill}/{distinct} distinct events stored)")
         assert 0 < at_kill < total
@@ -240,7 +240,7 @@ def test_sink_killed_mid_batch_restarts_without_duplicates_or_gaps(
 
 
 def _db_offsets(engine: Engine, group: str) -> dict[tuple[str, int], int]:
-    o = store.sink_offsets.c
+    o = tables.sink_offsets.c
     q = select(o.topic, o.partition, o.next_offset).where(o.group_id == group)
     with engine.connect() as conn:
         return {(t, p): n for t, p, n in conn.execute(q)}
@@ -295,7 +295,7 @@ def test_sink_killed_between_db_and_kafka_commit(
         assert in_db == {**in_kafka, **killed}
         assert all(in_kafka.get(tp, 0) < o for tp, o in killed.items())
         ahead = sum(in_db.values()) - sum(in_kafka.values())
-        events_at_kill = _count(engine, store.raw_events)
+        events_at_kill = _count(engine, tables.raw_events)
         print(f"\n[{engine.dialect.name}] killed after batch 2's DB commit: {sum(in_db.values())}"
               f"/{total} records in the DB, {sum(in_kafka.values())} committed in Kafka "
               f"({ahead} to be replayed); {events_at_kill}/{distinct} distinct events stored")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers import store
+from consumers import store, tables
 from runtime.kafka import producer
 from runtime.settings import Settings
 from runtime.topics import declared_topics, ensure_topics, sink_group
@@ -65,8 +65,8 @@ def test_lost_log_exits_75_with_the_same_message(
         text = " ".join(log.read_text(errors="replace").split())  # rich wraps long lines
         assert "sink stopped: the broker lost records this sink already stored" in text, text
         assert "refusing to store KPIs computed from what is left" in text, text
-        assert _count(engine, store.raw_events) == 0
-        assert _count(engine, store.dossiers) == 0
+        assert _count(engine, tables.raw_events) == 0
+        assert _count(engine, tables.dossiers) == 0
     finally:
         if proc is not None:
             _stop(proc)

@@ -23,7 +23,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, text
 
-from consumers import store
+from consumers import snapshots, store
 from kpi.batch import aggregate, fold_lines
 from kpi.calendar import local_instant
 from kpi.counters import COUNT_KEYS, Counters
@@ -105,7 +105,7 @@ def test_upgrade_from_0001_keeps_the_rows(db_url: str) -> None:
         assert store.current_revision(engine) == "0002_units"
 
         store.upgrade(engine)  # and on to the head, with the rows kept
-        (old,) = store.load_reports(engine)
+        (old,) = snapshots.load_reports(engine)
         assert old["unit"] == "U1" and old["period"] == "2025-05"
         assert (old["view"], old["scope"]) == ("as_was", "own")
         assert "unit_name" not in old and old["level"] == "commune"
@@ -120,9 +120,9 @@ def test_upgrade_from_0001_keeps_the_rows(db_url: str) -> None:
                              AS_OF.timestamp() + 60, level="commune", scope="total",
                              unit_name="Xã Một")
         with engine.begin() as conn:
-            store.upsert_snapshots(conn, [store.snapshot_row(total)])
-        assert store.load_report(engine, "U1", "2025-05", "total") == total
-        assert store.load_report(engine, "U1", "2025-05") == old
+            store.upsert_snapshots(conn, [snapshots.snapshot_row(total)])
+        assert snapshots.load_report(engine, "U1", "2025-05", "total") == total
+        assert snapshots.load_report(engine, "U1", "2025-05") == old
     finally:
         engine.dispose()
 
@@ -136,7 +136,8 @@ def test_downgrade_to_0001_keeps_own_rows(db_url: str) -> None:
         total = build_report("U1", "2025-05", Counters.from_mapping({"received": 25}),
                              AS_OF.timestamp(), level="commune", scope="total")
         with engine.begin() as conn:
-            store.upsert_snapshots(conn, [store.snapshot_row(own), store.snapshot_row(total)])
+            store.upsert_snapshots(conn, [snapshots.snapshot_row(own),
+                                          snapshots.snapshot_row(total)])
         with engine.begin() as conn:
             command.downgrade(store.alembic_config(conn), "0001_initial")
         assert store.current_revision(engine) == "0001_initial"
@@ -240,7 +241,7 @@ def test_upgrade_from_0003_keeps_the_rows(db_url: str) -> None:
         store.upgrade(engine, "0004_families")
         assert store.current_revision(engine) == "0004_families"
         store.upgrade(engine)  # the models are the head's (0005 adds count columns only)
-        own, total = store.load_reports(engine)
+        own, total = snapshots.load_reports(engine)
         for report, received in ((own, 12), (total, 40)):
             assert report["counts"] == {**dict.fromkeys(COUNT_KEYS, 0), **V11_COUNTS,
                                         "received": received}
@@ -263,9 +264,9 @@ def test_upgrade_from_0003_keeps_the_rows(db_url: str) -> None:
         report = _families_report()
         assert report["counts"]["procedures"] == 3 and report["counts"]["documents_issued"] == 4
         with engine.begin() as conn:
-            store.upsert_snapshots(conn, [store.snapshot_row(report)])
-        assert store.load_report(engine, "C1", "2025-Q4") == report
-        assert store.load_report(engine, "C1", "2025-Q4", "total") == total
+            store.upsert_snapshots(conn, [snapshots.snapshot_row(report)])
+        assert snapshots.load_report(engine, "C1", "2025-Q4") == report
+        assert snapshots.load_report(engine, "C1", "2025-Q4", "total") == total
         store.upgrade(engine)  # idempotent
         assert store.current_revision(engine) == HEAD
     finally:
@@ -278,7 +279,7 @@ def test_downgrade_to_0003_drops_the_family_columns(db_url: str) -> None:
         store.upgrade(engine)
         report = _families_report()
         with engine.begin() as conn:
-            store.upsert_snapshots(conn, [store.snapshot_row(report)])
+            store.upsert_snapshots(conn, [snapshots.snapshot_row(report)])
         with engine.begin() as conn:
             command.downgrade(store.alembic_config(conn), "0003_dlq_whole")
         assert store.current_revision(engine) == "0003_dlq_whole"
@@ -293,7 +294,7 @@ def test_downgrade_to_0003_drops_the_family_columns(db_url: str) -> None:
         assert [tuple(r) for r in rows] == [
             ("C1", "2025-Q4", "own", c["received"], c["resolved"], c["resolved_late"])]
         store.upgrade(engine)  # up again: the family figures are 0 until the next snapshot
-        (back,) = store.load_reports(engine)
+        (back,) = snapshots.load_reports(engine)
         assert {k: back["counts"][k] for k in FAMILY_COUNT_KEYS} == \
             dict.fromkeys(FAMILY_COUNT_KEYS, 0)
         assert back["counts"]["received"] == c["received"] == 4
@@ -314,8 +315,8 @@ def test_0005_round_trip_keeps_the_rows(db_url: str) -> None:
         report = build_report("C1", "2026-08", Counters.from_mapping(counts),
                               AS_OF.timestamp(), level="commune", unit_name="Xã Một")
         with engine.begin() as conn:
-            store.upsert_snapshots(conn, [store.snapshot_row(report)])
-        assert store.load_report(engine, "C1", "2026-08") == report
+            store.upsert_snapshots(conn, [snapshots.snapshot_row(report)])
+        assert snapshots.load_report(engine, "C1", "2026-08") == report
         with engine.begin() as conn:
             command.downgrade(store.alembic_config(conn), "0004_families")
         assert store.current_revision(engine) == "0004_families"
@@ -325,7 +326,7 @@ def test_0005_round_trip_keeps_the_rows(db_url: str) -> None:
             rows = conn.execute(text("SELECT unit, received FROM kpi_snapshots")).all()
         assert [tuple(r) for r in rows] == [("C1", 6)]
         store.upgrade(engine)  # up again: the new counts are 0 until the next snapshot
-        (back,) = store.load_reports(engine)
+        (back,) = snapshots.load_reports(engine)
         assert back["counts"] == {**dict.fromkeys(COUNT_KEYS, 0), "received": 6}
         inspector = inspect(engine)
         columns_now = {c["name"]: c for c in inspector.get_columns("kpi_snapshots")}

@@ -25,7 +25,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
-from consumers import store
+from consumers import store, tables
 from consumers.sink import Sink
 from kpi.batch import fold_lines
 from kpi.dossier import fact_key
@@ -56,8 +56,8 @@ pytestmark = pytest.mark.integration
 
 def _state(engine: Engine, group: str) -> dict[str, Any]:
     """Row counts of every table and the group's offsets as stored in the database."""
-    out: dict[str, Any] = {t.name: _count(engine, t) for t in store.metadata.sorted_tables}
-    o = store.sink_offsets.c
+    out: dict[str, Any] = {t.name: _count(engine, t) for t in tables.metadata.sorted_tables}
+    o = tables.sink_offsets.c
     with engine.connect() as conn:
         out["offsets"] = sorted(conn.execute(
             select(o.topic, o.partition, o.next_offset).where(o.group_id == group)).all())
@@ -151,12 +151,12 @@ def test_database_unreachable_while_events_flow(
         try:
             with good.connect() as conn:
                 keys = [fact_key(s, i) for s, i in conn.execute(
-                    select(store.raw_events.c.source, store.raw_events.c.id))]
+                    select(tables.raw_events.c.source, tables.raw_events.c.id))]
             assert len(keys) == _distinct_events(batch)  # no duplicates
             assert set(keys) == {k for facts in batch.facts.values() for k in facts}
             assert _classifications(good) == _ledger(batch)
             assert_stored_reports(good, reports)
-            assert _count(good, store.dlq_records) == batch.invalid
+            assert _count(good, tables.dlq_records) == batch.invalid
             lag = group_lag(settings, kafka_bootstrap, group, list(published))
             assert lag == dict.fromkeys(published, 0)
             print(f"\noutage {t_up - t_down:.1f}s: {before['raw_events']} events stored before "

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from consumers import store
+from consumers import store, tables
 from consumers.rows import build_batch
 from consumers.sink import Sink
 from consumers.writer import refresh_open_dossiers, write_batch
@@ -59,7 +59,7 @@ def _resolved(code: str, at: float) -> bytes:
 
 def _ledger(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
-        q = select(store.dossiers.c.code, store.dossiers.c.classification)
+        q = select(tables.dossiers.c.code, tables.dossiers.c.classification)
         return {code: cls for code, cls in conn.execute(q)}
 
 
@@ -123,13 +123,13 @@ def test_open_dossier_turns_overdue_without_new_events(
         if time.time() < soon:  # normally: the sink caught up well within 8 s
             assert seen["H1"] == "in_progress"
         # the batch is counted once its offsets are committed, just after its rows show
-        wait_for(lambda: sink.batches > 0 and _count(engine, store.raw_events) == 4,
+        wait_for(lambda: sink.batches > 0 and _count(engine, tables.raw_events) == 4,
                  timeout=30, what="the sink to count the batch of H1, H2, H3")
-        events = _count(engine, store.raw_events)
+        events = _count(engine, tables.raw_events)
         batches = sink.batches
         wait_for(lambda: _ledger(engine)["H1"] == "overdue", timeout=30,
                  what="H1 to turn overdue")
         assert _ledger(engine) == {"H1": "overdue", "H2": "in_progress", "H3": "early"}
         # no event arrived meanwhile: the refresh did it
-        assert _count(engine, store.raw_events) == events == 4
+        assert _count(engine, tables.raw_events) == events == 4
         assert sink.batches == batches

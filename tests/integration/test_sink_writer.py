@@ -29,9 +29,10 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from consumers import store
+from consumers import store, tables
 from consumers.factcache import FactCache
 from consumers.rows import build_batch
+from consumers.snapshots import snapshot_row
 from consumers.writer import write_batch
 from kpi.ledger import judge
 from kpi.units import CalendarBook
@@ -136,8 +137,8 @@ def _stored(url: str) -> tuple[list[Any], dict[str, dict[str, Any]]]:
     engine = store.make_engine(url)
     try:
         with engine.connect() as conn:
-            events = list(conn.execute(select(store.raw_events)))
-            ledger = {r.code: dict(r._mapping) for r in conn.execute(select(store.dossiers))}
+            events = list(conn.execute(select(tables.raw_events)))
+            ledger = {r.code: dict(r._mapping) for r in conn.execute(select(tables.dossiers))}
     finally:
         engine.dispose()
     return events, ledger
@@ -203,7 +204,7 @@ def test_bulk_paths_round_trip_every_column(db_url: str) -> None:
     reports = [build_report(f"U{i:03d}", "2025-07", Counters.from_mapping(
         {"received": i + 3, "resolved": i + 1, "resolved_early": 1}), HORIZON,
         level="commune", unit_name=f"Xã {i}") for i in range(n)]
-    snapshots = [store.snapshot_row(r) for r in reports]
+    snapshots = [snapshot_row(r) for r in reports]
     letters = [{"topic": "t", "partition": i % 3, "offset": 10**10 + i, "reason": f"r{i}",
                 "raw": bytes([i % 256]) * 3, "subject": None if i % 2 else f"H{i}",
                 "source_file": None, "line": i, "recorded_at": datetime.now(UTC),
@@ -219,9 +220,9 @@ def test_bulk_paths_round_trip_every_column(db_url: str) -> None:
                 store.insert_dlq_records(conn, letters)
         with engine.connect() as conn:
             got_snapshots = [dict(r._mapping) for r in conn.execute(
-                select(store.kpi_snapshots).order_by(store.kpi_snapshots.c.unit))]
+                select(tables.kpi_snapshots).order_by(tables.kpi_snapshots.c.unit))]
             got_letters = [dict(r._mapping) for r in conn.execute(
-                select(store.dlq_records).order_by(store.dlq_records.c.offset))]
+                select(tables.dlq_records).order_by(tables.dlq_records.c.offset))]
     finally:
         engine.dispose()
 
@@ -249,8 +250,8 @@ def test_a_duplicate_keeps_the_original_offset(db_url: str) -> None:
             write_batch(engine, build_batch(records, SETTINGS), group_id="g",
                         horizon=HORIZON, calendar_for=CAL)
         with engine.connect() as conn:
-            rows = list(conn.execute(select(store.raw_events).where(
-                store.raw_events.c.id == "dup-offset")))
+            rows = list(conn.execute(select(tables.raw_events).where(
+                tables.raw_events.c.id == "dup-offset")))
     finally:
         engine.dispose()
     assert [(r.partition, r.offset) for r in rows] == [(0, 3)]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
-from consumers.store import dossiers, ledger_row
+from consumers.store import ledger_row
+from consumers.tables import dossiers
 from kpi.ledger import CLASSIFICATIONS, RULE_SET_VERSION, fold_events, judge, paused_seconds
 from kpi.sla import summarize
 from kpi.units import CalendarBook

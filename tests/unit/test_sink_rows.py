@@ -11,7 +11,7 @@ from typing import NamedTuple
 import orjson
 
 from consumers.rows import build_batch, merged
-from consumers.store import report_of_row, snapshot_row
+from consumers.snapshots import report_of_row, snapshot_row
 from kpi.counters import Counters
 from kpi.report import build_report, snapshot_key
 from runtime.settings import load_settings
