@@ -1,7 +1,7 @@
 """The ``/metrics`` service: live KPI gauges and pipeline health over HTTP.
 
 What is served is :func:`exposition`: the registry's metrics (the health gauges of
-:mod:`consumers.health`, and the sink's own :class:`consumers.sink.SinkMetrics` when a sink
+:mod:`consumers.health`, and the sink's own :class:`consumers.flush.SinkMetrics` when a sink
 runs in the same process) followed by the KPI gauges of the current month, quarter and year
 (:meth:`consumers.kpi_board.KpiBoard.exposition`, the one KPI renderer), in the Prometheus
 text format 0.0.4; gzip-compressed when the client accepts it, as Prometheus does.

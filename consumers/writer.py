@@ -5,7 +5,7 @@ The port (quix-streams style): :meth:`SinkWriter.write` stages a batch, no I/O;
 all or nothing, and returns them merged. A flush that raises
 :class:`schemas.errors.StoreError` made nothing durable and keeps the batches staged (the
 next flush tries them again, with whatever was written meanwhile); only after a flush
-returned may the caller commit the batch's offsets to Kafka (:func:`consumers.sink.deliver`).
+returned may the caller commit the batch's offsets to Kafka (:func:`consumers.flush.deliver`).
 Subclasses implement :meth:`SinkWriter.store`.
 
 :class:`SqlWriter` stores one flush in **one** database transaction

@@ -32,7 +32,7 @@ groups as the scoring catalog has (six for ``portal-766-2026``), in Vietnamese
 (``group_name``), with no group written here.
 
 Metric names are the ones ``motcua metrics`` (consumers/metrics.py) and ``motcua sink
---metrics-port`` (consumers/sink.py SinkMetrics) export; tests/unit/test_deploy.py scrapes
+--metrics-port`` (consumers/flush.py SinkMetrics) export; tests/unit/test_deploy.py scrapes
 real endpoints and checks every expression here against them, and
 tests/unit/test_dashboards_sdk.py that the committed files are this module's output and
 decode into the SDK's types unchanged. Panel titles are Vietnamese (the readers are civil

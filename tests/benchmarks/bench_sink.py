@@ -121,7 +121,7 @@ class _Phases:
     WRAPPED = (  # (module, attribute, label)
         ("consumers.rdconsumer", "RdConsumer.poll", "poll (librdkafka, consumer thread)"),
         ("consumers.sink", "build_batch", "records → rows (consumer thread)"),
-        ("consumers.sink", "FlushPipeline._flush", "flush in the writer thread"),
+        ("consumers.flush", "FlushPipeline._flush", "flush in the writer thread"),
         ("consumers.sink", "deliver", "flush on the consumer thread (first, retries)"),
         ("consumers.store", "load_events", "  read stored events"),
         ("consumers.store", "insert_new_events", "  COPY new events"),

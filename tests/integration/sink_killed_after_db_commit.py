@@ -2,7 +2,7 @@
 Kafka offset commit (``python -m tests.integration.sink_killed_after_db_commit``).
 
 The fault injection lives here, not in :mod:`consumers.sink`: a :class:`~consumers.sink.Sink`
-subclass whose offset committer (called by :func:`consumers.sink.deliver` only after the
+subclass whose offset committer (called by :func:`consumers.flush.deliver` only after the
 writer's flush, i.e. the database transaction, has committed) counts the batches and, at the
 ``--kill-after``-th one, prints that batch's offsets as one JSON line and kills its own
 process before committing them to Kafka. Otherwise it runs like ``motcua sink`` (settings
@@ -22,8 +22,9 @@ from typing import Any
 import orjson
 
 from consumers import store
+from consumers.flush import KafkaCommitter, OffsetCommitter, Offsets
 from consumers.rdconsumer import RdConsumer
-from consumers.sink import KafkaCommitter, OffsetCommitter, Offsets, Sink
+from consumers.sink import Sink
 from motcua.commands._common import service_settings
 from runtime.topics import declared_topics, ensure_topics
 

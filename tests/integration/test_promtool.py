@@ -76,8 +76,8 @@ def test_a_real_scrape_passes_check_metrics() -> None:
     the score gauges of a six-group catalog — for units with and without a name."""
     from prometheus_client import CollectorRegistry
 
+    from consumers.flush import SinkMetrics
     from consumers.health import HealthCollector, PipelineHealth
-    from consumers.sink import SinkMetrics
     from tests.scrape import scrape
 
     registry = CollectorRegistry()

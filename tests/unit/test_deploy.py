@@ -7,7 +7,7 @@
   :class:`~runtime.settings.Settings` field (nested ``topics__x`` included);
 * every PromQL expression of the Grafana dashboards and alert rules uses only metric names
   scraped from *real* ``/metrics`` endpoints built from consumers/metrics.py and
-  consumers/sink.py, and KPI label values that exist;
+  consumers/flush.py, and KPI label values that exist;
 * the dashboards are what deploy/grafana/build_dashboards.py generates, with unique uids,
   unique panel ids, sane gridPos, the provisioned datasource uid and only defined variables.
 """
@@ -275,9 +275,9 @@ def scraped() -> Iterator[dict[str, set[str]]]:
     ``motcua sink --metrics-port`` (prometheus_client's server with SinkMetrics)."""
     from datetime import datetime
 
+    from consumers.flush import SinkMetrics
     from consumers.health import HealthCollector, PipelineHealth
     from consumers.kpi_board import KpiBoard
-    from consumers.sink import SinkMetrics
     from kpi.report import build_report
     from tests.scrape import get, samples, scrape
 

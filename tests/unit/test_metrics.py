@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import orjson
 from prometheus_client import CollectorRegistry
 
+from consumers.flush import SinkMetrics
 from consumers.health import HealthCollector, PipelineHealth
 from consumers.kpi_board import KpiBoard, current_periods
-from consumers.sink import SinkMetrics
 from kpi.catalog import GROUP_LABELS_VI
 from kpi.counters import Counters
 from kpi.report import build_report, snapshot_key

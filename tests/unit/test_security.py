@@ -23,9 +23,10 @@ from pydantic import SecretStr
 from rich.console import Console
 from typer.testing import CliRunner
 
+from consumers.flush import SinkMetrics
 from consumers.health import HealthCollector, PipelineHealth
 from consumers.kpi_board import KpiBoard, current_periods
-from consumers.sink import Sink, SinkMetrics
+from consumers.sink import Sink
 from consumers.store import make_engine
 from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report, report_criteria

@@ -1,10 +1,10 @@
 """The sink commits Kafka offsets only after a successful flush (quix-streams style).
 
-:func:`consumers.sink.deliver` — the step the sink's consumer loop runs for every poll — is
+:func:`consumers.flush.deliver` — the step the sink's consumer loop runs for every poll — is
 driven with a fake writer that subclasses the :class:`~consumers.writer.SinkWriter` port
 (its ``store`` fails on demand) and a recording committer that subclasses the
-:class:`~consumers.sink.OffsetCommitter` port; both append to one journal, so the order of
-flushes and commits is what is asserted. So is :class:`~consumers.sink.FlushPipeline`, the
+:class:`~consumers.flush.OffsetCommitter` port; both append to one journal, so the order of
+flushes and commits is what is asserted. So is :class:`~consumers.flush.FlushPipeline`, the
 writer thread of the loop: a commit only after its flush returned, on the caller's thread.
 """
 
@@ -15,8 +15,8 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
+from consumers.flush import FlushPipeline, OffsetCommitter, Offsets, SinkMetrics, deliver
 from consumers.rows import Batch
-from consumers.sink import FlushPipeline, OffsetCommitter, Offsets, SinkMetrics, deliver
 from consumers.writer import SinkWriter
 from schemas.errors import LogLost, StoreError
 
