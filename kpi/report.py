@@ -167,7 +167,7 @@ GAP_NOUN_VI: dict[str, str] = {
                             "hài lòng)",
 }
 """What "one more in the numerator" means for each ratio, in Vietnamese (every criterion
-ratio key: :data:`kpi.catalog.CRITERION_RATIO_KEYS`)."""
+ratio key: :data:`kpi.criteria.CRITERION_RATIO_KEYS`)."""
 
 NOT_SCORED_TEXT_VI = "chưa chấm điểm: không có dữ liệu"
 """The gap text of a criterion no event can feed (status ``not scored: no data``)."""

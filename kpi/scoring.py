@@ -13,7 +13,7 @@ threshold reaches it. Only the output is converted to float:
 A criterion whose ratio has denominator 0 follows its ``no_dossiers`` setting: ``full`` →
 max_points, ``zero`` → 0, ``not_applicable`` → points None and ``applicable`` False (left
 out of :func:`totals`; "chưa phát sinh"). ``satisfaction_766`` and the ``sum`` rule are
-described in :mod:`kpi.catalog`; a ``sum`` entry lists its parts in ``parts`` (ratio,
+described in :mod:`kpi.criteria`; a ``sum`` entry lists its parts in ``parts`` (ratio,
 weight, cap, numerator, denominator, value, points).
 
 Every entry carries ``code`` (the portal's code, else the id) besides ``id``.
@@ -22,7 +22,7 @@ Every entry carries ``code`` (the portal's code, else the id) besides ``id``.
 
 Every entry says what became of it in ``status``: ``scored``, ``not applicable: no
 dossiers`` (denominator 0 with ``not_applicable``) or ``not scored: no data`` (a criterion
-with no ratio, :data:`kpi.catalog.NOT_SCORED`: value, points, formula and counts null,
+with no ratio, :data:`kpi.criteria.NOT_SCORED`: value, points, formula and counts null,
 ``applicable`` False, its ``reason`` given); and its ``grade`` and ``group`` (with
 ``group_name``, Vietnamese; null for a criterion without a group). :func:`group_totals`
 adds the entries up per group.
@@ -40,17 +40,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
-from kpi.catalog import (
+from kpi.catalog import Catalog, select_catalog, shipped_catalogs
+from kpi.criteria import (
     GRADE_LABELS_VI,
     GROUP_LABELS_VI,
     GROUPS,
     NOT_SCORED,
     SATISFACTION_766,
     SATISFACTION_766_FORMULA,
-    Catalog,
     Criterion,
-    select_catalog,
-    shipped_catalogs,
 )
 from kpi.ratios import ALL_RATIO_FORMULAS, Counts, fraction, zero_filled
 
@@ -310,7 +308,7 @@ def weakest_grade(grades: Iterable[str]) -> str | None:
 
 
 def group_totals(entries: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per group (in :data:`kpi.catalog.GROUPS` order; entries without a group left out):
+    """Per group (in :data:`kpi.criteria.GROUPS` order; entries without a group left out):
 
     * ``points`` / ``max_points``: as :func:`totals` over the group's applicable entries;
     * ``total``: the max_points of every entry of the group, scored or not (null as 0) —
@@ -345,7 +343,7 @@ def catalog_summary(entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     entries have none):
 
     * ``catalog``: the catalog's label (``id@version``), None without such entries;
-    * ``groups``: ``[{id, name, points, max_points}]`` in :data:`kpi.catalog.GROUPS` order,
+    * ``groups``: ``[{id, name, points, max_points}]`` in :data:`kpi.criteria.GROUPS` order,
       each group of the catalog (max_points: the maxima of its metrics scored; a metric
       not scored — "chưa phát sinh" or no data — is left out of both);
     * ``total_points`` / ``total_max_points``: their sums (4 decimals, as the points).

@@ -45,13 +45,9 @@ from kpi.attribution import (
     restate,
 )
 from kpi.calendar import local_date
-from kpi.catalog import (
-    GROUP_LABELS_VI,
-    GROUPS,
-    NOT_SCORED,
-    Catalog,
-)
+from kpi.catalog import Catalog
 from kpi.counters import Counters
+from kpi.criteria import GROUP_LABELS_VI, GROUPS, NOT_SCORED
 from kpi.periods import parse_period
 from kpi.registry import LEVELS, UnitRegistry
 from kpi.report import add_scores, build_report, report_criteria

@@ -22,9 +22,9 @@ from typing import Any
 
 from kpi.attribution import NO_REGISTRY, Attribution, split_scoped
 from kpi.calendar import to_local_datetime
-from kpi.catalog import SATISFACTION_766
 from kpi.contribution import contribution_rows
 from kpi.counters import COUNT_KEYS, DISTINCT_MARK
+from kpi.criteria import SATISFACTION_766
 from kpi.ratios import fraction
 from kpi.sla import (
     EARLY,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kpi.attribution import OWN, SCOPE_LABELS_VI, VIEW_LABELS_VI
-from kpi.catalog import GRADE_LABELS_VI
+from kpi.criteria import GRADE_LABELS_VI
 from kpi.evidence.model import Bundle, ScopePart, term_counts
 from kpi.evidence.sheets import OWN_ROW_VI, TOTAL_ROW_VI
 from kpi.ratios import compute_ratios

@@ -108,7 +108,7 @@ def render_table(report: dict[str, Any], console: Console) -> None:
 
 def criterion_points(c: dict[str, Any]) -> str:
     """``2.67/4 (M)``: points, maximum and grade; ``chưa chấm (M)`` when not scored."""
-    from kpi.catalog import NOT_SCORED
+    from kpi.criteria import NOT_SCORED
 
     grade = f" ({c['grade']})" if c.get("grade") else ""
     if c.get("status") == NOT_SCORED:

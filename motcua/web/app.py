@@ -333,7 +333,7 @@ def create_app(config: WebConfig, *, migrate: bool = True) -> FastAPI:
 def grade_labels() -> dict[str, str]:
     """Grade → its Vietnamese meaning (the catalogs' labels, and the portal sketch's
     P / W / M should a catalog use them)."""
-    from kpi.catalog import GRADE_LABELS_VI
+    from kpi.criteria import GRADE_LABELS_VI
 
     return {"P": "theo quy tắc của Cổng DVCQG", "W": "theo bảng công thức",
             **GRADE_LABELS_VI}

@@ -11,11 +11,6 @@ import pytest
 import yaml
 
 from kpi.catalog import (
-    CRITERION_RATIO_KEYS,
-    GROUP_LABELS_VI,
-    GROUPS,
-    NOT_SCORED,
-    SATISFACTION_766,
     Catalog,
     CatalogError,
     find_catalog,
@@ -25,6 +20,7 @@ from kpi.catalog import (
     select_catalog,
     shipped_catalogs,
 )
+from kpi.criteria import CRITERION_RATIO_KEYS, GROUP_LABELS_VI, GROUPS, NOT_SCORED, SATISFACTION_766
 from kpi.ratios import CRITERION_RATIO_FORMULAS, RATIO_KEYS
 
 D = dt.date

@@ -31,7 +31,7 @@ import pytest
 from kpi.attribution import Attribution, scoped
 from kpi.batch import aggregate, fold_lines
 from kpi.calendar import local_instant
-from kpi.catalog import SATISFACTION_766
+from kpi.criteria import SATISFACTION_766
 from kpi.evidence import Bundle, build_bundle, families_behind
 from kpi.evidence.families import (
     Families,

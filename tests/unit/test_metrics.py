@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry
 from consumers.flush import SinkMetrics
 from consumers.health import HealthCollector, PipelineHealth
 from consumers.kpi_board import KpiBoard, current_periods
-from kpi.catalog import GROUP_LABELS_VI
 from kpi.counters import Counters
+from kpi.criteria import GROUP_LABELS_VI
 from kpi.report import build_report, snapshot_key
 from tests.scrape import sample_value, samples, scrape
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi.catalog import GROUPS, find_catalog, shipped_catalogs
+from kpi.catalog import find_catalog, shipped_catalogs
+from kpi.criteria import GROUPS
 from kpi.scoring import catalog_summary, score, score_criterion
 
 PORTAL = find_catalog(shipped_catalogs(), "portal-766-2026")

@@ -8,13 +8,8 @@ from typing import Any
 
 import pytest
 
-from kpi.catalog import (
-    CRITERION_RATIO_KEYS,
-    Catalog,
-    Criterion,
-    parse_catalog,
-    shipped_catalogs,
-)
+from kpi.catalog import Catalog, parse_catalog, shipped_catalogs
+from kpi.criteria import CRITERION_RATIO_KEYS, Criterion
 from kpi.report import GAP_NOUN_VI
 from kpi.scoring import (
     Gap,
