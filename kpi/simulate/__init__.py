@@ -17,7 +17,9 @@ Modules, one job each:
   district, Đồng Tháp; docs/domain.md); :mod:`kpi.simulate.procedures`: procedures;
 * :mod:`kpi.simulate.config`: the run's config, statistics and exact planned volumes
   (receipt volumes and online counts per unit are exact: ``round(annual × scale × years)``);
-* :mod:`kpi.simulate.core`: the per-dossier generator (timing on the working calendar);
+* :mod:`kpi.simulate.core`: the generator of a run: receipts on working days, the events
+  in time order; :mod:`kpi.simulate.course`: what happens to one dossier (timing on the
+  working calendar);
 * :mod:`kpi.simulate.reorg`: the 1 July 2025 reorganisation a run may cross
   (``SimulationConfig(reorganisation=True)``) and the v1.1 unit registry of a run;
 * :mod:`kpi.simulate.families`: the v1.1 families a run may add

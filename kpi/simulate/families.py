@@ -51,7 +51,8 @@ from collections import Counter
 from typing import Any
 
 from kpi.calendar import date_to_day, local_day
-from kpi.simulate.core import OFFICE_LEN, DossierGenerator, event_type
+from kpi.simulate.core import DossierGenerator
+from kpi.simulate.course import OFFICE_LEN, event_type
 from kpi.simulate.portal import PortalFacts
 from kpi.simulate.procedures import Procedure
 from kpi.simulate.profiles import PROVINCE, UnitProfile

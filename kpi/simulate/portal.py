@@ -42,7 +42,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from kpi.simulate.core import event_type
+from kpi.simulate.course import event_type
 
 T_SYNCED = event_type("dossier.synced")
 T_RESOLVED = event_type("dossier.resolved")

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from kpi.simulate.config import SimulationConfig, SimulationStats
-from kpi.simulate.core import DossierGenerator, event_type
+from kpi.simulate.core import DossierGenerator
+from kpi.simulate.course import event_type
 from kpi.simulate.families import FamilyGenerator
 from schemas.events import TYPE_PREFIX
 
