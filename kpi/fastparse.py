@@ -24,7 +24,7 @@ from msgspec import Meta, Struct
 
 from kpi.calendar import DAY_SECONDS, date_to_day
 from kpi.dossier import KEY_SEPARATOR, KIND_OF_TYPE, PORTAL_GATEWAY, Fact
-from schemas.events import (
+from schemas.fields import (
     MAX_CODE_CHARS,
     MAX_COUNT,
     MAX_PROCESSING_DAYS,

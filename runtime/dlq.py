@@ -17,7 +17,7 @@ in the request when the HTTP ingest refused an event of a batch. Absent fields a
 
 The DLQ record's own key is the refused record's key; without one (a file line, an HTTP
 event, an unkeyed record) it is the dossier code (``subject``) when it can be read from the
-value or a ``ce_subject`` header and is a valid code (:func:`schemas.events.is_valid_code`),
+value or a ``ce_subject`` header and is a valid code (:func:`schemas.fields.is_valid_code`),
 so a dossier's refused events sit next to each other; otherwise there is no key. The reason
 and origin are repeated as headers (``motcua.dlq.*``) for tools that only look at headers;
 the refused record's own headers are only in the value (copied to the DLQ record, ``ce_*``
@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 
 from schemas.cloudevents import KAFKA_PREFIX, header
-from schemas.events import is_valid_code
+from schemas.fields import is_valid_code
 from schemas.validate import MAX_EVENT_BYTES, one_line
 
 HEADER_PREFIX = "motcua.dlq."

@@ -33,14 +33,14 @@ from kpi.fastparse import fast_fact, fast_time
 from kpi.ledger import ledger_entry
 from kpi.sla import summarize
 from runtime.dlq import MAX_DLQ_RAW_BYTES, DeadLetter, recover_subject
-from schemas.events import (
+from schemas.events import Event
+from schemas.fields import (
     MAX_CODE_CHARS,
     MAX_COUNT,
     MAX_PROCESSING_DAYS,
     MAX_TS,
     MAX_UNIT_CHARS,
     MIN_TS,
-    Event,
 )
 from schemas.validate import MAX_EVENT_BYTES, MAX_REASON_CHARS, InvalidEvent, parse_event
 from tests.eventkit import event_dict
