@@ -53,7 +53,7 @@ _MAX_CLOCKS = 500_000
 
 def fast_time(text: Any) -> float | None:
     """Epoch seconds of a plain RFC 3339 timestamp with an offset in the accepted range
-    (:data:`schemas.events.MIN_TS` ≤ t < :data:`schemas.events.MAX_TS`), else None.
+    (:data:`schemas.fields.MIN_TS` ≤ t < :data:`schemas.fields.MAX_TS`), else None.
 
     Computed in integer microseconds then divided, exactly as ``datetime.timestamp()``.
     Whole-second stamps are split into a cached date part and a cached clock part."""
