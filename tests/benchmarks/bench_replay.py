@@ -1,8 +1,8 @@
 """A province-year replayed through the whole stack: time from start to live numbers equal
 to the batch report (issue 17).
 
-    python -m tests.benchmarks.bench_replay [--events N] [--communes C] [--workers W]
-                                            [--db URL] [--keep]
+    python -m tests.benchmarks.bench_replay [--events N] [--communes C]
+                                            [--workers W[,W2,...]] [--db URL] [--keep]
 
 The recovery procedure of docs/operations.md ("Fault matrix": a broker lost its log), at a
 province's scale: every source file of a year published again into an empty broker while
@@ -26,9 +26,17 @@ the worker(s) and the SQL sink run.
    first had no lag (it had stored every event), and when it had none after the live
    numbers were equal (it had stored their snapshots too): the SQL store's reports then
    equal the batch report, and it holds exactly the distinct valid events. Last, the
-   embedded broker's peak RSS (``VmHWM``).
+   embedded broker's peak RSS (``VmHWM``). Also: the events on each partition of the
+   events topic, the partitions each worker held at the end and its CPU seconds up to the
+   live numbers equal to the batch (so the workers' events per CPU second), the load average.
+5. **Comparison** (``--workers 1,2``): steps 2–4 run once per count, one after the other,
+   each on a new broker, database and data directory, on the same input and batch report
+   (made once); then one line per count: time to live numbers equal to the batch, events/s
+   and the speed-up against the first count. Every run is checked (live and SQL equal to
+   the batch) on its own. The runs share the machine with whatever else runs then: compare
+   counts in one invocation, and repeat a count (``1,2,1``) to see the drift of the load.
 
-The processes and their watch: :mod:`tests.benchmarks.replay_stack`.
+The stack of one run: :mod:`tests.benchmarks.replay_stack`.
 
 Not part of ``make test``: ``make soak`` runs it (``REPLAY_EVENTS`` for another size). The
 embedded broker is in memory: 10,000,000 events take ~12 GB of RSS there.
@@ -37,18 +45,16 @@ embedded broker is in memory: 10,000,000 events take ~12 GB of RSS there.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing
 import os
 import tempfile
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.replay_stack import check_store, rss_mib, scratch_database, start_stack, watch
+from tests.benchmarks.replay_stack import RunFigures, run_stack
 
 
 # ------------------------------------------------------------------------------ input
@@ -101,6 +107,29 @@ def write_input(path: Path, units: Path, events: int, communes: int) -> int:
 
 
 # ------------------------------------------------------------------------------ main
+def worker_counts(text: str) -> list[int]:
+    """``--workers``: one count (``2``) or several, compared on one input (``1,2``)."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts must be ≥ 1: {text!r}")
+    return counts
+
+
+def print_comparison(runs: list[RunFigures], lines: int) -> None:
+    """One line per run: time to live = batch, events/s, speed-up against the first run."""
+    first = runs[0]
+    print(f"comparison on the same {lines:,} lines, one run after the other:", flush=True)
+    for run in runs:
+        cpu = sum(run.worker_cpu())
+        print(f"  {run.workers} worker(s): live = batch in {run.equal:,.0f} s, "
+              f"{lines / run.equal:,.0f} events/s, speed-up {first.equal / run.equal:.2f}× "
+              f"vs {first.workers} worker(s); workers' CPU {cpu:,.0f} s; load "
+              f"{run.load[0]:.1f}→{run.load[1]:.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -108,23 +137,20 @@ def main() -> None:
                         default=int(os.environ.get("REPLAY_EVENTS") or 10_000_000))
     parser.add_argument("--communes", type=int, default=90,
                         help="communes before the merger (a third as many after it)")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=worker_counts, default=[1],
+                        help="worker count, or counts to compare on one input: 1,2")
     parser.add_argument("--db", default=None,
                         help="PostgreSQL: a new database is made beside this one (default: "
                         "on the test server, tests.pgserver: MOTCUA_TEST_DATABASE_URL or a "
                         "throwaway server)")
-    parser.add_argument("--timeout", type=float, default=4 * 3600)
+    parser.add_argument("--timeout", type=float, default=4 * 3600,
+                        help="seconds allowed to each run")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
 
     from kpi.batch import fold_file
     from kpi.reconcile import batch_reports
     from kpi.registry import UnitRegistry
-    from motcua.soak.monitor import broker_pid
-    from runtime.broker import embedded_broker, stop_process
-    from runtime.settings import load_settings
-    from runtime.topics import declared_topics, ensure_topics
-    from tests import pgserver
 
     work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     events_file, units_file = work / "province-year.jsonl", work / "units.csv"
@@ -144,35 +170,13 @@ def main() -> None:
           f"({distinct:,} distinct events), {batch.invalid:,} invalid, in "
           f"{time.monotonic() - t0:,.0f} s", flush=True)
 
-    with contextlib.ExitStack() as stack:
-        db_url = stack.enter_context(scratch_database(args.db) if args.db
-                                     else pgserver.scratch_database())
-        bootstrap = stack.enter_context(embedded_broker())
-        settings = load_settings(kafka_bootstrap=bootstrap, data_dir=work,
-                                 consumer_group_prefix=f"replay-{uuid.uuid4().hex[:8]}",
-                                 units_file=units_file, database_url=db_url)
-        ensure_topics(bootstrap, declared_topics(settings), settings)
-        bpid = broker_pid(bootstrap)
-        started = time.monotonic()
-        replay = start_stack(settings, bootstrap, db_url, events_file, args.workers, work)
-        for proc in replay.processes().values():
-            stack.callback(stop_process, proc, timeout=30)
-        print(f"started: {args.workers} worker(s), motcua sink (PostgreSQL database "
-              f"{db_url.rsplit('/', 1)[-1]}), motcua ingest; logs in {work}", flush=True)
-        watch(settings, bootstrap, replay, started, want, bpid, args.timeout)
-        broker_peak = rss_mib(bpid, "VmHWM") if bpid else 0.0
-        m = replay.milestones
-        print(check_store(db_url, want, distinct), flush=True)
-        print(f"events: {lines:,}")
-        print(f"ingest finished: {m['ingest']:,.0f} s ({lines / m['ingest']:,.0f} lines/s)")
-        print(f"workers caught up: {m['workers']:,.0f} s "
-              f"({lines / m['workers']:,.0f} events/s)")
-        print(f"time to live numbers equal to the batch: {m['equal']:,.0f} s")
-        print(f"sink caught up with the events: {m['sink events']:,.0f} s "
-              f"({lines / m['sink events']:,.0f} records/s)")
-        print(f"sink caught up with the live numbers (SQL equal to the batch): "
-              f"{m['sink']:,.0f} s")
-        print(f"embedded broker's peak RSS: {broker_peak:,.0f} MiB (memory storage)")
+    runs: list[RunFigures] = []
+    for n, workers in enumerate(args.workers, 1):
+        print(f"-- run {n} of {len(args.workers)}: {workers} worker(s)", flush=True)
+        runs.append(run_stack(workers, events_file, units_file, work / f"run-{n}", want,
+                              distinct, lines, args.db, args.timeout))
+    if len(runs) > 1:
+        print_comparison(runs, lines)
     if not args.keep:
         import shutil
 

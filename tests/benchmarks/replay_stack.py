@@ -1,10 +1,19 @@
-"""The processes of one replay for :mod:`tests.benchmarks.bench_replay`: start them, watch
-their progress and milestones, check the SQL store against the batch report.
+"""One run of the whole stack for :mod:`tests.benchmarks.bench_replay`: the processes, the
+watch of their progress and milestones, the checks against the batch report.
+
+:func:`run_stack` starts, on a new embedded broker and a new PostgreSQL database, ``W``
+workers, ``motcua sink`` and ``motcua ingest FILE`` at once, follows them until the live
+snapshots equal the batch report and the sink has stored everything, checks the SQL store,
+and returns a :class:`RunFigures`. Each call is independent of the previous ones (its own
+broker, database, consumer groups and data directory), so several worker counts can be
+compared on one input in one process, one after the other.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +39,9 @@ class Stack:
     ingest: subprocess.Popen[bytes]
     logs: Path
     milestones: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of each worker when the live numbers first equalled the batch, and of
+    the sink when it had stored everything."""
 
     def processes(self) -> dict[str, subprocess.Popen[bytes]]:
         named = {f"worker-{i}": w for i, w in enumerate(self.workers)}
@@ -56,6 +68,29 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (all its threads); 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def held_partitions(log: Path) -> str:
+    """The events partitions a worker last rebuilt its tracker for (its log's last
+    ``tracker rebuilt … on partitions [...]`` line), e.g. ``[0, 2]``; ``?`` if none."""
+    found = re.findall(r"tracker rebuilt: .* on partitions (\[[0-9, ]*\])",
+                       log.read_text(errors="replace")) if log.exists() else []
+    return found[-1] if found else "?"
+
+
+def share(held: str, partitions: list[int]) -> int:
+    """The events on the partitions of ``held`` (:func:`held_partitions`)."""
+    return sum(partitions[int(p)] for p in re.findall(r"\d+", held) if int(p) < len(partitions))
+
+
 def start_stack(settings: Any, bootstrap: str, db_url: str, events_file: Path,
                 workers: int, logs: Path) -> Stack:
     """Workers, sink and ingest at once, each a process of its own."""
@@ -73,6 +108,21 @@ def start_stack(settings: Any, bootstrap: str, db_url: str, events_file: Path,
     sink = motcua("sink", "sink", "--db", db_url)
     ingest = motcua("ingest", "ingest", str(events_file), "--bootstrap", bootstrap)
     return Stack(procs, sink, ingest, logs)
+
+
+def events_per_partition(settings: Any, bootstrap: str) -> list[int]:
+    """Records on each partition of the events topic, in partition order."""
+    from kafka import KafkaConsumer
+
+    from runtime.kafka import end_offsets
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             client_id="bench-replay", **settings.kafka_client_options())
+    try:
+        ends = end_offsets(consumer, settings.topics.events)
+    finally:
+        consumer.close()
+    return [n for _, n in sorted((tp.partition, n) for tp, n in ends.items())]
 
 
 def lags(settings: Any, bootstrap: str) -> tuple[dict[str, int], dict[str, int], int]:
@@ -122,12 +172,15 @@ def watch(settings: Any, bootstrap: str, stack: Stack, started: float, want: Any
             diffs = differences(read_snapshots(settings, bootstrap), want)
             if not diffs:
                 m["equal"] = time.monotonic() - started
+                stack.cpu.update({f"worker-{i}": cpu_seconds(w.pid)
+                                  for i, w in enumerate(stack.workers)})
         if "ingest" in m and not any(sink.values()) and published:
             # first caught up with the events; then again after the live numbers were
             # equal, with the snapshots that made them so (the SQL check follows)
             m.setdefault("sink events", time.monotonic() - started)
             if "equal" in m and "sink" not in m:
                 m["sink"] = time.monotonic() - started
+                stack.cpu["sink"] = cpu_seconds(stack.sink.pid)
         if now - last_print >= PROGRESS_SECONDS or ("sink" in m and "equal" in m):
             last_print = now
             rss = {name: rss_mib(p.pid) for name, p in stack.processes().items()
@@ -172,3 +225,88 @@ def check_store(db_url: str, want: Any, distinct: int) -> str:
     if problems:
         raise SystemExit("; ".join(problems))
     return f"SQL store: every report equal to the batch, {distinct:,} events"
+
+
+
+
+# ------------------------------------------------------------------------------ one run
+@dataclass
+class RunFigures:
+    """What one run of the stack measured (seconds from its start)."""
+
+    workers: int
+    milestones: dict[str, float]
+    cpu: dict[str, float]
+    partitions: list[int]
+    """events on each partition of the events topic"""
+    held: list[str]
+    """the events partitions each worker held at the end"""
+    broker_peak: float
+    load: tuple[float, float]
+    """the 1-minute load average at the start and at the end"""
+
+    @property
+    def equal(self) -> float:
+        return self.milestones["equal"]
+
+    def worker_cpu(self) -> list[float]:
+        return [self.cpu.get(f"worker-{i}", 0.0) for i in range(self.workers)]
+
+
+def run_stack(workers: int, events_file: Path, units_file: Path, run_dir: Path, want: Any,
+              distinct: int, lines: int, db_base: str | None, timeout: float) -> RunFigures:
+    """Replay ``events_file`` through ``workers`` worker(s), the sink and the ingest on a new
+    broker and a new database, print its figures, check live and SQL against ``want``."""
+    from motcua.soak.monitor import broker_pid
+    from runtime.broker import embedded_broker, stop_process
+    from runtime.settings import load_settings
+    from runtime.topics import declared_topics, ensure_topics
+    from tests import pgserver
+
+    run_dir.mkdir(parents=True)
+    load_start = os.getloadavg()[0]
+    with contextlib.ExitStack() as stack:
+        db_url = stack.enter_context(scratch_database(db_base) if db_base
+                                     else pgserver.scratch_database())
+        bootstrap = stack.enter_context(embedded_broker())
+        settings = load_settings(kafka_bootstrap=bootstrap, data_dir=run_dir,
+                                 consumer_group_prefix=f"replay-{uuid.uuid4().hex[:8]}",
+                                 units_file=units_file, database_url=db_url)
+        ensure_topics(bootstrap, declared_topics(settings), settings)
+        bpid = broker_pid(bootstrap)
+        started = time.monotonic()
+        replay = start_stack(settings, bootstrap, db_url, events_file, workers, run_dir)
+        for proc in replay.processes().values():
+            stack.callback(stop_process, proc, timeout=30)
+        print(f"started: {workers} worker(s) on {settings.topic_partitions} events "
+              f"partitions, motcua sink (PostgreSQL database {db_url.rsplit('/', 1)[-1]}), "
+              f"motcua ingest; logs in {run_dir}; load average {load_start:.1f}", flush=True)
+        watch(settings, bootstrap, replay, started, want, bpid, timeout)
+        broker_peak = rss_mib(bpid, "VmHWM") if bpid else 0.0
+        partitions = events_per_partition(settings, bootstrap)
+        m = replay.milestones
+        print(check_store(db_url, want, distinct), flush=True)
+        figures = RunFigures(workers, dict(m), dict(replay.cpu), partitions,
+                             [held_partitions(run_dir / f"worker-{i}.log")
+                              for i in range(workers)],
+                             broker_peak, (load_start, os.getloadavg()[0]))
+    print(f"events: {lines:,}")
+    print(f"ingest finished: {m['ingest']:,.0f} s ({lines / m['ingest']:,.0f} lines/s)")
+    print(f"workers caught up: {m['workers']:,.0f} s ({lines / m['workers']:,.0f} events/s)")
+    print(f"time to live numbers equal to the batch: {m['equal']:,.0f} s")
+    print(f"sink caught up with the events: {m['sink events']:,.0f} s "
+          f"({lines / m['sink events']:,.0f} records/s)")
+    print(f"sink caught up with the live numbers (SQL equal to the batch): "
+          f"{m['sink']:,.0f} s")
+    print(f"events per partition: {', '.join(f'{n:,}' for n in partitions)}")
+    for i, (cpu, held) in enumerate(zip(figures.worker_cpu(), figures.held, strict=True)):
+        print(f"worker-{i}: events partitions {held} "
+              f"({share(held, partitions):,} events), {cpu:,.0f} CPU s to live = batch")
+    total = sum(figures.worker_cpu())
+    print(f"workers' CPU to live = batch: {total:,.0f} s in all, "
+          f"{lines / total if total else 0:,.0f} events per worker CPU second")
+    print(f"sink: {figures.cpu.get('sink', 0.0):,.0f} CPU s to SQL = batch")
+    print(f"embedded broker's peak RSS: {broker_peak:,.0f} MiB (memory storage)")
+    print(f"load average (1 min): {figures.load[0]:.1f} at the start, "
+          f"{figures.load[1]:.1f} at the end", flush=True)
+    return figures
