@@ -110,8 +110,8 @@ def start_stack(settings: Any, bootstrap: str, db_url: str, events_file: Path,
     return Stack(procs, sink, ingest, logs)
 
 
-def events_per_partition(settings: Any, bootstrap: str) -> list[int]:
-    """Records on each partition of the events topic, in partition order."""
+def records_per_partition(settings: Any, bootstrap: str, topic: str) -> list[int]:
+    """Records on each partition of ``topic``, in partition order."""
     from kafka import KafkaConsumer
 
     from runtime.kafka import end_offsets
@@ -119,7 +119,7 @@ def events_per_partition(settings: Any, bootstrap: str) -> list[int]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              client_id="bench-replay", **settings.kafka_client_options())
     try:
-        ends = end_offsets(consumer, settings.topics.events)
+        ends = end_offsets(consumer, topic)
     finally:
         consumer.close()
     return [n for _, n in sorted((tp.partition, n) for tp, n in ends.items())]
@@ -239,6 +239,9 @@ class RunFigures:
     cpu: dict[str, float]
     partitions: list[int]
     """events on each partition of the events topic"""
+    contributions: list[int]
+    """messages on each partition of the contributions topic (key: the unit, a total's
+    unit included, so a big unit's partition gets more)"""
     held: list[str]
     """the events partitions each worker held at the end"""
     broker_peak: float
@@ -283,10 +286,12 @@ def run_stack(workers: int, events_file: Path, units_file: Path, run_dir: Path, 
               f"motcua ingest; logs in {run_dir}; load average {load_start:.1f}", flush=True)
         watch(settings, bootstrap, replay, started, want, bpid, timeout)
         broker_peak = rss_mib(bpid, "VmHWM") if bpid else 0.0
-        partitions = events_per_partition(settings, bootstrap)
+        partitions = records_per_partition(settings, bootstrap, settings.topics.events)
+        contributions = records_per_partition(settings, bootstrap,
+                                              settings.topics.contributions)
         m = replay.milestones
         print(check_store(db_url, want, distinct), flush=True)
-        figures = RunFigures(workers, dict(m), dict(replay.cpu), partitions,
+        figures = RunFigures(workers, dict(m), dict(replay.cpu), partitions, contributions,
                              [held_partitions(run_dir / f"worker-{i}.log")
                               for i in range(workers)],
                              broker_peak, (load_start, os.getloadavg()[0]))
@@ -298,7 +303,9 @@ def run_stack(workers: int, events_file: Path, units_file: Path, run_dir: Path, 
           f"({lines / m['sink events']:,.0f} records/s)")
     print(f"sink caught up with the live numbers (SQL equal to the batch): "
           f"{m['sink']:,.0f} s")
-    print(f"events per partition: {', '.join(f'{n:,}' for n in partitions)}")
+    print(f"events per partition: {', '.join(f'{n:,}' for n in partitions)}; "
+          f"contributions messages per partition: "
+          f"{', '.join(f'{n:,}' for n in contributions)}")
     for i, (cpu, held) in enumerate(zip(figures.worker_cpu(), figures.held, strict=True)):
         print(f"worker-{i}: events partitions {held} "
               f"({share(held, partitions):,} events), {cpu:,.0f} CPU s to live = batch")
