@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         default=35.0, ge=0, description="a dossier whose contribution can no longer change by "
         "time alone leaves the worker's memory (for its local state on disk) this many days "
         "after its latest fact; 0: at once (docs/decisions/streams-local-state.md)")
+    checkpoint_seconds: float = Field(
+        default=1.0, ge=0, description="least time between two commits of the stream "
+        "worker's local state after its batches (one SQLite transaction; a crash loses "
+        "only what the changelogs' tail gives back); 0: after every batch "
+        "(docs/decisions/streams-checkpoint-interval.md)")
     sync_window_hours: float = Field(
         default=24.0, gt=0, description="v1.2 synced_on_time: each status event of a dossier "
         "must be followed by a sync to the national portal within this many hours [M] "
@@ -186,6 +191,7 @@ class Settings(BaseSettings):
             "MOTCUA_SINK_FACT_CACHE": str(self.sink_fact_cache),
             "MOTCUA_RETIRE_AFTER_DAYS": repr(self.retire_after_days),
             "MOTCUA_SYNC_WINDOW_HOURS": repr(self.sync_window_hours),
+            "MOTCUA_CHECKPOINT_SECONDS": repr(self.checkpoint_seconds),
             "MOTCUA_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
             **{f"MOTCUA_TOPICS__{k.upper()}": v for k, v in self.topics.model_dump().items()},
         }

@@ -246,7 +246,8 @@ def create_app(
                         registry=registry, local=local,
                         retire_after=settings.retire_after_days * DAY,
                         identity={"partitions": n},
-                        sync_window=settings.sync_window_hours * 3600)
+                        sync_window=settings.sync_window_hours * 3600,
+                        checkpoint_interval=settings.checkpoint_seconds)
     app.pipeline = pipeline
     # subscribed, without agents; faust's assignor gives a worker the same partitions of
     # every subscribed topic with the same partition count (co-partitioned), so events
@@ -275,6 +276,8 @@ def create_app(
     async def sweep() -> None:
         if app.failure is None:
             await app.guarded(pipeline.sweep())
+        if app.failure is None:
+            await app.guarded(pipeline.flush_checkpoint())
 
     heartbeat = heartbeat_path(settings)
 

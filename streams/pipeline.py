@@ -52,11 +52,16 @@ Contracts:
   offset this process wrote there, or before the offset the local state reflects. Until it
   succeeds, :meth:`handle_track` and :meth:`handle_aggregate` refuse records (they are
   fetched again later) and the timers do nothing.
-* With a local state, every batch, sweep and rebuild ends by committing what it changed
-  (the changelog rows it wrote, retirements, changed counters) with the changelog offsets
-  this reflects, in one transaction; a dossier whose contribution can no longer change by
-  time alone retires (leaves memory for the local state) ``retire_after`` seconds after its
-  latest fact (docs/decisions/streams-local-state.md).
+* With a local state, what a batch, sweep or rebuild changed (the changelog rows it
+  wrote, retirements, changed counters) is committed with the changelog offsets this
+  reflects, in one transaction: a rebuild at once, a batch or sweep once
+  ``checkpoint_interval`` seconds have passed since the last commit (0: at the end of
+  each), else by :meth:`flush_checkpoint` (the sweep timer) once they have. Until then
+  the writes wait in the local state's buffer, which its reads see; a crash or a
+  revocation loses only them, and the changelogs' tail after the committed offsets
+  holds them all (each batch's rows are delivered before it returns). A dossier whose
+  contribution can no longer change by time alone retires (leaves memory for the local
+  state) ``retire_after`` seconds after its latest fact (docs/decisions/streams-local-state.md).
 * :meth:`Pipeline.revoke` waits for a batch in progress, then drops the state.
 * A registry change reaches the live numbers on restart: every dossier whose table row was
   written under another registry is re-emitted at once (:meth:`streams.core.Tracker.restore`,
@@ -169,6 +174,8 @@ class Pipeline:
 
     ``local`` (None: everything in memory, every rebuild reads whole changelogs) is the
     worker's local state; ``retire_after`` the retention window in seconds;
+    ``checkpoint_interval`` the least time in seconds between two commits of the local
+    state after batches (0: after each; see the module's contracts);
     ``identity`` what else the local state must have been written with to be used (e.g.
     the partition count), besides the changelog topics and the registry."""
 
@@ -178,7 +185,9 @@ class Pipeline:
                  registry: UnitRegistry | None = None,
                  local: LocalState | None = None, retire_after: float = 35 * DAY,
                  identity: dict[str, Any] | None = None,
-                 sync_window: float = DEFAULT_SYNC_WINDOW) -> None:
+                 sync_window: float = DEFAULT_SYNC_WINDOW,
+                 checkpoint_interval: float = 0.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.topics = topics
         self.producer = producer
         self.changelogs = changelogs
@@ -213,6 +222,10 @@ class Pipeline:
         """Per table, per changelog partition: the next offset the local state reflects
         (partitions no longer owned keep theirs)."""
         self._owned: dict[str, set[int]] = {DOSSIER: set(), APPLIED: set()}
+        self.checkpoint_interval = checkpoint_interval
+        self._monotonic = monotonic
+        self._committed_at = monotonic()
+        """When the local state was last committed (:attr:`_monotonic`'s clock)."""
         if local is not None:
             self.tracker.archive = local
             self.aggregator.archive = local
@@ -422,11 +435,25 @@ class Pipeline:
             self.tracker.retire(rec)
         self.stats["retired"] += len(retiring)
 
-    def _checkpoint(self) -> None:
-        """Commit the local state: what the batch buffered, the changed counters and the
-        changelog offsets this reflects."""
+    async def flush_checkpoint(self) -> None:
+        """Commit the local state's buffered writes if the last commit is
+        ``checkpoint_interval`` old (the sweep timer's call: a stream that went quiet gets
+        its last batches committed too)."""
+        if self.local is None or not self.local.pending:
+            return
+        async with self._lock:
+            if self.ready:
+                self._checkpoint()
+
+    def _checkpoint(self, *, now: bool = False) -> None:
+        """Commit the local state: what the batches buffered, the changed counters and the
+        changelog offsets this reflects — unless ``now`` is False and the last commit is
+        less than ``checkpoint_interval`` old (then everything stays buffered)."""
         local = self.local
         if local is None:
+            return
+        if (not now and self.checkpoint_interval > 0
+                and self._monotonic() - self._committed_at < self.checkpoint_interval):
             return
         aggregator = self.aggregator
         homes = aggregator.homes
@@ -443,6 +470,7 @@ class Pipeline:
                 if w is not None and w + 1 > offsets.get(p, 0):
                     offsets[p] = w + 1
         local.commit(self._marker())
+        self._committed_at = self._monotonic()
         self.stats["checkpoints"] += 1
 
     def _marker(self) -> dict[str, Any]:
@@ -646,7 +674,7 @@ class Pipeline:
                 for table, ends in ((DOSSIER, dossier_ends), (APPLIED, applied_ends)):
                     for p in self._owned[table]:
                         self.reflected[table][p] = ends.get(p, 0)
-                self._checkpoint()
+                self._checkpoint(now=True)
             self.ready = True
         gc.freeze()  # the rebuilt state is long-lived: keep it out of every future GC scan
         self.stats["changelog_rows_read"] += read
