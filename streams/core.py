@@ -256,11 +256,16 @@ class Tracker:
     caller clears it when the batch ends."""
     sync_window: float = DEFAULT_SYNC_WINDOW
     """The setting ``sync_window_hours`` in seconds (:func:`kpi.contribution.contribution_rows`)."""
+    fresh: dict[str, DossierState] = field(default_factory=dict)
+    """The unpacked states of the dossiers :meth:`apply_fact` changed or read in this batch
+    (equal to their packed facts), so that a batch unpacks each dossier once. Valid for
+    one batch: the caller clears it when the batch ends."""
 
     def clear(self) -> None:
         self.dossiers.clear()
         self._heap.clear()
         self.stale.clear()
+        self.fresh.clear()
 
     def apply(self, event: Event, partition: int) -> tuple[Tracked, bool]:
         """Fold one valid event in; returns the dossier and whether its state changed."""
@@ -276,13 +281,21 @@ class Tracker:
                    if self.archive is not None and code not in self.absent else None)
             if rec is None:
                 rec = self.dossiers[code] = Tracked(DossierState.empty(code), partition)
-        old = rec.state
+        old = self.fresh.get(code)
+        if old is None:
+            old = rec.state
         new = old.with_fact(key, fact)
         changed = new is not old
         if changed:
             rec.state = new
+        self.fresh[code] = new
         rec.partition = partition
         return rec, changed
+
+    def state_of(self, rec: Tracked) -> DossierState:
+        """``rec.state``, unpacked once per batch (:attr:`fresh`)."""
+        state = self.fresh.get(rec.code)
+        return state if state is not None else rec.state
 
     def prefetch(self, codes: dict[int, set[str]]) -> None:
         """Read back, one query per partition, the retired dossiers among ``codes``
@@ -344,7 +357,7 @@ class Tracker:
         ``(counter key, entry)`` pairs: one per key it touches now, then a retraction
         (empty rows, level None) per key of :attr:`Tracked.keys` it no longer touches; its
         keys and its next change updated."""
-        state = rec.state
+        state = self.state_of(rec)
         d = summarize(state, now, self.calendar_for)
         rec.version = v = self.versions.next(rec.version)
         out: list[tuple[str, Entry]] = []

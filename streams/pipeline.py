@@ -380,7 +380,8 @@ class Pipeline:
         # for a link this process has had acknowledged with a fact that wins over it
         memo, sending = self.links_sent, []
         for code in linking:
-            for target, lkey, lfact in links_of(code, touched[code].state.facts.values()):
+            for target, lkey, lfact in links_of(code,
+                                                tracker.state_of(touched[code]).facts.values()):
                 name = f"{target}{SEP}{lkey}"
                 held = memo.get(name)
                 if held is not None and keeps(held, lfact):
@@ -389,6 +390,7 @@ class Pipeline:
                 sent.append(await send(links_topic, target.encode(), encode_link(lkey, lfact)))
                 sending.append((name, lfact))
                 self.stats["links"] += 1
+        tracker.fresh.clear()
         await self.delivered(sent)
         self._remember_links(sending)
         self._retire(rows, retiring)
