@@ -74,6 +74,7 @@ class Attribution:
         """Local midnights at which some unit version begins or ends."""
         if registry is not None:
             self._on_day = lru_cache(maxsize=65536)(self._resolve)
+            self._communes_on = lru_cache(maxsize=65536)(self._communes)
         self._commune_cache: dict[dt.date, list[tuple[str, frozenset[str]]]] = {}
 
     @property
@@ -113,7 +114,7 @@ class Attribution:
         it; without a registry there are no totals)."""
         if self.registry is None:
             return 1 if level == "commune" else 0
-        return self._communes(unit, scope, level, local_date(t).toordinal())
+        return self._communes_on(unit, scope, level, local_date(t).toordinal())
 
     def _communes(self, unit: str, scope: str, level: str | None, ordinal: int) -> int:
         assert self.registry is not None
@@ -121,7 +122,8 @@ class Attribution:
         cache = self._commune_cache
         if day not in cache:  # the communes in force that day, with the units above each
             registry = self.registry
-            cache.clear()  # one judged day at a time is the common case: keep memory flat
+            if len(cache) >= COMMUNE_DAYS:  # keep memory flat
+                cache.clear()
             cache[day] = [(v.code, frozenset(registry.ancestors_on(v.code, day)))
                           for v in registry.in_force_units(day) if v.level == "commune"]
         own_level = self.registry.level_on(unit, day) or level
@@ -142,6 +144,11 @@ class Attribution:
 
 
 NO_REGISTRY = Attribution()
+
+COMMUNE_DAYS = 64
+"""Judged days whose communes :meth:`Attribution.communes` keeps listed (a snapshot cycle
+judges each period at its own end: ~35 days for two years of months, quarters and years);
+its answers are memoized apart."""
 
 COMMUNES = "communes"
 _EPSILON = 0.001
