@@ -56,7 +56,7 @@ from __future__ import annotations
 import heapq
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -476,7 +476,7 @@ class Applied:
 _INDICES: dict[tuple[str, ...], tuple[tuple[int, ...], tuple[tuple[str, int], ...]]] = {}
 
 
-def _indices(keys: list[str]) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
+def _indices(keys: Sequence[str]) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
     """:func:`kpi.counters.key_indices`, memoized per key list."""
     t = tuple(keys)
     idx = _INDICES.get(t)
@@ -536,7 +536,7 @@ class Aggregator:
         self.changed.clear()
         self.homes.clear()
 
-    def _add(self, unit: str, rows: Rows, sign: int) -> None:
+    def _add(self, unit: str, rows: Iterable[Sequence[Sequence[str]]], sign: int) -> None:
         counters, dirty, changed = self.counters, self.dirty, self.changed
         for periods, keys in rows:
             idx, distinct = _indices(keys)
@@ -555,6 +555,29 @@ class Aggregator:
                     add_distinct(v, refs, distinct, sign)
                 dirty.add(bucket)
                 changed.add(bucket)
+
+    def _replace(self, unit: str, old: Rows, new: Rows) -> None:
+        """``_add(old, -1)`` then ``_add(new, 1)``, but for the (periods, keys) pairs both
+        hold, which cancel out: a re-emitted dossier keeps most of its pairs (a catalog
+        entry's 26 periods after each new link), and buckets whose counts do not change
+        are neither checkpointed nor published again."""
+        held: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+        for periods, keys in old:
+            pair = (tuple(periods), tuple(keys))
+            held[pair] = held.get(pair, 0) + 1
+        added: list[Sequence[Sequence[str]]] = []
+        for periods, keys in new:
+            pair = (tuple(periods), tuple(keys))
+            n = held.get(pair, 0)
+            if n:
+                held[pair] = n - 1
+            else:
+                added.append((periods, keys))
+        removed = [pair for pair, n in held.items() for _ in range(n)]
+        if removed:
+            self._add(unit, removed, -1)
+        if added:
+            self._add(unit, added, 1)
 
     def _lookup(self, key: str, partition: int) -> Applied | None:
         """The last applied row of ``key``: in memory, or read from the archive."""
@@ -614,8 +637,10 @@ class Aggregator:
         if old is not None and version <= old.version:
             return None
         self.homes[unit] = partition
+        same_level = True
         if level is not None:
             level = sys.intern(level)
+            same_level = self.levels.get(unit) is level
             self.levels[unit] = level
         packed = orjson.dumps(rows)
         if old is not None and old.packed == packed:
@@ -625,9 +650,13 @@ class Aggregator:
             packed, applied = old.packed, old
             level, partition = old.level, old.partition
         else:
-            if old is not None:
+            if old is None:
+                self._add(unit, rows, 1)
+            elif same_level:
+                self._replace(unit, old.rows, rows)
+            else:  # every bucket the rows touch is published again, with the new level
                 self._add(unit, old.rows, -1)
-            self._add(unit, rows, 1)
+                self._add(unit, rows, 1)
             applied = Applied(version, level, _kept(packed), partition)
         self._keep(key, applied, retire)
         # the table row, around the rows' JSON already made (same bytes as dumping the dict)

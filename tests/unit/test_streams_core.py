@@ -104,6 +104,31 @@ def test_applied_table_row_is_the_json_of_version_level_rows_partition() -> None
         assert orjson.loads(value) == {"v": 7, "l": level, "r": rows, "p": 3}
 
 
+def test_a_newer_version_moves_only_the_pairs_that_changed() -> None:
+    """Worked by hand: version 1 counts HS-1 received in April (month, quarter, year) and
+    resolved in May; version 2 keeps the receipt and moves the resolution to June. April,
+    Q2 and 2025 hold the same counts, so only May and June change and only they are
+    published and checkpointed again; a new level publishes every bucket the rows touch."""
+    agg = Aggregator()
+    receipt = [["2025-04", "2025-Q2", "2025"], ["received", "received_online"]]
+    agg.apply("U", ["HS-1", 1, "commune", [receipt, [["2025-05"], ["resolved"]]]], 0)
+    agg.take_dirty()
+    agg.take_changed()
+    agg.apply("U", ["HS-1", 2, "commune", [receipt, [["2025-06"], ["resolved"]]]], 0)
+    assert agg.take_changed() == {("U", "2025-05"), ("U", "2025-06")}
+    assert [(u, p) for u, p, _ in agg.take_dirty()] == [("U", "2025-05"), ("U", "2025-06")]
+    counts = {p: {k: n for k, n in c.to_dict().items() if n}
+              for (_, p), c in agg.counters.items()}
+    assert counts == {"2025-04": {"received": 1, "received_online": 1},
+                      "2025-Q2": {"received": 1, "received_online": 1},
+                      "2025": {"received": 1, "received_online": 1},
+                      "2025-05": {}, "2025-06": {"resolved": 1}}
+    agg.apply("U", ["HS-1", 3, "ward", [receipt, [["2025-07"], ["resolved"]]]], 0)
+    assert agg.take_changed() == {("U", "2025-04"), ("U", "2025-Q2"), ("U", "2025"),
+                                  ("U", "2025-06"), ("U", "2025-07")}
+    assert agg.levels["U"] == "ward"
+
+
 # ------------------------------------------------------------- with a unit registry
 # The registry of docs/contract.md's example (tests.unit.test_dossier_v11.REGISTRY): commune
 # 30001 under district 870 under province 87 until 30/6/2025; from 1/7 commune 29901
