@@ -31,11 +31,12 @@ within the sync window (passed in as ``sync_window``, seconds).
 
 from __future__ import annotations
 
-from kpi.attribution import NO_REGISTRY, TOTAL_MARK, Attribution, split_scoped
-from kpi.counters import CATALOG_DISTINCT_KEYS, COMMUNE_DISTINCT_KEY, distinct_key
+from kpi.attribution import NO_REGISTRY, Attribution, split_scoped
+from kpi.counters import CATALOG_DISTINCT_KEYS, COMMUNE_DISTINCT_KEY, Row, distinct_key
 from kpi.dossier import DossierState
 from kpi.periods import next_month_start, period_keys, periods_between
 from kpi.sla import EARLY, LATE, ON_TIME, CalendarFor, Dossier, summarize
+from kpi.sync_counts import add_sync_rows
 
 Bucket = tuple[str, str]
 """(counter key — a unit code, or a unit's total: :func:`kpi.attribution.scoped` —,
@@ -53,9 +54,6 @@ _EPSILON = 0.001
 _RESOLVED_KEY = {EARLY: "resolved_early", ON_TIME: "resolved_on_time", LATE: "resolved_late"}
 
 
-Row = tuple[str, tuple[str, ...], tuple[str, ...]]
-"""(counter key, period keys, count keys): add one to each count key in each of those
-periods of that unit's own figures or total."""
 Levels = dict[str, str]
 """Counter key → the unit's level (cấp), filled by :func:`contribution_rows` on request."""
 
@@ -130,71 +128,6 @@ def _open_keys(d: Dossier, overdue: bool) -> tuple[str, ...]:
     return found
 
 
-_SYNC_SOURCES = frozenset({"received", "resolved", "in_progress"})
-_SYNC_DUE = ("sync_due",)
-_SYNC_ON_TIME = ("sync_due", "synced_on_time")
-
-
-def _add_sync_rows(rows: list[Row], d: Dossier, window: float) -> None:
-    """Append the ``sync_due`` rows: once per unit (own figures) and period where the
-    dossier counts in ``received``, ``resolved`` or ``in_progress``, and once more to each
-    total those rows joined (a total adds its units' own figures); with ``synced_on_time``
-    when none of the status events of that period is left unsynced
-    (:meth:`Dossier.unsynced_times`) and its receipt was synced (a dossier the portal never
-    received is synced on time in no period, even one without a status event)."""
-    own: dict[str, dict[str, None]] = {}
-    totals: dict[tuple[str, str], dict[str, None]] | None = None
-    current = ""
-    sources = _SYNC_SOURCES
-    for key, periods, keys in rows:
-        if key[-1] == TOTAL_MARK:
-            if sources.isdisjoint(keys):
-                continue
-            if totals is None:
-                totals = {}
-            for pk in periods:  # the totals of a row follow its own row (add_rows)
-                totals.setdefault((current, pk), {})[key] = None
-            continue
-        current = key
-        if sources.isdisjoint(keys):
-            continue
-        mine = own.get(key)
-        if mine is None:
-            own[key] = dict.fromkeys(periods)
-        else:
-            mine.update(dict.fromkeys(periods))
-    unsynced = d.unsynced_times(window)
-    if not unsynced:
-        late_periods: set[str] | None = set()
-    elif d.received_at in unsynced:
-        late_periods = None  # every period late
-    else:
-        late_periods = {pk for t in unsynced for pk in period_keys(t)}
-    late: tuple[str, ...]
-    on_time: tuple[str, ...]
-    for key, periods_of in own.items():
-        if late_periods is None:
-            late, on_time = tuple(periods_of), ()
-        elif not late_periods:
-            late, on_time = (), tuple(periods_of)
-        else:
-            late = tuple(pk for pk in periods_of if pk in late_periods)
-            on_time = tuple(pk for pk in periods_of if pk not in late_periods)
-        if on_time:
-            rows.append((key, on_time, _SYNC_ON_TIME))
-        if late:
-            rows.append((key, late, _SYNC_DUE))
-        if totals is None:
-            continue
-        above: dict[tuple[str, bool], list[str]] = {}
-        for pk in periods_of:
-            is_late = late_periods is None or pk in late_periods
-            for total in totals.get((key, pk), ()):
-                above.setdefault((total, is_late), []).append(pk)
-        for (total, is_late), pks in above.items():
-            rows.append((total, tuple(pks), _SYNC_DUE if is_late else _SYNC_ON_TIME))
-
-
 def _completion_keys(d: Dossier, cls: str) -> tuple[str, ...]:
     keys = ["resolved", _RESOLVED_KEY[cls]]
     if cls == LATE and d.apology_at is not None and d.apology_at < d.due_at:
@@ -246,7 +179,7 @@ def contribution_rows(
         rows = _rows_without_registry(d, horizon, levels)
     else:
         rows = _rows_with_registry(d, horizon, attribution, levels)
-    _add_sync_rows(rows, d, sync_window)
+    add_sync_rows(rows, d, sync_window)
     return rows
 
 

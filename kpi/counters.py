@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+Row = tuple[str, tuple[str, ...], tuple[str, ...]]
+"""(counter key, period keys, count keys): add one to each count key in each of those
+periods of that unit's own figures or total."""
+
 COUNT_KEYS: tuple[str, ...] = (
     "received",
     "received_online",
