@@ -78,6 +78,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def backends_cpu(database: str) -> float:
+    """CPU seconds of the PostgreSQL server processes serving ``database`` now (their
+    process titles name it: ``postgres: … <user> <database> <client> …``)."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                title = fh.read().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {database} " in title:
+            total += cpu_seconds(int(pid))
+    return total
+
+
 def held_partitions(log: Path) -> str:
     """The events partitions a worker last rebuilt its tracker for (its log's last
     ``tracker rebuilt … on partitions [...]`` line), e.g. ``[0, 2]``; ``?`` if none."""
@@ -155,9 +172,13 @@ def watch(settings: Any, bootstrap: str, stack: Stack, started: float, want: Any
 
     last_print = 0.0
     diffs: list[str] = []
+    database = str(settings.database_url.get_secret_value()).rsplit("/", 1)[-1]
     while time.monotonic() - started < timeout:
         stack.check_alive()
         now = time.monotonic() - started
+        if stack.ingest.poll() is None:  # its last figure before it exits
+            stack.cpu["ingest"] = max(cpu_seconds(stack.ingest.pid),
+                                      stack.cpu.get("ingest", 0.0))
         m = stack.milestones
         if "ingest" not in m and stack.ingest.poll() == 0:
             m["ingest"] = now
@@ -174,6 +195,10 @@ def watch(settings: Any, bootstrap: str, stack: Stack, started: float, want: Any
                 m["equal"] = time.monotonic() - started
                 stack.cpu.update({f"worker-{i}": cpu_seconds(w.pid)
                                   for i, w in enumerate(stack.workers)})
+                stack.cpu["sink at equal"] = cpu_seconds(stack.sink.pid)
+                stack.cpu["PostgreSQL"] = backends_cpu(database)
+                if broker_pid:
+                    stack.cpu["broker"] = cpu_seconds(broker_pid)
         if "ingest" in m and not any(sink.values()) and published:
             # first caught up with the events; then again after the live numbers were
             # equal, with the snapshots that made them so (the SQL check follows)
@@ -313,6 +338,14 @@ def run_stack(workers: int, events_file: Path, units_file: Path, run_dir: Path, 
     print(f"workers' CPU to live = batch: {total:,.0f} s in all, "
           f"{lines / total if total else 0:,.0f} events per worker CPU second")
     print(f"sink: {figures.cpu.get('sink', 0.0):,.0f} CPU s to SQL = batch")
+    stack_cpu = {"workers": total, "sink": figures.cpu.get("sink at equal", 0.0),
+                 **{k: figures.cpu.get(k, 0.0) for k in ("ingest", "broker", "PostgreSQL")}}
+    every = sum(stack_cpu.values())
+    cores = os.cpu_count() or 1
+    print("CPU s of the whole stack to live = batch: "
+          + ", ".join(f"{k} {v:,.0f}" for k, v in stack_cpu.items())
+          + f"; {every:,.0f} in all, at least {every / cores:,.0f} s of wall time on "
+          f"{cores} core(s)")
     print(f"embedded broker's peak RSS: {broker_peak:,.0f} MiB (memory storage)")
     print(f"load average (1 min): {figures.load[0]:.1f} at the start, "
           f"{figures.load[1]:.1f} at the end", flush=True)
