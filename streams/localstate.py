@@ -4,8 +4,8 @@ process of a host.
 It holds, per changelog partition:
 
 * ``dossier`` — every dossier row (the ``dossiers`` changelog's format,
-  :meth:`streams.core.Tracker.row`) this worker last wrote or read for the partition.
-  ``retired = 1``: the dossier left memory (:meth:`streams.core.Tracker.retire`) and is
+  :meth:`streams.tracker.Tracker.row`) this worker last wrote or read for the partition.
+  ``retired = 1``: the dossier left memory (:meth:`streams.tracker.Tracker.retire`) and is
   read back by :meth:`get` when an event for it comes; ``retired = 0``: it is in memory,
   and the row is its checkpoint (loaded by :meth:`live` after a restart).
 * ``applied`` — the same for the aggregator's rows (the ``applied`` changelog's format).

@@ -64,7 +64,7 @@ Contracts:
   state) ``retire_after`` seconds after its latest fact (docs/decisions/streams-local-state.md).
 * :meth:`Pipeline.revoke` waits for a batch in progress, then drops the state.
 * A registry change reaches the live numbers on restart: every dossier whose table row was
-  written under another registry is re-emitted at once (:meth:`streams.core.Tracker.restore`,
+  written under another registry is re-emitted at once (:meth:`streams.tracker.Tracker.restore`,
   docs/decisions/streams-registry-change.md).
 """
 
@@ -95,24 +95,22 @@ from kpi.report import build_report, report_criteria, snapshot_key
 from kpi.units import CalendarBook
 from runtime.dlq import DeadLetter
 from schemas.errors import DeliveryFailed, InvalidEvent, LogLost
-from streams.core import (
+from streams.aggregator import Aggregator
+from streams.localstate import APPLIED, DOSSIER, LocalState, StateUnusable
+from streams.ports import ChangelogSource, Delivery, Producer, Row
+from streams.tracker import Tracked, Tracker, last_fact_time
+from streams.units import UnitNames, registry_fingerprint
+from streams.wire import (
     SEP,
-    Aggregator,
     Entry,
-    Tracked,
-    Tracker,
     decode_entries,
     decode_link,
     encode_entries,
     encode_link,
     is_retired_row,
-    last_fact_time,
     row_partition,
     split_keys,
 )
-from streams.localstate import APPLIED, DOSSIER, LocalState, StateUnusable
-from streams.ports import ChangelogSource, Delivery, Producer, Row
-from streams.units import UnitNames, registry_fingerprint
 
 log = logging.getLogger("motcua.streams")
 

@@ -1,5 +1,5 @@
 """The live pipeline's ports: what :class:`streams.pipeline.Pipeline` needs from the
-outside, as abstract classes. The faust/aiokafka adapters (:mod:`streams.app`,
+outside, as abstract classes and protocols. The faust/aiokafka adapters (:mod:`streams.app`,
 :mod:`streams.changelog`) subclass them; unit tests subclass them with fakes.
 """
 
@@ -66,3 +66,13 @@ class ChangelogSource(ABC):
         to the end (keys whose latest value is a tombstone left out), and the end offset
         the broker lists for each partition (a missing topic or partition: absent, i.e.
         ending at 0)."""
+
+
+class Archive(Protocol):
+    """Where retired rows are read back from (:class:`streams.localstate.LocalState`):
+    the row of ``key`` in ``table`` (``"dossier"`` or ``"applied"``) of changelog partition
+    ``part``, or None; :meth:`get_many` for several keys (those found)."""
+
+    def get(self, table: str, part: int, key: str) -> bytes | None: ...
+
+    def get_many(self, table: str, part: int, keys: list[str]) -> dict[str, bytes]: ...

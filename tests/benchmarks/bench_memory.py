@@ -56,7 +56,7 @@ from rich.table import Table
 
 from kpi.fastparse import fast_fact
 from kpi.units import CalendarBook
-from streams.core import Tracker
+from streams.tracker import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_BYTES = 1024

@@ -20,10 +20,10 @@ from kpi.registry import UnitRegistry
 from kpi.report import report_bucket
 from runtime.dlq import DeadLetter
 from schemas.errors import DeliveryFailed, LogLost
-from streams.core import Archive, decode_entries, decode_link, encode_entries
 from streams.pipeline import Pipeline, Topics
-from streams.ports import ChangelogSource, Delivery, Producer, Row
+from streams.ports import Archive, ChangelogSource, Delivery, Producer, Row
 from streams.units import registry_fingerprint
+from streams.wire import decode_entries, decode_link, encode_entries
 from tests.eventkit import event_dict, received_dict
 from tests.unit.test_dossier_v11 import REGISTRY
 

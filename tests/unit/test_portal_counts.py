@@ -40,7 +40,8 @@ from kpi.counters import COUNT_KEYS, Counters, add_distinct, distinct_key, key_i
 from kpi.dossier import DossierState
 from kpi.registry import UnitRegistry
 from kpi.units import CalendarBook
-from streams.core import Aggregator, Tracked, Tracker
+from streams.aggregator import Aggregator
+from streams.tracker import Tracked, Tracker
 from tests.eventkit import PORTAL_REGISTRY, json_line, portal_month
 
 HORIZON = local_instant(date(2026, 9, 1))

@@ -19,9 +19,9 @@ from kpi.batch import fold_lines
 from kpi.reconcile import batch_reports, differences
 from kpi.report import report_bucket
 from schemas.errors import LogLost
-from streams.core import is_retired_row
 from streams.localstate import APPLIED, DOSSIER, LocalState
 from streams.pipeline import DAY, Pipeline
+from streams.wire import is_retired_row
 from tests.eventkit import event_dict, received_dict
 from tests.unit.test_pipeline import TOPICS, FakeChangelogs, FakeProducer, Rec
 
@@ -281,10 +281,10 @@ def test_retired_dossiers_leave_no_entry_in_the_due_heap(tmp_path: Path) -> None
     """An open dossier is scheduled (the next month's start at least); once it retires,
     its heap entry would keep its code alive until then: the heap is rebuilt when stale
     entries outnumber the dossiers in memory (by HEAP_SLACK)."""
-    import streams.core
+    import streams.tracker
 
     async def run() -> None:
-        kept, streams.core.HEAP_SLACK = streams.core.HEAP_SLACK, 10
+        kept, streams.tracker.HEAP_SLACK = streams.tracker.HEAP_SLACK, 10
         try:
             r = Run(tmp_path / "s.sqlite")
             assert await r.pipeline.recover(PARTS, PARTS)
@@ -296,6 +296,6 @@ def test_retired_dossiers_leave_no_entry_in_the_due_heap(tmp_path: Path) -> None
             assert not tracker.dossiers
             assert len(tracker._heap) <= 2 * len(tracker.dossiers) + 10
         finally:
-            streams.core.HEAP_SLACK = kept
+            streams.tracker.HEAP_SLACK = kept
 
     asyncio.run(run())

@@ -1,5 +1,6 @@
-"""streams.core without a broker: versions, idempotent aggregation, due sweep, and counts
-attributed with a unit registry (own and total keys, retractions, registry changes)."""
+"""streams.tracker and streams.aggregator without a broker: versions, idempotent
+aggregation, due sweep, and counts attributed with a unit registry (own and total keys,
+retractions, registry changes)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from kpi.registry import UnitRegistry
 from kpi.units import CalendarBook
 from schemas.events import Event
 from schemas.validate import parse_obj
-from streams.core import Aggregator, Tracked, Tracker, Versions, join_keys, split_keys
+from streams.aggregator import Aggregator
+from streams.tracker import Tracked, Tracker, Versions
 from streams.units import UnitNames, registry_fingerprint
+from streams.wire import join_keys, split_keys
 from tests.eventkit import ev, event_dict, received
 from tests.unit.test_dossier_v11 import REGISTRY, _registry
 

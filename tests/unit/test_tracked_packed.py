@@ -1,4 +1,4 @@
-"""streams.core's compact dossier representation (issue 8): a tracked dossier keeps its
+"""streams.tracker's compact dossier representation (issue 8): a tracked dossier keeps its
 facts packed as JSON bytes, yet gives back the same state, emits the same contributions,
 writes the same table row and restores to the same dossier as the plain
 :class:`kpi.dossier.DossierState` the batch path folds. Expected values are computed from
@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from kpi.contribution import contribution_rows, next_change
 from kpi.dossier import DossierState
 from kpi.sla import summarize
-from streams.core import Tracker, pack_facts, unpack_facts
+from streams.tracker import Tracker
+from streams.wire import pack_facts, unpack_facts
 from tests.eventkit import event_dict
 from tests.unit.test_properties import CAL, T0, dossier_events, fold_all
 
