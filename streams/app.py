@@ -48,8 +48,8 @@ from runtime.topics import changelog_topic, declared_topics, ensure_topics, pipe
 from streams.changelog import KafkaChangelogs
 from streams.faust_internals import App, aiokafka_producer, owned_partitions
 from streams.localstate import LocalState
-from streams.pipeline import DAY, Pipeline, Topics
-from streams.ports import Delivery, Producer, Row
+from streams.pipeline import DAY, Pipeline
+from streams.ports import Delivery, Producer, Row, Topics
 from streams.units import load_registry
 
 log = logging.getLogger("motcua.streams")

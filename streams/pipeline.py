@@ -32,6 +32,12 @@ Data flow::
       future-dated fact becoming visible, a unit version beginning or ending) is due are
       re-emitted like a new event.
 
+The class is read top-down in three modules: this one (batches and timers),
+:mod:`streams.rebuild` (revocation and rebuild, a base class) and :mod:`streams.delivery`
+(what is committed when, a base class under it); the state machines are
+:class:`streams.tracker.Tracker` and :class:`streams.aggregator.Aggregator`, the byte
+formats :mod:`streams.wire`.
+
 Why versions and whole contributions (docs/architecture.md): delivery is at-least-once, so after a
 crash events whose changelog rows were already written are processed again. The tracker's
 fold ignores duplicate facts, and it re-sends the dossier's whole contribution after every
@@ -45,13 +51,6 @@ Contracts:
   (:meth:`Pipeline.delivered`); if it raises, its input must not be acknowledged for
   commit and the process must stop (its in-memory state may be half-applied): the caller
   (:mod:`streams.app`) does both.
-* :meth:`Pipeline.recover` rebuilds the state of the owned partitions: from the local
-  state (:mod:`streams.localstate`) and the changelogs' tail after the offsets it reflects,
-  or — for a partition the local state does not hold — from the whole changelog (each read
-  once). It raises :class:`schemas.errors.LogLost` when a changelog ends at or before an
-  offset this process wrote there, or before the offset the local state reflects. Until it
-  succeeds, :meth:`handle_track` and :meth:`handle_aggregate` refuse records (they are
-  fetched again later) and the timers do nothing.
 * With a local state, what a batch, sweep or rebuild changed (the changelog rows it
   wrote, retirements, changed counters) is committed with the changelog offsets this
   reflects, in one transaction: a rebuild at once, a batch or sweep once
@@ -62,23 +61,18 @@ Contracts:
   holds them all (each batch's rows are delivered before it returns). A dossier whose
   contribution can no longer change by time alone retires (leaves memory for the local
   state) ``retire_after`` seconds after its latest fact (docs/decisions/streams-local-state.md).
-* :meth:`Pipeline.revoke` waits for a batch in progress, then drops the state.
-* A registry change reaches the live numbers on restart: every dossier whose table row was
-  written under another registry is re-emitted at once (:meth:`streams.tracker.Tracker.restore`,
-  docs/decisions/streams-registry-change.md).
+* Rebalances (:meth:`Pipeline.revoke`, :meth:`Pipeline.recover`): :mod:`streams.rebuild`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -94,10 +88,11 @@ from kpi.registry import UnitRegistry
 from kpi.report import build_report, report_criteria, snapshot_key
 from kpi.units import CalendarBook
 from runtime.dlq import DeadLetter
-from schemas.errors import DeliveryFailed, InvalidEvent, LogLost
+from schemas.errors import InvalidEvent
 from streams.aggregator import Aggregator
-from streams.localstate import APPLIED, DOSSIER, LocalState, StateUnusable
-from streams.ports import ChangelogSource, Delivery, Producer, Row
+from streams.localstate import APPLIED, DOSSIER, LocalState
+from streams.ports import ChangelogSource, Delivery, Producer, Record, Row, Topics
+from streams.rebuild import Rebuild
 from streams.tracker import Tracked, Tracker, last_fact_time
 from streams.units import UnitNames, registry_fingerprint
 from streams.wire import (
@@ -107,8 +102,6 @@ from streams.wire import (
     decode_link,
     encode_entries,
     encode_link,
-    is_retired_row,
-    row_partition,
     split_keys,
 )
 
@@ -129,40 +122,7 @@ a mass re-emission (a registry change, a long downtime) does not hold the event 
 seconds (group heartbeats run on it)."""
 
 
-class Record(Protocol):
-    """A consumed record (aiokafka's ``ConsumerRecord``)."""
-
-    @property
-    def key(self) -> bytes | None: ...
-
-    @property
-    def value(self) -> bytes: ...
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class Topics:
-    """The topic names the pipeline reads and writes."""
-
-    events: str
-    contributions: str
-    kpi: str
-    dlq: str
-    dossiers_changelog: str
-    applied_changelog: str
-    links: str = "links"
-    """Join records (:mod:`kpi.links`), keyed by their target subject."""
-
-
-class Pipeline:
+class Pipeline(Rebuild):
     """Tracker + aggregator of this worker's partitions, their producer and the delivery
     check. One instance per worker process; every method runs on the event loop.
 
@@ -228,49 +188,6 @@ class Pipeline:
             self.tracker.archive = local
             self.aggregator.archive = local
 
-    # ------------------------------------------------------------------- delivery
-    async def delivered(self, sent: list[Delivery]) -> None:
-        """Wait until every delivery in ``sent`` resolved; raise :class:`DeliveryFailed`
-        (from the broker's error) for the first that failed, else record the offsets in
-        :attr:`written`. One producer flush instead of awaiting each future: gathering
-        thousands of futures costs far more (docs/decisions/streams-delivery-check.md)."""
-        if not sent:
-            return
-        if not sent[-1].done() or not all(f.done() for f in sent):
-            await self.producer.flush()
-        written = self.written
-        for f in sent:
-            if not f.done():
-                await asyncio.wait([f])
-            exc = f.exception()
-            if exc is not None:
-                raise DeliveryFailed(f"the broker did not acknowledge a record: {exc!r}"
-                                     ) from exc
-            md = f.result()
-            if md is not None and md.offset is not None:
-                tp = (md.topic, md.partition)
-                if md.offset > written.get(tp, -1):
-                    written[tp] = md.offset
-
-    def check_not_lost(self, topic: str, partitions: set[int], ends: dict[int, int],
-                       reflected: dict[int, int] | None = None) -> None:
-        """Raise :class:`LogLost` if a changelog partition ends at or before an offset this
-        process wrote there, or before the next offset the local state reflects
-        (``reflected``): the broker lost records (an in-memory broker restarted, a log
-        truncated). Going on would rebuild the state from what is left and publish
-        snapshots that silently miss everything before."""
-        floor = {(topic, p): o - 1 for p, o in (reflected or {}).items() if o > 0}
-        for tp, o in self.written.items():
-            floor[tp] = max(o, floor.get(tp, -1))
-        written = floor
-        lost = {p: (ends.get(p, 0), written[(topic, p)]) for p in sorted(partitions)
-                if (topic, p) in written and ends.get(p, 0) <= written[(topic, p)]}
-        if lost:
-            raise LogLost(
-                f"the broker lost records of {topic} (partition: (end offset now, offset "
-                f"this worker wrote)) {lost}. Stopping rather than publish KPIs rebuilt "
-                "from what is left. Recover by replaying the source events into an empty "
-                "pipeline (docs/operations.md, Fault matrix).")
 
     # ---------------------------------------------------------------------- track
     async def handle_track(self, records: list[Any]) -> bool:
@@ -435,48 +352,6 @@ class Pipeline:
             self.tracker.retire(rec)
         self.stats["retired"] += len(retiring)
 
-    async def flush_checkpoint(self) -> None:
-        """Commit the local state's buffered writes if the last commit is
-        ``checkpoint_interval`` old (the sweep timer's call: a stream that went quiet gets
-        its last batches committed too)."""
-        if self.local is None or not self.local.pending:
-            return
-        async with self._lock:
-            if self.ready:
-                self._checkpoint()
-
-    def _checkpoint(self, *, now: bool = False) -> None:
-        """Commit the local state: what the batches buffered, the changed counters and the
-        changelog offsets this reflects — unless ``now`` is False and the last commit is
-        less than ``checkpoint_interval`` old (then everything stays buffered)."""
-        local = self.local
-        if local is None:
-            return
-        if (not now and self.checkpoint_interval > 0
-                and self._monotonic() - self._committed_at < self.checkpoint_interval):
-            return
-        aggregator = self.aggregator
-        homes = aggregator.homes
-        for bucket in aggregator.take_changed():
-            if bucket in aggregator.counters:
-                local.put_counter(homes[bucket[0]], bucket[0], bucket[1],
-                                  aggregator.checkpoint_value(bucket))
-        topic_of = {DOSSIER: self.topics.dossiers_changelog,
-                    APPLIED: self.topics.applied_changelog}
-        for table, offsets in self.reflected.items():
-            topic = topic_of[table]
-            for p in self._owned[table]:
-                w = self.written.get((topic, p))
-                if w is not None and w + 1 > offsets.get(p, 0):
-                    offsets[p] = w + 1
-        local.commit(self._marker())
-        self._committed_at = self._monotonic()
-        self.stats["checkpoints"] += 1
-
-    def _marker(self) -> dict[str, Any]:
-        return {"identity": self.identity,
-                "offsets": {t: dict(offs) for t, offs in self.reflected.items()}}
-
     async def _send_entries(self, sent: list[Delivery], by_unit: dict[str, list[Entry]]
                             ) -> None:
         send, topic = self.producer.send, self.topics.contributions
@@ -598,150 +473,6 @@ class Pipeline:
             aggregator.dirty.update((u, p) for u, p, _ in buckets)
             raise
         self.stats["snapshots"] += len(buckets)
-
-    # ------------------------------------------------------------------ rebalance
-    async def revoke(self) -> None:
-        """Partitions are being taken away: after the batch in progress (its sends
-        delivered, so the rebuild that follows reads them), drop every state in memory
-        (the local state stays, as of its last commit)."""
-        async with self._lock:
-            self._epoch += 1
-            self.ready = False
-            self.first_offsets.clear()
-            self.tracker.clear()
-            self.aggregator.clear()
-            if self.local is not None:
-                self.local.discard()
-
-    async def recover(self, events: set[int], contributions: set[int]) -> bool:
-        """Rebuild the tracker (``events`` partitions) and the aggregator
-        (``contributions`` partitions): for a partition the local state holds, from it and
-        the changelog's tail after the offset it reflects; for another, from its whole
-        changelog (each changelog read once, both modes in one read); then every bucket is
-        published again (a crash may have lost some). Returns False if a revocation came
-        meanwhile (the next assignment rebuilds). Raises :class:`LogLost` (see
-        :meth:`check_not_lost`)."""
-        epoch = self._epoch
-        topics = self.topics
-        starts = self._starts(events, contributions)
-        (dossier_rows, dossier_ends), (applied_rows, applied_ends) = await asyncio.gather(
-            self.changelogs.read(topics.dossiers_changelog, events, starts[DOSSIER]),
-            self.changelogs.read(topics.applied_changelog, contributions, starts[APPLIED]))
-        self.check_not_lost(topics.dossiers_changelog, events, dossier_ends,
-                            starts[DOSSIER])
-        self.check_not_lost(topics.applied_changelog, contributions, applied_ends,
-                            starts[APPLIED])
-        read = len(dossier_rows) + len(applied_rows)
-        async with self._lock:
-            if epoch != self._epoch:
-                log.info("partitions revoked during the rebuild: dropped")
-                return False
-            tracker, aggregator, local = self.tracker, self.aggregator, self.local
-            tracker.clear()
-            aggregator.clear()
-            if local is not None:
-                local.discard()
-                for p in starts[DOSSIER]:
-                    for code, raw in local.live(DOSSIER, p):
-                        tracker.restore(code, raw, events)
-            for k, v in dossier_rows.items():
-                tracker.restore(k.decode(), v, events)
-            if local is not None:
-                await self._keep_rows(DOSSIER, dossier_rows, starts[DOSSIER])
-            del dossier_rows
-            if local is not None:
-                for p in starts[APPLIED]:
-                    for unit, period, value in local.counters(p):
-                        aggregator.load_counter(p, unit, period, value)
-                tail = starts[APPLIED]
-                for k, v in applied_rows.items():
-                    if row_partition(v) in tail:
-                        key = k.decode()
-                        retired = aggregator.replay(key, v)
-                        local.put(APPLIED, row_partition(v), key, v, retired=retired)
-                    else:
-                        aggregator.restore(k.decode(), v, contributions)
-                aggregator.drain()
-                await self._keep_rows(APPLIED, applied_rows, tail)
-                self._schedule_retirements()
-            else:
-                for k, v in applied_rows.items():
-                    aggregator.restore(k.decode(), v, contributions)
-            del applied_rows
-            aggregator.dirty.update(aggregator.counters)
-            if local is not None:
-                self._owned = {DOSSIER: set(events), APPLIED: set(contributions)}
-                for table, ends in ((DOSSIER, dossier_ends), (APPLIED, applied_ends)):
-                    for p in self._owned[table]:
-                        self.reflected[table][p] = ends.get(p, 0)
-                self._checkpoint(now=True)
-            self.ready = True
-        gc.freeze()  # the rebuilt state is long-lived: keep it out of every future GC scan
-        self.stats["changelog_rows_read"] += read
-        tails = {t: sorted(v) for t, v in starts.items() if v}
-        log.info("rebuilt from %s: %d changelog rows read (%s)",
-                 "the local state and the changelogs' tail" if tails else "the changelogs",
-                 read, f"tail of partitions {tails}" if tails else "whole partitions")
-        log.info("tracker rebuilt: %d dossiers in memory on partitions %s",
-                 len(tracker.dossiers), sorted(events))
-        log.info("aggregator rebuilt: %d buckets (%d rows in memory)",
-                 len(aggregator.counters), len(aggregator.applied))
-        return True
-
-    def _starts(self, events: set[int], contributions: set[int]) -> dict[str, dict[int, int]]:
-        """Per table, the owned partitions the local state holds and the offset to read
-        their changelog from; the local state is started afresh if unreadable or written
-        for another pipeline, registry or partition count, and rows of owned partitions it
-        does not hold are deleted (they are rebuilt from the whole changelog)."""
-        out: dict[str, dict[int, int]] = {DOSSIER: {}, APPLIED: {}}
-        local = self.local
-        if local is None:
-            return out
-        try:
-            marker = local.marker()
-        except StateUnusable as exc:
-            log.warning("local state unusable (%s): starting it afresh", exc)
-            local.wipe()
-            marker = None
-        if marker is not None and marker["identity"] != self.identity:
-            log.warning("local state written for %s, not %s: starting it afresh",
-                        marker["identity"], self.identity)
-            local.wipe()
-            marker = None
-        held = marker["offsets"] if marker is not None else {}
-        self.reflected = {t: dict(held.get(t, {})) for t in (DOSSIER, APPLIED)}
-        for table, owned in ((DOSSIER, events), (APPLIED, contributions)):
-            reflected = self.reflected[table]
-            out[table] = {p: reflected[p] for p in owned if p in reflected}
-            local.drop(table, [p for p in owned if p not in reflected], None)
-        return out
-
-    async def _keep_rows(self, table: str, rows: dict[bytes, bytes], tail: dict[int, int]
-                         ) -> None:
-        """Changelog rows read at a rebuild, into the local state: a tail's rows buffered
-        (committed with the marker), whole partitions' rows written at once, in a worker
-        thread (the event loop keeps the group's heartbeats going meanwhile)."""
-        local = self.local
-        assert local is not None
-        whole: dict[int, list[tuple[str, bytes, bool]]] = defaultdict(list)
-        for k, v in rows.items():
-            p = row_partition(v)
-            if p in tail:
-                if table == DOSSIER:
-                    local.put(table, p, k.decode(), v, retired=is_retired_row(v))
-            else:
-                whole[p].append((k.decode(), v, is_retired_row(v)))
-        loop = asyncio.get_running_loop()
-        for p, part_rows in whole.items():
-            await loop.run_in_executor(None, local.write_rows, table, p, part_rows)
-
-    def _schedule_retirements(self) -> None:
-        """After a rebuild: every settled dossier in memory is due for the emission that
-        retires it, when its latest fact is :attr:`retire_after` old."""
-        tracker = self.tracker
-        for rec in tracker.dossiers.values():
-            if rec.due is None and rec.code not in tracker.stale:
-                tracker.schedule(rec, last_fact_time(rec) + self.retire_after)
 
 
 def _dead(reason: str, msg: Record) -> DeadLetter:

@@ -1,6 +1,7 @@
 """The live pipeline's ports: what :class:`streams.pipeline.Pipeline` needs from the
-outside, as abstract classes and protocols. The faust/aiokafka adapters (:mod:`streams.app`,
-:mod:`streams.changelog`) subclass them; unit tests subclass them with fakes.
+outside — its topics, the records it consumes, a producer, a changelog source and an
+archive — as abstract classes and protocols. The faust/aiokafka adapters
+(:mod:`streams.app`, :mod:`streams.changelog`) subclass them; unit tests subclass them with fakes.
 """
 
 from __future__ import annotations
@@ -8,8 +9,40 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names the pipeline reads and writes."""
+
+    events: str
+    contributions: str
+    kpi: str
+    dlq: str
+    dossiers_changelog: str
+    applied_changelog: str
+    links: str = "links"
+    """Join records (:mod:`kpi.links`), keyed by their target subject."""
+
+class Record(Protocol):
+    """A consumed record (aiokafka's ``ConsumerRecord``)."""
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
 
 class Acknowledged(Protocol):
     """What the broker acknowledged for a produced record or record batch (aiokafka's
@@ -66,7 +99,6 @@ class ChangelogSource(ABC):
         to the end (keys whose latest value is a tombstone left out), and the end offset
         the broker lists for each partition (a missing topic or partition: absent, i.e.
         ending at 0)."""
-
 
 class Archive(Protocol):
     """Where retired rows are read back from (:class:`streams.localstate.LocalState`):

@@ -38,8 +38,8 @@ from typing import Any
 
 import orjson
 
-from streams.pipeline import Pipeline, Record, Topics
-from streams.ports import ChangelogSource, Delivery, Producer, Row
+from streams.pipeline import Pipeline
+from streams.ports import ChangelogSource, Delivery, Producer, Record, Row, Topics
 
 PARTITIONS = 4
 TOPICS = Topics(events="ev", contributions="co", kpi="kpi", dlq="dlq",

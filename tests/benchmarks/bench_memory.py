@@ -19,7 +19,7 @@
    load (live Python objects only: no allocator overhead, fragmentation or free lists).
 3. **Restore.** Every dossier's table row (``Tracker.row``, what the ``dossiers`` changelog
    holds), then a fresh tracker rebuilt from the rows with ``Tracker.restore``, as
-   ``streams.pipeline.Pipeline.recover`` does after every assignment; checked against the
+   ``streams.rebuild.Rebuild.recover`` does after every assignment; checked against the
    live tracker on a sample.
 4. **Changelog read.** ``M`` (default N) rows produced to a compacted topic on the embedded
    broker (one row per dossier: a fully compacted changelog; a live one holds a row per

@@ -11,7 +11,7 @@ written or stored, and stop with exit status 75 instead of counting what is left
 
 * the worker: its rejoin revokes and re-recovers its partitions; the changelogs now end
   before offsets the broker had acknowledged to it (or are gone), so its rebuild raises
-  ``LogLost`` ("the broker lost records of …", ``streams.pipeline.Pipeline.check_not_lost``)
+  ``LogLost`` ("the broker lost records of …", ``streams.delivery.AtLeastOnce.check_not_lost``)
   and ``python -m streams.run`` exits 75. Before this check it rebuilt from the empty
   changelogs and published snapshots of the post-restart events only (every bucket
   wrong: docs/decisions/streams-lost-log-stops-the-worker.md);

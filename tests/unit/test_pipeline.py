@@ -20,8 +20,8 @@ from kpi.registry import UnitRegistry
 from kpi.report import report_bucket
 from runtime.dlq import DeadLetter
 from schemas.errors import DeliveryFailed, LogLost
-from streams.pipeline import Pipeline, Topics
-from streams.ports import Archive, ChangelogSource, Delivery, Producer, Row
+from streams.pipeline import Pipeline
+from streams.ports import Archive, ChangelogSource, Delivery, Producer, Row, Topics
 from streams.units import registry_fingerprint
 from streams.wire import decode_entries, decode_link, encode_entries
 from tests.eventkit import event_dict, received_dict
