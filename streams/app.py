@@ -10,11 +10,10 @@ no faust tables:
   for commit only after the handler returned True);
 * the changelogs are plain compacted topics declared in :mod:`runtime.topics`; the
   pipeline writes them itself and, once the assignment is complete
-  (``app.on_rebalance_complete``), rebuilds its state (:meth:`Pipeline.recover`) from its
-  local state on disk (:class:`streams.localstate.LocalState`, a slot of
-  ``settings.worker_state_dir``: retired dossiers and a checkpoint of the rest) and the
-  changelogs' tail after the offsets it reflects — or, for partitions it does not hold,
-  by reading their whole changelog (docs/decisions/streams-local-state.md).
+  (``app.on_rebalance_complete``), rebuilds its state (:meth:`Pipeline.recover`,
+  :mod:`streams.rebuild`) from its local state on disk
+  (:class:`streams.localstate.LocalState`, a slot of ``settings.worker_state_dir``) and
+  the changelogs.
 
 faust's standby replicas (``table_standby_replicas``) keep a copy of *faust tables* warm
 on another worker; this pipeline has no faust tables, so they do not apply: a worker
@@ -23,8 +22,9 @@ taking over partitions it never held reads their whole changelog.
 Fatal conditions: a batch, a timer or a rebuild that raises (:class:`schemas.errors.LogLost`,
 :class:`schemas.errors.DeliveryFailed`, a bug) is recorded in :attr:`PipelineApp.failure`
 and crashes the app, so the worker stops with nothing of the failed batch acked; its
-input is processed again on restart (at-least-once). The entry point
-(:mod:`streams.run`) turns the failure into an exit status.
+input is processed again on restart (why that loses nothing and counts nothing twice:
+:mod:`streams.delivery`). The entry point (:mod:`streams.run`) turns the failure into an
+exit status.
 
 Faust settings (docs/architecture.md, "Faust facts that bite"): short group timings; every topic
 created from :mod:`runtime.topics` before anything produces; no leader topic.

@@ -74,7 +74,7 @@ class Consumer(_driver.Consumer):
     """faust's aiokafka consumer whose fetched records go to *batch handlers*
     (``app.batch_handlers[topic]``), one call per topic per fetch, acked for commit only
     after the handler returned True. Rules that keep this at-least-once with nothing
-    skipped:
+    skipped (the pipeline's whole reasoning: :mod:`streams.delivery`):
 
     * records are handed over only while the flow is active and the generation unchanged;
       otherwise nothing is acked and the partition is fetched again from its committed

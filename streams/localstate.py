@@ -17,8 +17,9 @@ It holds, per changelog partition:
 Writes are buffered (:meth:`put`, :meth:`put_counter`) and reach the file only with
 :meth:`commit`, in one transaction with the marker: whatever a crash leaves, the file holds
 the state *as of the offsets of its marker*, so a restart loads it and reads only the
-changelogs' tail after those offsets (:meth:`streams.pipeline.Pipeline.recover`). Reads
-(:meth:`get`) see the buffer first.
+changelogs' tail after those offsets (:meth:`streams.rebuild.Rebuild.recover`). Reads
+(:meth:`get`) see the buffer first. When the pipeline commits, and why that loses
+nothing: :mod:`streams.delivery`.
 
 Why SQLite rather than RocksDB (``rocksdict``): same order of cost per read and write here,
 a fraction of the resident memory, no extra dependency

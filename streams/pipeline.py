@@ -38,29 +38,17 @@ The class is read top-down in three modules: this one (batches and timers),
 :class:`streams.tracker.Tracker` and :class:`streams.aggregator.Aggregator`, the byte
 formats :mod:`streams.wire`.
 
-Why versions and whole contributions (docs/architecture.md): delivery is at-least-once, so after a
-crash events whose changelog rows were already written are processed again. The tracker's
-fold ignores duplicate facts, and it re-sends the dossier's whole contribution after every
-event (a duplicate too, so a contribution lost in the crash is sent again). The aggregator
-keeps one row per dossier and applies only newer versions, so replays are no-ops and the
-counters always equal the sum of the latest contributions.
-
-Contracts:
+Contracts (why together they lose nothing and count nothing twice: :mod:`streams.delivery`):
 
 * A batch method returns only when every record it produced is acknowledged by the broker
   (:meth:`Pipeline.delivered`); if it raises, its input must not be acknowledged for
   commit and the process must stop (its in-memory state may be half-applied): the caller
   (:mod:`streams.app`) does both.
-* With a local state, what a batch, sweep or rebuild changed (the changelog rows it
-  wrote, retirements, changed counters) is committed with the changelog offsets this
-  reflects, in one transaction: a rebuild at once, a batch or sweep once
-  ``checkpoint_interval`` seconds have passed since the last commit (0: at the end of
-  each), else by :meth:`flush_checkpoint` (the sweep timer) once they have. Until then
-  the writes wait in the local state's buffer, which its reads see; a crash or a
-  revocation loses only them, and the changelogs' tail after the committed offsets
-  holds them all (each batch's rows are delivered before it returns). A dossier whose
-  contribution can no longer change by time alone retires (leaves memory for the local
-  state) ``retire_after`` seconds after its latest fact (docs/decisions/streams-local-state.md).
+* With a local state, what a batch or sweep changed is committed to it once
+  ``checkpoint_interval`` seconds have passed since the last commit, else by
+  :meth:`Pipeline.flush_checkpoint` (the sweep timer); a dossier whose contribution can no
+  longer change by time alone retires (leaves memory for the local state)
+  ``retire_after`` seconds after its latest fact (docs/decisions/streams-local-state.md).
 * Rebalances (:meth:`Pipeline.revoke`, :meth:`Pipeline.recover`): :mod:`streams.rebuild`.
 """
 

@@ -13,6 +13,8 @@ the state when partitions are taken away, and rebuilding it for the partitions a
 * A registry change reaches the live numbers on restart: every dossier whose table row was
   written under another registry is re-emitted at once
   (:meth:`streams.tracker.Tracker.restore`, docs/decisions/streams-registry-change.md).
+
+Why a rebuild from the local state and the changelogs' tail is exact: :mod:`streams.delivery`.
 """
 
 from __future__ import annotations
