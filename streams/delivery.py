@@ -29,10 +29,11 @@ The worker's work leaves three durable traces, each committed on its own schedul
    passed since the last commit; otherwise by the sweep timer's
    :meth:`AtLeastOnce.flush_checkpoint` once it has. Until then the writes wait in the
    local state's buffer, which its reads see. A row is put only after its delivery was
-   acknowledged, and the batches, the rebuild and ``flush_checkpoint`` hold
-   ``Pipeline._lock`` while they deliver, put and commit, so their commits never reflect
-   an offset whose row they lack, nor counters whose rows they lack. The sweep does not
-   hold it: see *Known gap* below.
+   acknowledged, and the batches, the sweep, the publication, the revocation,
+   ``flush_checkpoint`` and the rebuild (once it has read the changelogs) each hold
+   ``Pipeline._lock`` to their end,
+   so a commit never reflects an offset whose row the buffer lacks, nor counters whose
+   rows it lacks, and no row made before an await lands after a newer one.
 
 **Restart and rebuild** (:meth:`streams.rebuild.Rebuild.recover`, after every
 assignment). The local state is loaded as of its marker and each changelog's tail after
@@ -81,13 +82,11 @@ acknowledged. At every rebuild :meth:`AtLeastOnce.check_not_lost` raises
 wrote there, or before the offset the local state reflects: the worker stops (exit 75)
 rather than publish KPIs rebuilt from what is left (docs/operations.md, Fault matrix).
 
-**Known gap.** ``Pipeline.sweep`` does not take ``Pipeline._lock``, so a sweep interleaves
-with batches and revocations at its awaits: a batch's commit can reflect a sweep's
-acknowledged rows before the sweep put them; the sweep's own commit, at its end, can take
-an ``aggregate_batch``'s changed counters before that batch put its applied rows; a
-sweep's row, made before its awaits, can land in the changelog after a row a batch wrote
-meanwhile for the same dossier; and a revocation does not wait for a sweep in progress
-(docs/decisions/streams-engine-modules.md).
+**One at a time.** Until 2026-12-07 the sweep and the publication ran without the lock
+and could interleave with batches and revocations at their awaits (a batch's commit
+reflecting a sweep's acknowledged rows before the sweep put them, a sweep's row landing
+after a batch's newer one, a revocation not waiting for a sweep, a publication raising
+``KeyError`` after one): docs/decisions/streams-engine-modules.md.
 """
 
 from __future__ import annotations

@@ -358,7 +358,12 @@ class Pipeline(Rebuild):
         a counter key its row may not name, also *ahead* of them (:meth:`Tracker.row`),
         so that a restore re-emits it and retracts that key. Rows are written for dossiers
         whose keys moved or that were :attr:`Tracker.stale`; the others keep their row,
-        whose horizon makes a restore redo the re-emission."""
+        whose horizon makes a restore redo the re-emission. Holds the pipeline's lock, as
+        a batch does (:mod:`streams.delivery`)."""
+        async with self._lock:
+            await self._sweep()
+
+    async def _sweep(self) -> None:
         if not self.ready:
             return
         now = self.clock()
@@ -432,7 +437,12 @@ class Pipeline(Rebuild):
         """Send a snapshot of every changed (counter key, period) bucket to the kpi topic,
         keyed by :func:`kpi.report.snapshot_key`: view ``as_was``, the scope of the key and
         the unit's name (:class:`streams.units.UnitNames`); if that fails the buckets stay
-        changed (sent again next time)."""
+        changed (sent again next time). Holds the pipeline's lock: a revocation waits for
+        it."""
+        async with self._lock:
+            await self._publish()
+
+    async def _publish(self) -> None:
         aggregator = self.aggregator
         if not self.ready or not aggregator.dirty:
             return

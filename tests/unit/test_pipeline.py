@@ -463,6 +463,61 @@ async def test_a_sweep_onto_a_new_key_writes_the_row_ahead_and_after() -> None:
     assert ahead["r"] == after["r"] == registry_fingerprint(registry)
 
 
+class GatedProducer(FakeProducer):
+    """A :class:`FakeProducer` whose sends wait for :attr:`gate` (open at first);
+    :attr:`waiting` counts the sends waiting now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.waiting = 0
+
+    async def send(self, topic: str, key: bytes | None, value: bytes,
+                   partition: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> Delivery:
+        self.waiting += 1
+        await self.gate.wait()
+        self.waiting -= 1
+        return await super().send(topic, key, value, partition, headers)
+
+
+@pytest.mark.parametrize("timer", ["sweep", "publish"])
+def test_a_revocation_waits_for_a_sweep_or_a_publication_in_progress(timer: str) -> None:
+    """The sweep and the publication hold the pipeline's lock across their sends, as a
+    batch does: a revocation that comes while one waits for the broker drops the state
+    only after it has ended (docs/decisions/streams-engine-modules.md)."""
+    asyncio.run(_revoked_during(timer))
+
+
+async def _revoked_during(timer: str) -> None:
+    producer = GatedProducer()
+    now = [T0 + 86400]
+    pipeline = Pipeline(TOPICS, producer, FakeChangelogs(), clock=lambda: now[0])
+    await _ready(pipeline)
+    assert await pipeline.handle_track([_event(_received(), b"HS1", 0)])
+    assert await pipeline.handle_aggregate([  # what the tracker sent, read back
+        Rec(TOPICS.contributions, 0, i, s.key, s.value)
+        for i, s in enumerate(producer.to(TOPICS.contributions))])
+    assert pipeline.aggregator.dirty  # buckets for the publication
+    now[0] += 90 * 86400  # past its due instant and two month starts: due for a sweep
+    producer.gate.clear()
+    work = asyncio.ensure_future(getattr(pipeline, timer)())
+    for _ in range(100):
+        if producer.waiting:
+            break
+        await asyncio.sleep(0)
+    assert producer.waiting, f"the {timer} sent nothing"
+    revocation = asyncio.ensure_future(pipeline.revoke())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not revocation.done() and pipeline.ready
+    producer.gate.set()
+    await work
+    await revocation
+    assert not pipeline.ready and not pipeline.tracker.dossiers
+
+
 @sync
 async def test_a_sweep_takes_at_most_max_swept_and_leaves_the_rest_due() -> None:
     import streams.pipeline
