@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from datetime import time as clock_time
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from kpi.calendar import WorkingCalendar, to_local_datetime
-from runtime.kafka import admin, end_offsets, group_lag
+from runtime.kafka import Partition, admin, end_offsets, group_lag, reader, take
 from runtime.settings import Settings
 from runtime.topics import sink_group
 
@@ -135,13 +134,10 @@ class KafkaHealth:
 
     def _clients(self) -> tuple[Any, Any]:
         if self._consumer is None:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                client_id="motcua-health", request_timeout_ms=5000,
-                **self.settings.kafka_client_options(),
-            )
+            self._consumer = reader(self.settings, self.bootstrap, "motcua-health",
+                                    **{"socket.timeout.ms": 5000})
         if self._admin is None:
-            self._admin = admin(self.settings, self.bootstrap, request_timeout_ms=5000)
+            self._admin = admin(self.settings, self.bootstrap, timeout=5.0)
         return self._consumer, self._admin
 
     def __call__(self) -> PipelineHealth:
@@ -172,23 +168,26 @@ class KafkaHealth:
     def _newest_event(self, consumer: Any) -> float | None:
         """The newest record's timestamp: each non-empty partition's last record is read
         (for at most 3 s)."""
+        import confluent_kafka
+
         ends = end_offsets(consumer, self.settings.topics.events)
         nonempty = {tp: end for tp, end in ends.items() if end > 0}
         if not nonempty:
             return None
-        consumer.assign(list(nonempty))
-        for tp, end in nonempty.items():
-            consumer.seek(tp, end - 1)
+        consumer.assign([confluent_kafka.TopicPartition(t, p, end - 1)
+                         for (t, p), end in nonempty.items()])
         newest: float | None = None
         deadline = time.monotonic() + 3.0
         pending = set(nonempty)
-        while pending and time.monotonic() < deadline:
-            for tp, recs in consumer.poll(timeout_ms=200).items():
-                for rec in recs:
-                    ts = rec.timestamp / 1000.0
-                    newest = ts if newest is None else max(newest, ts)
-                pending.discard(TopicPartition(tp.topic, tp.partition))
-        consumer.unsubscribe()
+        try:
+            while pending and time.monotonic() < deadline:
+                for m in take(consumer, 1_000, 0.2):
+                    if m.error() is None:
+                        ts = m.timestamp()[1] / 1000.0
+                        newest = ts if newest is None else max(newest, ts)
+                    pending.discard(Partition(m.topic(), m.partition()))
+        finally:
+            consumer.unassign()
         return newest
 
     def close(self) -> None:

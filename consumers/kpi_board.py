@@ -40,7 +40,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.utils import floatToGoString
 
 from kpi.attribution import AS_WAS, OWN
@@ -50,6 +49,7 @@ from kpi.periods import parse_period, period_keys
 from kpi.ratios import RATIO_KEYS
 from kpi.report import add_scores, parse_snapshot_key
 from kpi.scoring import criteria_for_report
+from runtime.kafka import partitions_of, reader, take
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -243,28 +243,24 @@ class KpiFeed:
         self.board = board
 
     def run(self, stop: threading.Event) -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            client_id="motcua-metrics-kpi",
-            **self.settings.kafka_client_options(),
-        )
+        import confluent_kafka
+
+        consumer = reader(self.settings, self.bootstrap, "motcua-metrics-kpi")
         topic = self.settings.topics.kpi
         try:
             while not stop.is_set():
-                partitions = consumer.partitions_for_topic(topic)
+                partitions = partitions_of(consumer, topic)
                 if partitions:
                     break
                 stop.wait(1.0)  # the topic is created by whoever starts first
             else:
                 return
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
+            consumer.assign([confluent_kafka.TopicPartition(
+                topic, p, confluent_kafka.OFFSET_BEGINNING) for p in partitions])
             while not stop.is_set():
-                for recs in consumer.poll(timeout_ms=500).values():
-                    for rec in recs:
-                        self.board.apply_record(rec.key, rec.value)
+                for m in take(consumer, 10_000, 0.5):
+                    if m.error() is None:  # else the end of a partition, or a retried error
+                        self.board.apply_record(m.key(), m.value())
         finally:
             consumer.close()
 

@@ -1,41 +1,38 @@
 """The SQL sink's Kafka consumer on librdkafka (confluent-kafka).
 
-kafka-python fetches and unpacks records in Python, on the sink's own CPU time and under
-its interpreter lock, while the sink's writer thread stores the previous flush; librdkafka
-fetches in its own threads, in C (measured on the sink's ~50k records: ~0.7 s of Python
-CPU with kafka-python, ~0.1 s with this consumer; docs/decisions/sink-pipeline.md).
+librdkafka fetches in its own threads, in C, not on the sink's CPU time nor under its
+interpreter lock while the sink's writer thread stores the previous flush (measured on the
+sink's ~50k records: ~0.7 s of Python CPU with kafka-python, the client used before, ~0.1 s
+with this consumer; docs/decisions/sink-pipeline.md).
 
-:class:`RdConsumer` offers the few operations the sink's loop uses, in kafka-python's
-terms: ``subscribe`` with a :class:`kafka.ConsumerRebalanceListener` (called on the polling
-thread, inside :meth:`RdConsumer.poll`, as kafka-python does; ``seek_to_beginning`` inside
+:class:`RdConsumer` offers the operations the sink's loop (:mod:`consumers.sink`) uses and
+nothing else: ``subscribe`` with a :class:`Rebalance` listener (called on the polling
+thread, inside :meth:`RdConsumer.poll`; ``seek_to_beginning`` inside
 ``on_partitions_assigned`` starts those partitions at their beginning), ``poll`` (a list of
-:class:`Record`), ``pause`` / ``resume`` / ``paused`` / ``assignment`` (kafka-python
-``TopicPartition`` tuples), :meth:`RdConsumer.commit_offsets` (synchronous; False when the
-broker refused) and ``close`` (no commit). Offsets are committed only when the sink says
-so (``enable.auto.commit`` off) and a partition without a committed offset starts at its
-beginning, like :func:`runtime.kafka.consumer_options`; the group timings are the same
-(:data:`runtime.kafka.GROUP_TIMINGS`).
+:class:`Record`), ``pause`` / ``resume`` / ``paused`` / ``assignment`` (sets of
+:class:`runtime.kafka.Partition`), :meth:`RdConsumer.commit_offsets` (synchronous; False
+when the broker refused) and ``close`` (no commit). Offsets are committed only when the
+sink says so (``enable.auto.commit`` off) and a partition without a committed offset starts
+at its beginning; the group timings are :data:`runtime.rdkafka.GROUP_TIMINGS`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import confluent_kafka
-from kafka import ConsumerRebalanceListener, TopicPartition
 
-from runtime.kafka import GROUP_TIMINGS
-from runtime.rdkafka import rdkafka_client_config
+from runtime.kafka import Partition
+from runtime.rdkafka import GROUP_TIMINGS, rdkafka_client_config
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class Record(NamedTuple):
-    """The fields of a consumed record the sink reads (as kafka-python's
-    ``ConsumerRecord`` names them)."""
+    """The fields of a consumed record the sink reads."""
 
     topic: str
     partition: int
@@ -43,6 +40,14 @@ class Record(NamedTuple):
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes | None]] | None
+
+
+class Rebalance(Protocol):
+    """What the sink does when the group gives it partitions or takes them away."""
+
+    def on_partitions_assigned(self, assigned: list[Partition]) -> None: ...
+
+    def on_partitions_revoked(self, revoked: list[Partition]) -> None: ...
 
 
 class RdConsumer:
@@ -57,52 +62,50 @@ class RdConsumer:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": GROUP_TIMINGS["session_timeout_ms"],
-            "heartbeat.interval.ms": GROUP_TIMINGS["heartbeat_interval_ms"],
-            "max.poll.interval.ms": GROUP_TIMINGS["max_poll_interval_ms"],
+            **GROUP_TIMINGS,
             "queued.max.messages.kbytes": 16_384,  # prefetched records: 16 MB at most
         })
         # librdkafka's own log lines (connection failures, …) go to this module's logger
         self._consumer = confluent_kafka.Consumer(config, logger=log)
         self.max_records = max_records
-        self._assigned: set[TopicPartition] = set()
-        self._paused: set[TopicPartition] = set()
-        self._rewind: set[TopicPartition] | None = None
+        self._assigned: set[Partition] = set()
+        self._paused: set[Partition] = set()
+        self._rewind: set[Partition] | None = None
 
     # ------------------------------------------------------------------ group
 
-    def subscribe(self, topics: list[str], listener: ConsumerRebalanceListener) -> None:
+    def subscribe(self, topics: list[str], listener: Rebalance) -> None:
         def on_assign(consumer: Any, partitions: list[Any]) -> None:
-            tps = [TopicPartition(p.topic, p.partition) for p in partitions]
+            tps = [Partition(p.topic, p.partition) for p in partitions]
             self._assigned = set(tps)
             self._paused.clear()
-            self._rewind = rewind = set[TopicPartition]()
+            self._rewind = rewind = set[Partition]()
             try:
                 listener.on_partitions_assigned(tps)
             finally:
                 self._rewind = None
             if rewind:
                 for p in partitions:
-                    if TopicPartition(p.topic, p.partition) in rewind:
+                    if Partition(p.topic, p.partition) in rewind:
                         p.offset = confluent_kafka.OFFSET_BEGINNING
             consumer.assign(partitions)
 
         def on_revoke(consumer: Any, partitions: list[Any]) -> None:
             listener.on_partitions_revoked(
-                [TopicPartition(p.topic, p.partition) for p in partitions])
+                [Partition(p.topic, p.partition) for p in partitions])
             self._assigned.clear()
             self._paused.clear()  # (confluent-kafka unassigns after this callback)
 
         self._consumer.subscribe(topics, on_assign=on_assign, on_revoke=on_revoke)
 
-    def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+    def seek_to_beginning(self, *partitions: Partition) -> None:
         """Start ``partitions`` at their beginning; only inside the listener's
         ``on_partitions_assigned``."""
         if self._rewind is None:
             raise RuntimeError("seek_to_beginning outside on_partitions_assigned")
         self._rewind.update(partitions)
 
-    def assignment(self) -> set[TopicPartition]:
+    def assignment(self) -> set[Partition]:
         return set(self._assigned)
 
     # ------------------------------------------------------------------ records
@@ -123,21 +126,21 @@ class RdConsumer:
                                          m.value(), m.headers())))
         return records
 
-    def pause(self, *partitions: TopicPartition) -> None:
+    def pause(self, *partitions: Partition) -> None:
         todo = [p for p in partitions if p not in self._paused]
         if todo:
             self._consumer.pause([confluent_kafka.TopicPartition(p.topic, p.partition)
                                   for p in todo])
             self._paused.update(todo)
 
-    def resume(self, *partitions: TopicPartition) -> None:
+    def resume(self, *partitions: Partition) -> None:
         todo = [p for p in partitions if p in self._paused]
         if todo:
             self._consumer.resume([confluent_kafka.TopicPartition(p.topic, p.partition)
                                    for p in todo])
             self._paused.difference_update(todo)
 
-    def paused(self) -> set[TopicPartition]:
+    def paused(self) -> set[Partition]:
         return set(self._paused)
 
     # ------------------------------------------------------------------ offsets

@@ -42,7 +42,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer  # (the probe of _verify_logs)
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
@@ -53,7 +52,7 @@ from consumers.rows import Batch, build_batch
 from consumers.writer import SqlWriter
 from kpi.sla import CalendarFor
 from kpi.units import CalendarBook
-from runtime.kafka import consumer_options, end_offsets
+from runtime.kafka import end_offsets, reader
 from runtime.settings import Settings
 from runtime.topics import sink_group
 from schemas.errors import LogLost, StoreError
@@ -64,7 +63,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- the loop
 
 
-class _Rewind(ConsumerRebalanceListener):
+class _Rewind:
     """Marks assigned partitions unverified; with ``from_beginning``, seeks each partition
     seen for the first time to its beginning. Before partitions are revoked, the flush in
     flight is waited for (``pipeline``), so a new owner does not write the same dossiers
@@ -285,8 +284,7 @@ class Sink:
         wanted = {(tp.topic, tp.partition): stored[(tp.topic, tp.partition)] for tp in tps
                   if (tp.topic, tp.partition) in stored}
         if wanted:
-            probe = KafkaConsumer(**consumer_options(self.settings,
-                                                     bootstrap_servers=self.bootstrap))
+            probe = reader(self.settings, self.bootstrap, f"{self.group_id}-probe")
             try:
                 ends: dict[tuple[str, int], int] = {}
                 for topic in {t for t, _ in wanted}:

@@ -18,6 +18,7 @@ broker is started for the duration of the ``with`` block.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -48,24 +49,21 @@ def _tail(log: IO[bytes], limit: int = 2000) -> str:
 
 def _answers_metadata(bootstrap: str) -> bool:
     """True once the broker serves a metadata request through a real Kafka client."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    import confluent_kafka
+    from confluent_kafka.admin import AdminClient
 
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            request_timeout_ms=2000,
-            client_id="motcua-readiness",
-        )
-    except (KafkaError, OSError, ValueError):
-        return False
-    try:
-        admin.list_topics()
+        client = AdminClient({"bootstrap.servers": bootstrap, "client.id": "motcua-readiness"},
+                             logger=_QUIET)
+        client.list_topics(timeout=2.0)
         return True
-    except (KafkaError, OSError):
+    except (confluent_kafka.KafkaException, OSError, ValueError):
         return False
-    finally:
-        admin.close()
+
+
+_QUIET = logging.getLogger("runtime.broker.readiness")
+"""Where the readiness client's librdkafka log lines go (refused connections while the
+broker starts are expected)."""
 
 
 def _port_open(port: int) -> bool:

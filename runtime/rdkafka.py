@@ -1,11 +1,13 @@
-"""The settings in librdkafka's spelling, for the confluent-kafka clients (the HTTP ingest's
-producer, :mod:`consumers.http_ingest.publisher`; the SQL sink's consumer,
-:mod:`consumers.rdconsumer`).
+"""The settings in librdkafka's spelling, for every confluent-kafka client of the project
+(all but the stream worker's, which is faust's aiokafka: docs/decisions/
+runtime-one-admin-client.md).
 
-:func:`rdkafka_client_config` carries the same cluster and security settings as
-:meth:`runtime.settings.Settings.kafka_client_options` (kafka-python's spelling);
-:func:`rdkafka_config` adds an idempotent producer's defaults: ``enable.idempotence``,
-``acks=all``.
+* :func:`rdkafka_client_config`: the cluster and security settings of any client;
+* :func:`rdkafka_config`: an idempotent producer's (``enable.idempotence``, ``acks=all``,
+  the Java client's partitioner);
+* :func:`reader_config`: a consumer that is only ever assigned partitions (no group
+  membership, no commits) and reports each partition's end (``enable.partition.eof``);
+* :data:`GROUP_TIMINGS`: the consumer-group timings of the SQL sink's consumer.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.settings import Settings
+
+GROUP_TIMINGS: dict[str, int] = {
+    "max.poll.interval.ms": 10_000,
+    "session.timeout.ms": 6_000,
+    "heartbeat.interval.ms": 1_000,
+}
+"""Consumer-group timings of every group consumer of the project: a member that stops
+polling or heart-beating leaves the group within seconds
+(docs/decisions/runtime-group-timings.md)."""
 
 
 def rdkafka_config(settings: Settings, bootstrap: str, **overrides: Any) -> dict[str, Any]:
@@ -22,9 +33,28 @@ def rdkafka_config(settings: Settings, bootstrap: str, **overrides: Any) -> dict
         "enable.idempotence": True,
         "acks": "all",
         "client.id": "motcua-producer",
-        # the Java client's hashing (kafka-python, aiokafka and faust use it too): one
-        # subject's records land on one partition whichever client sent them
+        # the Java client's hashing (aiokafka and faust use it too): one subject's records
+        # land on one partition whichever client sent them
         "partitioner": "murmur2_random",
+        **overrides,
+    })
+
+
+def reader_config(settings: Settings, bootstrap: str, client_id: str, **overrides: Any
+                  ) -> dict[str, Any]:
+    """A confluent-kafka ``Consumer`` configuration for reading assigned partitions: it
+    never joins a group nor commits (librdkafka wants a ``group.id`` all the same: the
+    ``client_id``), and it reports reaching a partition's end (``enable.partition.eof``)."""
+    return rdkafka_client_config(settings, bootstrap, **{
+        "group.id": client_id,
+        "client.id": client_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+        # a fetch waiting for new records holds the connection: short waits keep the next
+        # metadata or offsets request (and the next assignment's fetch) from queueing
+        # behind it (500 ms each with librdkafka's default)
+        "fetch.wait.max.ms": 100,
         **overrides,
     })
 
@@ -48,4 +78,4 @@ def rdkafka_client_config(settings: Settings, bootstrap: str, **overrides: Any
     return config
 
 
-__all__ = ["rdkafka_client_config", "rdkafka_config"]
+__all__ = ["GROUP_TIMINGS", "rdkafka_client_config", "rdkafka_config", "reader_config"]

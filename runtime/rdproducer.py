@@ -1,11 +1,13 @@
 """A librdkafka producer (confluent-kafka) behind the ``send``/``flush`` interface that
-:func:`runtime.ingest.ingest_file` publishes through (:class:`runtime.ingest.Producer`,
-kafka-python's), for publishing whole files: ``motcua ingest`` and the demo.
+:func:`runtime.ingest.ingest_file` publishes through (:class:`runtime.ingest.Producer`),
+for publishing whole files (``motcua ingest`` and the demo) and, through
+:func:`runtime.kafka.producer`, every other record the project sends outside the stream
+worker and the HTTP ingest (the soak, DLQ replay, tests).
 
-Why: kafka-python spends its own Python on every record (~10,000 records/s on this
-machine, a core's worth), librdkafka batches in C (``bench_http``: 204k–378k/s), so a
-province-year replay (``tests/benchmarks/bench_replay.py``) is no longer paced by its
-publisher nor starved of CPU by it. The settings are the HTTP ingest's
+Why: kafka-python, the client used before, spent its own Python on every record (~10,000
+records/s on this machine, a core's worth), librdkafka batches in C (``bench_http``:
+204k–378k/s), so a province-year replay (``tests/benchmarks/bench_replay.py``) is no longer
+paced by its publisher nor starved of CPU by it. The settings are the HTTP ingest's
 (:func:`runtime.rdkafka.rdkafka_config`: idempotent, ``acks=all``, the Java client's
 murmur2 partitioner), so a subject lands on the same partition whichever client sent it.
 
@@ -13,9 +15,11 @@ Contract:
 
 * :meth:`FileProducer.send` queues one record and returns a :class:`Delivery`; its
   callbacks run in the calling thread, from a later ``send`` or from ``flush``, once the
-  broker acknowledged the record (``callback(*args, record)``) or it failed
-  (``errback(*args, KafkaException)``). A full local queue makes ``send`` wait, serving
-  deliveries, rather than fail.
+  broker acknowledged the record (``callback(*args, message)``: confluent-kafka's
+  ``Message``, with its partition and offset) or it failed (``errback(*args,
+  KafkaException)``). A full local queue makes ``send`` wait, serving deliveries, rather
+  than fail. :meth:`Delivery.get` waits for that one record: it returns the ``Message``
+  or raises the ``KafkaException`` (:class:`DeliveryTimeout` after ``timeout``).
 * :meth:`FileProducer.flush` returns once every record sent was acknowledged or failed;
   raises :class:`DeliveryTimeout` naming how many are still unsettled after ``timeout``.
 * :meth:`FileProducer.close` flushes (60 s).
@@ -23,6 +27,7 @@ Contract:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,15 +43,31 @@ class DeliveryTimeout(RuntimeError):
 
 
 class Delivery:
-    """The outcome of one send, as kafka-python's future offers it (callbacks only)."""
+    """The outcome of one send: callbacks, or :meth:`get` (``poll`` serves the producer's
+    deliveries for at most the seconds it is given)."""
 
-    __slots__ = ("_callbacks", "_errbacks", "_outcome", "_failed")
+    __slots__ = ("_callbacks", "_errbacks", "_outcome", "_failed", "_poll")
 
-    def __init__(self) -> None:
+    def __init__(self, poll: Callable[[float], Any] | None = None) -> None:
         self._callbacks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self._errbacks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self._outcome: Any = None
         self._failed: bool | None = None  # None: not settled yet
+        self._poll = poll
+
+    def get(self, timeout: float = 60.0) -> Any:
+        """The acknowledged record's ``Message``, once the broker acknowledged it; raises
+        its ``KafkaException`` when it failed, :class:`DeliveryTimeout` when neither
+        happened within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self._failed is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._poll is None:
+                raise DeliveryTimeout(f"record unacknowledged after {timeout} s")
+            self._poll(min(left, 0.1))
+        if self._failed:
+            raise self._outcome
+        return self._outcome
 
     def add_callback(self, f: Callable[..., Any], *args: Any) -> Delivery:
         if self._failed is None:
@@ -86,11 +107,12 @@ class FileProducer:
         self._producer = confluent_kafka.Producer(rdkafka_config(
             settings, bootstrap, **{"client.id": "motcua-ingest", "linger.ms": 20,
                                     **overrides}))
+        self._poll = self._producer.poll
         self._sent = 0
 
     def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
              headers: list[tuple[str, bytes]] | None = None) -> Delivery:
-        delivery = Delivery()
+        delivery = Delivery(self._poll)
         pairs: Any = headers  # confluent-kafka's stubs type the list as invariant
         while True:
             try:

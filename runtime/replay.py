@@ -98,6 +98,8 @@ def read_letters(settings: Settings, bootstrap: str, filters: Filters = Filters(
     (records not in the dead-letter encoding are left out)."""
     out = []
     for rec in read_topic(settings, bootstrap, settings.topics.dlq):
+        if rec.value is None:  # a tombstone: nothing to re-publish
+            continue
         try:
             letter = DeadLetter.decode(rec.value)
         except Exception:  # noqa: BLE001 - not ours: nothing to re-publish
@@ -202,10 +204,11 @@ def replay(settings: Settings, bootstrap: str, letters: Iterable[Letter], *,
                     raise DeliveryFailed(
                         f"replay of DLQ {lt.partition}@{lt.offset} not acknowledged "
                         f"({type(exc).__name__}: {exc})") from exc
-                report.published.append((lt, events, meta.partition, meta.offset))
+                partition, offset = meta.partition(), meta.offset()
+                report.published.append((lt, events, partition, offset))
                 out.write(orjson.dumps({
                     "dlq": [dlq, lt.partition, lt.offset],
-                    "to": [events, meta.partition, meta.offset],
+                    "to": [events, partition, offset],
                     "at": time.time(), "reason": lt.letter.reason}) + b"\n")
                 out.flush()
     finally:

@@ -100,28 +100,19 @@ def spec_for(settings: Settings, name: str) -> TopicSpec:
 
 def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], settings: Settings) -> list[str]:
     """Create the missing topics; return the names created. Every topic, existing or new,
-    is then checked with :func:`mismatches`; any mismatch raises :class:`TopicMismatch`."""
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
+    is then checked with :func:`mismatches`; any mismatch raises :class:`TopicMismatch`.
+    A broker that does not answer raises ``confluent_kafka.KafkaException``."""
     from runtime.kafka import admin
 
     specs = list(specs)
     client = admin(settings, bootstrap)
     try:
-        existing = set(client.list_topics())
-        created = []
-        for spec in specs:
-            if spec.name in existing:
-                continue
-            topic = NewTopic(spec.name, spec.partitions, spec.replication_factor,
-                             topic_configs=spec.configs())
-            try:
-                client.create_topics([topic])
-                created.append(spec.name)
-            except TopicAlreadyExistsError:
-                pass  # created meanwhile by someone else: checked below like any other
-        described = {d["name"]: d for d in client.describe_topics([s.name for s in specs])}
+        existing = client.topic_names()
+        created = [spec.name for spec in specs if spec.name not in existing
+                   # False: created meanwhile by someone else, checked below like any other
+                   and client.create_topic(spec.name, spec.partitions,
+                                           spec.replication_factor, spec.configs())]
+        described = client.describe([s.name for s in specs])
         insync = _min_insync_replicas(client, [s.name for s in specs])
     finally:
         client.close()
@@ -132,23 +123,21 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], settings: Settings
     return created
 
 
-def mismatches(spec: TopicSpec, described: dict[str, Any] | None,
+def mismatches(spec: TopicSpec, replicas_by_partition: list[list[int]] | None,
                min_insync: int | None) -> list[str]:
-    """What differs between ``spec`` and a topic as the broker describes it (kafka-python's
-    ``describe_topics`` entry; ``min_insync`` is the topic's ``min.insync.replicas``, None
-    when the broker does not say). More replicas or a higher ``min.insync.replicas`` than
-    declared are fine (a stricter cluster); fewer are not."""
-    if described is None or described.get("error_code"):
-        return [f"topic {spec.name!r} could not be described: {described}"]
+    """What differs between ``spec`` and a topic as the broker describes it (the replicas
+    of each partition, :meth:`runtime.kafka.Admin.describe`; ``min_insync`` is the topic's
+    ``min.insync.replicas``, None when the broker does not say). More replicas or a higher
+    ``min.insync.replicas`` than declared are fine (a stricter cluster); fewer are not."""
+    if replicas_by_partition is None:
+        return [f"topic {spec.name!r} could not be described: {replicas_by_partition}"]
     out = []
-    partitions = described["partitions"]
-    if len(partitions) != spec.partitions:
-        out.append(f"topic {spec.name!r} has {len(partitions)} partitions but is declared "
+    count = len(replicas_by_partition)
+    if count != spec.partitions:
+        out.append(f"topic {spec.name!r} has {count} partitions but is declared "
                    f"with {spec.partitions}; recreate it or set "
-                   f"MOTCUA_TOPIC_PARTITIONS={len(partitions)}")
-    # kafka-python 3 says replica_nodes, 2.x replicas
-    replicas = min((len(p.get("replica_nodes", p.get("replicas", []))) for p in partitions),
-                   default=0)
+                   f"MOTCUA_TOPIC_PARTITIONS={count}")
+    replicas = min((len(r) for r in replicas_by_partition), default=0)
     if replicas < spec.replication_factor:
         out.append(f"topic {spec.name!r} has {replicas} replica(s) per partition but "
                    f"MOTCUA_TOPIC_REPLICATION_FACTOR={spec.replication_factor}; add replicas "
@@ -162,25 +151,18 @@ def mismatches(spec: TopicSpec, described: dict[str, Any] | None,
 
 def _min_insync_replicas(client: Any, names: list[str]) -> dict[str, int]:
     """``min.insync.replicas`` of each topic the broker reports it for; none when the broker
-    does not answer DescribeConfigs (the embedded Tansu broker drops the connection)."""
-    from kafka.admin import ConfigResource, ConfigResourceType
-    from kafka.errors import KafkaError
+    does not answer DescribeConfigs (Tansu dropped the connection on kafka-python's)."""
+    import confluent_kafka
 
     try:
-        described = client.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name, {"min.insync.replicas": None})
-             for name in names], config_filter="all")
-    except (KafkaError, NotImplementedError):
+        configs = client.topic_configs(names)
+    except confluent_kafka.KafkaException:
         return {}
-    return insync_from_configs(described)
+    return insync_from_configs(configs)
 
 
-def insync_from_configs(described: dict[str, Any]) -> dict[str, int]:
-    """topic → ``min.insync.replicas`` from kafka-python 3's ``describe_configs`` answer
-    (``{"topic": {name: {config name: {"value": …, …}}}}``)."""
-    out: dict[str, int] = {}
-    for name, configs in (described.get("topic") or {}).items():
-        value = (configs.get("min.insync.replicas") or {}).get("value")
-        if value is not None:
-            out[name] = int(value)
-    return out
+def insync_from_configs(configs: dict[str, dict[str, str]]) -> dict[str, int]:
+    """topic → ``min.insync.replicas`` from :meth:`runtime.kafka.Admin.topic_configs`'s
+    answer (topic → config name → value); a topic without it is left out."""
+    return {name: int(values["min.insync.replicas"]) for name, values in configs.items()
+            if values.get("min.insync.replicas") is not None}

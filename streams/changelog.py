@@ -1,4 +1,5 @@
-"""Reading the worker's changelogs back (kafka-python), to their true end.
+"""Reading the worker's changelogs back (confluent-kafka, :mod:`runtime.kafka`), to their
+true end.
 
 The worker rebuilds its state after every assignment from its local state and its two
 changelogs, reading each once with :func:`read_changelog` — the tail after the offset the
@@ -27,13 +28,10 @@ def read_changelog(
     latest value is a tombstone left out). ``ends_out`` receives the end offset listed for
     each partition. Raises :class:`TimeoutError` if no record comes for ``timeout`` seconds
     before the end is reached."""
-    from kafka import KafkaConsumer, TopicPartition
+    from runtime.kafka import end_offsets, read_range, reader
 
-    from runtime.kafka import end_offsets
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="motcua-recovery", max_partition_fetch_bytes=8 << 20,
-                             **settings.kafka_client_options())
+    consumer = reader(settings, bootstrap, "motcua-recovery",
+                      **{"max.partition.fetch.bytes": 8 << 20})
     try:
         listed = {tp.partition: end for tp, end in end_offsets(consumer, topic).items()
                   if tp.partition in partitions}
@@ -41,29 +39,20 @@ def read_changelog(
             ends_out.update(listed)
         begin = {p: (start or {}).get(p, 0) for p in listed}
         ends = {p: end for p, end in listed.items() if end > begin[p]}
-        tps = [TopicPartition(topic, p) for p in ends]
         out: dict[bytes, bytes] = {}
-        if not tps:
-            return out
-        consumer.assign(tps)
-        for tp in tps:
-            if begin[tp.partition] > 0:
-                consumer.seek(tp, begin[tp.partition])
-            else:
-                consumer.seek_to_beginning(tp)
         deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp.partition] for tp in tps):
-            if time.monotonic() > deadline:
+        for records in read_range(consumer, topic, begin, ends, batch=50_000):
+            if records:  # a stall, not a long changelog, is what times out
+                deadline = time.monotonic() + timeout
+            elif time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {topic} to {ends}: no record for "
                                    f"{timeout:.0f} s")
-            for records in consumer.poll(timeout_ms=500, max_records=50_000).values():
-                if records:  # a stall, not a long changelog, is what times out
-                    deadline = time.monotonic() + timeout
-                for r in records:
-                    if r.value is None:
-                        out.pop(r.key, None)
-                    else:
-                        out[r.key] = r.value
+            for r in records:
+                key, value = r.key(), r.value()
+                if value is None:
+                    out.pop(key, None)
+                else:
+                    out[key] = value
         return out
     finally:
         consumer.close()

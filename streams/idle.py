@@ -58,12 +58,9 @@ def wait_until_idle(
     """Wait until the group has committed every event and contribution and the kpi topic
     has not grown for ``settle`` seconds (longer than the publish and commit intervals);
     return the latest snapshots. Raises :class:`NotIdle` at the deadline."""
-    from kafka import KafkaConsumer
+    from runtime.kafka import end_offsets, reader
 
-    from runtime.kafka import end_offsets
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="motcua-idle", **settings.kafka_client_options())
+    consumer = reader(settings, bootstrap, "motcua-idle")
     quiet_since: float | None = None
     last_kpi: dict[Any, int] | None = None
     lag: dict[str, int] = {}

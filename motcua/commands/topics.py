@@ -33,7 +33,7 @@ def create(
 ) -> None:
     """Create the events, DLQ, contributions and KPI topics (MOTCUA_TOPICS__*) with
     MOTCUA_TOPIC_PARTITIONS partitions each; existing topics are checked, not changed."""
-    from kafka.errors import KafkaError
+    from confluent_kafka import KafkaException
     from rich.console import Console
 
     from runtime.broker import demo_broker
@@ -58,12 +58,12 @@ def create(
         does not answer yet raises (retried until ``--wait`` runs out)."""
         try:
             return (ensure_topics(servers, specs, settings),)
-        except (KafkaError, OSError) as exc:
+        except (KafkaException, OSError) as exc:
             console.print(f"broker not ready ({type(exc).__name__}); retrying…")
             raise
 
     # bounded retry against a real broker, not a readiness guess; TopicMismatch ends it
-    (created,) = wait_for(attempt, timeout=wait, poll=2.0, errors=(KafkaError, OSError),
+    (created,) = wait_for(attempt, timeout=wait, poll=2.0, errors=(KafkaException, OSError),
                           what=f"broker {servers} to answer")
     for spec in specs:
         state = "created" if spec.name in created else "exists"

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer
 from sqlalchemy import func, select
 
 from consumers import snapshots, store, tables
@@ -21,7 +20,7 @@ from kpi.reconcile import batch_reports, differences
 from kpi.registry import UnitRegistry
 from motcua.services import by_bucket, live_snapshots
 from motcua.soak.figures import SoakResult
-from runtime.kafka import end_offsets
+from runtime.kafka import end_offsets, reader
 from runtime.settings import Settings
 from runtime.waiting import wait_for
 from schemas.errors import NotIdle
@@ -91,8 +90,7 @@ def store_problems(db_url: str, want: dict[tuple[str, str], dict[str, Any]],
 
 
 def _check_dlq(settings: Settings, bootstrap: str, result: SoakResult) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             **settings.kafka_client_options())
+    consumer = reader(settings, bootstrap, "motcua-soak-check")
     try:
         dead = sum(end_offsets(consumer, settings.topics.dlq).values())
     finally:

@@ -10,10 +10,10 @@ import urllib.request
 from dataclasses import dataclass
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
 
 from kpi.attribution import OWN
 from kpi.simulate import format_time
+from runtime.kafka import partitions_of, reader, take
 from runtime.settings import Settings
 
 MARKER_PREFIX = "SOAK.F"
@@ -91,27 +91,27 @@ def watch_snapshots(settings: Settings, bootstrap: str, markers: Markers,
                     stop: threading.Event) -> None:
     """Tail the kpi topic; note when a marker unit's month snapshot first counts a marker
     (the record's CreateTime, set by the worker's producer)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="motcua-soak-kpi", fetch_max_wait_ms=100,
-                             **settings.kafka_client_options())
+    import confluent_kafka
+
+    consumer = reader(settings, bootstrap, "motcua-soak-kpi", **{"fetch.wait.max.ms": 100})
     prefix = MARKER_PREFIX.encode()
     try:
         topic = settings.topics.kpi
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
-                                                        or ())]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+        consumer.assign([confluent_kafka.TopicPartition(topic, p,
+                                                        confluent_kafka.OFFSET_BEGINNING)
+                         for p in partitions_of(consumer, topic)])
         while not stop.is_set():
-            for recs in consumer.poll(timeout_ms=100).values():
-                for rec in recs:
-                    if rec.value is None or not (rec.key or b"").startswith(prefix):
-                        continue
-                    report = orjson.loads(rec.value)
-                    if report.get("scope", OWN) != OWN:  # a marker unit's own figures only
-                        continue
-                    markers.saw("snapshot", report["unit"], report["period"],
-                                int(report["counts"].get("received", 0)),
-                                rec.timestamp / 1000.0)
+            for m in take(consumer, 10_000, 0.1):
+                key, value = m.key(), m.value()
+                if m.error() is not None or value is None \
+                        or not (key or b"").startswith(prefix):
+                    continue
+                report = orjson.loads(value)
+                if report.get("scope", OWN) != OWN:  # a marker unit's own figures only
+                    continue
+                markers.saw("snapshot", report["unit"], report["period"],
+                            int(report["counts"].get("received", 0)),
+                            m.timestamp()[1] / 1000.0)
     finally:
         consumer.close()
 

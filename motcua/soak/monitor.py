@@ -8,11 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka import KafkaConsumer
-
 from motcua.soak.figures import Sample, percentile
 from motcua.soak.markers import Markers
-from runtime.kafka import admin, group_lag
+from runtime.kafka import admin, group_lag, reader
 from runtime.settings import Settings
 from runtime.topics import pipeline_group, sink_group
 
@@ -85,9 +83,7 @@ class Monitor:
     def _lag(self) -> tuple[dict[str, int], dict[str, int]]:
         if self._clients is None:
             self._clients = (
-                KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                              client_id="motcua-soak-lag",
-                              **self.settings.kafka_client_options()),
+                reader(self.settings, self.bootstrap, "motcua-soak-lag"),
                 admin(self.settings, self.bootstrap),
             )
         consumer, admin_client = self._clients

@@ -129,12 +129,9 @@ def start_stack(settings: Any, bootstrap: str, db_url: str, events_file: Path,
 
 def records_per_partition(settings: Any, bootstrap: str, topic: str) -> list[int]:
     """Records on each partition of ``topic``, in partition order."""
-    from kafka import KafkaConsumer
+    from runtime.kafka import end_offsets, reader
 
-    from runtime.kafka import end_offsets
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="bench-replay", **settings.kafka_client_options())
+    consumer = reader(settings, bootstrap, "bench-replay")
     try:
         ends = end_offsets(consumer, topic)
     finally:
@@ -144,14 +141,11 @@ def records_per_partition(settings: Any, bootstrap: str, topic: str) -> list[int
 
 def lags(settings: Any, bootstrap: str) -> tuple[dict[str, int], dict[str, int], int]:
     """(the workers' lag per topic, the sink's lag per topic, records on the events topic)."""
-    from kafka import KafkaConsumer
-
-    from runtime.kafka import end_offsets, group_lag
+    from runtime.kafka import end_offsets, group_lag, reader
     from runtime.topics import pipeline_group, sink_group
 
     t = settings.topics
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             client_id="bench-replay", **settings.kafka_client_options())
+    consumer = reader(settings, bootstrap, "bench-replay")
     try:
         workers = group_lag(settings, bootstrap, pipeline_group(settings),
                             [t.events, t.links, t.contributions], consumer=consumer)

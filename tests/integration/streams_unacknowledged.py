@@ -14,7 +14,7 @@ import asyncio
 import sys
 
 import faust
-from kafka.errors import KafkaTimeoutError
+from aiokafka.errors import KafkaTimeoutError
 
 from runtime.settings import load_settings
 from streams.app import FaustProducer, create_app

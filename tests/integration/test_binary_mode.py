@@ -57,7 +57,7 @@ def publish_mixed(settings: Settings, lines: list[bytes]) -> int:
     mode."""
     bootstrap = str(settings.kafka_bootstrap)
     ensure_topics(bootstrap, declared_topics(settings), settings)
-    prod = producer(settings, bootstrap, linger_ms=20)
+    prod = producer(settings, bootstrap, **{"linger.ms": 20})
     binary = 0
     try:
         for n, line in enumerate(lines):

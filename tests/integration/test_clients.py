@@ -7,7 +7,7 @@ What does not work is asserted too, so that this file and docs/operations.md's "
 go stale together: aiokafka's idempotent producer cannot start (InitProducerId answered
 ``UnknownError``); kafka-python's and librdkafka's idempotent producers can.
 
-The consumers use a 6 s session timeout (as :data:`runtime.kafka.GROUP_TIMINGS`): Tansu
+The consumers use a 6 s session timeout (as :data:`runtime.rdkafka.GROUP_TIMINGS`): Tansu
 answers a group's first join after about half the session timeout, so librdkafka's default
 (45 s) makes a new group wait ~23 s before its first record (aiokafka's 10 s: ~5 s).
 """
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kafka.admin import KafkaAdminClient, NewTopic
 
+from runtime.kafka import admin as admin_for
 from runtime.kafka import committed_offsets
 from runtime.settings import Settings
 from runtime.waiting import wait_for
@@ -175,9 +175,9 @@ def test_each_client_produces_and_consumes(topic_settings: Callable[..., Setting
     settings = topic_settings()
     bootstrap = str(settings.kafka_bootstrap)
     topic = settings.topics.events
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = admin_for(settings, bootstrap)
     try:
-        admin.create_topics([NewTopic(topic, 3, 1)])
+        assert admin.create_topic(topic, 3, 1)
         sent: list[Record] = []
         for client in CLIENTS:  # plain producers
             PRODUCE[client](bootstrap, topic, _records(client), False)
@@ -197,9 +197,9 @@ def test_idempotent_producers(topic_settings: Callable[..., Settings]) -> None:
     settings = topic_settings()
     bootstrap = str(settings.kafka_bootstrap)
     topic = settings.topics.events
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = admin_for(settings, bootstrap)
     try:
-        admin.create_topics([NewTopic(topic, 1, 1)])
+        assert admin.create_topic(topic, 1, 1)
     finally:
         admin.close()
     _produce_kafka_python(bootstrap, topic, _records("kafka-python"), True)
@@ -229,8 +229,8 @@ def test_one_subject_one_partition_whichever_client_sends(
     settings = topic_settings()
     bootstrap = str(settings.kafka_bootstrap)
     topic = f"test.partitioning.{uuid.uuid4().hex[:8]}"
-    admin_client = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin_client.create_topics([NewTopic(topic, 6, 1)])
+    admin_client = admin_for(settings, bootstrap)
+    assert admin_client.create_topic(topic, 6, 1)
     admin_client.close()
     keys = [f"H29.01-2511{i:02d}-{i * 7919:05d}".encode() for i in range(60)]
     java = KafkaProducer(bootstrap_servers=bootstrap)

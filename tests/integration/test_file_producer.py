@@ -1,5 +1,5 @@
 """``motcua ingest``'s librdkafka producer (runtime.rdproducer) on the embedded broker:
-the same records, keys, headers and partitions as kafka-python's producer gives, every
+the records, keys and headers sent, on the Java client's partitions (murmur2), every
 acknowledgement counted, and a failed delivery reaching the errback."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka.partitioner.default import murmur2
+from aiokafka.partitioner import murmur2
 
 from runtime.broker import free_port
 from runtime.ingest import ingest_file

@@ -374,7 +374,7 @@ def test_worker_dead_letters_hostile_records_and_keeps_counting(
     log = tmp_path / "worker-0.log"
     with worker_process(settings, bootstrap, log, loglevel="info",
                         env={"MOTCUA_DATA_DIR": str(tmp_path)}, stop_timeout=15) as proc:
-        prod = producer(settings, bootstrap, linger_ms=20)
+        prod = producer(settings, bootstrap, **{"linger.ms": 20})
         try:
             order: list[bytes | None] = [*valid, *hostile, *([None] * tombstones)]
             rng.shuffle(order)

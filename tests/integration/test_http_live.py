@@ -83,7 +83,8 @@ class Sender:
         self.settings = settings
         self.client = httpx.Client(base_url=url, timeout=30,
                                    headers={"Authorization": f"Bearer {token}"})
-        self.producer = producer(settings, str(settings.kafka_bootstrap), linger_ms=20)
+        self.producer = producer(settings, str(settings.kafka_bootstrap),
+                                 **{"linger.ms": 20})
         self.sent: Counter[str] = Counter()
         self.http_accepted = 0
         self.rejected = 0

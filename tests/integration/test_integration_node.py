@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kafka.partitioner.default import murmur2
+from aiokafka.partitioner import murmur2
 
 from kpi.batch import aggregate, fold_lines
 from kpi.decode import decode_record

@@ -69,7 +69,7 @@ def publish(settings: Settings, lines: list[bytes]) -> None:
 
     bootstrap = str(settings.kafka_bootstrap)
     ensure_topics(bootstrap, declared_topics(settings), settings)
-    prod = producer(settings, bootstrap, linger_ms=20)
+    prod = producer(settings, bootstrap, **{"linger.ms": 20})
     try:
         for line in lines:
             subject = recover_subject(line)
@@ -144,26 +144,16 @@ def diagnose(settings: Settings, lines: list[bytes]) -> str:
     missing_applied = [c for c, facts in want.items() if c not in dossiers_applied
                        and any(f[0] == "received" for f in facts.values())]
     where: dict[int, list[int]] = {}
-    from kafka import KafkaConsumer, TopicPartition
+    from runtime.kafka import read_topic
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tps = [TopicPartition(settings.topics.events, p) for p in parts]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    for _ in range(40):
-        batch = consumer.poll(timeout_ms=500, max_records=50_000)
-        if not batch:
-            break
-        for tp, records in batch.items():
-            for r in records:
-                try:
-                    obj = orjson.loads(r.value)
-                    key = f"{obj['source']}\x1f{obj['id']}"
-                except Exception:
-                    continue
-                if key in missing:
-                    where.setdefault(tp.partition, []).append(r.offset)
-    consumer.close()
+    for r in read_topic(settings, bootstrap, settings.topics.events):
+        try:
+            obj = orjson.loads(r.value or b"")
+            key = f"{obj['source']}\x1f{obj['id']}"
+        except Exception:
+            continue
+        if key in missing:
+            where.setdefault(r.partition, []).append(r.offset)
     spans = {p: (min(o), max(o), len(o)) for p, o in sorted(where.items())}
     return (f"events of short dossiers per partition (min, max offset, n): {spans}; "
             f"tracker table short of facts for {len(short_facts)} dossiers "
@@ -209,12 +199,9 @@ def kill_mid_stream(settings: Settings, lines: list[bytes], victim: Any,
 
 def changelog_records(settings: Settings) -> int:
     """Records in the worker's two changelogs (their end offsets)."""
-    from kafka import KafkaConsumer
+    from runtime.kafka import end_offsets, reader
 
-    from runtime.kafka import end_offsets
-
-    consumer = KafkaConsumer(bootstrap_servers=str(settings.kafka_bootstrap),
-                             enable_auto_commit=False)
+    consumer = reader(settings, str(settings.kafka_bootstrap))
     try:
         return sum(sum(end_offsets(consumer, changelog_topic(settings, table)).values())
                    for table in ("dossiers", "applied"))

@@ -29,7 +29,7 @@ def _partitions(settings: Settings) -> dict[str, int]:
     client = admin(settings, str(settings.kafka_bootstrap))
     try:
         names = [s.name for s in declared_topics(settings)]
-        return {d["name"]: len(d["partitions"]) for d in client.describe_topics(names)}
+        return {name: len(replicas or ()) for name, replicas in client.describe(names).items()}
     finally:
         client.close()
 

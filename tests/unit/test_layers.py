@@ -6,7 +6,9 @@ inside functions alike, so a function-local import cannot hide an upward one —
 * a package may import only the packages below it (:data:`LAYERS`; ``streams`` and
   ``consumers`` are side by side and do not import each other);
 * no module imports itself back through a cycle, inside a package or across packages;
-* ``kpi`` and ``schemas`` import no Kafka, faust, SQL or HTTP library.
+* ``kpi`` and ``schemas`` import no Kafka, faust, SQL or HTTP library;
+* two Kafka client libraries at most (:data:`KAFKA_CLIENTS`): faust's aiokafka, in
+  ``streams`` only (the worker), and confluent-kafka for everything else.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ IMPURE = ("kafka", "aiokafka", "faust", "mode", "sqlalchemy", "alembic", "psycop
           "httpx", "requests", "starlette", "fastapi", "uvicorn", "http", "urllib",
           "socket", "prometheus_client", "confluent_kafka")
 """Libraries the pure packages (``kpi``, ``schemas``) must not import."""
+
+KAFKA_CLIENTS: dict[str, set[str]] = {
+    "aiokafka": {"streams"}, "faust": {"streams"}, "mode": {"streams"},  # the worker's
+    "confluent_kafka": {"motcua", "consumers", "runtime"},  # everything else
+}
+"""Each Kafka client library the project may import → the packages that may import it
+(docs/decisions/runtime-one-admin-client.md); any other (``kafka``: kafka-python,
+``pykafka``…) none."""
+
+OTHER_KAFKA_CLIENTS = ("kafka", "pykafka", "kafka3")
 
 
 def _modules() -> dict[str, Path]:
@@ -93,6 +105,17 @@ def test_pure_packages_import_no_io_library(name: str) -> None:
     wrong = [f"{MODULES[name].relative_to(ROOT)}:{line} imports {mod}"
              for line, mod in _imports(name, MODULES[name]) if mod.split(".")[0] in IMPURE]
     assert not wrong, "kpi/ and schemas/ stay pure:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_two_kafka_clients_at_most(name: str) -> None:
+    top = name.split(".")[0]
+    wrong = [f"{MODULES[name].relative_to(ROOT)}:{line} imports {mod}"
+             for line, mod in _imports(name, MODULES[name])
+             if (mod.split(".")[0] in KAFKA_CLIENTS
+                 and top not in KAFKA_CLIENTS[mod.split(".")[0]])
+             or mod.split(".")[0] in OTHER_KAFKA_CLIENTS]
+    assert not wrong, "Kafka clients outside their place:\n" + "\n".join(wrong)
 
 
 def test_no_import_cycle() -> None:

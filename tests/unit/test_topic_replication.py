@@ -10,12 +10,10 @@ from runtime.settings import Settings, load_settings
 from runtime.topics import TABLES, changelog_topic, declared_topics, insync_from_configs, mismatches
 
 
-def _described(name: str, partitions: int, replicas: int) -> dict[str, object]:
-    """A topic as kafka-python 3's describe_topics returns it."""
-    return {"error_code": 0, "name": name, "partitions": [
-        {"error_code": 0, "partition_index": p, "leader_id": 1,
-         "replica_nodes": list(range(1, replicas + 1)),
-         "isr_nodes": list(range(1, replicas + 1))} for p in range(partitions)]}
+def _described(name: str, partitions: int, replicas: int) -> list[list[int]]:
+    """A topic as :meth:`runtime.kafka.Admin.describe` returns it: the replicas (broker
+    ids) of each partition."""
+    return [list(range(1, replicas + 1)) for _ in range(partitions)]
 
 
 def test_every_topic_and_changelog_gets_the_replication_settings() -> None:
@@ -68,16 +66,13 @@ def test_existing_topics_are_checked() -> None:
     (parts,) = mismatches(spec, _described(spec.name, 4, 3), 2)
     assert "MOTCUA_TOPIC_PARTITIONS=4" in parts
     assert mismatches(spec, None, None)[0].endswith("could not be described: None")
-    # kafka-python 2.x spelt the replicas "replicas"
-    legacy = {"error_code": 0, "partitions": [{"replicas": [1, 2, 3]}] * 6}
-    assert mismatches(spec, legacy, 2) == []
+    # one partition short of replicas is enough to be refused
+    uneven = _described(spec.name, 6, 3)[:5] + [[1, 2]]
+    (short,) = mismatches(spec, uneven, 2)
+    assert "2 replica(s)" in short
 
 
 def test_min_insync_is_read_from_describe_configs() -> None:
-    answer = {"topic": {
-        "a": {"min.insync.replicas": {"value": "2", "read_only": False,
-                                      "config_source": "DYNAMIC_TOPIC_CONFIG"}},
-        "b": {},
-    }}
+    answer = {"a": {"min.insync.replicas": "2", "cleanup.policy": "delete"}, "b": {}}
     assert insync_from_configs(answer) == {"a": 2}
     assert insync_from_configs({}) == {}
