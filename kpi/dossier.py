@@ -71,8 +71,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from schemas.eventdata import (
+    DigitizedData,
+    DocumentIssuedData,
+    ExtendedData,
+    PaymentData,
+    PetitionReceivedData,
+    ProcedurePublishedData,
+    RatedData,
+    ReceivedData,
+    ResolvedData,
+    SyncedData,
+    TransferredData,
+)
 from schemas.events import TYPE_PREFIX, Event
 
 Fact = tuple[Any, ...]
@@ -113,65 +127,52 @@ def fact_key(source: str, event_id: str) -> FactKey:
 
 
 def fact_of(event: Event) -> Fact:
-    """The compact fact of a validated event."""
+    """The compact fact of a validated event (its ``data`` narrowed by its model class)."""
     kind = KIND_OF_TYPE[event.type[len(TYPE_PREFIX) :]]
     ts = event.time.timestamp()
     d = event.data
-    if kind == "received":
+    if isinstance(d, ReceivedData):
         extra: tuple[bool, ...] = ()
-        if d.reuse_eligible or d.citizen_data_used:  # type: ignore[union-attr]
-            extra = (d.reuse_eligible, d.citizen_data_used)  # type: ignore[union-attr]
+        if d.reuse_eligible or d.citizen_data_used:
+            extra = (d.reuse_eligible, d.citizen_data_used)
         return (
-            kind,
-            ts,
-            d.unit_code,  # type: ignore[union-attr]
-            d.unit_level.value,  # type: ignore[union-attr]
-            d.procedure_code,  # type: ignore[union-attr]
-            d.channel.value,  # type: ignore[union-attr]
-            d.online_level.value,  # type: ignore[union-attr]
-            d.full_online_eligible,  # type: ignore[union-attr]
-            d.due_at.timestamp() if d.due_at is not None else None,  # type: ignore[union-attr]
-            d.processing_days,  # type: ignore[union-attr]
-            d.fee_required,  # type: ignore[union-attr]
-            d.paper_result,  # type: ignore[union-attr]
-            d.handling_unit_code,  # type: ignore[union-attr]
-            (d.handling_unit_level.value  # type: ignore[union-attr]
-             if d.handling_unit_level is not None else None),  # type: ignore[union-attr]
+            kind, ts, d.unit_code, d.unit_level.value, d.procedure_code, d.channel.value,
+            d.online_level.value, d.full_online_eligible, _instant(d.due_at),
+            d.processing_days, d.fee_required, d.paper_result, d.handling_unit_code,
+            d.handling_unit_level.value if d.handling_unit_level is not None else None,
         ) + extra
-    if kind == "transferred":
-        return (kind, ts, d.from_unit, d.to_unit)  # type: ignore[union-attr]
-    if kind == "extended":
-        return (kind, ts, d.new_due_at.timestamp())  # type: ignore[union-attr]
-    if kind == "resolved":
-        return (kind, ts, d.result_electronic)  # type: ignore[union-attr]
-    if kind == "digitized":
-        return (kind, ts, d.components_total, d.components_digitized,  # type: ignore[union-attr]
-                d.components_reused)  # type: ignore[union-attr]
-    if kind == "synced":
-        return (kind, ts, d.target)  # type: ignore[union-attr]
-    if kind == "payment":
-        if d.gateway == PORTAL_GATEWAY:  # type: ignore[union-attr]
-            return (kind, ts, d.method.value, True)  # type: ignore[union-attr]
-        return (kind, ts, d.method.value)  # type: ignore[union-attr]
-    if kind == "rated" or kind == "petition_rated":
-        return (kind, ts, d.rating.value)  # type: ignore[union-attr]
-    if kind == "petition_received":
-        return (kind, ts, d.unit_code, d.unit_level.value,  # type: ignore[union-attr]
-                d.within_competence,  # type: ignore[union-attr]
-                d.due_at.timestamp() if d.due_at is not None else None,  # type: ignore[union-attr]
-                d.processing_days, d.dossier_code,  # type: ignore[union-attr]
-                d.channel.value if d.channel is not None else None)  # type: ignore[union-attr]
-    if kind == "procedure_published":
-        return (kind, ts, d.unit_code, d.unit_level.value,  # type: ignore[union-attr]
-                d.procedure_code, d.online_level.value, d.online_payment,  # type: ignore[union-attr]
-                d.decided_at.timestamp() if d.decided_at is not None else None,  # type: ignore[union-attr]
-                d.due_at.timestamp() if d.due_at is not None else None,  # type: ignore[union-attr]
-                d.fee_required, d.content_complete,  # type: ignore[union-attr]
-                d.citizen_data_connected, d.e_certified_copy)  # type: ignore[union-attr]
-    if kind == "document_issued":
-        return (kind, ts, d.unit_code, d.unit_level.value,  # type: ignore[union-attr]
-                d.electronic, d.digitally_signed)  # type: ignore[union-attr]
+    if isinstance(d, TransferredData):
+        return (kind, ts, d.from_unit, d.to_unit)
+    if isinstance(d, ExtendedData):
+        return (kind, ts, d.new_due_at.timestamp())
+    if isinstance(d, ResolvedData):
+        return (kind, ts, d.result_electronic)
+    if isinstance(d, DigitizedData):
+        return (kind, ts, d.components_total, d.components_digitized, d.components_reused)
+    if isinstance(d, SyncedData):
+        return (kind, ts, d.target)
+    if isinstance(d, PaymentData):
+        if d.gateway == PORTAL_GATEWAY:
+            return (kind, ts, d.method.value, True)
+        return (kind, ts, d.method.value)
+    if isinstance(d, RatedData):  # feedback.rated and petition.rated
+        return (kind, ts, d.rating.value)
+    if isinstance(d, PetitionReceivedData):
+        return (kind, ts, d.unit_code, d.unit_level.value, d.within_competence,
+                _instant(d.due_at), d.processing_days, d.dossier_code,
+                d.channel.value if d.channel is not None else None)
+    if isinstance(d, ProcedurePublishedData):
+        return (kind, ts, d.unit_code, d.unit_level.value, d.procedure_code,
+                d.online_level.value, d.online_payment, _instant(d.decided_at),
+                _instant(d.due_at), d.fee_required, d.content_complete,
+                d.citizen_data_connected, d.e_certified_copy)
+    if isinstance(d, DocumentIssuedData):
+        return (kind, ts, d.unit_code, d.unit_level.value, d.electronic, d.digitally_signed)
     return (kind, ts)
+
+
+def _instant(at: datetime | None) -> float | None:
+    return at.timestamp() if at is not None else None
 
 
 def fact_rank(fact: Fact) -> tuple[str, ...]:

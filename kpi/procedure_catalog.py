@@ -129,7 +129,7 @@ _UPDATED_ON_TIME = ("procedures_updated", "procedures_updated_on_time")
 
 
 def _used_in(instants: tuple[float, ...] | None, start: float, end: float) -> bool:
-    return bool(instants) and any(start <= t < end for t in instants)  # type: ignore[union-attr]
+    return instants is not None and any(start <= t < end for t in instants)
 
 
 def entry_rows(e: CatalogEntry, horizon: float, attribution: Attribution,
