@@ -8,8 +8,10 @@ value with orjson, (2) starts ``workers`` pipeline workers (``python -m streams.
 times from the moment the group's committed offsets first move until nothing is left
 uncommitted on the events and contributions topics (workers started with
 :func:`streams.launcher.spawn_worker`; their logs go to a temporary directory). Startup
-and group join are excluded; the ±1 s commit interval is included. Uses
-MOTCUA_KAFKA_BOOTSTRAP or an embedded broker.
+and group join are excluded; the ±1 s commit interval is included. Then (3) faust used as
+designed reads the same topic (:mod:`tests.benchmarks.faust_design`): an agent doing
+nothing with ``stream.take`` batches, and one writing a faust Table entry per record.
+Uses MOTCUA_KAFKA_BOOTSTRAP or an embedded broker.
 """
 
 from __future__ import annotations
@@ -127,6 +129,23 @@ def pipeline_rate(settings: Settings, n: int, workers: int) -> tuple[float, floa
             stop_process(p, timeout=30)
 
 
+def faust_design(settings: Settings, n: int, mode: str) -> str:
+    """faust used as designed on the same topic (:mod:`tests.benchmarks.faust_design`,
+    ``take`` or ``table``), a process of its own: its one-line figure."""
+    import subprocess
+
+    env = {**os.environ, "MOTCUA_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap)}
+    done = subprocess.run([sys.executable, "-m", "tests.benchmarks.faust_design", mode,
+                           str(n), settings.topics.events, str(settings.topic_partitions)],
+                          env=env, capture_output=True,
+                          text=True, timeout=3600, check=False)
+    lines = [ln[ln.index("faust "):] for ln in done.stdout.splitlines() if "faust " in ln]
+    if not lines:
+        raise RuntimeError(f"faust {mode} printed no figure (exit {done.returncode}): "
+                           f"{done.stdout[-1000:]} {done.stderr[-2000:]}")
+    return lines[-1]
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
@@ -146,12 +165,15 @@ def main() -> None:
         rate, seconds = pipeline_rate(settings, n, workers)
         raws.append(asyncio.run(raw_rate(settings, n)))
         raw = statistics.median(raws)
+        designs = [faust_design(settings, n, mode) for mode in ("take", "table")]
         print(f"events:                 {n}")
         print(f"raw aiokafka+orjson:    {raw:10.0f} events/s  (median of "
               f"{', '.join(f'{r:.0f}' for r in raws)})")
         print(f"pipeline ({workers} worker{'s' if workers > 1 else ''}):    "
               f"{rate:10.0f} events/s  ({seconds:.1f} s)")
         print(f"ratio:                  {rate / raw:10.3f}")
+        for line in designs:  # faust as designed, for docs/decisions/streams-one-engine.md
+            print(line)
 
 
 if __name__ == "__main__":
