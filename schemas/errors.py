@@ -22,6 +22,8 @@ points (the ``motcua`` commands, ``python -m streams.run``) turn these into exit
         ├── DeliveryFailed               the broker did not acknowledge a record we produced
         ├── StoreError                   the SQL store could not be read or written now (the
         │                                sink retries; nothing is committed meanwhile)
+        ├── FormatError                  a pipeline record in a format this version does
+        │                                not read (a newer worker wrote it): stop, not misread
         └── NotIdle                      the pipeline did not catch up before a deadline
 
 The input errors keep :class:`ValueError` as a second base and :class:`NotIdle` keeps
@@ -92,6 +94,13 @@ class StoreError(PipelineError):
     """The SQL store could not be read or written (unreachable, locked, refused the
     statement). The message is one line, without credentials; the sink retries the same
     rows and commits no offset meanwhile."""
+
+
+class FormatError(PipelineError):
+    """A record of the pipeline's own topics or local state (a contributions message, a
+    link, a dossier or applied table row) in a format this version does not read: written
+    by a newer worker. The worker stops rather than misread it; the message names the
+    record, its format and this version's (streams.wire)."""
 
 
 class NotIdle(PipelineError, TimeoutError):

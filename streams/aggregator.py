@@ -23,7 +23,7 @@ from kpi.attribution import Attribution, set_communes, split_scoped
 from kpi.counters import Counters, add_distinct, key_indices
 from streams.localstate import APPLIED
 from streams.ports import Archive
-from streams.wire import SEP, Entry, Rows, kept
+from streams.wire import SEP, Entry, Rows, check_format, kept
 
 
 @dataclass(slots=True)
@@ -57,6 +57,7 @@ def _indices(keys: Sequence[str]) -> tuple[tuple[int, ...], tuple[tuple[str, int
 def _applied_of(raw: bytes) -> tuple[Applied, Rows, bool]:
     """An applied table row: (what the aggregator keeps, its rows decoded, retired)."""
     obj = orjson.loads(raw)
+    check_format(obj.get("w"), "an applied table row")
     level = sys.intern(obj["l"]) if obj["l"] is not None else None
     rows = obj["r"]
     return (Applied(obj["v"], level, kept(orjson.dumps(rows)), obj["p"]), rows,

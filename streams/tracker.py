@@ -52,7 +52,15 @@ from kpi.subject import subject_next_change, subject_rows
 from schemas.events import Event
 from streams.localstate import DOSSIER
 from streams.ports import Archive
-from streams.wire import Entry, join_keys, kept, pack_facts, split_keys, unpack_facts
+from streams.wire import (
+    Entry,
+    check_format,
+    join_keys,
+    kept,
+    pack_facts,
+    split_keys,
+    unpack_facts,
+)
 
 HEAP_SLACK = 10_000
 """Due-heap entries beyond twice the dossiers in memory before :meth:`Tracker.retire`
@@ -84,9 +92,17 @@ class _Row(msgspec.Struct):
     r: str | None = None
     a: bool = False
     x: bool = False
+    w: int | None = None
+    """The row's format (:data:`streams.wire.WIRE_FORMAT`; None: format 1)."""
 
 
-_decode_row = msgspec.json.Decoder(_Row).decode
+_row_decoder = msgspec.json.Decoder(_Row).decode
+
+
+def _decode_row(raw: bytes) -> _Row:
+    row = _row_decoder(raw)
+    check_format(row.w, "a dossier table row")
+    return row
 
 
 def last_fact_time(rec: Tracked) -> float:

@@ -23,6 +23,16 @@ every part of it shares.
 
 Both table rows name their changelog partition (:func:`row_partition`) and whether they
 retired their dossier (:func:`is_retired_row`).
+
+**Format.** Each of these records is in format :data:`WIRE_FORMAT` (1). A later format
+marks its objects with ``"w": n`` (a link: another shape than ``[key, fact]``); no
+``"w"`` means format 1, so every record written so far is format 1 and nothing is written
+differently now. Every reader here checks it and raises
+:class:`schemas.errors.FormatError` on any other (:func:`check_format`): a worker of this
+version meeting a newer worker's records (a rolling upgrade gone backwards) stops with
+that message instead of misreading them. The local state's file has its own layout
+number (:data:`streams.localstate.FORMAT`): another is started afresh, with a warning,
+and rebuilt from the changelogs.
 """
 
 from __future__ import annotations
@@ -35,6 +45,10 @@ import msgspec
 import orjson
 
 from kpi.dossier import Fact, FactKey
+from schemas.errors import FormatError
+
+WIRE_FORMAT = 1
+"""The format of the records this version writes and reads (see the module's docstring)."""
 
 SEP = "\x1f"
 Rows = list[list[list[str]]]
@@ -100,6 +114,21 @@ def is_retired_row(raw: bytes) -> bool:
     return _decode_retired(raw).x
 
 
+def check_format(found: object, what: str) -> None:
+    """Raise :class:`FormatError` unless ``found`` (a record's ``"w"``, None when it has
+    none) is :data:`WIRE_FORMAT`."""
+    if found is not None and found != WIRE_FORMAT:
+        raise format_error(found, what)
+
+
+def format_error(found: object, what: str) -> FormatError:
+    """The error for ``what`` in format ``found`` (one this version does not read)."""
+    return FormatError(
+        f"{what} in format {found!r}; this worker reads format {WIRE_FORMAT} only: a newer "
+        "version wrote it. Run that version (or a newer one) of the worker; do not roll "
+        "the workers back over records a newer one wrote (docs/upgrading.md).")
+
+
 def encode_link(key: str, fact: Fact) -> bytes:
     """A links-topic record value: ``[fact key, fact]`` (kpi.links)."""
     return orjson.dumps([key, fact])
@@ -107,18 +136,26 @@ def encode_link(key: str, fact: Fact) -> bytes:
 
 def decode_link(value: bytes) -> tuple[str, Fact]:
     """:func:`encode_link` reversed."""
-    key, fact = orjson.loads(value)
+    obj = orjson.loads(value)
+    if not isinstance(obj, list) or len(obj) != 2:
+        raise format_error(obj.get("w") if isinstance(obj, dict) else None,
+                           "a links record not of the shape [key, fact]")
+    key, fact = obj
     return key, tuple(fact)
 
 
 def decode_entries(value: bytes) -> list[Entry]:
-    return orjson.loads(value)["d"]
+    obj = orjson.loads(value)
+    check_format(obj.get("w"), "a contributions message")
+    entries: list[Entry] = obj["d"]
+    return entries
 
 
 def encode_entries(entries: list[Entry]) -> bytes:
     return orjson.dumps({"d": entries})
 
 
-__all__ = ["SEP", "Entry", "Rows", "decode_entries", "decode_link", "encode_entries",
-           "encode_link", "is_retired_row", "join_keys", "kept", "pack_facts",
-           "row_partition", "split_keys", "unpack_facts"]
+__all__ = ["SEP", "WIRE_FORMAT", "Entry", "Rows", "check_format", "decode_entries",
+           "format_error",
+           "decode_link", "encode_entries", "encode_link", "is_retired_row", "join_keys",
+           "kept", "pack_facts", "row_partition", "split_keys", "unpack_facts"]
