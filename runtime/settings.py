@@ -143,20 +143,6 @@ class Settings(BaseSettings):
         """``MOTCUA_UNITS_FILE=`` (empty) means no registry, not the current directory."""
         return None if value == "" else value
 
-    def kafka_client_options(self) -> dict[str, object]:
-        """Security options in kafka-python's spelling (aiokafka uses the same names)."""
-        opts: dict[str, object] = {"security_protocol": self.kafka_security_protocol}
-        if self.kafka_sasl_mechanism:
-            opts["sasl_mechanism"] = self.kafka_sasl_mechanism
-            opts["sasl_plain_username"] = self.kafka_sasl_username
-            opts["sasl_plain_password"] = (
-                self.kafka_sasl_password.get_secret_value()
-                if self.kafka_sasl_password is not None else None
-            )
-        if self.kafka_ssl_cafile:
-            opts["ssl_cafile"] = str(self.kafka_ssl_cafile)
-        return opts
-
     @property
     def worker_state_dir(self) -> Path:
         """The stream worker's local state directory (``state_dir``, else under the data

@@ -250,13 +250,12 @@ def test_sasl_check_is_a_motcua_command_with_its_settings(tmp_path: Path) -> Non
     assert settings.kafka_sasl_password.get_secret_value() == "s3cr3t-scram"
     assert settings.kafka_ssl_cafile == run_secrets / "kafka_ca.pem"
     assert str(env["MOTCUA_KAFKA_SSL_CAFILE"]) == "/run/secrets/kafka_ca.pem"
-    assert settings.kafka_client_options() == {
-        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": "motcua-ingest", "sasl_plain_password": "s3cr3t-scram",
-        "ssl_cafile": str(run_secrets / "kafka_ca.pem")}
     rd = rdkafka_config(settings, settings.kafka_bootstrap)
-    assert (rd["security.protocol"], rd["sasl.mechanism"], rd["sasl.password"]) == \
-        ("sasl_ssl", "SCRAM-SHA-512", "s3cr3t-scram")
+    assert {k: rd[k] for k in ("security.protocol", "sasl.mechanism", "sasl.username",
+                               "sasl.password", "ssl.ca.location")} == {
+        "security.protocol": "sasl_ssl", "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "motcua-ingest", "sasl.password": "s3cr3t-scram",
+        "ssl.ca.location": str(run_secrets / "kafka_ca.pem")}
 
 
 # --------------------------------------------------------------------------- TLS

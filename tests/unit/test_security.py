@@ -31,6 +31,7 @@ from consumers.store import make_engine
 from kpi.batch import aggregate, fold_lines
 from kpi.report import build_report, report_criteria
 from kpi.units import CalendarBook
+from runtime.rdkafka import rdkafka_client_config
 from runtime.settings import Settings, shown_url
 from tests.eventkit import event_dict
 from tests.scrape import scrape
@@ -77,9 +78,9 @@ def test_secrets_are_secret_str_and_never_shown() -> None:
 
 def test_secrets_reach_the_client_libraries_in_plain() -> None:
     s = _settings()
-    opts = s.kafka_client_options()
-    assert opts["sasl_plain_password"] == PASSWORD
-    assert opts["sasl_plain_username"] == "motcua"
+    rd = rdkafka_client_config(s, "127.0.0.1:9092")  # every confluent-kafka client's
+    assert rd["sasl.password"] == PASSWORD
+    assert rd["sasl.username"] == "motcua"
     assert s.database_url.get_secret_value() == DB_URL
 
 
