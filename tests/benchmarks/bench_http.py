@@ -4,9 +4,11 @@
                                           [--requests N] [--batches B] [--clients C]
 
 1. **Raw producers**: the simulated events are published straight to the broker with the
-   project's producer (:func:`runtime.kafka.producer`: kafka-python, idempotent,
-   ``acks=all``), and with the ingest's own (confluent-kafka, the same settings,
-   :func:`runtime.rdkafka.rdkafka_config`) — the ceiling the ingest sits on.
+   project's producer (:func:`runtime.kafka.producer`: librdkafka through
+   :class:`runtime.rdproducer.FileProducer`, a Python delivery object per record;
+   idempotent, ``acks=all``), and with bare confluent-kafka (the same settings,
+   :func:`runtime.rdkafka.rdkafka_config`, no per-record Python) — the ceiling the ingest
+   sits on.
 2. ``motcua http`` is started as its own process (as deployed: uvicorn, its access log on)
    on fresh topics, with a token for the simulator's source.
 3. **Single events**: ``N`` requests of one structured event each, ``C`` at a time over
@@ -183,12 +185,12 @@ def main() -> None:
         raw_settings = _settings(bootstrap, Path(tmp))
         ensure_topics(bootstrap, declared_topics(raw_settings), raw_settings)
         raw = raw_producer_rate(raw_settings, bootstrap, events)
-        print(f"raw producer (kafka-python, idempotent, acks=all): {len(events):,} events "
-              f"= {raw:,.0f} events/s", flush=True)
+        print(f"project producer (FileProducer over librdkafka, idempotent, acks=all): "
+              f"{len(events):,} events = {raw:,.0f} events/s", flush=True)
         rd_settings = _settings(bootstrap, Path(tmp))
         ensure_topics(bootstrap, declared_topics(rd_settings), rd_settings)
         rd = raw_rdkafka_rate(rd_settings, bootstrap, events)
-        print(f"raw producer (confluent-kafka, the ingest's; idempotent, acks=all): "
+        print(f"bare confluent-kafka (idempotent, acks=all): "
               f"{len(events):,} events = {rd:,.0f} events/s", flush=True)
         settings = _settings(bootstrap, Path(tmp))
         ensure_topics(bootstrap, declared_topics(settings), settings)
@@ -198,8 +200,9 @@ def main() -> None:
                                       "application/cloudevents+json", args.clients, 1))
             single = singles / took
             print(f"single events: {singles:,} requests, {args.clients} connections, "
-                  f"{took:.1f} s = {single:,.0f} requests/s ({single / raw:.1%} of kafka-python's "
-                  f"rate, {single / rd:.1%} of confluent-kafka's; target ≥ {TARGET_SINGLE:,}"
+                  f"{took:.1f} s = {single:,.0f} requests/s ({single / raw:.1%} of the project "
+                  f"producer's rate, {single / rd:.1%} of bare confluent-kafka's; "
+                  f"target ≥ {TARGET_SINGLE:,}"
                   f"{'' if single >= TARGET_SINGLE else ', NOT reached'})", flush=True)
             clients = min(args.clients, 8)
             took = asyncio.run(_drive(url, token, batch_bodies,
@@ -207,8 +210,8 @@ def main() -> None:
             rate = len(batched) / took
             print(f"batches of {BATCH}: {len(batch_bodies):,} requests, {clients} connections, "
                   f"{took:.1f} s = {len(batch_bodies) / took:,.0f} requests/s = {rate:,.0f} "
-                  f"events/s ({rate / raw:.1%} of kafka-python's rate, {rate / rd:.1%} of "
-                  f"confluent-kafka's; target ≥ "
+                  f"events/s ({rate / raw:.1%} of the project producer's rate, {rate / rd:.1%} "
+                  f"of bare confluent-kafka's; target ≥ "
                   f"{TARGET_BATCHED:,}{'' if rate >= TARGET_BATCHED else ', NOT reached'})",
                   flush=True)
 
