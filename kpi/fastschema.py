@@ -198,7 +198,9 @@ def derive_event(
     data = derive_struct(data_model, checks, data_by_hand)
     if data_info.is_required():
         data_field: tuple[str, Any, Any] = ("data", data, msgspec.NODEFAULT)
-    elif data_info.default == data_model() and data_info.default_factory is None:
+    elif (data_info.default_factory is None
+          and not any(f.is_required() for f in data_model.model_fields.values())
+          and data_info.default == data_model()):
         data_field = ("data", data, msgspec.field(default_factory=data))
     else:
         raise UndeclaredField(f"{where}.data: only the data model's own defaults are derived")
