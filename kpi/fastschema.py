@@ -118,15 +118,19 @@ def _fields(model: type[BaseModel], skip: Collection[str] = ()) -> Any:
         yield name, hints[name], info
 
 
+def _validator_names(model: type[BaseModel]) -> list[str]:
+    """The names of ``model``'s validators (every kind that can refuse input)."""
+    decorators = model.__pydantic_decorators__
+    return [name for kind in _VALIDATORS for name in getattr(decorators, kind)]
+
+
 def _unchecked(model: type[BaseModel], by_hand: Collection[str]) -> None:
     """Raise for a validator of ``model`` that the caller does not apply by hand."""
-    decorators = model.__pydantic_decorators__
-    for kind in _VALIDATORS:
-        for name in getattr(decorators, kind):
-            if name not in by_hand:
-                raise UndeclaredField(
-                    f"{model.__name__}.{name}: a validator the fast decoder does not apply; "
-                    "apply it in kpi.fastparse.fast_fact and list it as checked by hand")
+    for name in _validator_names(model):
+        if name not in by_hand:
+            raise UndeclaredField(
+                f"{model.__name__}.{name}: a validator the fast decoder does not apply; "
+                "apply it in kpi.fastparse.fast_fact and list it as checked by hand")
 
 
 def _late_checker(late: list[tuple[str, Callable[[Any], bool]]]) -> Callable[[Any], None]:
@@ -170,11 +174,6 @@ def derive_struct(
         [(n, t) if d is PydanticUndefined or d is msgspec.NODEFAULT else (n, t, d)
          for n, t, d in fields],
         namespace=namespace, module=__name__, **options)
-
-
-def _validator_names(model: type[BaseModel]) -> list[str]:
-    decorators = model.__pydantic_decorators__
-    return [name for kind in _VALIDATORS for name in getattr(decorators, kind)]
 
 
 def derive_event(
