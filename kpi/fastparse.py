@@ -1,7 +1,8 @@
 """A fast recognizer of well-formed v1 events for the batch path.
 
-``fast_fact(raw)`` decodes one line with msgspec into typed structs mirroring
-:mod:`schemas.events` (strict types, the exact enums, non-empty strings, counts ≥ 0) and
+``fast_fact(raw)`` decodes one line with msgspec into typed structs derived from the
+pydantic models of :mod:`schemas.events` by :mod:`kpi.fastschema` (strict types, the exact
+enums, non-empty strings, counts ≥ 0; the models are the one declaration of the fields) and
 accepts only plain RFC 3339 timestamps. What it accepts, the pydantic models accept too
 and turn into the same fact; anything unusual returns ``None`` and the caller falls back to
 the full pydantic validation, which alone decides rejections and words their reasons. So
@@ -15,23 +16,18 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from datetime import date
 from functools import reduce
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
-from msgspec import Meta, Struct
 
 from kpi.calendar import DAY_SECONDS, date_to_day
 from kpi.dossier import KEY_SEPARATOR, KIND_OF_TYPE, PORTAL_GATEWAY, Fact
-from schemas.fields import (
-    MAX_CODE_CHARS,
-    MAX_COUNT,
-    MAX_PROCESSING_DAYS,
-    MAX_TS,
-    MAX_UNIT_CHARS,
-    MIN_TS,
-)
+from kpi.fastschema import PRINTABLE, TIME, derive_event
+from schemas.events import MODEL_BY_TYPE, TYPE_PREFIX
+from schemas.fields import MAX_TS, MIN_TS
 from schemas.validate import MAX_EVENT_BYTES
 
 _TIME_RE = re.compile(
@@ -42,9 +38,6 @@ _DAYS: dict[str, int] = {}
 """``YYYY-MM-DD`` → day number (cache of validated dates)."""
 _DAY_STARTS: dict[str, int] = {}
 """``YYYY-MM-DD`` → epoch seconds of its UTC midnight (cache of validated dates)."""
-
-_PREFIX = "vn.gov.motcua."
-
 
 _CLOCKS: dict[str, int] = {}
 """``THH:MM:SS±hh:mm`` → seconds after local midnight, in UTC terms (cache)."""
@@ -97,110 +90,34 @@ def _parse_time(text: Any) -> float | None:
     return micros / 1_000_000
 
 
-Text = Annotated[str, Meta(min_length=1, max_length=MAX_CODE_CHARS)]
-UnitText = Annotated[str, Meta(min_length=1, max_length=MAX_UNIT_CHARS)]
-Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
-Days = Annotated[int, Meta(ge=0, le=MAX_PROCESSING_DAYS)]
-
-
-class _Envelope(Struct, kw_only=True):
-    specversion: Literal["1.0"]
-    id: Text
-    source: Text
-    time: str
-    subject: Text
-    datacontenttype: Literal["application/json"] | None = None
-
-
-class _ReceivedData(Struct):
-    unit_code: UnitText
-    unit_level: Literal["ministry", "province", "district", "commune"]
-    procedure_code: UnitText
-    channel: Literal["direct", "online", "postal"]
-    online_level: Literal["none", "partial", "full"] = "none"
-    full_online_eligible: bool = False
-    due_at: str | None = None
-    processing_days: Days | None = None
-    fee_required: bool = False
-    paper_result: bool = True
-    handling_unit_code: UnitText | None = None
-    handling_unit_level: Literal["ministry", "province", "district", "commune"] | None = None
-    reuse_eligible: bool = False
-    citizen_data_used: bool = False
-
-
-class _TransferredData(Struct):
-    from_unit: UnitText
-    to_unit: UnitText
-
-
-class _ReasonData(Struct):
-    reason: str | None = None
-
-
-class _NoData(Struct):
-    pass
-
-
-class _ExtendedData(Struct):
-    new_due_at: str
-    apology_ref: str | None = None
-
-
-class _ResolvedData(Struct):
-    result_electronic: bool = False
-
-
-class _ReturnedData(Struct):
-    return_channel: Literal["counter", "online", "postal"] | None = None
-
-
-class _DigitizedData(Struct):
-    components_total: Count
-    components_digitized: Count
-    components_reused: Count = 0
-
-
-class _SyncedData(Struct):
-    target: str = "dvcqg"
-
-
-class _PaymentData(Struct):
-    amount_vnd: Count
-    method: Literal["online", "cash", "transfer"]
-    gateway: str | None = None
-
-
-class _RatedData(Struct):
-    rating: Literal["satisfied", "neutral", "dissatisfied"]
-
-
-def _event(tag: str, data_type: type, required: bool) -> type:
-    """A tagged envelope struct whose ``data`` is ``data_type`` (with a default if optional)."""
-    ns: dict[str, Any] = {"__annotations__": {"data": data_type}}
-    if not required:
-        ns["data"] = msgspec.field(default_factory=data_type)
-    return type(tag, (_Envelope,), ns, tag_field="type", tag=_PREFIX + tag)
-
-
-_TYPES = {
-    "dossier.received": (_ReceivedData, True),
-    "dossier.transferred": (_TransferredData, True),
-    "dossier.supplement_requested": (_ReasonData, False),
-    "dossier.supplemented": (_NoData, False),
-    "dossier.extended": (_ExtendedData, True),
-    "dossier.resolved": (_ResolvedData, False),
-    "dossier.returned": (_ReturnedData, False),
-    "dossier.rejected": (_ReasonData, False),
-    "dossier.withdrawn": (_NoData, False),
-    "dossier.stopped": (_ReasonData, False),
-    "dossier.synced": (_SyncedData, False),
-    "dossier.digitized": (_DigitizedData, True),
-    "payment.completed": (_PaymentData, True),
-    "feedback.rated": (_RatedData, True),
+_FAST_TYPES = (
+    "dossier.received", "dossier.transferred", "dossier.supplement_requested",
+    "dossier.supplemented", "dossier.extended", "dossier.resolved", "dossier.returned",
+    "dossier.rejected", "dossier.withdrawn", "dossier.stopped", "dossier.synced",
+    "dossier.digitized", "payment.completed", "feedback.rated",
+)
+"""The types whose fact :func:`fast_fact` builds; the others always go to pydantic."""
+_ENVELOPE_BY_HAND = ("id", "source", "subject", "time")
+"""The envelope's late checks that :func:`fast_fact` applies itself (printable, the time)."""
+_DATA_BY_HAND: dict[str, tuple[str, ...]] = {
+    "dossier.received": ("unit_code", "procedure_code", "handling_unit_code", "due_at",
+                         "_due_known"),
+    "dossier.transferred": ("from_unit", "to_unit"),
+    "dossier.extended": ("new_due_at",),
+    "dossier.digitized": ("_bounded",),
 }
-_KIND = {_event(tag, dt, req): KIND_OF_TYPE[tag] for tag, (dt, req) in _TYPES.items()}
-"""Struct class → fact kind."""
+"""Type → the late checks and model validators of its ``data`` that :func:`fast_fact`
+applies itself; any other runs in the struct's ``__post_init__`` (:mod:`kpi.fastschema`)."""
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    PRINTABLE: str.isprintable,
+    TIME: lambda text: fast_time(text) is not None,
+}
+_KIND = {
+    derive_event(MODEL_BY_TYPE[TYPE_PREFIX + short], _CHECKS, _ENVELOPE_BY_HAND,
+                 _DATA_BY_HAND.get(short, ())): KIND_OF_TYPE[short]
+    for short in _FAST_TYPES
+}
+"""Struct class (derived from the pydantic model of its type) → fact kind."""
 _DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(reduce(operator.or_, _KIND))
 
 

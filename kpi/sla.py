@@ -317,7 +317,9 @@ def summarize(state: DossierState, horizon: float, calendar_for: CalendarFor) ->
         is_digitized = latest_digitized[3] == latest_digitized[2] > 0
         reused = len(latest_digitized) > 4 and latest_digitized[4] > 0
     ratings.sort()
-    return Dossier(  # positional, in field order: keyword calls cost more per dossier
+    # positional, in field order: a keyword call costs the batch report too much
+    # (docs/decisions/kpi-typed-facts.md); tests/unit/test_sla.py pins the field order
+    return Dossier(
         state.code, unit, level, procedure, channel, online_level, bool(foe), bool(fee),
         bool(paper), received_at, due_at, extended_due, apology_at, tuple(pauses),
         len(counted), completed_at, result_electronic, ended_at, ended_kind, paid_online, paid,

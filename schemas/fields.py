@@ -15,7 +15,8 @@ in SQL and shown without error downstream (docs/operations.md, "Hostile input"):
   local time;
 * ``processing_days`` is at most 1,000 working days; other counts at most 2⁵³ − 1.
 
-The fast decoder (:mod:`kpi.fastparse`) applies the same limits from these constants.
+The fast decoder (:mod:`kpi.fastparse`) derives its msgspec types from these
+(:mod:`kpi.fastschema`), limits included.
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date
 
 from kpi.batch import aggregate
 from kpi.calendar import local_instant
 from kpi.counters import Counters
 from kpi.dossier import fold
-from kpi.sla import EARLY, IN_PROGRESS, LATE, ON_TIME, OVERDUE, REJECTED, summarize
+from kpi.sla import EARLY, IN_PROGRESS, LATE, ON_TIME, OVERDUE, REJECTED, Dossier, summarize
 from kpi.units import CalendarBook
 from tests.eventkit import ev, received
 
@@ -219,3 +220,17 @@ def test_counters_monoid() -> None:
     assert (a + b)["received"] == 5 and (a + b)["rated"] == 4
     assert (a + b - b) == a
     assert (a + Counters.zero()) == a
+
+
+def test_dossier_fields_keep_the_order_summarize_passes_them_in() -> None:
+    # summarize builds Dossier positionally (by keyword costs the batch report too much:
+    # docs/decisions/kpi-typed-facts.md), so moving a field means changing that call too
+    assert [f.name for f in fields(Dossier)] == [
+        "code", "unit", "level", "procedure", "channel", "online_level",
+        "full_online_eligible", "fee_required", "paper_result", "received_at", "due_at",
+        "extended_due_at", "apology_at", "pauses", "supplement_requests", "completed_at",
+        "result_electronic", "ended_at", "ended_kind", "paid_online", "paid", "digitized",
+        "ratings", "handling_unit", "handling_level", "request_times", "reused", "synced",
+        "petitioned", "mixed", "reuse_eligible", "citizen_data_used", "stored_personal",
+        "status_times", "portal_syncs",
+    ]
