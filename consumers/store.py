@@ -243,7 +243,8 @@ def load_events(conn: Connection, subjects: Iterable[str],
     if conn.dialect.name == "postgresql" and subjects:
         # One join with the array of codes: the planner looks each code up in the subject
         # index, where a prepared `IN ($1 … $500)` scanned the table once per chunk
-        # (docs/decisions/sink-copy.md). On psycopg's own cursor, in the connection's
+        # (docs/decisions/sink-copy.md) — given statistics: without them it hashes the
+        # whole table (consumers.statistics). On psycopg's own cursor, in the connection's
         # transaction: plain tuples. With ``known``: the keys first, then the payloads of
         # the unknown ones by primary key.
         dbapi = conn.connection.driver_connection

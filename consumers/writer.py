@@ -26,13 +26,17 @@ Subclasses implement :meth:`SinkWriter.store`.
 4. dead letters are inserted, keyed by their (topic, partition, offset);
 5. the next offsets are recorded in ``sink_offsets``.
 
-Every write is idempotent, so a replayed batch changes nothing.
+Every write is idempotent, so a replayed batch changes nothing. After a flush, at most every
+``statistics_interval`` seconds, :class:`SqlWriter` analyzes the tables whose planner
+statistics went stale (:mod:`consumers.statistics`), in a transaction of its own.
 :func:`refresh_open_dossiers` re-judges the ledger rows that time alone can turn overdue.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -46,11 +50,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from consumers import store, tables
 from consumers.factcache import FactCache
 from consumers.rows import Batch, merged
+from consumers.statistics import analyze_stale
 from kpi.decode import decode
 from kpi.dossier import DossierState, Fact, FactKey, add_fact, fact_key
 from kpi.ledger import judge_state
 from kpi.sla import IN_PROGRESS, OVERDUE, CalendarFor
 from schemas.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 RECEIVED = "received"
 """The fact kind of ``dossier.received`` (:data:`kpi.dossier.KIND_OF_TYPE`)."""
@@ -106,11 +113,15 @@ def short_reason(exc: BaseException) -> str:
 class SqlWriter(SinkWriter):
     """The SQL adapter: one flush is one :func:`write_batch` transaction, judged at the
     horizon ``clock()``, with a :class:`FactCache` of ``fact_cache`` entries. Database
-    errors become :class:`StoreError`."""
+    errors become :class:`StoreError`. After a stored flush, at most every
+    ``statistics_interval`` seconds (None: never), the tables whose statistics went stale
+    are analyzed (:func:`consumers.statistics.analyze_stale`); a failure there is logged,
+    not raised: the flush is stored already."""
 
     def __init__(
         self, engine: Engine, *, group_id: str, clock: Callable[[], float],
         calendar_for: CalendarFor, fact_cache: int = 0,
+        statistics_interval: float | None = 10.0,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -118,11 +129,28 @@ class SqlWriter(SinkWriter):
         self.clock = clock
         self.calendar_for = calendar_for
         self.cache = FactCache(fact_cache)
+        self.statistics_interval = statistics_interval
+        self._next_statistics = 0.0
 
     def store(self, batch: Batch) -> None:
         with _store_errors():
             write_batch(self.engine, batch, group_id=self.group_id, horizon=self.clock(),
                         calendar_for=self.calendar_for, cache=self.cache)
+        self._keep_statistics()
+
+    def _keep_statistics(self) -> None:
+        if self.statistics_interval is None or time.monotonic() < self._next_statistics:
+            return
+        self._next_statistics = time.monotonic() + self.statistics_interval
+        try:
+            with self.engine.begin() as conn:
+                analyzed = analyze_stale(conn, tables.metadata.tables)
+        except (SQLAlchemyError, psycopg.Error) as exc:
+            log.warning("planner statistics not refreshed (%s); next try in %.0f s",
+                        short_reason(exc), self.statistics_interval)
+            return
+        if analyzed:
+            log.info("planner statistics refreshed: %s", ", ".join(analyzed))
 
     def migrate(self) -> None:
         """Run the migrations up to the newest revision (idempotent)."""

@@ -1,6 +1,7 @@
 """deploy/postgres/sink-role.sql on the test server (tests.pgserver, trust auth):
 after the owner migrated, the sink's role may read and write every table and use every
-sequence, may run the sink's own (no-op) upgrade, and may not change the schema."""
+sequence, may run the sink's own (no-op) upgrade, and may not change the schema; the
+sink's statistics upkeep leaves the owner's tables alone (consumers.statistics)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
+from consumers.statistics import STALE_ROWS, analyze_stale
 from consumers.store import make_engine, upgrade
+from runtime.waiting import wait_for
 from tests.pgserver import database_url, libpq_url, with_database
 
 pytestmark = pytest.mark.integration
@@ -91,5 +94,32 @@ def test_the_sink_role_writes_rows_and_nothing_else(database: tuple[str, str]) -
         upgrade(sink)  # what the sink runs at start: at the head already, no DDL
         with sink.connect() as conn, pytest.raises(ProgrammingError):
             conn.execute(text("CREATE TABLE intruder (x int)"))
+        _stale_events(sink)
+        with sink.begin() as conn:  # stale, but not the sink's to analyze: left alone
+            assert analyze_stale(conn, ["raw_events"]) == []
     finally:
         sink.dispose()
+    owner = make_engine(server(db))
+    try:
+        with owner.begin() as conn:  # the owner's, as in the tests and the demo
+            assert analyze_stale(conn, ["raw_events"]) == ["raw_events"]
+    finally:
+        owner.dispose()
+
+
+def _stale_events(engine: Engine) -> None:
+    """STALE_ROWS + 1 events written as the sink, counted by the server."""
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        conn.execute(text(
+            "INSERT INTO raw_events (source, id, subject, type, time, payload, topic, "
+            "partition, \"offset\") SELECT 's', 'e' || n, 'H', 't', now(), '{}', 't', 0, n "
+            "FROM generate_series(0, CAST(:rows AS int)) AS n"), {"rows": STALE_ROWS})
+
+    def counted() -> bool:
+        with engine.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT n_mod_since_analyze > :rows FROM pg_stat_user_tables "
+                "WHERE relname = 'raw_events'"), {"rows": STALE_ROWS}).scalar_one())
+
+    wait_for(counted, timeout=30, what="the events counted by the server")
