@@ -25,7 +25,7 @@ import datetime as dt
 from collections.abc import Mapping
 from functools import lru_cache
 
-from kpi.calendar import local_date, local_instant
+from kpi.calendar import local_date, local_instant, local_ordinal
 from kpi.counters import INDEX, Counters
 from kpi.periods import parse_period
 from kpi.registry import UnitRegistry
@@ -99,13 +99,13 @@ class Attribution:
         """The unit in force for ``code`` at instant ``t``."""
         if self.registry is None:
             return code
-        return self._on_day(code, local_date(t).toordinal())[0]
+        return self._on_day(code, local_ordinal(t))[0]
 
     def at(self, code: str, t: float) -> tuple[str, tuple[str, ...], str | None]:
         """(unit in force, total keys the count joins, that unit's level if registered)."""
         if self.registry is None:
             return code, (), None
-        return self._on_day(code, local_date(t).toordinal())
+        return self._on_day(code, local_ordinal(t))
 
     def communes(self, unit: str, scope: str, level: str | None, t: float) -> int:
         """v1.2 ``communes``: the commune-level units in scope at instant ``t`` — the unit
@@ -114,7 +114,7 @@ class Attribution:
         it; without a registry there are no totals)."""
         if self.registry is None:
             return 1 if level == "commune" else 0
-        return self._communes_on(unit, scope, level, local_date(t).toordinal())
+        return self._communes_on(unit, scope, level, local_ordinal(t))
 
     def _communes(self, unit: str, scope: str, level: str | None, ordinal: int) -> int:
         assert self.registry is not None

@@ -44,6 +44,12 @@ def local_date(ts: float) -> date:
     return day_to_date(local_day(ts))
 
 
+def local_ordinal(ts: float) -> int:
+    """``local_date(ts).toordinal()`` without building the date (a key of the per-day
+    caches, computed for every count of every dossier)."""
+    return int((ts + LOCAL_OFFSET_SECONDS) // DAY_SECONDS) + _EPOCH_ORDINAL
+
+
 def local_instant(d: date, hour: int = 0, minute: int = 0) -> float:
     """Epoch seconds of a local wall-clock time on date ``d``."""
     return float(date_to_day(d) * DAY_SECONDS + hour * 3600 + minute * 60 - LOCAL_OFFSET_SECONDS)
@@ -153,5 +159,6 @@ __all__ = [
     "local_date",
     "local_day",
     "local_instant",
+    "local_ordinal",
     "to_local_datetime",
 ]

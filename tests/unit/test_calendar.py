@@ -3,8 +3,17 @@
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from kpi.calendar import CalendarRules, WorkingCalendar, local_instant, to_local_datetime
+from kpi.calendar import (
+    CalendarRules,
+    WorkingCalendar,
+    local_date,
+    local_instant,
+    local_ordinal,
+    to_local_datetime,
+)
 
 CAL = WorkingCalendar()
 
@@ -69,3 +78,25 @@ def test_afternoon_cutoff_is_optional() -> None:
     assert to_local_datetime(cut.due_instant(ts, 1, paper=False)).day == 4
     # Received Fri 7/3 16:00 with the cutoff → counts from Mon 10/3 → 1 day → Tue 11/3.
     assert to_local_datetime(cut.due_instant(local_instant(date(2025, 3, 7), 16), 1)).day == 11
+
+
+@pytest.mark.parametrize(
+    ("ts", "day"),
+    [
+        # 2025-06-30 16:59:59 UTC = 23:59:59 local, still 30 June
+        (1751302799.0, date(2025, 6, 30)),
+        # one second later: midnight local, 1 July (the reorganisation's first day)
+        (1751302800.0, date(2025, 7, 1)),
+        # 1970-01-01 00:00 UTC = 07:00 local, 1 January 1970; 7 hours before: 1 January too
+        (0.0, date(1970, 1, 1)),
+        (-25200.0, date(1970, 1, 1)),
+        (-25200.5, date(1969, 12, 31)),
+    ],
+)
+def test_local_ordinal_by_hand(ts: float, day: date) -> None:
+    assert local_ordinal(ts) == day.toordinal()
+
+
+@given(st.floats(min_value=946_659_600.0, max_value=4_102_419_600.0))  # 2000 … 2099 local
+def test_local_ordinal_is_the_local_dates(ts: float) -> None:
+    assert local_ordinal(ts) == local_date(ts).toordinal()
