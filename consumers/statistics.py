@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -55,9 +56,13 @@ def stale_tables(conn: Connection, names: Iterable[str]) -> list[str]:
 def analyze_stale(conn: Connection, names: Iterable[str]) -> list[str]:
     """``ANALYZE`` the tables of ``names`` whose statistics are stale; their names."""
     stale = stale_tables(conn, names)
-    preparer = conn.dialect.identifier_preparer
-    for name in stale:
-        conn.execute(text(f"ANALYZE {preparer.quote(name)}"))
+    if not stale:
+        return stale
+    dbapi = conn.connection.driver_connection  # psycopg's: the identifier quoted by psycopg
+    assert dbapi is not None
+    with dbapi.cursor() as cur:
+        for name in stale:
+            cur.execute(sql.SQL("ANALYZE {table}").format(table=sql.Identifier(name)))
     return stale
 
 
