@@ -31,15 +31,17 @@ def group_lag(settings: Settings, bootstrap: str, group: str | None = None) -> d
     return lag_of(settings, bootstrap, group or pipeline_group(settings), topics)
 
 
-def read_snapshots(settings: Settings, bootstrap: str) -> dict[tuple[str, str], dict[str, Any]]:
+def read_snapshots(settings: Settings, bootstrap: str, *, timeout: float = 30.0
+                   ) -> dict[tuple[str, str], dict[str, Any]]:
     """The latest snapshot of every bucket on the kpi topic, keyed by
     :func:`kpi.report.report_bucket`: ``(unit, period)`` for a unit's own figures,
     ``(scoped total key, period)`` for its total — the buckets of
-    :func:`kpi.reconcile.batch_reports`."""
+    :func:`kpi.reconcile.batch_reports`. ``TimeoutError`` if the topic cannot be read to
+    its end within ``timeout`` seconds (:func:`runtime.kafka.read_topic`)."""
     from runtime.kafka import read_topic
 
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in read_topic(settings, bootstrap, settings.topics.kpi):
+    for record in read_topic(settings, bootstrap, settings.topics.kpi, timeout=timeout):
         if record.value is None:
             continue
         report = orjson.loads(record.value)

@@ -26,6 +26,9 @@ PROGRESS_SECONDS = 30.0
 SETTLE_SECONDS = 30.0
 """How long the live snapshots may take to equal the batch report once the workers have no
 lag (a snapshot is published within a second of the contribution that changed it)."""
+SNAPSHOTS_READ_SECONDS = 600.0
+"""Time allowed to read the whole kpi topic once: a 10 M-line run with two workers left
+361,555 snapshots there, and the default 30 s ran out with the broker at 18 GB."""
 
 
 # ------------------------------------------------------------------------------ stack
@@ -184,7 +187,8 @@ def watch(settings: Any, bootstrap: str, stack: Stack, started: float, want: Any
                              f"{SETTLE_SECONDS:.0f} s after the workers caught up: "
                              f"{diffs[:5]}")
         if "workers" in m and "equal" not in m:
-            diffs = differences(read_snapshots(settings, bootstrap), want)
+            diffs = differences(read_snapshots(settings, bootstrap,
+                                               timeout=SNAPSHOTS_READ_SECONDS), want)
             if not diffs:
                 m["equal"] = time.monotonic() - started
                 stack.cpu.update({f"worker-{i}": cpu_seconds(w.pid)
