@@ -47,7 +47,7 @@ def local_date(ts: float) -> date:
 def local_ordinal(ts: float) -> int:
     """``local_date(ts).toordinal()`` without building the date (a key of the per-day
     caches, computed for every count of every dossier)."""
-    return int((ts + LOCAL_OFFSET_SECONDS) // DAY_SECONDS) + _EPOCH_ORDINAL
+    return local_day(ts) + _EPOCH_ORDINAL
 
 
 def local_instant(d: date, hour: int = 0, minute: int = 0) -> float:
